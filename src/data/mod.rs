@@ -1,0 +1,1 @@
+//! Images in, model inputs out: decoding, timm's evaluation transform, ImageFolder data sets.

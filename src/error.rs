@@ -1,0 +1,91 @@
+//! Typed errors of the library. Every variant names what was wrong (file, tensor, field, value),
+//! so that the binary can print it and exit non-zero instead of panicking.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong when reading user input or running the flow.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An I/O failure on a named file.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A checkpoint file that is not valid safetensors (truncated, corrupt header, ...).
+    #[error("{path}: not a valid safetensors file: {reason}")]
+    Checkpoint { path: PathBuf, reason: String },
+
+    /// A tensor the architecture needs is not in the checkpoint.
+    #[error("{path}: missing tensor `{tensor}`")]
+    MissingTensor { path: PathBuf, tensor: String },
+
+    /// A tensor with a shape that does not fit the architecture.
+    #[error("{path}: tensor `{tensor}` has shape {found:?}, expected {expected}")]
+    TensorShape {
+        path: PathBuf,
+        tensor: String,
+        found: Vec<usize>,
+        expected: String,
+    },
+
+    /// A tensor stored in a dtype this tool does not read.
+    #[error("{path}: tensor `{tensor}` has dtype {dtype}; only F32, F16 and BF16 are supported")]
+    TensorDtype {
+        path: PathBuf,
+        tensor: String,
+        dtype: String,
+    },
+
+    /// A tensor holding NaN or infinite values.
+    #[error("{path}: tensor `{tensor}` holds a non-finite value ({value}) at flat index {index}")]
+    NonFinite {
+        path: PathBuf,
+        tensor: String,
+        index: usize,
+        value: f32,
+    },
+
+    /// A configuration field (sidecar TOML, CLI option) with a bad value.
+    #[error("{source_name}: field `{field}`: {reason}")]
+    Config {
+        source_name: String,
+        field: String,
+        reason: String,
+    },
+
+    /// A TOML file that does not parse.
+    #[error("{path}: {reason}")]
+    Toml { path: PathBuf, reason: String },
+
+    /// An image that cannot be decoded.
+    #[error("{path}: cannot decode image: {reason}")]
+    Image { path: PathBuf, reason: String },
+
+    /// A data set directory that cannot be used.
+    #[error("{path}: {reason}")]
+    Dataset { path: PathBuf, reason: String },
+
+    /// A tensor passed to a computation with the wrong shape (a bug or a bad input file).
+    #[error("shape mismatch in {context}: {reason}")]
+    Shape { context: String, reason: String },
+
+    /// Anything else that a user asked for and this tool cannot do.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! repq-hw: RepQ-ViT post-training quantization of vision transformers, a bit-accurate integer
+//! simulator, golden vectors, and generated Verilog verified against that simulator.
+//!
+//! The module tree follows the data: [`model`] (checkpoints and the f32 forward) ->
+//! [`data`] (images and preprocessing) -> quantization -> integer simulation -> golden vectors ->
+//! RTL -> verification.
+
+pub mod data;
+pub mod error;
+pub mod model;
+pub mod tensor;
+
+pub use error::{Error, Result};
