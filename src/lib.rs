@@ -8,6 +8,7 @@
 pub mod data;
 pub mod error;
 pub mod model;
+pub mod quant;
 pub mod tensor;
 
 pub use error::{Error, Result};
