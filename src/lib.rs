@@ -5,9 +5,15 @@
 //! [`data`] (images and preprocessing) -> quantization -> integer simulation -> golden vectors ->
 //! RTL -> verification.
 
+pub mod arith;
+// pub mod cli; (enabled once assets/demo exists)
 pub mod data;
+// pub mod demo;
 pub mod error;
+pub mod eval;
 pub mod model;
+pub mod npy;
+pub mod progress;
 pub mod quant;
 pub mod tensor;
 

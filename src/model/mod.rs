@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod forward;
 pub mod ops;
+pub mod random;
 pub mod vit;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,13 @@
+//! The integer units of the datapath, exactly as `docs/arithmetic.md` defines them (U1-U4). These
+//! functions are the single definition shared by the integer simulator, the golden vectors and the
+//! RTL tests: the generated Verilog must equal them bit for bit.
+
+pub mod logcode;
+pub mod matmul;
+pub mod requant;
+pub mod shift_av;
+
+pub use logcode::{LogCode, LogCodeParams, PBITS};
+pub use matmul::matmul_acc;
+pub use requant::{Requant, round_shift};
+pub use shift_av::{SQRT2_Q15, attention_value};

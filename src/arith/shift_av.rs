@@ -1,0 +1,56 @@
+//! U4: attention times V by shifts, with even/odd accumulators and one sqrt(2) multiply per
+//! output (paper Eq. 19-20; docs/arithmetic.md).
+
+use super::logcode::LogCode;
+use super::requant::round_shift;
+
+/// `round(sqrt(2) * 2^15)`.
+pub const SQRT2_Q15: i64 = 46341;
+
+/// One output element: `E + round_shift(O * SQRT2, 15)` over the keys, for codes `codes[j]` and
+/// value operands `values[j]` (`V_code - z_v`), with `f` fraction bits.
+pub fn attention_value(codes: &[LogCode], values: &[i32], f: u32) -> i64 {
+    assert_eq!(codes.len(), values.len(), "one value per key");
+    let (mut even, mut odd) = (0i64, 0i64);
+    for (c, &v) in codes.iter().zip(values) {
+        if c.zero {
+            continue;
+        }
+        let k = (c.code + 1) >> 1;
+        let shifted = i64::from(v) << f;
+        let term = if k >= 63 { shifted >> 63 } else { shifted >> k };
+        if c.code & 1 == 0 {
+            even += term;
+        } else {
+            odd += term;
+        }
+    }
+    even + round_shift(odd * SQRT2_Q15, 15)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(code: u32) -> LogCode {
+        LogCode { code, zero: false }
+    }
+
+    #[test]
+    fn hand_case_even_odd_and_zero() {
+        // F = 4: v=3 code 0 -> 48; v=-5 code 2 (shift 1) -> -80 >> 1 = -40;
+        // v=7 code 1 (shift 1, odd) -> 112 >> 1 = 56; zero flag ignored.
+        let codes = [c(0), c(2), c(1), LogCode { code: 0, zero: true }];
+        let out = attention_value(&codes, &[3, -5, 7, 100], 4);
+        // E = 8, O = 56: 56 * 46341 = 2595096; (2595096 + 16384) >> 15 = 79
+        assert_eq!(out, 8 + 79);
+    }
+
+    #[test]
+    fn flooring_shift_of_negative_values() {
+        // -1 << 0 >> 10 = -1 (floor), 1 >> 10 = 0.
+        assert_eq!(attention_value(&[c(20)], &[-1], 0), -1);
+        assert_eq!(attention_value(&[c(20)], &[1], 0), 0);
+        assert_eq!(attention_value(&[c(255)], &[-1], 16), -1);
+    }
+}

@@ -1,0 +1,63 @@
+//! The `repq-hw` command line: one module per subcommand, each a thin layer over the library.
+
+mod eval;
+mod info;
+mod predict;
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+
+use crate::error::Result;
+use crate::model::Model;
+
+/// RepQ-ViT post-training quantization of vision transformers, a bit-accurate integer simulator,
+/// golden vectors, and Verilog proven equal to the simulator.
+#[derive(Debug, Parser)]
+#[command(name = "repq-hw", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a model's architecture, preprocessing and parameter count
+    Info(info::InfoArgs),
+    /// Top-1/top-5 accuracy on an ImageFolder directory (default: the embedded model's test split)
+    Eval(eval::EvalArgs),
+    /// Top-5 classes of each image, optionally saving the raw logits as .npy
+    Predict(predict::PredictArgs),
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Info(args) => info::run(&args),
+        Command::Eval(args) => eval::run(&args),
+        Command::Predict(args) => predict::run(&args),
+    }
+}
+
+/// The model a command works on: the given checkpoint, or the embedded demo model.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelArg {
+    /// A timm ViT/DeiT checkpoint (.safetensors, with an optional MODEL.toml sidecar beside it);
+    /// default: the embedded demo model
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<PathBuf>,
+}
+
+impl ModelArg {
+    pub fn load(&self) -> Result<Model> {
+        load_model(self.model.as_deref())
+    }
+}
+
+/// Loads a checkpoint, or the embedded demo model when `path` is `None`.
+pub fn load_model(path: Option<&Path>) -> Result<Model> {
+    match path {
+        Some(p) => Model::load(p),
+        None => crate::demo::model(),
+    }
+}

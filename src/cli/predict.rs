@@ -1,0 +1,68 @@
+//! `repq-hw predict [--model M] IMAGE...`: top-5 classes per image, raw logits to .npy.
+
+use std::path::PathBuf;
+
+use rayon::prelude::*;
+
+use super::ModelArg;
+use crate::data::{EvalTransform, open_rgb};
+use crate::error::{Error, Result};
+use crate::eval::{probabilities, top_k};
+
+#[derive(Debug, clap::Args)]
+pub struct PredictArgs {
+    #[command(flatten)]
+    pub model: ModelArg,
+    /// Images to classify (PNG or JPEG)
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<PathBuf>,
+    /// Also save the raw logits as float32 .npy, one row per image in argument order
+    #[arg(long, value_name = "FILE.npy")]
+    pub logits: Option<PathBuf>,
+    /// How many classes to print per image
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+}
+
+pub fn run(args: &PredictArgs) -> Result<()> {
+    if let Some(path) = &args.logits
+        && path.extension().and_then(|e| e.to_str()) != Some("npy")
+    {
+        return Err(Error::Invalid(format!(
+            "--logits {}: the file name must end in .npy",
+            path.display()
+        )));
+    }
+    let model = args.model.load()?;
+    let cfg = model.config();
+    let transform = EvalTransform::new(&model.preprocess, cfg.img_size)?;
+    let inputs: Vec<Vec<f32>> = args
+        .images
+        .par_iter()
+        .map(|p| transform.apply(&open_rgb(p)?))
+        .collect::<Result<_>>()?;
+    let batch = inputs.len();
+    let flat: Vec<f32> = inputs.into_iter().flatten().collect();
+    let logits = model.vit.forward(&flat, batch)?;
+    let k = cfg.num_classes;
+    for (path, row) in args.images.iter().zip(logits.chunks_exact(k)) {
+        println!("{}", path.display());
+        let probs = probabilities(row);
+        for (rank, (class, _)) in top_k(row, args.top.min(k)).into_iter().enumerate() {
+            let name = model
+                .labels
+                .as_ref()
+                .map_or_else(|| format!("class {class}"), |l| l[class].clone());
+            println!(
+                "  {}. {name:<24} p={:.4} (index {class})",
+                rank + 1,
+                probs[class]
+            );
+        }
+    }
+    if let Some(path) = &args.logits {
+        crate::npy::write_f32(path, &[batch, k], &logits)?;
+        eprintln!("logits [{batch}, {k}] written to {}", path.display());
+    }
+    Ok(())
+}

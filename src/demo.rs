@@ -1,0 +1,111 @@
+//! The embedded demo model: a small DeiT trained on scikit-learn's handwritten digits by
+//! `tools/train_demo.py` (see `assets/demo/README.md`), with its held-out test split. Every command
+//! that takes a model uses it when none is given.
+
+use std::path::Path;
+
+use safetensors::{Dtype, SafeTensors};
+
+use crate::data::{Batch, EvalTransform, Rgb8Image};
+use crate::error::{Error, Result};
+use crate::model::{Model, Sidecar};
+
+const CHECKPOINT: &[u8] = include_bytes!("../assets/demo/deit_digits.safetensors");
+const SIDECAR: &str = include_str!("../assets/demo/deit_digits.toml");
+const TEST_SPLIT: &[u8] = include_bytes!("../assets/demo/digits_test.safetensors");
+
+/// Name shown for the embedded files in messages.
+pub const SOURCE: &str = "<embedded>/deit_digits.safetensors";
+
+/// Side of the raw digit images (8x8 grayscale).
+pub const DIGIT_SIDE: usize = 8;
+
+/// The embedded demo model.
+pub fn model() -> Result<Model> {
+    let sidecar = Sidecar::parse(SIDECAR, Path::new("<embedded>/deit_digits.toml"))?;
+    Model::from_bytes(
+        CHECKPOINT,
+        Path::new(SOURCE),
+        &sidecar,
+        Some(Path::new("<embedded>/deit_digits.toml")),
+    )
+}
+
+/// The demo model's held-out test split: 8x8 grayscale digits and their labels.
+#[derive(Clone, Debug)]
+pub struct TestSplit {
+    /// `[N, 8, 8]` raw 8-bit grayscale pixels.
+    pixels: Vec<u8>,
+    labels: Vec<usize>,
+}
+
+/// Reads the embedded test split.
+pub fn test_split() -> Result<TestSplit> {
+    let path = Path::new("<embedded>/digits_test.safetensors");
+    let bad = |reason: String| Error::Dataset {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let st = SafeTensors::deserialize(TEST_SPLIT).map_err(|e| bad(e.to_string()))?;
+    let images = st.tensor("images").map_err(|e| bad(e.to_string()))?;
+    let labels = st.tensor("labels").map_err(|e| bad(e.to_string()))?;
+    let n = labels.shape().first().copied().unwrap_or(0);
+    if images.dtype() != Dtype::U8
+        || labels.dtype() != Dtype::U8
+        || images.shape() != [n, DIGIT_SIDE, DIGIT_SIDE]
+    {
+        return Err(bad("expected u8 images [N, 8, 8] and u8 labels [N]".into()));
+    }
+    Ok(TestSplit {
+        pixels: images.data().to_vec(),
+        labels: labels.data().iter().map(|&l| usize::from(l)).collect(),
+    })
+}
+
+impl TestSplit {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    pub fn labels(&self) -> &[usize] {
+        &self.labels
+    }
+
+    /// Image `i` as RGB (gray replicated, as PIL's `convert('RGB')`).
+    pub fn image(&self, i: usize) -> Result<Rgb8Image> {
+        let px = DIGIT_SIDE * DIGIT_SIDE;
+        Rgb8Image::from_gray(DIGIT_SIDE, DIGIT_SIDE, &self.pixels[i * px..(i + 1) * px])
+    }
+
+    /// Images `range` through `transform`, as one batch.
+    pub fn batch(&self, range: std::ops::Range<usize>, transform: &EvalTransform) -> Result<Batch> {
+        let per = transform.output_len();
+        let mut data = vec![0f32; per * range.len()];
+        for (i, out) in range.clone().zip(data.chunks_exact_mut(per)) {
+            transform.apply_into(&self.image(i)?, out)?;
+        }
+        let [h, w] = transform.input_size();
+        Ok(Batch {
+            data,
+            shape: [range.len(), 3, h, w],
+            labels: self.labels[range.clone()].to_vec(),
+            start: range.start,
+        })
+    }
+
+    /// All images, `batch_size` at a time.
+    pub fn batches<'a>(
+        &'a self,
+        transform: &'a EvalTransform,
+        batch_size: usize,
+    ) -> impl Iterator<Item = Result<Batch>> + 'a {
+        let step = batch_size.max(1);
+        (0..self.len())
+            .step_by(step)
+            .map(move |s| self.batch(s..(s + step).min(self.len()), transform))
+    }
+}
