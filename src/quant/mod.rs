@@ -1,2 +1,3 @@
 //! RepQ-ViT post-training quantization (paper Sec. 3): the quantizers, calibration, and the scale
 //! reparameterizations of post-LayerNorm and post-Softmax activations.
+pub mod reparam;

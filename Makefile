@@ -1,0 +1,22 @@
+# repq-hw: the two entry points the README gives, and the tools the tests need.
+#   make demo   runs the main job on the embedded default model
+#   make test   installs what the tests need (Verilator, Icarus Verilog, Yosys) and runs them all
+
+CARGO ?= cargo
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test deps
+
+demo:
+	$(CARGO) run --release -- eval
+
+deps:
+	@missing=""; \
+	for tool in verilator iverilog yosys; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq verilator iverilog yosys >/dev/null; \
+	fi
+
+test: deps
+	$(CARGO) test --release
