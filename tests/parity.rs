@@ -7,7 +7,9 @@ use repq_hw::model::Model;
 use repq_hw::model::checkpoint::TensorFile;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/parity")
+        .join(name)
 }
 
 /// Runs the model on the fixture's inputs and returns (max |diff|, max |timm logit|).
@@ -34,9 +36,15 @@ fn compare(name: &str) -> (f32, f32) {
 
 fn assert_parity(name: &str) {
     let (diff, scale) = compare(name);
-    eprintln!("{name}: max |diff| {diff:.3e}, max |logit| {scale:.3e}, ratio {:.3e}", diff / scale);
+    eprintln!(
+        "{name}: max |diff| {diff:.3e}, max |logit| {scale:.3e}, ratio {:.3e}",
+        diff / scale
+    );
     assert!(scale > 0.0);
-    assert!(diff <= 1e-4 * scale, "{name}: max |diff| {diff} > 1e-4 * {scale}");
+    assert!(
+        diff <= 1e-4 * scale,
+        "{name}: max |diff| {diff} > 1e-4 * {scale}"
+    );
 }
 
 #[test]
@@ -60,12 +68,18 @@ fn architecture_is_inferred_from_shapes() {
     let c = m.config();
     assert_eq!(c.img_size, [48, 80]);
     assert_eq!(c.patch_size, [8, 8]);
-    assert_eq!((c.embed_dim, c.depth, c.num_heads, c.mlp_hidden), (120, 3, 5, 360));
+    assert_eq!(
+        (c.embed_dim, c.depth, c.num_heads, c.mlp_hidden),
+        (120, 3, 5, 360)
+    );
     assert_eq!(c.num_classes, 17);
     assert!(!c.qkv_bias);
     let t = Model::load(&fixture("deit_tiny.safetensors")).unwrap();
     let c = t.config();
-    assert_eq!((c.embed_dim, c.depth, c.num_heads, c.seq_len()), (192, 12, 3, 197));
+    assert_eq!(
+        (c.embed_dim, c.depth, c.num_heads, c.seq_len()),
+        (192, 12, 3, 197)
+    );
     assert_eq!(t.vit.num_params(), 5_717_416); // timm's count for deit_tiny_patch16_224
     let d = Model::load(&fixture("deit_distilled.safetensors")).unwrap();
     assert!(d.config().distilled);

@@ -80,7 +80,10 @@ impl TensorFile {
 
     /// Takes a tensor whose shape must equal `expected` exactly.
     pub fn take(&mut self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
-        let (shape, data) = self.tensors.remove(name).ok_or_else(|| self.missing(name))?;
+        let (shape, data) = self
+            .tensors
+            .remove(name)
+            .ok_or_else(|| self.missing(name))?;
         if shape != expected {
             return Err(Error::TensorShape {
                 path: self.path.clone(),
@@ -112,7 +115,11 @@ impl TensorFile {
         Error::TensorShape {
             path: self.path.clone(),
             tensor: name.to_string(),
-            found: self.tensors.get(name).map(|t| t.0.clone()).unwrap_or_default(),
+            found: self
+                .tensors
+                .get(name)
+                .map(|t| t.0.clone())
+                .unwrap_or_default(),
             expected: expected.to_string(),
         }
     }
@@ -206,7 +213,12 @@ pub fn infer_config(file: &TensorFile, sidecar: &Sidecar) -> Result<VitConfig> {
     let img_size = match sidecar.img_size.as_deref() {
         Some([s]) => [*s, *s],
         Some([h, w]) => [*h, *w],
-        Some(other) => return Err(bad("img_size", format!("needs 1 or 2 values, got {other:?}"))),
+        Some(other) => {
+            return Err(bad(
+                "img_size",
+                format!("needs 1 or 2 values, got {other:?}"),
+            ));
+        }
         None => {
             let side = (num_patches as f64).sqrt().round() as usize;
             if side * side != num_patches {
@@ -231,7 +243,10 @@ pub fn infer_config(file: &TensorFile, sidecar: &Sidecar) -> Result<VitConfig> {
     }
     let ln_eps = sidecar.layer_norm_eps.unwrap_or(DEFAULT_LN_EPS);
     if !(ln_eps.is_finite() && ln_eps > 0.0) {
-        return Err(bad("layer_norm_eps", format!("must be positive, got {ln_eps}")));
+        return Err(bad(
+            "layer_norm_eps",
+            format!("must be positive, got {ln_eps}"),
+        ));
     }
     Ok(VitConfig {
         img_size,
@@ -359,4 +374,67 @@ fn layer_norm(file: &mut TensorFile, prefix: &str, d: usize, eps: f32) -> Result
         beta: file.take(&format!("{prefix}.bias"), &[d])?,
         eps,
     })
+}
+
+/// Serializes a model to safetensors bytes (f32, timm's tensor names): the inverse of
+/// [`build`], used to save reparameterized models and to make test checkpoints.
+pub fn to_safetensors(vit: &VisionTransformer) -> Result<Vec<u8>> {
+    let c = &vit.config;
+    let d = c.embed_dim;
+    let mut tensors: Vec<(String, Vec<usize>, &[f32])> = Vec::new();
+    fn push_linear<'a>(t: &mut Vec<(String, Vec<usize>, &'a [f32])>, name: &str, l: &'a Linear) {
+        t.push((
+            format!("{name}.weight"),
+            vec![l.out_features, l.in_features],
+            &l.weight,
+        ));
+        if let Some(b) = &l.bias {
+            t.push((format!("{name}.bias"), vec![l.out_features], b));
+        }
+    }
+    fn push_norm<'a>(t: &mut Vec<(String, Vec<usize>, &'a [f32])>, name: &str, n: &'a LayerNorm) {
+        t.push((format!("{name}.weight"), vec![n.gamma.len()], &n.gamma));
+        t.push((format!("{name}.bias"), vec![n.beta.len()], &n.beta));
+    }
+    let [ph, pw] = c.patch_size;
+    tensors.push((
+        "patch_embed.proj.weight".into(),
+        vec![d, c.in_chans, ph, pw],
+        &vit.patch_embed.weight,
+    ));
+    if let Some(b) = &vit.patch_embed.bias {
+        tensors.push(("patch_embed.proj.bias".into(), vec![d], b));
+    }
+    tensors.push(("cls_token".into(), vec![1, 1, d], &vit.cls_token));
+    if let Some(t) = &vit.dist_token {
+        tensors.push(("dist_token".into(), vec![1, 1, d], t));
+    }
+    tensors.push(("pos_embed".into(), vec![1, c.seq_len(), d], &vit.pos_embed));
+    for (i, blk) in vit.blocks.iter().enumerate() {
+        let p = format!("blocks.{i}.");
+        push_norm(&mut tensors, &format!("{p}norm1"), &blk.norm1);
+        push_linear(&mut tensors, &format!("{p}attn.qkv"), &blk.qkv);
+        push_linear(&mut tensors, &format!("{p}attn.proj"), &blk.proj);
+        push_norm(&mut tensors, &format!("{p}norm2"), &blk.norm2);
+        push_linear(&mut tensors, &format!("{p}mlp.fc1"), &blk.fc1);
+        push_linear(&mut tensors, &format!("{p}mlp.fc2"), &blk.fc2);
+    }
+    push_norm(&mut tensors, "norm", &vit.norm);
+    push_linear(&mut tensors, "head", &vit.head);
+    if let Some(h) = &vit.head_dist {
+        push_linear(&mut tensors, "head_dist", h);
+    }
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .into_iter()
+        .map(|(n, s, v)| (n, s, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(n, s, b)| {
+            safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b)
+                .map(|v| (n.clone(), v))
+                .map_err(|e| Error::Invalid(format!("tensor `{n}`: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    safetensors::serialize(views, None).map_err(|e| Error::Invalid(e.to_string()))
 }

@@ -239,13 +239,15 @@ fn split_heads(qkv: &[f32], batch: usize, t: usize, h: usize, dh: usize) -> [Vec
     let d = h * dh;
     std::array::from_fn(|which| {
         let mut out = vec![0.0f32; batch * h * t * dh];
-        out.par_chunks_mut(t * dh).enumerate().for_each(|(bh, dst)| {
-            let (b, head) = (bh / h, bh % h);
-            for tok in 0..t {
-                let src = (b * t + tok) * 3 * d + which * d + head * dh;
-                dst[tok * dh..(tok + 1) * dh].copy_from_slice(&qkv[src..src + dh]);
-            }
-        });
+        out.par_chunks_mut(t * dh)
+            .enumerate()
+            .for_each(|(bh, dst)| {
+                let (b, head) = (bh / h, bh % h);
+                for tok in 0..t {
+                    let src = (b * t + tok) * 3 * d + which * d + head * dh;
+                    dst[tok * dh..(tok + 1) * dh].copy_from_slice(&qkv[src..src + dh]);
+                }
+            });
         out
     })
 }

@@ -50,10 +50,7 @@ impl Model {
     ) -> Result<Self> {
         let file = checkpoint::TensorFile::from_bytes(bytes, source)?;
         let config = checkpoint::infer_config(&file, sidecar)?;
-        let sidecar_name = sidecar_path
-            .unwrap_or(source)
-            .display()
-            .to_string();
+        let sidecar_name = sidecar_path.unwrap_or(source).display().to_string();
         let preprocess = sidecar.preprocess(config.in_chans, &sidecar_name)?;
         if let Some(labels) = &sidecar.labels
             && labels.len() != config.num_classes
