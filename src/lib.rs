@@ -15,6 +15,7 @@ pub mod model;
 pub mod npy;
 pub mod progress;
 pub mod quant;
+pub mod rtl;
 pub mod tensor;
 
 pub use error::{Error, Result};

@@ -18,7 +18,11 @@ pub fn encode_f32(shape: &[usize], data: &[f32]) -> Result<Vec<u8>> {
         [d] => format!("({d},)"),
         _ => format!(
             "({})",
-            shape.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            shape
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     };
     let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {dims}, }}");

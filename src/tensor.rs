@@ -17,7 +17,10 @@ impl Tensor {
         if n != data.len() {
             return Err(Error::Shape {
                 context: "Tensor::new".into(),
-                reason: format!("shape {shape:?} holds {n} elements, data has {}", data.len()),
+                reason: format!(
+                    "shape {shape:?} holds {n} elements, data has {}",
+                    data.len()
+                ),
             });
         }
         Ok(Tensor { shape, data })

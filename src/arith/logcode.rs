@@ -39,7 +39,10 @@ impl LogCodeParams {
 
     /// The code of probability `p` (`p / 2^16`, at most 2^16).
     pub fn code(&self, p: u32) -> LogCode {
-        const ZERO: LogCode = LogCode { code: 0, zero: true };
+        const ZERO: LogCode = LogCode {
+            code: 0,
+            zero: true,
+        };
         if p == 0 {
             return ZERO;
         }
@@ -71,7 +74,10 @@ mod tests {
         let x = f64::from(p) / 65536.0;
         let raw = (-2.0 * (x / s).log2()).round_ties_even();
         if raw >= f64::from(1u32 << bits) || p == 0 {
-            LogCode { code: 0, zero: true }
+            LogCode {
+                code: 0,
+                zero: true,
+            }
         } else {
             LogCode {
                 code: raw.max(0.0) as u32,
@@ -93,7 +99,10 @@ mod tests {
                         // Only within a mantissa LSB of a rounding point: check by perturbing p.
                         let lo = real_code(p.saturating_sub(1), s, bits);
                         let hi = real_code(p + 1, s, bits);
-                        assert!(lo != want || hi != want, "p={p} s={s} bits={bits}: {got:?} vs {want:?}");
+                        assert!(
+                            lo != want || hi != want,
+                            "p={p} s={s} bits={bits}: {got:?} vs {want:?}"
+                        );
                         assert!(got.code.abs_diff(want.code) <= 1);
                         differ += 1;
                     }
@@ -107,12 +116,54 @@ mod tests {
     fn hand_cases_at_unit_scale() {
         let p = LogCodeParams::from_scale(1.0, 4);
         assert_eq!((p.c_int, p.thresholds), (0, [27554, 38967, 55108]));
-        assert_eq!(p.code(65536), LogCode { code: 0, zero: false }); // 1.0 -> 0
-        assert_eq!(p.code(32768), LogCode { code: 2, zero: false }); // 0.5 -> 2
-        assert_eq!(p.code(46341), LogCode { code: 1, zero: false }); // 1/sqrt2 -> 1
-        assert_eq!(p.code(256), LogCode { code: 0, zero: true }); // 2^-8 -> 16 >= 16
-        assert_eq!(p.code(257), LogCode { code: 0, zero: true }); // 15.99 rounds to 16
-        assert_eq!(p.code(400), LogCode { code: 15, zero: false }); // 15.36 -> 15
-        assert_eq!(p.code(0), LogCode { code: 0, zero: true });
+        assert_eq!(
+            p.code(65536),
+            LogCode {
+                code: 0,
+                zero: false
+            }
+        ); // 1.0 -> 0
+        assert_eq!(
+            p.code(32768),
+            LogCode {
+                code: 2,
+                zero: false
+            }
+        ); // 0.5 -> 2
+        assert_eq!(
+            p.code(46341),
+            LogCode {
+                code: 1,
+                zero: false
+            }
+        ); // 1/sqrt2 -> 1
+        assert_eq!(
+            p.code(256),
+            LogCode {
+                code: 0,
+                zero: true
+            }
+        ); // 2^-8 -> 16 >= 16
+        assert_eq!(
+            p.code(257),
+            LogCode {
+                code: 0,
+                zero: true
+            }
+        ); // 15.99 rounds to 16
+        assert_eq!(
+            p.code(400),
+            LogCode {
+                code: 15,
+                zero: false
+            }
+        ); // 15.36 -> 15
+        assert_eq!(
+            p.code(0),
+            LogCode {
+                code: 0,
+                zero: true
+            }
+        );
     }
 }

@@ -117,7 +117,17 @@ mod tests {
 
     #[test]
     fn multiplier_reconstructs_the_real_value() {
-        for &m in &[1e-9, 3.7e-5, 0.000_123, 0.25, 0.5, 0.999_999_999_9, 1.0, 1.5, 1234.5678] {
+        for &m in &[
+            1e-9,
+            3.7e-5,
+            0.000_123,
+            0.25,
+            0.5,
+            0.999_999_999_9,
+            1.0,
+            1.5,
+            1234.5678,
+        ] {
             let (m0, n) = Requant::multiplier(m, "t").unwrap();
             assert!((1u32 << 30..=u32::MAX >> 1).contains(&m0), "{m}: m0 {m0}");
             let back = f64::from(m0) / 2f64.powi(n as i32);

@@ -40,7 +40,15 @@ mod tests {
     fn hand_case_even_odd_and_zero() {
         // F = 4: v=3 code 0 -> 48; v=-5 code 2 (shift 1) -> -80 >> 1 = -40;
         // v=7 code 1 (shift 1, odd) -> 112 >> 1 = 56; zero flag ignored.
-        let codes = [c(0), c(2), c(1), LogCode { code: 0, zero: true }];
+        let codes = [
+            c(0),
+            c(2),
+            c(1),
+            LogCode {
+                code: 0,
+                zero: true,
+            },
+        ];
         let out = attention_value(&codes, &[3, -5, 7, 100], 4);
         // E = 8, O = 56: 56 * 46341 = 2595096; (2595096 + 16384) >> 15 = 79
         assert_eq!(out, 8 + 79);

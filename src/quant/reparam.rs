@@ -32,7 +32,10 @@ pub fn reparameterize(ln: &mut LayerNorm, next: &mut Linear, s: &[f32], z: &[f32
     let d = ln.gamma.len();
     assert_eq!(s.len(), d, "one scale per channel");
     assert_eq!(z.len(), d, "one zero point per channel");
-    assert_eq!(next.in_features, d, "next layer consumes the LayerNorm output");
+    assert_eq!(
+        next.in_features, d,
+        "next layer consumes the LayerNorm output"
+    );
 
     let s_tilde = mean(s);
     let z_tilde = mean(z);
@@ -98,12 +101,16 @@ mod tests {
         let next = Linear {
             out_features: 5,
             in_features: d,
-            weight: (0..5 * d).map(|i| ((i * 37 % 17) as f32 - 8.0) / 10.0).collect(),
+            weight: (0..5 * d)
+                .map(|i| ((i * 37 % 17) as f32 - 8.0) / 10.0)
+                .collect(),
             bias: None,
         };
         let s: Vec<f32> = (0..d).map(|i| 0.01 + 0.02 * i as f32).collect();
         let z: Vec<f32> = (0..d).map(|i| (3 + i % 5) as f32).collect();
-        let x: Vec<f32> = (0..4 * d).map(|i| ((i * 13 % 29) as f32 - 14.0) / 3.0).collect();
+        let x: Vec<f32> = (0..4 * d)
+            .map(|i| ((i * 13 % 29) as f32 - 14.0) / 3.0)
+            .collect();
         (ln, next, s, z, x)
     }
 
@@ -117,7 +124,12 @@ mod tests {
             assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "{a} vs {b}");
         }
         assert!((rep.s_tilde - s.iter().sum::<f32>() / 8.0).abs() < 1e-7);
-        assert!(rep.r1.iter().zip(&s).all(|(r, v)| (r * rep.s_tilde - v).abs() < 1e-7));
+        assert!(
+            rep.r1
+                .iter()
+                .zip(&s)
+                .all(|(r, v)| (r * rep.s_tilde - v).abs() < 1e-7)
+        );
         assert!(next.bias.is_some(), "a layer without bias gets one");
     }
 

@@ -1,0 +1,110 @@
+//! `repq-hw gen`: the Verilog generator (see [`crate::rtl`]).
+
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+use crate::rtl::{self, GenConfig, PeShape, Target, config::DEFAULT_M_TILE};
+
+#[derive(Debug, clap::Args)]
+pub struct GenArgs {
+    /// Array shape ROWSxCOLS: rows are the depth (K) lanes, columns the output (N) lanes, each
+    /// 1 to 256
+    #[arg(long, value_name = "RxC")]
+    pub pe: String,
+    /// Weight code bits (4, 6 or 8); the stationary operand is one bit wider
+    #[arg(long, value_name = "BITS", default_value_t = 8)]
+    pub wbits: u32,
+    /// Activation code bits (4, 6 or 8)
+    #[arg(long, value_name = "BITS", default_value_t = 8)]
+    pub abits: u32,
+    /// Accumulator bits (at most 32); default: exactly what the model needs (without --model:
+    /// the worst case of the embedded demo model's architecture)
+    #[arg(long, value_name = "N")]
+    pub acc_bits: Option<u32>,
+    /// A model whose integer weights set the accumulator requirement (not supported yet)
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<PathBuf>,
+    /// Rows per M tile: the depth of the on-chip accumulator buffer
+    #[arg(long, value_name = "ROWS", default_value_t = DEFAULT_M_TILE)]
+    pub m_tile: u32,
+    /// Requantization lanes (a divisor of the column count; default: one per column). Fewer
+    /// lanes share the requantization units, the largest part of a small array: an output row then
+    /// takes COLS / LANES cycles
+    #[arg(long, value_name = "LANES")]
+    pub requant_lanes: Option<u32>,
+    /// Implementation target: generic (SDC), xcup (Xilinx UltraScale+, XDC), ecp5 (LPF), ice40
+    /// (PCF)
+    #[arg(long, value_name = "NAME", default_value = "generic")]
+    pub target: String,
+    /// Clock goal in MHz written into the constraints; default: 200 generic, 300 xcup, 100 ecp5,
+    /// 24 ice40
+    #[arg(long, value_name = "F")]
+    pub clock_mhz: Option<f64>,
+    /// Output directory (created, or replaced if an earlier `repq-hw gen` wrote it)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+impl GenArgs {
+    /// The generator configuration these options describe (every value checked by
+    /// [`GenConfig::validate`] before anything is written).
+    pub fn config(&self) -> Result<GenConfig> {
+        let pe: PeShape = self.pe.parse().map_err(Error::from)?;
+        let target: Target = self.target.parse().map_err(Error::from)?;
+        if let Some(m) = &self.model {
+            return Err(Error::Config {
+                source_name: "repq-hw gen".into(),
+                field: "--model".into(),
+                reason: format!(
+                    "{}: a model-derived accumulator requirement is not available yet; omit \
+                     --model to size for the demo architecture, or give --acc-bits",
+                    m.display()
+                ),
+            });
+        }
+        Ok(GenConfig {
+            wbits: self.wbits,
+            abits: self.abits,
+            acc_bits: self.acc_bits,
+            m_tile: self.m_tile,
+            target,
+            clock_mhz: self.clock_mhz,
+            requant_lanes: self.requant_lanes,
+            ..GenConfig::new(pe)
+        })
+    }
+}
+
+pub fn run(args: &GenArgs) -> Result<()> {
+    let cfg = args.config()?;
+    let report = rtl::generate(&cfg, &args.out)?;
+    let d = &report.design;
+    println!(
+        "repq-hw gen: wrote {} files to {}",
+        report.files.len(),
+        report.dir.display()
+    );
+    println!(
+        "  {}x{} weight-stationary array, w{}a{}, s{} accumulators ({} required: {})",
+        d.rows, d.cols, d.wbits, d.abits, d.acc_bits, d.acc_bits_required, d.requirement.source
+    );
+    println!(
+        "  M tile {} rows, {} requantization lanes, output FIFO {} rows, target {} at {} MHz, top {}",
+        d.m_tile,
+        d.requant_lanes,
+        d.fifo_depth,
+        d.target.description(),
+        d.clock_mhz,
+        rtl::TOP
+    );
+    if !d.attention_capable {
+        println!(
+            "  note: wbits < abits, so this array cannot run Q K^T (keys need s{} operands)",
+            d.abits + 1
+        );
+    }
+    for f in &report.files {
+        println!("  {}", f);
+    }
+    Ok(())
+}

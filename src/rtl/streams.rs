@@ -1,0 +1,232 @@
+//! The stream contract of `repq_top` as code: packs a matmul job into the beats of its four
+//! streams in the order the hardware consumes them, and computes the expected output beats with
+//! the reference units of [`crate::arith`] (U1 [`matmul_acc`], U2 [`Requant::apply`]). Golden
+//! vectors and testbenches use this; a driver follows the same order.
+
+use crate::arith::{Requant, matmul_acc};
+use crate::error::{Error, Result};
+
+use super::bound;
+use super::config::Design;
+
+/// A packed beat: 32-bit words, least significant first (bit `i` is bit `i % 32` of word `i / 32`).
+pub type Beat = Vec<u32>;
+
+/// One matmul job: `out[m][n] = requant[n].apply(bias[n] + sum_k a[m][k] * w[k][n])`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MatmulJob {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    /// Activation codes, `[m][k]` row-major.
+    pub a: Vec<u8>,
+    /// Stationary operands (`w_code - z_w`), `[k][n]` row-major.
+    pub w: Vec<i32>,
+    /// Per-column bias (zero points folded in), `[n]`.
+    pub bias: Vec<i64>,
+    /// Per-column requantization, `[n]`.
+    pub requant: Vec<Requant>,
+}
+
+/// The beats of the four streams of one job, each in stream order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Streams {
+    pub act: Vec<Beat>,
+    pub wgt: Vec<Beat>,
+    pub prm: Vec<Beat>,
+    /// Expected output beats.
+    pub out: Vec<Beat>,
+}
+
+/// Sets bits `lsb .. lsb + width` of `beat` to the low `width` bits of `value` (`width <= 64`).
+pub fn put_bits(beat: &mut [u32], lsb: u32, width: u32, value: u64) {
+    for i in 0..width {
+        let b = (lsb + i) as usize;
+        let bit = ((value >> i) & 1) as u32;
+        beat[b / 32] = (beat[b / 32] & !(1 << (b % 32))) | (bit << (b % 32));
+    }
+}
+
+/// Reads bits `lsb .. lsb + width` of `beat`, zero-extended.
+pub fn get_bits(beat: &[u32], lsb: u32, width: u32) -> u64 {
+    (0..width).fold(0u64, |v, i| {
+        let b = (lsb + i) as usize;
+        v | (u64::from((beat[b / 32] >> (b % 32)) & 1) << i)
+    })
+}
+
+/// A zero beat of `bits` bits.
+pub fn zero_beat(bits: u32) -> Beat {
+    vec![0; bits.div_ceil(32) as usize]
+}
+
+/// The beat as hexadecimal, most significant digit first, `ceil(bits / 4)` digits (the format of
+/// `$readmemh` and of the testbenches' vector files).
+pub fn beat_hex(beat: &[u32], bits: u32) -> String {
+    let digits = bits.div_ceil(4);
+    (0..digits)
+        .rev()
+        .map(|d| {
+            let v = get_bits(beat, d * 4, 4.min(bits - d * 4));
+            char::from_digit(v as u32, 16).unwrap()
+        })
+        .collect()
+}
+
+fn fits_signed(v: i64, bits: u32) -> bool {
+    let lim = 1i64 << (bits - 1);
+    (-lim..lim).contains(&v)
+}
+
+impl MatmulJob {
+    /// Checks sizes and value ranges against the design (codes, operand and bias widths, the
+    /// accumulator bound of every column, requantization constants).
+    pub fn check(&self, d: &Design) -> Result<()> {
+        let bad = |what: String| Err(Error::Invalid(format!("matmul job: {what}")));
+        let max_dim = (1usize << d.dim_bits) - 1;
+        if [self.m, self.k, self.n]
+            .iter()
+            .any(|&x| x == 0 || x > max_dim)
+        {
+            return bad(format!(
+                "sizes {}x{}x{} must each be in 1 ..= {max_dim}",
+                self.m, self.k, self.n
+            ));
+        }
+        if self.a.len() != self.m * self.k
+            || self.w.len() != self.k * self.n
+            || self.bias.len() != self.n
+            || self.requant.len() != self.n
+        {
+            return bad("tensor lengths do not match M, K, N".into());
+        }
+        let amax = (1u32 << d.abits) - 1;
+        if let Some(x) = self.a.iter().find(|&&x| u32::from(x) > amax) {
+            return bad(format!("activation code {x} does not fit u{}", d.abits));
+        }
+        if let Some(x) = self.w.iter().find(|&&x| !fits_signed(x.into(), d.wob)) {
+            return bad(format!("operand {x} does not fit s{}", d.wob));
+        }
+        for n in 0..self.n {
+            let (lo, hi) = bound::column_range(
+                self.bias[n],
+                (0..self.k).map(|k| self.w[k * self.n + n]),
+                d.abits,
+            );
+            if bound::signed_bits(&lo, &hi) > d.acc_bits {
+                return bad(format!(
+                    "column {n}: accumulator range {lo} .. {hi} does not fit s{}",
+                    d.acc_bits
+                ));
+            }
+            let r = &self.requant[n];
+            if !(1..=62).contains(&r.shift)
+                || r.m0 >= 1 << 31
+                || r.lo < 0
+                || r.lo > r.hi
+                || r.hi > amax as i32
+            {
+                return bad(format!(
+                    "column {n}: requantization {r:?} outside m0 < 2^31, shift 1..62, \
+                     0 <= lo <= hi <= {amax}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `out[m][n]` by the reference units.
+    pub fn expected(&self) -> Vec<i32> {
+        let acc = matmul_acc(&self.a, &self.w, &self.bias, self.m, self.k);
+        acc.iter()
+            .enumerate()
+            .map(|(i, &x)| self.requant[i % self.n].apply(x))
+            .collect()
+    }
+
+    /// The job's beats in stream order (see [`super::driver::STREAM_ORDER`]).
+    pub fn streams(&self, d: &Design) -> Result<Streams> {
+        self.check(d)?;
+        let (r_, c_, tm) = (d.rows as usize, d.cols as usize, d.m_tile as usize);
+        let out = self.expected();
+        let fields = d.param_fields();
+        let mut s = Streams::default();
+        for m0 in (0..self.m).step_by(tm) {
+            let mr = tm.min(self.m - m0);
+            for n0 in (0..self.n).step_by(c_) {
+                let nr = c_.min(self.n - n0);
+                for n in n0..n0 + nr {
+                    let r = &self.requant[n];
+                    let vals = [
+                        self.bias[n] as u64,
+                        u64::from(r.m0),
+                        u64::from(r.shift),
+                        i64::from(r.zero_point) as u64,
+                        r.lo as u64,
+                        r.hi as u64,
+                    ];
+                    let mut b = zero_beat(d.param_bits());
+                    for (f, v) in fields.iter().zip(vals) {
+                        put_bits(&mut b, f.lsb, f.bits, v);
+                    }
+                    s.prm.push(b);
+                }
+                for k0 in (0..self.k).step_by(r_) {
+                    let kr = r_.min(self.k - k0);
+                    for k in k0..k0 + kr {
+                        let mut b = zero_beat(d.wgt_bits());
+                        for c in 0..nr {
+                            let v = self.w[k * self.n + n0 + c];
+                            put_bits(&mut b, c as u32 * d.wob, d.wob, i64::from(v) as u64);
+                        }
+                        s.wgt.push(b);
+                    }
+                    for m in m0..m0 + mr {
+                        let mut b = zero_beat(d.act_bits());
+                        for r in 0..kr {
+                            let v = self.a[m * self.k + k0 + r];
+                            put_bits(&mut b, r as u32 * d.abits, d.abits, u64::from(v));
+                        }
+                        s.act.push(b);
+                    }
+                }
+                for m in m0..m0 + mr {
+                    let mut b = zero_beat(d.out_bits());
+                    for c in 0..nr {
+                        let v = out[m * self.n + n0 + c];
+                        put_bits(&mut b, c as u32 * d.abits, d.abits, v as u64);
+                    }
+                    s.out.push(b);
+                }
+            }
+        }
+        Ok(s)
+    }
+}
+
+/// A requantization that is the identity on codes already in range: handy for tests.
+pub fn identity_requant(bits: u32) -> Requant {
+    Requant {
+        m0: 1 << 30,
+        shift: 30,
+        zero_point: 0,
+        lo: 0,
+        hi: (1 << bits) - 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bits_round_trip_and_hex() {
+        let mut b = zero_beat(40);
+        put_bits(&mut b, 3, 9, 0x1ff);
+        put_bits(&mut b, 30, 8, 0xa5);
+        assert_eq!(get_bits(&b, 3, 9), 0x1ff);
+        assert_eq!(get_bits(&b, 30, 8), 0xa5);
+        assert_eq!(beat_hex(&b, 40), "2940000ff8");
+        assert_eq!(beat_hex(&[0x5], 3), "5");
+    }
+}

@@ -1,0 +1,126 @@
+{{ header }}
+/*
+ * Parameters of the generated repq_top, for driver software. Beats are little-endian arrays of
+ * 32-bit words (word 0 holds bits 31..0), lane i of a beat at bits [i*W, i*W + W). The stream
+ * order (the driver contract; repq_top.v states it in full):
+ *
+ *   for m0 = 0, TM, ..:  for n0 = 0, C, ..:            mr = min(TM, M-m0), nr = min(C, N-n0)
+ *       prm: nr beats, one per column n0 .. n0+nr-1
+ *       for k0 = 0, R, ..:                             kr = min(R, K-k0)
+ *           wgt: kr beats, k = k0 .. k0+kr-1, lane c = w[k][n0+c]   (w = w_code - z_w)
+ *           act: mr beats, m = m0 .. m0+mr-1, lane r = a[m][k0+r]
+ *       out: mr beats, m = m0 .. m0+mr-1, lane c = out[m][n0+c]
+ *
+ * Lanes past the matrix edge are ignored on input and zero on output.
+ */
+#ifndef REPQ_PARAMS_H
+#define REPQ_PARAMS_H
+
+#include <stdint.h>
+
+#define REPQ_HW_VERSION "{{ d.version }}"
+#define REPQ_CONFIG "{{ d.tag() }}"
+
+/* Array and datapath */
+#define REPQ_PE_ROWS {{ d.rows }}u            /* R: depth (K) lanes */
+#define REPQ_PE_COLS {{ d.cols }}u            /* C: output (N) lanes */
+#define REPQ_ABITS {{ d.abits }}u             /* activation / output code bits (unsigned) */
+#define REPQ_WBITS {{ d.wbits }}u             /* weight code bits */
+#define REPQ_W_OPERAND_BITS {{ d.wob }}u      /* stationary operand w_code - z_w (signed) */
+#define REPQ_ACC_BITS {{ d.acc_bits }}u        /* accumulator (signed) */
+#define REPQ_ACC_BITS_REQUIRED {{ d.acc_bits_required }}u
+#define REPQ_BOUND_MAX_K {{ d.requirement.max_k }}u     /* largest K the accumulator bound covers */
+#define REPQ_BOUND_MAX_TOKENS {{ d.requirement.max_tokens }}u
+#define REPQ_ATTENTION_CAPABLE {% if d.attention_capable %}1{% else %}0{% endif %}  /* wbits >= abits: Q K^T on the array */
+#define REPQ_AV_FRACTION_BITS {{ av_f }}      /* U4 F for REPQ_BOUND_MAX_TOKENS keys (-1: none fits) */
+#define REPQ_M_TILE {{ d.m_tile }}u           /* TM: rows per M tile */
+#define REPQ_DIM_BITS {{ d.dim_bits }}u
+#define REPQ_MAX_DIM {{ (1 << d.dim_bits) - 1 }}u
+#define REPQ_FIFO_DEPTH {{ d.fifo_depth }}u
+#define REPQ_REQUANT_LANES {{ d.requant_lanes }}u      /* U: an output row takes REPQ_PE_COLS / U cycles */
+#define REPQ_ARRAY_LATENCY {{ d.array_latency() }}u  /* cycles, activation accepted -> row leaves the array */
+#define REPQ_OUTPUT_LATENCY {{ d.output_latency() }}u /* cycles, activation accepted -> output row in FIFO */
+#define REPQ_REQUANT_LATENCY {{ requant_latency }}u
+#define REPQ_LOGCODE_LATENCY {{ logcode_latency }}u
+#define REPQ_SHIFT_AV_LATENCY {{ shift_av_latency }}u
+#define REPQ_CLOCK_KHZ {{ clock_khz }}u
+
+/* Beat widths in bits and in 32-bit words */
+#define REPQ_ACT_BEAT_BITS {{ d.act_bits() }}u
+#define REPQ_ACT_BEAT_WORDS {{ d.act_bits().div_ceil(32) }}u
+#define REPQ_WGT_BEAT_BITS {{ d.wgt_bits() }}u
+#define REPQ_WGT_BEAT_WORDS {{ d.wgt_bits().div_ceil(32) }}u
+#define REPQ_PRM_BEAT_BITS {{ d.param_bits() }}u
+#define REPQ_PRM_BEAT_WORDS {{ d.param_bits().div_ceil(32) }}u
+#define REPQ_OUT_BEAT_BITS {{ d.out_bits() }}u
+#define REPQ_OUT_BEAT_WORDS {{ d.out_bits().div_ceil(32) }}u
+
+/* Parameter beat fields: least significant bit and width */
+{%- for f in d.param_fields() %}
+#define REPQ_PRM_{{ f.name|upper }}_LSB {{ f.lsb }}u
+#define REPQ_PRM_{{ f.name|upper }}_BITS {{ f.bits }}u
+{%- endfor %}
+
+/* Inserts the low `width` bits of `value` at bit `lsb` of a beat (width <= 64). */
+static inline void repq_put_bits(uint32_t *beat, unsigned lsb, unsigned width, uint64_t value)
+{
+    unsigned i;
+    for (i = 0; i < width; i++) {
+        unsigned b = lsb + i;
+        uint32_t bit = (uint32_t)((value >> i) & 1u);
+        beat[b / 32] = (beat[b / 32] & ~(1u << (b % 32))) | (bit << (b % 32));
+    }
+}
+
+/* Extracts `width` bits at `lsb` (width <= 64), zero-extended. */
+static inline uint64_t repq_get_bits(const uint32_t *beat, unsigned lsb, unsigned width)
+{
+    uint64_t v = 0;
+    unsigned i;
+    for (i = 0; i < width; i++) {
+        unsigned b = lsb + i;
+        v |= (uint64_t)((beat[b / 32] >> (b % 32)) & 1u) << i;
+    }
+    return v;
+}
+
+/* One activation beat: codes[r] = a[m][k0 + r] for r < REPQ_PE_ROWS. */
+static inline void repq_pack_act(uint32_t beat[REPQ_ACT_BEAT_WORDS], const uint8_t *codes)
+{
+    unsigned r;
+    for (r = 0; r < REPQ_ACT_BEAT_WORDS; r++) beat[r] = 0;
+    for (r = 0; r < REPQ_PE_ROWS; r++) repq_put_bits(beat, r * REPQ_ABITS, REPQ_ABITS, codes[r]);
+}
+
+/* One weight beat: w[c] = w_code[n0 + c][k] - z_w[n0 + c] for c < REPQ_PE_COLS. */
+static inline void repq_pack_wgt(uint32_t beat[REPQ_WGT_BEAT_WORDS], const int16_t *w)
+{
+    unsigned c;
+    for (c = 0; c < REPQ_WGT_BEAT_WORDS; c++) beat[c] = 0;
+    for (c = 0; c < REPQ_PE_COLS; c++)
+        repq_put_bits(beat, c * REPQ_W_OPERAND_BITS, REPQ_W_OPERAND_BITS, (uint64_t)(int64_t)w[c]);
+}
+
+/* One parameter beat (one output column). */
+static inline void repq_pack_prm(uint32_t beat[REPQ_PRM_BEAT_WORDS], int64_t bias, uint32_t m0,
+                                 uint32_t shift, int32_t zero_point, uint32_t lo, uint32_t hi)
+{
+    unsigned i;
+    for (i = 0; i < REPQ_PRM_BEAT_WORDS; i++) beat[i] = 0;
+    repq_put_bits(beat, REPQ_PRM_BIAS_LSB, REPQ_PRM_BIAS_BITS, (uint64_t)bias);
+    repq_put_bits(beat, REPQ_PRM_M0_LSB, REPQ_PRM_M0_BITS, m0);
+    repq_put_bits(beat, REPQ_PRM_SHIFT_LSB, REPQ_PRM_SHIFT_BITS, shift);
+    repq_put_bits(beat, REPQ_PRM_ZERO_POINT_LSB, REPQ_PRM_ZERO_POINT_BITS, (uint64_t)(int64_t)zero_point);
+    repq_put_bits(beat, REPQ_PRM_LO_LSB, REPQ_PRM_LO_BITS, lo);
+    repq_put_bits(beat, REPQ_PRM_HI_LSB, REPQ_PRM_HI_BITS, hi);
+}
+
+/* One output beat: codes[c] = out[m][n0 + c]. */
+static inline void repq_unpack_out(const uint32_t beat[REPQ_OUT_BEAT_WORDS], uint8_t *codes)
+{
+    unsigned c;
+    for (c = 0; c < REPQ_PE_COLS; c++)
+        codes[c] = (uint8_t)repq_get_bits(beat, c * REPQ_ABITS, REPQ_ABITS);
+}
+
+#endif /* REPQ_PARAMS_H */

