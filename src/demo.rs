@@ -13,6 +13,7 @@ use crate::model::{Model, Sidecar};
 const CHECKPOINT: &[u8] = include_bytes!("../assets/demo/deit_digits.safetensors");
 const SIDECAR: &str = include_str!("../assets/demo/deit_digits.toml");
 const TEST_SPLIT: &[u8] = include_bytes!("../assets/demo/digits_test.safetensors");
+const CALIB_SET: &[u8] = include_bytes!("../assets/demo/digits_calib.safetensors");
 
 /// Name shown for the embedded files in messages.
 pub const SOURCE: &str = "<embedded>/deit_digits.safetensors";
@@ -31,38 +32,48 @@ pub fn model() -> Result<Model> {
     )
 }
 
-/// The demo model's held-out test split: 8x8 grayscale digits and their labels.
+/// A set of the demo's 8x8 grayscale digits with their labels: the held-out test split, or the
+/// 32 calibration digits (drawn from the training split by `tools/train_demo.py`).
 #[derive(Clone, Debug)]
-pub struct TestSplit {
+pub struct DigitSet {
     /// `[N, 8, 8]` raw 8-bit grayscale pixels.
     pixels: Vec<u8>,
     labels: Vec<usize>,
 }
 
-/// Reads the embedded test split.
-pub fn test_split() -> Result<TestSplit> {
-    let path = Path::new("<embedded>/digits_test.safetensors");
-    let bad = |reason: String| Error::Dataset {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let st = SafeTensors::deserialize(TEST_SPLIT).map_err(|e| bad(e.to_string()))?;
-    let images = st.tensor("images").map_err(|e| bad(e.to_string()))?;
-    let labels = st.tensor("labels").map_err(|e| bad(e.to_string()))?;
-    let n = labels.shape().first().copied().unwrap_or(0);
-    if images.dtype() != Dtype::U8
-        || labels.dtype() != Dtype::U8
-        || images.shape() != [n, DIGIT_SIDE, DIGIT_SIDE]
-    {
-        return Err(bad("expected u8 images [N, 8, 8] and u8 labels [N]".into()));
-    }
-    Ok(TestSplit {
-        pixels: images.data().to_vec(),
-        labels: labels.data().iter().map(|&l| usize::from(l)).collect(),
-    })
+/// The embedded held-out test split (360 digits).
+pub fn test_split() -> Result<DigitSet> {
+    DigitSet::parse(TEST_SPLIT, Path::new("<embedded>/digits_test.safetensors"))
 }
 
-impl TestSplit {
+/// The embedded calibration set: 32 training digits, never from the test split.
+pub fn calibration_set() -> Result<DigitSet> {
+    DigitSet::parse(CALIB_SET, Path::new("<embedded>/digits_calib.safetensors"))
+}
+
+impl DigitSet {
+    /// Parses a safetensors file holding `images` u8 `[N, 8, 8]` and `labels` u8 `[N]`.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<DigitSet> {
+        let bad = |reason: String| Error::Dataset {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let st = SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
+        let images = st.tensor("images").map_err(|e| bad(e.to_string()))?;
+        let labels = st.tensor("labels").map_err(|e| bad(e.to_string()))?;
+        let n = labels.shape().first().copied().unwrap_or(0);
+        if images.dtype() != Dtype::U8
+            || labels.dtype() != Dtype::U8
+            || images.shape() != [n, DIGIT_SIDE, DIGIT_SIDE]
+        {
+            return Err(bad("expected u8 images [N, 8, 8] and u8 labels [N]".into()));
+        }
+        Ok(DigitSet {
+            pixels: images.data().to_vec(),
+            labels: labels.data().iter().map(|&l| usize::from(l)).collect(),
+        })
+    }
+
     pub fn len(&self) -> usize {
         self.labels.len()
     }

@@ -6,9 +6,9 @@
 //! RTL -> verification.
 
 pub mod arith;
-// pub mod cli; (enabled once assets/demo exists)
+pub mod cli;
 pub mod data;
-// pub mod demo;
+pub mod demo;
 pub mod error;
 pub mod eval;
 pub mod model;

@@ -6,6 +6,8 @@ Produces assets/demo/ (relative to the repository root):
     deit_digits.toml          sidecar: name, num_heads, crop_pct, mean, std, labels
     digits_test.safetensors   `images` uint8 [N, 8, 8] (the raw grayscale test digits) and
                               `labels` uint8 [N], in test-split order
+    digits_calib.safetensors  `images` uint8 [32, 8, 8], `labels` uint8 [32]: 32 training
+                              digits chosen with numpy default_rng(0), the calibration set
     reference.safetensors     `logits` float32 [N, 10]: eval-mode logits on the test split
                               through timm's eval transform; `inputs` float32 [8, 3, 28, 28]:
                               the transform's output for the first 8 test digits
@@ -223,6 +225,13 @@ def main() -> None:
                "labels": torch.from_numpy(np.ascontiguousarray(te_lab))},
               str(args.out / "digits_test.safetensors"))
 
+    # Calibration set: 32 training digits (the paper's 32 calibration images), chosen with a
+    # seeded generator so the choice is reproducible; never from the test split.
+    calib_idx = np.sort(np.random.default_rng(SEED).choice(len(tr_lab), size=32, replace=False))
+    save_file({"images": torch.from_numpy(np.ascontiguousarray(tr_img[calib_idx])),
+               "labels": torch.from_numpy(np.ascontiguousarray(tr_lab[calib_idx]))},
+              str(args.out / "digits_calib.safetensors"))
+
     # Reference: recompute straight from the stored uint8 digits through the transform.
     stored = load_file(str(args.out / "digits_test.safetensors"))
     x_ref = apply(tf, stored["images"].numpy())
@@ -243,7 +252,7 @@ def main() -> None:
     )
     (args.out / "README.md").write_text(readme)
     print(f"wrote {args.out}: deit_digits.safetensors ({size_mb:.2f} MiB), deit_digits.toml, "
-          f"digits_test.safetensors, reference.safetensors, README.md")
+          f"digits_calib.safetensors, digits_test.safetensors, reference.safetensors, README.md")
 
 
 README = """\
@@ -266,7 +275,8 @@ A tiny timm Vision Transformer trained on scikit-learn's bundled handwritten dig
 | training time | {time:.0f} s on 2 CPU threads (machine shared with other jobs; varies between runs) |
 
 Files: `deit_digits.safetensors` (float32 state_dict, timm names) with its sidecar
-`deit_digits.toml`; `digits_test.safetensors` (`images` uint8 [N, 8, 8], `labels` uint8 [N], in
+`deit_digits.toml`; `digits_calib.safetensors` (32 training digits, seeded choice, the
+calibration set of `repq-hw quantize`); `digits_test.safetensors` (`images` uint8 [N, 8, 8], `labels` uint8 [N], in
 split order); `reference.safetensors` (`logits` f32 [N, 10], eval-mode logits of the test split
 through the eval transform, max |logit| {max_logit:.3f}; `inputs` f32 [8, 3, 28, 28], the
 transform's output for the first 8 test digits).

@@ -1,6 +1,7 @@
 //! The `repq-hw` command line: one module per subcommand, each a thin layer over the library.
 
 mod eval;
+mod generate;
 mod info;
 mod predict;
 
@@ -28,6 +29,9 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Top-5 classes of each image, optionally saving the raw logits as .npy
     Predict(predict::PredictArgs),
+    /// Generate Verilog: a weight-stationary int4/int8 systolic array with requantization,
+    /// log2-softmax and shift-based attention units, constraints, driver header and FuseSoC core
+    Gen(generate::GenArgs),
 }
 
 /// Runs the parsed command line.
@@ -36,6 +40,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Info(args) => info::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Predict(args) => predict::run(&args),
+        Command::Gen(args) => generate::run(&args),
     }
 }
 

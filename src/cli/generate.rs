@@ -1,4 +1,4 @@
-//! `repq-hw gen`: the Verilog generator (see [`crate::rtl`]).
+//! `repq-hw gen` (this file is generate.rs: `gen` is a reserved word in edition 2024): the Verilog generator (see [`crate::rtl`]).
 
 use std::path::PathBuf;
 
