@@ -198,8 +198,14 @@ fn unreadable_image_is_a_clear_error() {
 
 #[test]
 fn missing_model_file_is_a_clear_error() {
-    let o = run(&["info", "--model", "/nonexistent/model.safetensors"]);
-    assert!(!o.status.success());
-    let err = stderr(&o);
-    assert!(err.contains("/nonexistent/model.safetensors"), "{err}");
+    for args in [
+        vec!["info", "/nonexistent/model.safetensors"],
+        vec!["eval", "--model", "/nonexistent/model.safetensors", "--data", "."],
+    ] {
+        let o = run(&args);
+        assert!(!o.status.success());
+        let err = stderr(&o);
+        assert!(err.contains("/nonexistent/model.safetensors"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
 }
