@@ -75,6 +75,15 @@ pub enum Error {
     #[error("shape mismatch in {context}: {reason}")]
     Shape { context: String, reason: String },
 
+    /// A quantized-model artifact (`repq-hw quantize --out`) with a missing, malformed or
+    /// inconsistent field (metadata entry or tensor).
+    #[error("{path}: quantized artifact: field `{field}`: {reason}")]
+    Artifact {
+        path: PathBuf,
+        field: String,
+        reason: String,
+    },
+
     /// Anything else that a user asked for and this tool cannot do.
     #[error("{0}")]
     Invalid(String),

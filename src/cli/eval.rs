@@ -24,11 +24,14 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if args.batch_size == 0 {
         return Err(Error::Invalid("--batch-size must be at least 1".into()));
     }
-    let model = args.model.load()?;
+    // A float checkpoint, or a quantized artifact of `repq-hw quantize` (fake-quant forward).
+    let loaded = super::quantize::LoadedModel::load(args.model.model.as_deref())?;
+    let model = loaded.model();
+    let kind = loaded.kind();
     let cfg = model.config();
     let transform = EvalTransform::new(&model.preprocess, cfg.img_size)?;
     let classes = cfg.num_classes;
-    let forward = |x: &[f32], b: usize| model.vit.forward(x, b);
+    let forward = |x: &[f32], b: usize| loaded.forward(x, b);
     let (acc, what): (Accuracy, String) = match (&args.data, &args.model.model) {
         (Some(dir), _) => {
             let folder = ImageFolder::open(dir)?;
@@ -42,24 +45,24 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                 });
             }
             let batches = folder.batches(&transform, args.batch_size);
-            let acc = evaluate(batches, folder.len(), classes, "f32", forward)?;
+            let acc = evaluate(batches, folder.len(), classes, &kind, forward)?;
             (acc, dir.display().to_string())
         }
-        (None, None) => {
+        (None, _) if loaded.is_embedded() => {
             let split = crate::demo::test_split()?;
             let batches = split.batches(&transform, args.batch_size);
-            let acc = evaluate(batches, split.len(), classes, "f32", forward)?;
+            let acc = evaluate(batches, split.len(), classes, &kind, forward)?;
             (acc, "embedded test split".to_string())
         }
-        (None, Some(m)) => {
+        (None, m) => {
             return Err(Error::Invalid(format!(
                 "--model {}: give --data DIR (only the embedded model has a built-in test split)",
-                m.display()
+                m.as_deref().unwrap_or(model.source.as_path()).display()
             )));
         }
     };
     println!(
-        "{}: {} images of {what}: top-1 {:.2}%  top-5 {:.2}%  (f32)",
+        "{}: {} images of {what}: top-1 {:.2}%  top-5 {:.2}%  ({kind})",
         model.name,
         acc.total,
         acc.top1_pct(),

@@ -1,9 +1,11 @@
 //! The `repq-hw` command line: one module per subcommand, each a thin layer over the library.
 
+pub mod ablate;
 mod eval;
 mod generate;
 mod info;
 mod predict;
+pub mod quantize;
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +34,11 @@ pub enum Command {
     /// Generate Verilog: a weight-stationary int4/int8 systolic array with requantization,
     /// log2-softmax and shift-based attention units, constraints, driver header and FuseSoC core
     Gen(generate::GenArgs),
+    /// RepQ-ViT post-training quantization: calibrate, reparameterize, write a quantized-model
+    /// artifact (docs/quantized-format.md) and report its fake-quant top-1
+    Quantize(quantize::QuantizeArgs),
+    /// The paper's ablation Tables 3 (post-LayerNorm quantizers) and 4 (post-Softmax quantizers)
+    Ablate(ablate::AblateArgs),
 }
 
 /// Runs the parsed command line.
@@ -41,6 +48,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => eval::run(&args),
         Command::Predict(args) => predict::run(&args),
         Command::Gen(args) => generate::run(&args),
+        Command::Quantize(args) => quantize::run(&args),
+        Command::Ablate(args) => ablate::run(&args),
     }
 }
 

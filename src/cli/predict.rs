@@ -33,7 +33,9 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             path.display()
         )));
     }
-    let model = args.model.load()?;
+    // A float checkpoint, or a quantized artifact of `repq-hw quantize` (fake-quant forward).
+    let loaded = super::quantize::LoadedModel::load(args.model.model.as_deref())?;
+    let model = loaded.model();
     let cfg = model.config();
     let transform = EvalTransform::new(&model.preprocess, cfg.img_size)?;
     let inputs: Vec<Vec<f32>> = args
@@ -43,7 +45,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         .collect::<Result<_>>()?;
     let batch = inputs.len();
     let flat: Vec<f32> = inputs.into_iter().flatten().collect();
-    let logits = model.vit.forward(&flat, batch)?;
+    let logits = loaded.forward(&flat, batch)?;
     let k = cfg.num_classes;
     for (path, row) in args.images.iter().zip(logits.chunks_exact(k)) {
         println!("{}", path.display());

@@ -29,6 +29,22 @@ pub struct LnReparam {
 ///
 /// The float function is unchanged: `LN~(x) W~ + b~ = LN(x) W + b` (Eq. 16).
 pub fn reparameterize(ln: &mut LayerNorm, next: &mut Linear, s: &[f32], z: &[f32]) -> LnReparam {
+    let s_tilde = mean(s);
+    let z_tilde = mean(z);
+    reparameterize_with(ln, next, s, z, s_tilde, z_tilde)
+}
+
+/// [`reparameterize`] with a given target `(s~, z~)` instead of the means. Eq. 13-17 hold for any
+/// choice; the paper takes `z~` in Z, e.g. `round(E[z])`, which makes `r2 = z - z~` integer, so the
+/// layer-wise codes of the reparameterized X' equal the channel-wise codes of X' exactly.
+pub fn reparameterize_with(
+    ln: &mut LayerNorm,
+    next: &mut Linear,
+    s: &[f32],
+    z: &[f32],
+    s_tilde: f32,
+    z_tilde: f32,
+) -> LnReparam {
     let d = ln.gamma.len();
     assert_eq!(s.len(), d, "one scale per channel");
     assert_eq!(z.len(), d, "one zero point per channel");
@@ -36,9 +52,8 @@ pub fn reparameterize(ln: &mut LayerNorm, next: &mut Linear, s: &[f32], z: &[f32
         next.in_features, d,
         "next layer consumes the LayerNorm output"
     );
+    assert!(s_tilde > 0.0 && s_tilde.is_finite(), "s~ must be positive");
 
-    let s_tilde = mean(s);
-    let z_tilde = mean(z);
     let r1: Vec<f32> = s.iter().map(|&v| v / s_tilde).collect();
     let r2: Vec<f32> = z.iter().map(|&v| v - z_tilde).collect();
     let shift: Vec<f32> = s.iter().zip(&r2).map(|(a, b)| a * b).collect(); // s * r2

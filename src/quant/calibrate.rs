@@ -1,0 +1,249 @@
+//! The RepQ-ViT calibration flow (paper Algorithm 1; REFERENCE.md section 1 "Calibration flow").
+//!
+//! 1. Every weight (each Linear, the heads, the patch-embedding convolution) gets an asymmetric
+//!    per-output-channel quantizer (percentile/MSE initialisation) and is fake-quantized. The
+//!    reference initialises weight quantizers lazily in the first forward pass; the result is the
+//!    same because a weight quantizer depends on the weight only.
+//! 2. One forward pass over all calibration images as one batch. At every activation site, in
+//!    forward order, the site's quantizer is initialised from the tensor it sees and then
+//!    fake-quantizes that tensor in place, so each quantizer is calibrated on inputs that already
+//!    went through the quantized layers before it:
+//!    * the image entering the patch embedding: 8 bits, per tensor;
+//!    * qkv and fc1 inputs (post-LayerNorm X', Y'): per channel ([`PostLnMode::LayerWise`]: per
+//!      tensor);
+//!    * q, k, v, proj, fc2 and head inputs: per tensor;
+//!    * post-Softmax attention: log-sqrt2 ([`PostSoftmaxMode::Log2`]: log2).
+//! 3. [`PostLnMode::Reparam`]: for every norm1 -> qkv and norm2 -> fc1 pair, the channel-wise
+//!    (s, z) become the layer-wise (s~, z~) by Eq. 13-17 ([`reparameterize_with`]); the final norm
+//!    before the head is not reparameterized. The changed layers' weight quantizers are initialised
+//!    again on the new weights; nothing else is (the reference's second forward pass
+//!    re-initialises only those, and they need no activation statistics, so no pass is run).
+//! 4. [`PostSoftmaxMode::Reparam`]: each log-sqrt2 quantizer becomes its log2-with-parity form
+//!    (Eq. 18-20), whose values are the log-sqrt2 values.
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+
+use super::config::{PATCH_INPUT_BITS, PostLnMode, PostSoftmaxMode, QuantConfig, ZTilde};
+use super::layers::{WeightLayer, all_sites, site_name};
+use super::model::{
+    ActQuantizer, CalibrationInfo, QuantizedModel, QuantizedWeight, fake_quant_weights,
+};
+use super::quantizer::{Granularity, LogBase, LogQuantizer, UniformQuantizer, round_half_even};
+use super::reparam::reparameterize_with;
+use crate::error::{Error, Result};
+use crate::model::{ActivationHook, Model, Site, VisionTransformer};
+
+/// Quantizes `model` with RepQ-ViT, calibrating on `images` (`[batch, C, H, W]`, normalized, all
+/// used as one batch as the reference does). Shows a progress bar on stderr when it is a terminal.
+pub fn calibrate(
+    model: &Model,
+    images: &[f32],
+    batch: usize,
+    config: QuantConfig,
+    calibration: CalibrationInfo,
+) -> Result<QuantizedModel> {
+    config.validate()?;
+    if batch == 0 {
+        return Err(Error::Invalid(
+            "calibration needs at least one image".into(),
+        ));
+    }
+    let cfg = model.config();
+    let sites = all_sites(cfg);
+    let bar = crate::progress::bar(sites.len() + 2, "calibrate", "steps");
+
+    // Step 1: weights.
+    let mut weights = init_weights(&model.vit, &WeightLayer::all(cfg), config.wbits)?;
+    let calib_vit = fake_quant_weights(&model.vit, &weights)?;
+    bar.inc(1);
+
+    // Step 2: one forward pass, lazy initialisation in forward order.
+    let mut hook = CalibHook {
+        config,
+        activations: BTreeMap::new(),
+        bar: &bar,
+        error: None,
+    };
+    calib_vit.forward_with(images, batch, &mut hook)?;
+    drop(calib_vit);
+    if let Some(e) = hook.error {
+        return Err(e);
+    }
+    let mut activations = hook.activations;
+    for site in &sites {
+        if !activations.contains_key(site) {
+            return Err(Error::Invalid(format!(
+                "calibration: the forward pass never reached {}",
+                site_name(*site)
+            )));
+        }
+    }
+
+    // Step 3: LayerNorm reparameterization and re-initialisation of the changed weights.
+    let mut vit = model.vit.clone();
+    let mut ln_reparams = BTreeMap::new();
+    if config.post_ln == PostLnMode::Reparam {
+        let mut changed = Vec::new();
+        for i in 0..cfg.depth {
+            for (site, layer) in [
+                (Site::QkvInput(i), WeightLayer::Qkv(i)),
+                (Site::Fc1Input(i), WeightLayer::Fc1(i)),
+            ] {
+                let Some(ActQuantizer::Uniform(q)) = activations.get(&site) else {
+                    unreachable!("post-LN sites are uniform");
+                };
+                let (s, z) = (q.scales().to_vec(), q.zero_points().to_vec());
+                let s_tilde = mean(&s);
+                let z_tilde = match config.z_tilde {
+                    ZTilde::Mean => mean(&z),
+                    ZTilde::Round => round_half_even(mean(&z)) + 0.0,
+                };
+                let blk = &mut vit.blocks[i];
+                let (ln, next) = match site {
+                    Site::QkvInput(_) => (&mut blk.norm1, &mut blk.qkv),
+                    _ => (&mut blk.norm2, &mut blk.fc1),
+                };
+                let rep = reparameterize_with(ln, next, &s, &z, s_tilde, z_tilde);
+                let layer_wise = UniformQuantizer::from_parts(
+                    config.abits,
+                    Granularity::PerTensor,
+                    vec![rep.s_tilde],
+                    vec![rep.z_tilde],
+                )?;
+                activations.insert(site, ActQuantizer::Uniform(layer_wise));
+                ln_reparams.insert(site, rep);
+                changed.push(layer);
+            }
+        }
+        // A qkv layer without a bias got one (Eq. 17).
+        vit.config.qkv_bias = vit.blocks.iter().all(|b| b.qkv.bias.is_some());
+        weights.extend(init_weights(&vit, &changed, config.wbits)?);
+    }
+
+    // Step 4: post-Softmax reparameterization.
+    if config.post_softmax == PostSoftmaxMode::Reparam {
+        for i in 0..cfg.depth {
+            let site = Site::AttnProbs(i);
+            if let Some(ActQuantizer::Log(q)) = activations.get(&site) {
+                let r = q.reparam()?;
+                activations.insert(site, ActQuantizer::Log2Reparam(r));
+            }
+        }
+    }
+    bar.inc(1);
+    bar.finish_and_clear();
+
+    let reparameterized = Model {
+        name: model.name.clone(),
+        source: model.source.clone(),
+        vit,
+        preprocess: model.preprocess.clone(),
+        labels: model.labels.clone(),
+    };
+    QuantizedModel::new(
+        config,
+        reparameterized,
+        weights,
+        activations,
+        ln_reparams,
+        calibration,
+    )
+}
+
+/// Per-output-channel weight quantizers of `layers` of `vit`, initialised in parallel.
+fn init_weights(
+    vit: &VisionTransformer,
+    layers: &[WeightLayer],
+    bits: u32,
+) -> Result<BTreeMap<WeightLayer, QuantizedWeight>> {
+    layers
+        .par_iter()
+        .map(|&layer| {
+            let lin = layer.linear(vit).ok_or_else(|| {
+                Error::Invalid(format!("the model has no layer {}", layer.name()))
+            })?;
+            Ok((
+                layer,
+                QuantizedWeight::init(&lin.weight, lin.out_features, bits)?,
+            ))
+        })
+        .collect()
+}
+
+/// The reparameterization's mean (as [`super::reparam::reparameterize`] computes it: f64 sum).
+fn mean(v: &[f32]) -> f32 {
+    (v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len() as f64) as f32
+}
+
+/// The quantizer a site gets in the calibration pass, initialised on `x`.
+pub fn init_site(
+    config: &QuantConfig,
+    site: Site,
+    x: &[f32],
+    channels: usize,
+) -> Result<ActQuantizer> {
+    let a = config.abits;
+    Ok(match site {
+        Site::PatchInput => ActQuantizer::Uniform(UniformQuantizer::init(
+            x,
+            PATCH_INPUT_BITS,
+            Granularity::PerTensor,
+        )?),
+        Site::QkvInput(_) | Site::Fc1Input(_) => {
+            let g = match config.post_ln {
+                PostLnMode::LayerWise => Granularity::PerTensor,
+                PostLnMode::ChannelWise | PostLnMode::Reparam => {
+                    Granularity::PerChannel { channels }
+                }
+            };
+            ActQuantizer::Uniform(UniformQuantizer::init(x, a, g)?)
+        }
+        Site::AttnProbs(_) => {
+            let base = match config.post_softmax {
+                PostSoftmaxMode::Log2 => LogBase::Two,
+                PostSoftmaxMode::LogSqrt2 | PostSoftmaxMode::Reparam => LogBase::Sqrt2,
+            };
+            ActQuantizer::Log(LogQuantizer::init(x, a, base)?)
+        }
+        Site::Query(_)
+        | Site::Key(_)
+        | Site::Value(_)
+        | Site::ProjInput(_)
+        | Site::Fc2Input(_)
+        | Site::HeadInput
+        | Site::HeadDistInput => {
+            ActQuantizer::Uniform(UniformQuantizer::init(x, a, Granularity::PerTensor)?)
+        }
+    })
+}
+
+/// Initialises each site's quantizer the first time the site is seen, then fake-quantizes the
+/// activation in place (the reference's calibration forward).
+struct CalibHook<'a> {
+    config: QuantConfig,
+    activations: BTreeMap<Site, ActQuantizer>,
+    bar: &'a indicatif::ProgressBar,
+    error: Option<Error>,
+}
+
+impl ActivationHook for CalibHook<'_> {
+    fn activation(&mut self, site: Site, x: &mut [f32], channels: usize) {
+        if self.error.is_some() {
+            return;
+        }
+        let result = match self.activations.get(&site) {
+            Some(q) => q.fake_quant_in_place(x),
+            None => init_site(&self.config, site, x, channels).and_then(|q| {
+                q.fake_quant_in_place(x)?;
+                self.activations.insert(site, q);
+                self.bar.inc(1);
+                Ok(())
+            }),
+        };
+        if let Err(e) = result {
+            self.error = Some(e);
+        }
+    }
+}
