@@ -1,0 +1,145 @@
+//! An integer linear layer (docs/arithmetic.md U1 + U2): activation codes times stationary
+//! operands `w = W_code - z_w` with the zero points folded into the bias, and the per-output-channel
+//! requantization constants.
+
+use num_bigint::BigInt;
+use rayon::prelude::*;
+
+use crate::arith::Requant;
+
+/// One quantized linear layer in integers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IntLinear {
+    /// timm's module name, for messages and golden vectors.
+    pub name: String,
+    pub in_features: usize,
+    pub out_features: usize,
+    /// Stationary operands `W_code[n][k] - z_w[n]`, stored `[out, in]` (one row per output
+    /// channel), each in `s{wbits+1}`.
+    pub w: Vec<i16>,
+    /// Folded bias per output channel (`s{accbits}`): `round_half_even(b / (s_a s_w) - z_a sum_k w)`.
+    pub bias: Vec<i64>,
+    /// Largest activation code (`2^abits - 1`).
+    pub a_max: u32,
+    /// Requantization of each output channel.
+    pub requant: Vec<Requant>,
+}
+
+/// Products are summed in i32 over chunks this long: `255 * 256 * 2^14 < 2^31`, so no chunk can
+/// overflow whatever the weights; chunk sums are added in i64. The result is the exact sum.
+const CHUNK: usize = 1 << 14;
+
+/// Exact dot product of codes (as i16) and operands.
+#[inline]
+fn dot(a: &[i16], w: &[i16]) -> i64 {
+    a.chunks(CHUNK)
+        .zip(w.chunks(CHUNK))
+        .map(|(x, y)| {
+            i64::from(
+                x.iter()
+                    .zip(y)
+                    .map(|(&p, &q)| i32::from(p) * i32::from(q))
+                    .sum::<i32>(),
+            )
+        })
+        .sum()
+}
+
+impl IntLinear {
+    /// Accumulators `[rows, out]` for codes `a` (`[rows, in]`).
+    pub fn accumulate(&self, a: &[u8], rows: usize) -> Vec<i64> {
+        let k = self.in_features;
+        assert_eq!(a.len(), rows * k, "{}: input size", self.name);
+        let mut acc = vec![0i64; rows * self.out_features];
+        acc.par_chunks_mut(self.out_features)
+            .zip(a.par_chunks(k))
+            .for_each(|(out, row)| {
+                let row16: Vec<i16> = row.iter().map(|&v| i16::from(v)).collect();
+                for (n, o) in out.iter_mut().enumerate() {
+                    *o = self.bias[n] + dot(&row16, &self.w[n * k..(n + 1) * k]);
+                }
+            });
+        acc
+    }
+
+    /// Worst-case `|acc|` over every possible activation code vector (exact, big integers):
+    /// per channel `max(bias + a_max * sum(w > 0), -(bias + a_max * sum(w < 0)))`.
+    pub fn acc_bound(&self) -> BigInt {
+        let k = self.in_features;
+        (0..self.out_features)
+            .map(|n| {
+                let row = &self.w[n * k..(n + 1) * k];
+                let pos: i64 = row.iter().filter(|&&v| v > 0).map(|&v| i64::from(v)).sum();
+                let neg: i64 = row.iter().filter(|&&v| v < 0).map(|&v| i64::from(v)).sum();
+                let b = BigInt::from(self.bias[n]);
+                let a = BigInt::from(self.a_max);
+                let hi = &b + &a * BigInt::from(pos);
+                let lo = &b + &a * BigInt::from(neg);
+                hi.max(-lo)
+            })
+            .max()
+            .unwrap_or_default()
+    }
+}
+
+/// Bits of the two's-complement accumulator that holds every value in `[-bound, bound]`.
+pub fn signed_bits(bound: &BigInt) -> u32 {
+    // bound <= 2^(b-1) - 1  <=>  bits(bound) <= b - 1.
+    bound.bits() as u32 + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(w: Vec<i16>, bias: Vec<i64>, k: usize) -> IntLinear {
+        let out = bias.len();
+        IntLinear {
+            name: "t".into(),
+            in_features: k,
+            out_features: out,
+            w,
+            bias,
+            a_max: 15,
+            requant: vec![],
+        }
+    }
+
+    #[test]
+    fn accumulate_equals_reference_matmul() {
+        // Against arith::matmul_acc (U1), which takes the operand as [depth, cols].
+        let (k, n, rows) = (37, 5, 4);
+        let w: Vec<i16> = (0..k * n).map(|i| ((i * 7919) % 31) as i16 - 15).collect();
+        let bias: Vec<i64> = (0..n as i64).map(|i| i * 100 - 200).collect();
+        let a: Vec<u8> = (0..rows * k).map(|i| ((i * 31) % 16) as u8).collect();
+        let l = layer(w.clone(), bias.clone(), k);
+        let mut wt = vec![0i32; k * n];
+        for o in 0..n {
+            for i in 0..k {
+                wt[i * n + o] = i32::from(w[o * k + i]);
+            }
+        }
+        assert_eq!(
+            l.accumulate(&a, rows),
+            crate::arith::matmul_acc(&a, &wt, &bias, rows, k)
+        );
+    }
+
+    #[test]
+    fn bound_is_reached_by_a_crafted_layer() {
+        // One channel of all +16 weights and bias 2^30 - 1 - 15*16*k: the all-15 input reaches
+        // exactly 2^30 - 1, which needs 31 bits; one more in the bias needs 32.
+        let k = 1000;
+        let bias = (1i64 << 30) - 1 - 15 * 16 * k as i64;
+        let l = layer(vec![16; k], vec![bias], k);
+        assert_eq!(l.acc_bound(), BigInt::from((1i64 << 30) - 1));
+        assert_eq!(signed_bits(&l.acc_bound()), 31);
+        let acc = l.accumulate(&vec![15u8; k], 1);
+        assert_eq!(acc[0], (1i64 << 30) - 1);
+        let l2 = layer(vec![16; k], vec![bias + 1], k);
+        assert_eq!(signed_bits(&l2.acc_bound()), 32);
+        // Negative side: all -16 weights.
+        let l3 = layer(vec![-16; k], vec![0], k);
+        assert_eq!(l3.acc_bound(), BigInt::from(15 * 16 * k as i64));
+    }
+}

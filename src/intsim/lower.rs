@@ -1,0 +1,419 @@
+//! Lowering: a [`QuantizedModel`] (real scales, fake-quant) to the integer constants of
+//! docs/arithmetic.md. This is the only place where floating point meets the integer model, and it
+//! runs once, offline.
+
+use num_bigint::BigInt;
+
+use super::linear::{IntLinear, signed_bits};
+use super::model::{AccRequirement, IntBlock, IntModel, RESIDUAL_FRAC_BITS};
+use crate::arith::gelu::{gelu_table, h_scale, to_h};
+use crate::arith::requant::round_half_even;
+use crate::arith::{LogCodeParams, Requant, SoftmaxParams, exp2_table, layer_norm_params};
+use crate::error::{Error, Result};
+use crate::model::{LayerNorm, Linear, Site};
+use crate::quant::config::{PostLnMode, PostSoftmaxMode};
+use crate::quant::layers::{WeightLayer, site_name};
+use crate::quant::model::{ActQuantizer, QuantizedModel};
+use crate::quant::quantizer::{Granularity, UniformQuantizer};
+
+/// Largest fraction-bit count of the attention x V unit (U4).
+pub const AV_MAX_F: u32 = 16;
+
+fn unsupported(what: String) -> Error {
+    Error::Invalid(format!("integer model: {what}"))
+}
+
+/// `(s, z)` of a per-tensor uniform activation quantizer.
+fn per_tensor(q: &QuantizedModel, site: Site) -> Result<(f64, f64, u32)> {
+    match q.activations.get(&site) {
+        Some(ActQuantizer::Uniform(u)) if u.granularity() == Granularity::PerTensor => Ok((
+            f64::from(u.scales()[0]),
+            f64::from(u.zero_points()[0]),
+            u.bits(),
+        )),
+        Some(ActQuantizer::Uniform(_)) => Err(unsupported(format!(
+            "{} is quantized per channel; the integer datapath needs one scale per tensor \
+             (quantize with --post-ln reparam or layer-wise)",
+            site_name(site)
+        ))),
+        Some(other) => Err(unsupported(format!(
+            "{} has a {} quantizer, expected uniform",
+            site_name(site),
+            other.kind()
+        ))),
+        None => Err(unsupported(format!("no quantizer for {}", site_name(site)))),
+    }
+}
+
+/// A zero point that must be an integer (it is subtracted from codes at run time).
+fn integer_zero_point(z: f64, site: Site) -> Result<i32> {
+    if z.fract() != 0.0 || z.abs() > 1e6 {
+        return Err(unsupported(format!(
+            "{} has the fractional zero point {z}; only LayerNorm outputs may",
+            site_name(site)
+        )));
+    }
+    Ok(z as i32)
+}
+
+/// The integer layer for `layer`, whose input codes have scale `s_a` and zero point `z_a` (may be
+/// fractional: it only enters the folded bias), with output requantization given by `out(n, s_in)`
+/// for channel `n` and the real value `s_in` of one accumulator LSB.
+fn lower_linear(
+    q: &QuantizedModel,
+    layer: WeightLayer,
+    linear: &Linear,
+    s_a: f64,
+    z_a: f64,
+    a_bits: u32,
+    out: &dyn Fn(usize, f64) -> Result<Requant>,
+) -> Result<IntLinear> {
+    let qw = q
+        .weights
+        .get(&layer)
+        .ok_or_else(|| unsupported(format!("no weight quantizer for {}", layer.name())))?;
+    let (k, n_out) = (linear.in_features, linear.out_features);
+    let wq: &UniformQuantizer = &qw.quantizer;
+    let zw = wq.rounded_zero_points();
+    if !wq.has_integer_zero_points() || qw.codes.len() != k * n_out || zw.len() != n_out {
+        return Err(unsupported(format!(
+            "{}: weight codes or zero points do not fit [{n_out}, {k}] with integer zero points",
+            layer.name()
+        )));
+    }
+    let mut w = Vec::with_capacity(k * n_out);
+    let mut bias = Vec::with_capacity(n_out);
+    let mut requant = Vec::with_capacity(n_out);
+    for n in 0..n_out {
+        let row = &qw.codes[n * k..(n + 1) * k];
+        w.extend(row.iter().map(|&c| i16::from(c) - zw[n] as i16));
+        let wsum: i64 = w[n * k..].iter().map(|&v| i64::from(v)).sum();
+        let s_in = s_a * f64::from(wq.scales()[n]);
+        let b = linear.bias.as_ref().map_or(0.0, |b| f64::from(b[n]));
+        let folded = round_half_even(b / s_in - z_a * wsum as f64);
+        if !folded.is_finite() || folded.abs() > 2f64.powi(62) {
+            return Err(unsupported(format!(
+                "{} channel {n}: folded bias {folded} out of range",
+                layer.name()
+            )));
+        }
+        bias.push(folded as i64);
+        requant.push(out(n, s_in)?);
+    }
+    Ok(IntLinear {
+        name: layer.name(),
+        in_features: k,
+        out_features: n_out,
+        w,
+        bias,
+        a_max: (1 << a_bits) - 1,
+        requant,
+    })
+}
+
+/// Requantization to the residual stream (`s32`, [`RESIDUAL_FRAC_BITS`] fraction bits).
+fn to_residual(s_in: f64, what: &str) -> Result<Requant> {
+    let (m0, shift) = Requant::multiplier(s_in * f64::from(1u32 << RESIDUAL_FRAC_BITS), what)?;
+    Ok(Requant {
+        m0,
+        shift,
+        zero_point: 0,
+        lo: i32::MIN,
+        hi: i32::MAX,
+    })
+}
+
+/// A real vector to residual-stream fixed point.
+fn residual_fixed(v: impl Iterator<Item = f64>) -> Vec<i32> {
+    v.map(|x| {
+        round_half_even(x * f64::from(1u32 << RESIDUAL_FRAC_BITS))
+            .clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32
+    })
+    .collect()
+}
+
+fn ln_params(
+    ln: &LayerNorm,
+    s_out: f64,
+    z_out: f64,
+    bits: u32,
+) -> crate::arith::layernorm::LayerNormParams {
+    layer_norm_params(
+        &ln.gamma,
+        &ln.beta,
+        f64::from(ln.eps),
+        2f64.powi(-(RESIDUAL_FRAC_BITS as i32)),
+        s_out,
+        z_out,
+        bits,
+    )
+}
+
+/// Largest `F <= AV_MAX_F` with `T * 2^(abits + F) * (1 + sqrt(2)) < 2^(acc_bits - 1)`.
+pub fn av_fraction_bits(tokens: usize, abits: u32, acc_bits: u32) -> u32 {
+    (0..=AV_MAX_F)
+        .rev()
+        .find(|&f| {
+            let bound = tokens as f64 * 2f64.powi((abits + f) as i32) * (1.0 + 2f64.sqrt());
+            bound < 2f64.powi(acc_bits as i32 - 1)
+        })
+        .unwrap_or(0)
+}
+
+impl IntModel {
+    /// Lowers `q` to integers, checking that every accumulator fits `acc_bits` (at most 32).
+    pub fn lower(q: &QuantizedModel, acc_bits: u32) -> Result<IntModel> {
+        if !(8..=32).contains(&acc_bits) {
+            return Err(unsupported(format!(
+                "accumulator width {acc_bits} outside 8..=32"
+            )));
+        }
+        if q.config.post_ln == PostLnMode::ChannelWise {
+            return Err(unsupported(
+                "post-LayerNorm activations are quantized channel-wise (ablation mode); the \
+                 integer datapath needs the reparameterized (or layer-wise) quantizer"
+                    .into(),
+            ));
+        }
+        if q.config.post_softmax == PostSoftmaxMode::Log2 {
+            return Err(unsupported(
+                "post-Softmax quantizer is plain log2 (ablation mode); the integer datapath \
+                 implements log-sqrt2 / its reparameterized form"
+                    .into(),
+            ));
+        }
+        let cfg = q.vit_config().clone();
+        let vit = &q.model.vit;
+        let abits = q.config.abits;
+        let (t, d, dh) = (cfg.seq_len(), cfg.embed_dim, cfg.head_dim());
+
+        // Patch embedding: 8-bit image codes -> residual stream.
+        let (s_img, z_img, img_bits) = per_tensor(q, Site::PatchInput)?;
+        let patch = lower_linear(
+            q,
+            WeightLayer::PatchEmbed,
+            &vit.patch_embed,
+            s_img,
+            z_img,
+            img_bits,
+            &|_, s| to_residual(s, "patch_embed.proj"),
+        )?;
+        let mut prefix = vec![vit.cls_token.clone()];
+        if let Some(dist) = &vit.dist_token {
+            prefix.push(dist.clone());
+        }
+        // Prefix tokens with their position embedding, and the patch tokens' position embedding.
+        let mut pos = Vec::with_capacity(t * d);
+        for j in 0..t {
+            let p = &vit.pos_embed[j * d..(j + 1) * d];
+            let row: Vec<f64> = if j < prefix.len() {
+                p.iter()
+                    .zip(&prefix[j])
+                    .map(|(a, b)| f64::from(*a) + f64::from(*b))
+                    .collect()
+            } else {
+                p.iter().map(|&a| f64::from(a)).collect()
+            };
+            pos.extend(residual_fixed(row.into_iter()));
+        }
+
+        let table = exp2_table();
+        let f_av = av_fraction_bits(t, abits, acc_bits);
+        let mut blocks = Vec::with_capacity(cfg.depth);
+        for (i, blk) in vit.blocks.iter().enumerate() {
+            let (s_x, z_x, _) = per_tensor(q, Site::QkvInput(i))?;
+            let ln1 = ln_params(&blk.norm1, s_x, z_x, abits);
+            let (s_q, z_q, _) = per_tensor(q, Site::Query(i))?;
+            let (s_k, z_k, _) = per_tensor(q, Site::Key(i))?;
+            let (s_v, z_v, _) = per_tensor(q, Site::Value(i))?;
+            let zq = integer_zero_point(z_q, Site::Query(i))?;
+            let zk = integer_zero_point(z_k, Site::Key(i))?;
+            let zv = integer_zero_point(z_v, Site::Value(i))?;
+            let qkv_name = format!("blocks.{i}.attn.qkv");
+            let qkv = lower_linear(
+                q,
+                WeightLayer::Qkv(i),
+                &blk.qkv,
+                s_x,
+                z_x,
+                abits,
+                &|n, s_in| {
+                    let (s_o, z_o) = match n / d {
+                        0 => (s_q, zq),
+                        1 => (s_k, zk),
+                        _ => (s_v, zv),
+                    };
+                    Requant::to_codes(s_in / s_o, z_o, abits, &qkv_name)
+                },
+            )?;
+            let s_log = match q.activations.get(&Site::AttnProbs(i)) {
+                Some(ActQuantizer::Log(l)) => f64::from(l.scale()),
+                Some(ActQuantizer::Log2Reparam(r)) => f64::from(r.scale()),
+                _ => {
+                    return Err(unsupported(format!(
+                        "{} has no log-sqrt2 quantizer",
+                        site_name(Site::AttnProbs(i))
+                    )));
+                }
+            };
+            let softmax = SoftmaxParams::from_score_scale(
+                s_q * s_k / (dh as f64).sqrt(),
+                &format!("blocks.{i}.attn softmax"),
+            )?;
+            let logcode = LogCodeParams::from_scale(s_log, abits);
+            let (s_p, z_p, _) = per_tensor(q, Site::ProjInput(i))?;
+            let zp = integer_zero_point(z_p, Site::ProjInput(i))?;
+            let av_requant = Requant::to_codes(
+                s_log * s_v * 2f64.powi(-(f_av as i32)) / s_p,
+                zp,
+                abits,
+                &format!("blocks.{i}.attn A x V"),
+            )?;
+            let proj_name = format!("blocks.{i}.attn.proj");
+            let proj = lower_linear(
+                q,
+                WeightLayer::Proj(i),
+                &blk.proj,
+                s_p,
+                f64::from(zp),
+                abits,
+                &|_, s| to_residual(s, &proj_name),
+            )?;
+            let (s_y, z_y, _) = per_tensor(q, Site::Fc1Input(i))?;
+            let ln2 = ln_params(&blk.norm2, s_y, z_y, abits);
+            let (s_g, z_g, _) = per_tensor(q, Site::Fc2Input(i))?;
+            let zg = integer_zero_point(z_g, Site::Fc2Input(i))?;
+            let s_h = h_scale(s_g, f64::from(zg), abits);
+            let fc1_name = format!("blocks.{i}.mlp.fc1");
+            let fc1 = lower_linear(
+                q,
+                WeightLayer::Fc1(i),
+                &blk.fc1,
+                s_y,
+                z_y,
+                abits,
+                &|_, s| to_h(s, s_h, &fc1_name),
+            )?;
+            let gelu = gelu_table(s_h, s_g, f64::from(zg), abits);
+            let fc2_name = format!("blocks.{i}.mlp.fc2");
+            let fc2 = lower_linear(
+                q,
+                WeightLayer::Fc2(i),
+                &blk.fc2,
+                s_g,
+                f64::from(zg),
+                abits,
+                &|_, s| to_residual(s, &fc2_name),
+            )?;
+            blocks.push(IntBlock {
+                ln1,
+                qkv,
+                q_zero: zq,
+                k_zero: zk,
+                v_zero: zv,
+                softmax,
+                logcode,
+                av_fraction_bits: f_av,
+                av_requant,
+                proj,
+                ln2,
+                fc1,
+                gelu,
+                fc2,
+            });
+        }
+
+        let mut heads = Vec::new();
+        let mut head_norms = Vec::new();
+        let head_sites = [
+            (Site::HeadInput, WeightLayer::Head, Some(&vit.head)),
+            (
+                Site::HeadDistInput,
+                WeightLayer::HeadDist,
+                vit.head_dist.as_ref(),
+            ),
+        ];
+        for (site, layer, linear) in head_sites {
+            let Some(linear) = linear else { continue };
+            let (s_h, z_h, _) = per_tensor(q, site)?;
+            head_norms.push(ln_params(&vit.norm, s_h, z_h, abits));
+            heads.push(lower_linear(q, layer, linear, s_h, z_h, abits, &|_, s| {
+                to_residual(s, &layer.name())
+            })?);
+        }
+
+        let model = IntModel {
+            config: cfg,
+            wbits: q.config.wbits,
+            abits,
+            acc_bits,
+            input_scale: s_img,
+            input_zero_point: integer_zero_point(z_img, Site::PatchInput)?,
+            input_bits: img_bits,
+            patch,
+            pos,
+            blocks,
+            head_norms,
+            heads,
+            exp2: table,
+        };
+        model.check_accumulators()?;
+        Ok(model)
+    }
+
+    /// Every accumulator's worst case (exact, from the integer weights and the code ranges).
+    pub fn requirements(&self) -> Vec<AccRequirement> {
+        let mut v = Vec::new();
+        let mut push = |what: String, bound: BigInt| {
+            v.push(AccRequirement {
+                bits: signed_bits(&bound),
+                what,
+                bound,
+            });
+        };
+        push(self.patch.name.clone(), self.patch.acc_bound());
+        let amax = BigInt::from((1u32 << self.abits) - 1);
+        let dh = self.config.head_dim();
+        let t = self.config.seq_len();
+        for (i, b) in self.blocks.iter().enumerate() {
+            push(b.qkv.name.clone(), b.qkv.acc_bound());
+            // Q K^T: |sum_d (q - z_q)(k - z_k)| <= D_h * max|q - z_q| * max|k - z_k|.
+            let dev = |z: i32| BigInt::from(z).max(&amax - BigInt::from(z));
+            push(
+                format!("blocks.{i}.attn q@k^T"),
+                BigInt::from(dh) * dev(b.q_zero) * dev(b.k_zero),
+            );
+            // A x V (U4): |E| + |O| * sqrt(2) rounded, <= T * 2^F * max|v - z_v| * 46341/2^15 + T*2^F*max|v|.
+            let term = BigInt::from(t) * (BigInt::from(1u64) << b.av_fraction_bits) * dev(b.v_zero);
+            let odd = (&term * BigInt::from(crate::arith::SQRT2_Q15) >> 15u32) + 1u32;
+            push(format!("blocks.{i}.attn A@V"), &term + odd);
+            push(b.proj.name.clone(), b.proj.acc_bound());
+            push(b.fc1.name.clone(), b.fc1.acc_bound());
+            push(b.fc2.name.clone(), b.fc2.acc_bound());
+        }
+        for h in &self.heads {
+            push(h.name.clone(), h.acc_bound());
+        }
+        v
+    }
+
+    /// The widest requirement.
+    pub fn required_acc_bits(&self) -> AccRequirement {
+        self.requirements()
+            .into_iter()
+            .max_by_key(|r| r.bits)
+            .expect("a model has layers")
+    }
+
+    fn check_accumulators(&self) -> Result<()> {
+        for r in self.requirements() {
+            if r.bits > self.acc_bits {
+                return Err(Error::Invalid(format!(
+                    "accumulator too narrow: {} needs {} bits (worst case |acc| = {}), {} given",
+                    r.what, r.bits, r.bound, self.acc_bits
+                )));
+            }
+        }
+        Ok(())
+    }
+}
