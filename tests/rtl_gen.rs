@@ -185,6 +185,9 @@ fn bad_pe_shapes_are_typed_errors() {
         }
     ));
     assert!(matches!(pe_err("16"), GenError::PeFormat { .. }));
+    assert!(matches!(pe_err("sixteen"), GenError::PeFormat { .. }));
+    assert!(matches!(pe_err("axb"), GenError::PeFormat { .. }));
+    assert!(matches!(pe_err("x"), GenError::PeFormat { .. }));
     assert!(matches!(pe_err(""), GenError::PeFormat { .. }));
     assert!(matches!(
         pe_err("257x16"),
@@ -433,4 +436,266 @@ fn accumulator_defaults_and_bounds() {
     c.requirement = Some(rtl::AccRequirement::exact("layer x", 3, 10, lo, hi));
     let d = c.validate().unwrap();
     assert_eq!(d.acc_bits, 8 + 8 + 2); // the PE product's own width dominates
+}
+
+fn constraints_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("constraints")
+}
+
+/// constraints/ holds the default configuration's constraint file for every target
+/// (`repq-hw gen --pe 16x16 --target T` at each target's default clock).
+#[test]
+fn constraints_dir_matches_a_fresh_generation() {
+    const HOW: &str = "constraints/ is out of date with the generator: regenerate it with \
+        `REPQ_BLESS_RTL=1 cargo test --release --test rtl_gen constraints_dir` (or copy \
+        repq_top.{sdc,xdc,lpf,pcf} from `repq-hw gen --pe 16x16 --target T` for each target) and \
+        review the diff";
+    let bless = std::env::var_os("REPQ_BLESS_RTL").is_some();
+    let mut expected = Vec::new();
+    let mut stale = Vec::new();
+    for target in Target::ALL {
+        let c = GenConfig {
+            target,
+            ..GenConfig::new(PeShape { rows: 16, cols: 16 })
+        };
+        let d = c.validate().unwrap();
+        let name = format!("{}.{}", rtl::TOP, target.constraint_ext());
+        let f = rtl::render_all(&d)
+            .into_iter()
+            .find(|f| f.name == name)
+            .unwrap_or_else(|| panic!("no {name} for {}", target.name()));
+        let path = constraints_dir().join(&name);
+        if bless {
+            std::fs::create_dir_all(constraints_dir()).unwrap();
+            std::fs::write(&path, &f.contents).unwrap();
+        }
+        match std::fs::read_to_string(&path) {
+            Ok(s) if s == f.contents => {}
+            Ok(_) => stale.push(format!("{name} differs")),
+            Err(_) => stale.push(format!("{name} is missing")),
+        }
+        assert!(
+            f.contents
+                .contains(&format!("--target {} --clock-mhz", target.name())),
+            "{name} does not record its target"
+        );
+        expected.push(name);
+    }
+    if let Ok(entries) = std::fs::read_dir(constraints_dir()) {
+        for e in entries {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            if !expected.contains(&name) {
+                stale.push(format!("{name} is not generated"));
+            }
+        }
+    }
+    assert!(stale.is_empty(), "{HOW}:\n  {}", stale.join("\n  "));
+    // The generic target's file is the one rtl/ holds.
+    assert_eq!(
+        std::fs::read_to_string(constraints_dir().join("repq_top.sdc")).unwrap(),
+        std::fs::read_to_string(rtl_dir().join("repq_top.sdc")).unwrap()
+    );
+}
+
+/// Without `--model` the accumulator is sized for the embedded demo model's architecture: the
+/// constants behind that requirement are the embedded model's (largest matmul depth K, tokens).
+#[test]
+fn demo_requirement_matches_the_embedded_model() {
+    use repq_hw::rtl::config::{DEMO_EMBED_DIM, DEMO_MLP_HIDDEN, DEMO_TOKENS};
+    let model = repq_hw::demo::model().unwrap();
+    let c = model.config();
+    assert_eq!(c.embed_dim as u64, DEMO_EMBED_DIM);
+    assert_eq!(c.mlp_hidden as u64, DEMO_MLP_HIDDEN);
+    assert_eq!(c.seq_len() as u64, DEMO_TOKENS);
+    // The depth of every matmul on the array: qkv, proj and fc1 (K = D), fc2 (K = D_f), Q K^T
+    // (K = D_h) and the head (K = D). Attention x V runs on the shift unit (K = T tokens).
+    let max_k = [c.embed_dim, c.mlp_hidden, c.head_dim()]
+        .into_iter()
+        .max()
+        .unwrap() as u64;
+    let d = GenConfig::new(PeShape { rows: 16, cols: 16 })
+        .validate()
+        .unwrap();
+    assert_eq!(d.requirement.max_k, max_k);
+    assert_eq!(d.requirement.max_tokens, c.seq_len() as u64);
+}
+
+/// The `repq-hw` binary itself.
+fn repq_hw() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_repq-hw"))
+}
+
+/// `repq-hw gen` with bad options: a non-zero exit, a message naming the problem on stderr, and
+/// nothing at the output path (nor any temporary directory beside it).
+#[test]
+fn binary_rejects_bad_options_and_writes_nothing() {
+    let dir = scratch("cli_bad");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // (arguments after `gen`, text expected on stderr)
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--pe", "0x16"],
+            "field `--pe`: `0x16`: the row count must be at least 1",
+        ),
+        (&["--pe", "16x0"], "the column count must be at least 1"),
+        (&["--pe", "16x"], "`16x`: the column count is missing"),
+        (&["--pe", "x16"], "`x16`: the row count is missing"),
+        (
+            &["--pe", "sixteen"],
+            "`sixteen` is not of the form ROWSxCOLS",
+        ),
+        (&["--pe", "ax16"], "the row count `a` is not a number"),
+        (
+            &["--pe", "16x4.5"],
+            "the column count `4.5` is not a number",
+        ),
+        (&["--pe", "-4x4"], "the row count `-4` is not a number"),
+        (&["--pe", "4x4x4"], "the column count `4x4` is not a number"),
+        (
+            &["--pe", "100000x16"],
+            "the row count 100000 is more than the largest supported, 256",
+        ),
+        (
+            &["--pe", "16x99999999999999999999999"],
+            "is more than the largest supported",
+        ),
+        (
+            &["--pe", "16x16", "--wbits", "5"],
+            "field `--wbits`: 5 bits is not a supported code width (supported: 4, 6, 8)",
+        ),
+        (
+            &["--pe", "16x16", "--abits", "16"],
+            "field `--abits`: 16 bits is not a supported code width",
+        ),
+        (
+            &["--pe", "16x16", "--abits", "0"],
+            "not a supported code width",
+        ),
+        (
+            &["--pe", "16x16", "--wbits", "eight"],
+            "invalid value 'eight' for '--wbits <BITS>'",
+        ),
+        (
+            &["--pe", "16x16", "--acc-bits", "27"],
+            "field `--acc-bits`: 27 bits is narrower than required: the demo ViT architecture",
+        ),
+        (
+            &[
+                "--pe",
+                "4x4",
+                "--wbits",
+                "4",
+                "--abits",
+                "4",
+                "--acc-bits",
+                "18",
+            ],
+            "needs 19 bits (give --acc-bits 19 or more, or omit it)",
+        ),
+        (
+            &["--pe", "16x16", "--acc-bits", "40"],
+            "40 bits is more than 32",
+        ),
+        (
+            &["--pe", "16x16", "--acc-bits", "-3"],
+            "unexpected argument '-3'",
+        ),
+        (
+            &["--pe", "16x16", "--clock-mhz", "fast"],
+            "invalid value 'fast' for '--clock-mhz <F>'",
+        ),
+        (
+            &["--pe", "16x16", "--clock-mhz", "0"],
+            "field `--clock-mhz`: `0` MHz is not a clock between 1 and 1000 MHz",
+        ),
+        (
+            &["--pe", "16x16", "--target", "virtex"],
+            "field `--target`: `virtex` is not a known target",
+        ),
+        (
+            &["--pe", "16x16", "--requant-lanes", "3"],
+            "3 lanes do not divide the 16 columns",
+        ),
+        (&["--pe", "16x16", "--m-tile", "1"], "1 rows is not between"),
+        (
+            &["--pe", "16x16", "--model", "deit_s.safetensors"],
+            "field `--model`: deit_s.safetensors: a model-derived accumulator requirement is \
+             not available yet",
+        ),
+        (
+            &["--wbits", "8"],
+            "the following required arguments were not provided",
+        ),
+    ];
+    for (i, (args, text)) in cases.iter().enumerate() {
+        let out = dir.join(format!("case{i}"));
+        let o = repq_hw()
+            .arg("gen")
+            .args(*args)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && o.status.code().is_some(),
+            "gen {args:?} exited with {}",
+            o.status
+        );
+        assert!(
+            stderr.contains(text),
+            "gen {args:?}: stderr does not contain {text:?}:\n{stderr}"
+        );
+        assert!(o.stdout.is_empty(), "gen {args:?} printed to stdout");
+        assert!(!out.exists(), "gen {args:?} created {out:?}");
+    }
+    // Missing --out: a usage error too.
+    let o = repq_hw().args(["gen", "--pe", "4x4"]).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--out <DIR>"));
+    // Nothing else appeared in the scratch directory (no temporaries).
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    // A foreign directory is refused through the binary as well, and left intact.
+    let foreign = scratch("cli_foreign");
+    std::fs::write(foreign.join("notes.txt"), "keep me").unwrap();
+    let o = repq_hw()
+        .args(["gen", "--pe", "4x4", "--out"])
+        .arg(&foreign)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("was not written by repq-hw gen"));
+    assert_eq!(std::fs::read_dir(&foreign).unwrap().count(), 1);
+}
+
+/// `repq-hw gen` through the binary writes exactly what the library renders, and reports it.
+#[test]
+fn binary_generates_the_rendered_files() {
+    let out = scratch("cli_good").join("gen");
+    let o = repq_hw()
+        .args([
+            "gen", "--pe", "4x8", "--wbits", "4", "--abits", "8", "--target", "ecp5", "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("wrote 18 files"), "{stdout}");
+    assert!(stdout.contains("cannot run Q K^T"), "{stdout}");
+    let files = files_of(&cfg("4x8", 4, 8, Target::Ecp5));
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), files.len());
+    for f in files {
+        assert_eq!(
+            std::fs::read_to_string(out.join(&f.name)).unwrap(),
+            f.contents,
+            "{}",
+            f.name
+        );
+    }
 }

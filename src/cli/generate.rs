@@ -9,7 +9,7 @@ use crate::rtl::{self, GenConfig, PeShape, Target, config::DEFAULT_M_TILE};
 pub struct GenArgs {
     /// Array shape ROWSxCOLS: rows are the depth (K) lanes, columns the output (N) lanes, each
     /// 1 to 256
-    #[arg(long, value_name = "RxC")]
+    #[arg(long, value_name = "RxC", allow_hyphen_values = true)]
     pub pe: String,
     /// Weight code bits (4, 6 or 8); the stationary operand is one bit wider
     #[arg(long, value_name = "BITS", default_value_t = 8)]

@@ -211,6 +211,14 @@ impl FromStr for PeShape {
         let Some((r, c)) = s.split_once(['x', 'X']) else {
             return Err(GenError::PeFormat { given });
         };
+        // Neither side a number (`sixteen`, `axb`, `x`): the whole thing is not a shape.
+        let numeric = |p: &str| {
+            let p = p.trim();
+            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())
+        };
+        if !numeric(r) && !numeric(c) {
+            return Err(GenError::PeFormat { given });
+        }
         let side = |part: &str, side: Side| -> Result<u32, GenError> {
             let part = part.trim();
             if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {

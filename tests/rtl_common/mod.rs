@@ -7,7 +7,8 @@ use std::process::Command;
 
 use repq_hw::rtl::{self, GenConfig, PeShape, Target};
 
-/// The configurations every tool test covers: squares and non-squares, all widths, all targets.
+/// The configurations every tool test covers: squares and non-squares (16x16, 4x4, 8x4, 4x8, 3x5,
+/// 1x1, 2x7), w4a4, w6a6, w8a8 and mixed widths, shared requantization lanes, all targets.
 pub fn configs() -> Vec<GenConfig> {
     let mk = |pe: &str, w: u32, a: u32, t: Target, tm: u32| {
         let mut c = GenConfig::new(pe.parse::<PeShape>().unwrap());
@@ -24,6 +25,11 @@ pub fn configs() -> Vec<GenConfig> {
             requant_lanes: Some(2),
             ..mk("8x4", 8, 8, Target::Ecp5, 256)
         },
+        GenConfig {
+            requant_lanes: Some(4),
+            ..mk("4x8", 8, 8, Target::Ecp5, 32)
+        },
+        mk("16x16", 4, 4, Target::UltraScalePlus, 256),
         mk("3x5", 4, 8, Target::UltraScalePlus, 100),
         mk("1x1", 6, 6, Target::Generic, 2),
         GenConfig {
