@@ -18,6 +18,13 @@ pub struct EvalArgs {
     /// Images per forward pass
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
+    /// Also run the bit-accurate integer model (docs/arithmetic.md) of a quantized artifact and
+    /// print its top-1 beside the fake-quant top-1
+    #[arg(long)]
+    pub integer: bool,
+    /// Accumulator width of the integer model (at most 32); every matmul is checked to fit
+    #[arg(long, value_name = "BITS", default_value_t = 32, requires = "integer")]
+    pub acc_bits: u32,
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
@@ -31,7 +38,52 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let cfg = model.config();
     let transform = EvalTransform::new(&model.preprocess, cfg.img_size)?;
     let classes = cfg.num_classes;
-    let forward = |x: &[f32], b: usize| loaded.forward(x, b);
+    let integer = match (&loaded, args.integer) {
+        (super::quantize::LoadedModel::Quantized(q), true) => {
+            Some(crate::intsim::IntModel::lower(q, args.acc_bits)?)
+        }
+        (super::quantize::LoadedModel::Float(m), true) => {
+            return Err(Error::Invalid(format!(
+                "--integer: {} is a float model; give a quantized artifact of `repq-hw quantize` \
+                 as --model",
+                m.source.display()
+            )));
+        }
+        _ => None,
+    };
+    let mut runs: Vec<(
+        String,
+        Box<dyn Fn(&[f32], usize) -> Result<Vec<f32>> + Sync + '_>,
+    )> = vec![(
+        kind.clone(),
+        Box::new(|x: &[f32], b: usize| loaded.forward(x, b)),
+    )];
+    if let Some(int) = &integer {
+        runs.push((
+            format!(
+                "W{}A{} integer, s{} accumulators",
+                int.wbits, int.abits, int.acc_bits
+            ),
+            Box::new(move |x: &[f32], b: usize| int.forward(x, b)),
+        ));
+    }
+    for (kind, forward) in &runs {
+        run_one(args, &loaded, &transform, classes, kind, forward)?;
+    }
+    Ok(())
+}
+
+fn run_one(
+    args: &EvalArgs,
+    loaded: &super::quantize::LoadedModel,
+    transform: &EvalTransform,
+    classes: usize,
+    kind: &str,
+    forward: &(dyn Fn(&[f32], usize) -> Result<Vec<f32>> + Sync),
+) -> Result<()> {
+    let model = loaded.model();
+    let transform = transform.clone();
+    let forward = |x: &[f32], b: usize| forward(x, b);
     let (acc, what): (Accuracy, String) = match (&args.data, &args.model.model) {
         (Some(dir), _) => {
             let folder = ImageFolder::open(dir)?;
@@ -45,13 +97,13 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                 });
             }
             let batches = folder.batches(&transform, args.batch_size);
-            let acc = evaluate(batches, folder.len(), classes, &kind, forward)?;
+            let acc = evaluate(batches, folder.len(), classes, kind, forward)?;
             (acc, dir.display().to_string())
         }
         (None, _) if loaded.is_embedded() => {
             let split = crate::demo::test_split()?;
             let batches = split.batches(&transform, args.batch_size);
-            let acc = evaluate(batches, split.len(), classes, &kind, forward)?;
+            let acc = evaluate(batches, split.len(), classes, kind, forward)?;
             (acc, "embedded test split".to_string())
         }
         (None, m) => {

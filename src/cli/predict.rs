@@ -22,6 +22,10 @@ pub struct PredictArgs {
     /// How many classes to print per image
     #[arg(long, default_value_t = 5)]
     pub top: usize,
+    /// With a quantized artifact: run the bit-accurate integer model and report its dequantized
+    /// logits (default for an artifact: the fake-quant forward)
+    #[arg(long)]
+    pub integer: bool,
 }
 
 pub fn run(args: &PredictArgs) -> Result<()> {
@@ -45,7 +49,19 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         .collect::<Result<_>>()?;
     let batch = inputs.len();
     let flat: Vec<f32> = inputs.into_iter().flatten().collect();
-    let logits = loaded.forward(&flat, batch)?;
+    let logits = match (&loaded, args.integer) {
+        (super::quantize::LoadedModel::Quantized(q), true) => {
+            crate::intsim::IntModel::lower(q, 32)?.forward(&flat, batch)?
+        }
+        (super::quantize::LoadedModel::Float(m), true) => {
+            return Err(Error::Invalid(format!(
+                "--integer: {} is a float model; give a quantized artifact of `repq-hw quantize` \
+                 as --model",
+                m.source.display()
+            )));
+        }
+        _ => loaded.forward(&flat, batch)?,
+    };
     let k = cfg.num_classes;
     for (path, row) in args.images.iter().zip(logits.chunks_exact(k)) {
         println!("{}", path.display());

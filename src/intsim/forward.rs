@@ -193,63 +193,24 @@ impl IntModel {
 
         // Per head: scores (U1 with key operands), softmax (U6), log2 codes (U3), A x V (U4),
         // requantization to the proj input codes (U2).
+        let heads: Vec<HeadResult> = (0..h)
+            .into_par_iter()
+            .map(|head| self.attention_head(b, &qkv, head))
+            .collect();
         let mut merged = vec![0u8; t * d];
         let mut scores_all = Vec::with_capacity(h * t * t);
         let mut probs_all = Vec::with_capacity(h * t * t);
         let mut codes_all = Vec::with_capacity(h * t * t);
         let mut av_all = Vec::with_capacity(h * t * dh);
-        for head in 0..h {
-            let col = |which: usize, tok: usize, c: usize| {
-                i32::from(qkv[tok * 3 * d + which * d + head * dh + c])
-            };
-            // Key operands w[c][j] = k[j][c] - z_k and the per-key bias -z_q * sum_c w[c][j].
-            let kop: Vec<i64> = (0..t * dh)
-                .map(|idx| i64::from(col(1, idx / dh, idx % dh) - b.k_zero))
-                .collect();
-            let kbias: Vec<i64> = (0..t)
-                .map(|j| -i64::from(b.q_zero) * kop[j * dh..(j + 1) * dh].iter().sum::<i64>())
-                .collect();
-            let vop: Vec<i32> = (0..t * dh)
-                .map(|idx| col(2, idx / dh, idx % dh) - b.v_zero)
-                .collect();
-            let mut probs = vec![0u32; t];
-            let mut codes = vec![
-                LogCode {
-                    code: 0,
-                    zero: true
-                };
-                t
-            ];
-            let mut vcol = vec![0i32; t];
+        for (head, r) in heads.into_iter().enumerate() {
             for qi in 0..t {
-                let scores: Vec<i64> = (0..t)
-                    .map(|j| {
-                        kbias[j]
-                            + (0..dh)
-                                .map(|c| i64::from(col(0, qi, c)) * kop[j * dh + c])
-                                .sum::<i64>()
-                    })
-                    .collect();
-                b.softmax.apply(&self.exp2, &scores, &mut probs);
-                for (c, &pj) in codes.iter_mut().zip(&probs) {
-                    *c = b.logcode.code(pj);
-                }
-                for c in 0..dh {
-                    for (j, v) in vcol.iter_mut().enumerate() {
-                        *v = vop[j * dh + c];
-                    }
-                    let out = attention_value(&codes, &vcol, b.av_fraction_bits);
-                    av_all.push(out);
-                    merged[qi * d + head * dh + c] = b.av_requant.apply(out) as u8;
-                }
-                scores_all.extend_from_slice(&scores);
-                probs_all.extend(probs.iter().map(|&v| i64::from(v)));
-                codes_all.extend(
-                    codes
-                        .iter()
-                        .map(|c| if c.zero { -1 } else { i64::from(c.code) }),
-                );
+                merged[qi * d + head * dh..qi * d + (head + 1) * dh]
+                    .copy_from_slice(&r.out[qi * dh..(qi + 1) * dh]);
             }
+            scores_all.extend(r.scores);
+            probs_all.extend(r.probs);
+            codes_all.extend(r.codes);
+            av_all.extend(r.av);
         }
         self.capture_acc(cap, &p("attn.scores"), &[h, t, t], &scores_all);
         cap.tensor(
@@ -298,6 +259,86 @@ impl IntModel {
             .collect();
         residual_add(x, &y);
         cap.tensor(&p("residual2"), tensor(&[t, d], 32, true, x));
+    }
+}
+
+/// One head's attention, every intermediate kept for capture.
+struct HeadResult {
+    scores: Vec<i64>,
+    probs: Vec<i64>,
+    codes: Vec<i64>,
+    av: Vec<i64>,
+    /// Proj input codes `[T, D_h]`.
+    out: Vec<u8>,
+}
+
+impl IntModel {
+    /// Scores (U1 with key operands), softmax (U6), log2 codes (U3), A x V (U4) and the
+    /// requantization to the proj input codes (U2), for head `head` of the qkv codes `[T, 3D]`.
+    fn attention_head(&self, b: &IntBlock, qkv: &[u8], head: usize) -> HeadResult {
+        let cfg = &self.config;
+        let (d, t, dh) = (cfg.embed_dim, cfg.seq_len(), cfg.head_dim());
+        let col = |which: usize, tok: usize, c: usize| {
+            i32::from(qkv[tok * 3 * d + which * d + head * dh + c])
+        };
+        let q: Vec<i16> = (0..t * dh).map(|i| col(0, i / dh, i % dh) as i16).collect();
+        // Key operands w[c][j] = k[j][c] - z_k (stored per key) and the per-key bias
+        // -z_q * sum_c w[c][j].
+        let kop: Vec<i16> = (0..t * dh)
+            .map(|i| (col(1, i / dh, i % dh) - b.k_zero) as i16)
+            .collect();
+        let kbias: Vec<i64> = (0..t)
+            .map(|j| {
+                -i64::from(b.q_zero)
+                    * kop[j * dh..(j + 1) * dh]
+                        .iter()
+                        .map(|&v| i64::from(v))
+                        .sum::<i64>()
+            })
+            .collect();
+        // Value operands v[j][c] - z_v, stored per channel (all keys of one channel contiguous).
+        let vop_t: Vec<i32> = (0..dh * t)
+            .map(|i| col(2, i % t, i / t) - b.v_zero)
+            .collect();
+        let mut r = HeadResult {
+            scores: Vec::with_capacity(t * t),
+            probs: Vec::with_capacity(t * t),
+            codes: Vec::with_capacity(t * t),
+            av: Vec::with_capacity(t * dh),
+            out: Vec::with_capacity(t * dh),
+        };
+        let mut scores = vec![0i64; t];
+        let mut probs = vec![0u32; t];
+        let mut codes = vec![
+            LogCode {
+                code: 0,
+                zero: true
+            };
+            t
+        ];
+        for qi in 0..t {
+            let qrow = &q[qi * dh..(qi + 1) * dh];
+            for (j, s) in scores.iter_mut().enumerate() {
+                *s = kbias[j] + super::linear::dot(qrow, &kop[j * dh..(j + 1) * dh]);
+            }
+            b.softmax.apply(&self.exp2, &scores, &mut probs);
+            for (c, &pj) in codes.iter_mut().zip(&probs) {
+                *c = b.logcode.code(pj);
+            }
+            for c in 0..dh {
+                let out = attention_value(&codes, &vop_t[c * t..(c + 1) * t], b.av_fraction_bits);
+                r.av.push(out);
+                r.out.push(b.av_requant.apply(out) as u8);
+            }
+            r.scores.extend_from_slice(&scores);
+            r.probs.extend(probs.iter().map(|&v| i64::from(v)));
+            r.codes.extend(
+                codes
+                    .iter()
+                    .map(|c| if c.zero { -1 } else { i64::from(c.code) }),
+            );
+        }
+        r
     }
 }
 

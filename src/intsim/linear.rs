@@ -29,34 +29,139 @@ pub struct IntLinear {
 /// overflow whatever the weights; chunk sums are added in i64. The result is the exact sum.
 const CHUNK: usize = 1 << 14;
 
+/// Exact dot products of four activation rows with one operand row, portable code (the compiler
+/// vectorizes it for the baseline target).
+#[inline(always)]
+fn dot4_generic(a: [&[i16]; 4], w: &[i16]) -> [i64; 4] {
+    let mut total = [0i64; 4];
+    let mut start = 0;
+    while start < w.len() {
+        let end = (start + CHUNK).min(w.len());
+        for r in 0..4 {
+            let s: i32 = a[r][start..end]
+                .iter()
+                .zip(&w[start..end])
+                .map(|(&x, &y)| i32::from(x) * i32::from(y))
+                .sum();
+            total[r] += i64::from(s);
+        }
+        start = end;
+    }
+    total
+}
+
+/// AVX2 (`vpmaddwd`): four rows against one operand row, 16 products per instruction, summed in
+/// i32 lanes within each [`CHUNK`] (exact, as the portable kernel), then in i64.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dot4_avx2(a: [&[i16]; 4], w: &[i16]) -> [i64; 4] {
+    use std::arch::x86_64::*;
+    let len = w.len();
+    for row in a {
+        assert!(row.len() >= len);
+    }
+    let mut total = [0i64; 4];
+    let mut start = 0;
+    while start < len {
+        let end = (start + CHUNK).min(len);
+        let vec_end = start + (end - start) / 16 * 16;
+        let mut acc = [_mm256_setzero_si256(); 4];
+        let mut k = start;
+        while k < vec_end {
+            // SAFETY: k + 16 <= vec_end <= len <= every row's length (asserted above).
+            unsafe {
+                let wv = _mm256_loadu_si256(w.as_ptr().add(k) as *const __m256i);
+                for r in 0..4 {
+                    let av = _mm256_loadu_si256(a[r].as_ptr().add(k) as *const __m256i);
+                    acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(av, wv));
+                }
+            }
+            k += 16;
+        }
+        for r in 0..4 {
+            let mut lanes = [0i32; 8];
+            // SAFETY: `lanes` is 32 bytes.
+            unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, acc[r]) };
+            let mut s: i32 = lanes.iter().sum();
+            for kk in vec_end..end {
+                s += i32::from(a[r][kk]) * i32::from(w[kk]);
+            }
+            total[r] += i64::from(s);
+        }
+        start = end;
+    }
+    total
+}
+
+/// Which dot-product kernel runs (all give identical results; tests check it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    Portable,
+    Avx2,
+}
+
+impl Kernel {
+    /// The fastest kernel this CPU supports.
+    pub fn detect() -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx2") {
+                return Kernel::Avx2;
+            }
+        }
+        Kernel::Portable
+    }
+
+    /// Whether this CPU can run the kernel.
+    pub fn available(self) -> bool {
+        match self {
+            Kernel::Portable => true,
+            Kernel::Avx2 => Kernel::detect() == Kernel::Avx2,
+        }
+    }
+
+    #[inline]
+    fn dot4(self, a: [&[i16]; 4], w: &[i16]) -> [i64; 4] {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Kernel::Avx2` is only used when `available()` (the CPU has AVX2).
+            Kernel::Avx2 => unsafe { dot4_avx2(a, w) },
+            _ => dot4_generic(a, w),
+        }
+    }
+}
+
 /// Exact dot product of codes (as i16) and operands.
 #[inline]
-fn dot(a: &[i16], w: &[i16]) -> i64 {
-    a.chunks(CHUNK)
-        .zip(w.chunks(CHUNK))
-        .map(|(x, y)| {
-            i64::from(
-                x.iter()
-                    .zip(y)
-                    .map(|(&p, &q)| i32::from(p) * i32::from(q))
-                    .sum::<i32>(),
-            )
-        })
-        .sum()
+pub fn dot(a: &[i16], w: &[i16]) -> i64 {
+    dot4_generic([a, a, a, a], w)[0]
 }
 
 impl IntLinear {
-    /// Accumulators `[rows, out]` for codes `a` (`[rows, in]`).
+    /// Accumulators `[rows, out]` for codes `a` (`[rows, in]`), with the fastest kernel.
     pub fn accumulate(&self, a: &[u8], rows: usize) -> Vec<i64> {
-        let k = self.in_features;
+        self.accumulate_with(Kernel::detect(), a, rows)
+    }
+
+    /// Accumulators with a chosen kernel (panics if the CPU lacks it).
+    pub fn accumulate_with(&self, kernel: Kernel, a: &[u8], rows: usize) -> Vec<i64> {
+        assert!(kernel.available(), "{kernel:?} not supported by this CPU");
+        let (k, n_out) = (self.in_features, self.out_features);
         assert_eq!(a.len(), rows * k, "{}: input size", self.name);
-        let mut acc = vec![0i64; rows * self.out_features];
-        acc.par_chunks_mut(self.out_features)
-            .zip(a.par_chunks(k))
-            .for_each(|(out, row)| {
-                let row16: Vec<i16> = row.iter().map(|&v| i16::from(v)).collect();
-                for (n, o) in out.iter_mut().enumerate() {
-                    *o = self.bias[n] + dot(&row16, &self.w[n * k..(n + 1) * k]);
+        let a16: Vec<i16> = a.iter().map(|&v| i16::from(v)).collect();
+        let mut acc = vec![0i64; rows * n_out];
+        // Four rows at a time share each operand row; groups of four rows run in parallel.
+        acc.par_chunks_mut(4 * n_out)
+            .zip(a16.par_chunks(4 * k))
+            .for_each(|(out, rows4)| {
+                let r = rows4.len() / k;
+                let row = |i: usize| &rows4[i.min(r - 1) * k..(i.min(r - 1) + 1) * k];
+                let a4 = [row(0), row(1), row(2), row(3)];
+                for n in 0..n_out {
+                    let s = kernel.dot4(a4, &self.w[n * k..(n + 1) * k]);
+                    for i in 0..r {
+                        out[i * n_out + n] = self.bias[n] + s[i];
+                    }
                 }
             });
         acc
@@ -123,6 +228,33 @@ mod tests {
             l.accumulate(&a, rows),
             crate::arith::matmul_acc(&a, &wt, &bias, rows, k)
         );
+    }
+
+    #[test]
+    fn every_kernel_gives_the_same_exact_result() {
+        let (k, n, rows) = (70_001, 3, 7);
+        let w: Vec<i16> = (0..k * n)
+            .map(|i| if i % 3 == 0 { 256 } else { -256 })
+            .collect();
+        let a: Vec<u8> = (0..rows * k).map(|i| (i % 7 * 40) as u8 + 15).collect();
+        let l = layer(w, vec![1, -2, 3], k);
+        let want = l.accumulate_with(Kernel::Portable, &a, rows);
+        // Exact reference in i64, one product at a time.
+        for r in 0..rows {
+            for o in 0..n {
+                let e: i64 = (0..k)
+                    .map(|i| i64::from(a[r * k + i]) * i64::from(l.w[o * k + i]))
+                    .sum::<i64>()
+                    + l.bias[o];
+                assert_eq!(want[r * n + o], e);
+            }
+        }
+        for kernel in [Kernel::Avx2] {
+            if kernel.available() {
+                assert_eq!(l.accumulate_with(kernel, &a, rows), want, "{kernel:?}");
+            }
+        }
+        assert_eq!(dot(&[3, 4], &[-5, 6]), 9);
     }
 
     #[test]
