@@ -32,6 +32,9 @@ pub struct AblateArgs {
     pub batch_size: usize,
 }
 
+/// A forward pass: images, batch size -> logits.
+type Forward<'a> = &'a dyn Fn(&[f32], usize) -> Result<Vec<f32>>;
+
 /// One evaluated configuration.
 struct Row {
     top1: f64,
@@ -57,7 +60,7 @@ pub fn run(args: &AblateArgs) -> Result<()> {
     set.check_classes(classes)?;
     let (images, n, info) = calibration_images(&model, &transform, &args.calib)?;
 
-    let eval = |what: &str, forward: &dyn Fn(&[f32], usize) -> Result<Vec<f32>>| -> Result<Row> {
+    let eval = |what: &str, forward: Forward<'_>| -> Result<Row> {
         let mut logits = Vec::new();
         let acc = set.evaluate(&transform, args.batch_size, classes, what, |x, b| {
             let l = forward(x, b)?;

@@ -282,6 +282,7 @@ impl EvalSet {
 
 /// A float checkpoint or a quantized artifact (detected by its metadata), for `eval` and
 /// `predict`.
+#[allow(clippy::large_enum_variant)] // one value per command; boxing would change the API
 pub enum LoadedModel {
     Float(Model),
     Quantized(Box<QuantizedModel>),

@@ -525,7 +525,7 @@ impl<'a> Loader<'a> {
 
         // Activations.
         let mut activations = BTreeMap::new();
-        for (name, _) in &sites {
+        for name in sites.keys() {
             if parse_site(name).is_none_or(|s| !all_sites(&cfg).contains(&s)) {
                 return Err(self.err("activations", format!("unknown activation site {name:?}")));
             }

@@ -28,10 +28,12 @@ use rayon::prelude::*;
 use super::config::{PATCH_INPUT_BITS, PostLnMode, PostSoftmaxMode, QuantConfig, ZTilde};
 use super::layers::{WeightLayer, all_sites, site_name};
 use super::model::{
-    ActQuantizer, CalibrationInfo, QuantizedModel, QuantizedWeight, fake_quant_weights,
+    ActQuantizer, CalibrationInfo, PostLnReparam, QuantizedModel, QuantizedWeight,
+    fake_quant_weights,
 };
-use super::quantizer::{Granularity, LogBase, LogQuantizer, UniformQuantizer, round_half_even};
+use super::quantizer::{Granularity, LogBase, UniformQuantizer, round_half_even};
 use super::reparam::reparameterize_with;
+use super::tails::init_uniform_per_tensor;
 use crate::error::{Error, Result};
 use crate::model::{ActivationHook, Model, Site, VisionTransformer};
 
@@ -112,8 +114,18 @@ pub fn calibrate(
                     vec![rep.s_tilde],
                     vec![rep.z_tilde],
                 )?;
-                activations.insert(site, ActQuantizer::Uniform(layer_wise));
-                ln_reparams.insert(site, rep);
+                let channel_wise = match activations.insert(site, ActQuantizer::Uniform(layer_wise))
+                {
+                    Some(ActQuantizer::Uniform(q)) => q,
+                    _ => unreachable!("post-LN sites are uniform"),
+                };
+                ln_reparams.insert(
+                    site,
+                    PostLnReparam {
+                        channel_wise,
+                        reparam: rep,
+                    },
+                );
                 changed.push(layer);
             }
         }
@@ -186,26 +198,19 @@ pub fn init_site(
 ) -> Result<ActQuantizer> {
     let a = config.abits;
     Ok(match site {
-        Site::PatchInput => ActQuantizer::Uniform(UniformQuantizer::init(
-            x,
-            PATCH_INPUT_BITS,
-            Granularity::PerTensor,
-        )?),
-        Site::QkvInput(_) | Site::Fc1Input(_) => {
-            let g = match config.post_ln {
-                PostLnMode::LayerWise => Granularity::PerTensor,
-                PostLnMode::ChannelWise | PostLnMode::Reparam => {
-                    Granularity::PerChannel { channels }
-                }
-            };
-            ActQuantizer::Uniform(UniformQuantizer::init(x, a, g)?)
-        }
+        Site::PatchInput => ActQuantizer::Uniform(init_uniform_per_tensor(x, PATCH_INPUT_BITS)?),
+        Site::QkvInput(_) | Site::Fc1Input(_) => ActQuantizer::Uniform(match config.post_ln {
+            PostLnMode::LayerWise => init_uniform_per_tensor(x, a)?,
+            PostLnMode::ChannelWise | PostLnMode::Reparam => {
+                UniformQuantizer::init(x, a, Granularity::PerChannel { channels })?
+            }
+        }),
         Site::AttnProbs(_) => {
             let base = match config.post_softmax {
                 PostSoftmaxMode::Log2 => LogBase::Two,
                 PostSoftmaxMode::LogSqrt2 | PostSoftmaxMode::Reparam => LogBase::Sqrt2,
             };
-            ActQuantizer::Log(LogQuantizer::init(x, a, base)?)
+            ActQuantizer::Log(super::fastlog::init_log(x, a, base)?)
         }
         Site::Query(_)
         | Site::Key(_)
@@ -213,9 +218,7 @@ pub fn init_site(
         | Site::ProjInput(_)
         | Site::Fc2Input(_)
         | Site::HeadInput
-        | Site::HeadDistInput => {
-            ActQuantizer::Uniform(UniformQuantizer::init(x, a, Granularity::PerTensor)?)
-        }
+        | Site::HeadDistInput => ActQuantizer::Uniform(init_uniform_per_tensor(x, a)?),
     })
 }
 

@@ -12,13 +12,15 @@
 pub mod artifact;
 pub mod calibrate;
 pub mod config;
+pub mod fastlog;
 pub mod layers;
 pub mod model;
 pub mod quantizer;
 pub mod reparam;
+pub mod tails;
 
 pub use artifact::is_artifact;
 pub use calibrate::calibrate;
 pub use config::{PostLnMode, PostSoftmaxMode, QuantConfig, ZTilde};
 pub use layers::{WeightLayer, all_sites, parse_site, site_name};
-pub use model::{ActQuantizer, CalibrationInfo, QuantizedModel, QuantizedWeight};
+pub use model::{ActQuantizer, CalibrationInfo, PostLnReparam, QuantizedModel, QuantizedWeight};

@@ -51,11 +51,11 @@ impl ActQuantizer {
         match self {
             ActQuantizer::Uniform(q) => q.fake_quant_in_place(x),
             ActQuantizer::Log(q) => {
-                q.fake_quant_in_place(x);
+                super::fastlog::fake_quant_log(q, x);
                 Ok(())
             }
             ActQuantizer::Log2Reparam(r) => {
-                reparam_fake_quant_in_place(r, x);
+                super::fastlog::fake_quant_reparam(r, x);
                 Ok(())
             }
         }
@@ -71,8 +71,9 @@ pub fn log2_reparam_levels(r: &Log2Reparam) -> Vec<f32> {
 }
 
 /// Fake quantization through the reparameterized log2 form: the Eq. 18 code (shift and parity),
-/// then the Eq. 19-20 value, in parallel.
-pub fn reparam_fake_quant_in_place(r: &Log2Reparam, x: &mut [f32]) {
+/// then the Eq. 19-20 value, in parallel, one logarithm per element ([`super::fastlog`] computes
+/// the same without logarithms).
+pub fn reparam_fake_quant_direct(r: &Log2Reparam, x: &mut [f32]) {
     let table = log2_reparam_levels(r);
     x.par_chunks_mut(1 << 15).for_each(|c| {
         for v in c {
@@ -108,6 +109,16 @@ impl QuantizedWeight {
     }
 }
 
+/// One LayerNorm reparameterization (Sec. 3.2): the channel-wise quantizer calibrated on X' and
+/// what Eq. 13-17 turned it into.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PostLnReparam {
+    /// The channel-wise quantizer of the calibration pass (scales `s`, zero points `z`).
+    pub channel_wise: UniformQuantizer,
+    /// `s~`, `z~`, `r1`, `r2`.
+    pub reparam: LnReparam,
+}
+
 /// Where the calibration images came from (recorded in the artifact).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CalibrationInfo {
@@ -133,7 +144,7 @@ pub struct QuantizedModel {
     pub activations: BTreeMap<Site, ActQuantizer>,
     /// The LayerNorm reparameterizations applied (keyed by `QkvInput(i)` / `Fc1Input(i)`); empty
     /// unless `post_ln` is `reparam`, and not stored in the artifact.
-    pub ln_reparams: BTreeMap<Site, LnReparam>,
+    pub ln_reparams: BTreeMap<Site, PostLnReparam>,
     pub calibration: CalibrationInfo,
     /// The float checkpoint that was quantized (a path, or the embedded model's name); after
     /// [`load`](Self::load) `model.source` is the artifact, this stays the original.
@@ -150,7 +161,7 @@ impl QuantizedModel {
         model: Model,
         weights: BTreeMap<WeightLayer, QuantizedWeight>,
         activations: BTreeMap<Site, ActQuantizer>,
-        ln_reparams: BTreeMap<Site, LnReparam>,
+        ln_reparams: BTreeMap<Site, PostLnReparam>,
         calibration: CalibrationInfo,
     ) -> Result<Self> {
         let fake = fake_quant_weights(&model.vit, &weights)?;
