@@ -28,9 +28,51 @@ pub fn attention_value(codes: &[LogCode], values: &[i32], f: u32) -> i64 {
     even + round_shift(odd * SQRT2_Q15, 15)
 }
 
+/// All `out.len()` output channels of one query row at once: [`attention_value`] for each
+/// channel `c` with the values `values[j * dh + c]` (`[T, D_h]`, one row per key). Same sums in the
+/// same order per channel, so the result is identical; keys outermost lets the per-key shift apply
+/// to a whole row of values.
+pub fn attention_row(codes: &[LogCode], values: &[i32], f: u32, out: &mut [i64]) {
+    let dh = out.len();
+    assert_eq!(values.len(), codes.len() * dh, "one value row per key");
+    let mut even = vec![0i64; dh];
+    let mut odd = vec![0i64; dh];
+    for (c, row) in codes.iter().zip(values.chunks_exact(dh)) {
+        if c.zero {
+            continue;
+        }
+        let k = ((c.code + 1) >> 1).min(63);
+        let acc = if c.code & 1 == 0 { &mut even } else { &mut odd };
+        for (a, &v) in acc.iter_mut().zip(row) {
+            *a += (i64::from(v) << f) >> k;
+        }
+    }
+    for ((o, e), d) in out.iter_mut().zip(&even).zip(&odd) {
+        *o = e + round_shift(d * SQRT2_Q15, 15);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn row_form_equals_per_channel_form() {
+        let (t, dh, f) = (37, 5, 12);
+        let codes: Vec<LogCode> = (0..t)
+            .map(|j| LogCode {
+                code: (j * 7 % 16) as u32,
+                zero: j % 9 == 4,
+            })
+            .collect();
+        let values: Vec<i32> = (0..t * dh).map(|i| (i as i32 * 37) % 511 - 255).collect();
+        let mut out = vec![0i64; dh];
+        attention_row(&codes, &values, f, &mut out);
+        for c in 0..dh {
+            let col: Vec<i32> = (0..t).map(|j| values[j * dh + c]).collect();
+            assert_eq!(out[c], attention_value(&codes, &col, f), "channel {c}");
+        }
+    }
 
     fn c(code: u32) -> LogCode {
         LogCode { code, zero: false }

@@ -4,8 +4,9 @@
 use rayon::prelude::*;
 
 use super::model::{IntBlock, IntModel, RESIDUAL_FRAC_BITS};
+use crate::arith::LogCode;
 use crate::arith::gelu;
-use crate::arith::{LogCode, attention_value};
+use crate::arith::shift_av::attention_row;
 use crate::error::{Error, Result};
 
 /// An integer tensor with its element type, as captured.
@@ -296,10 +297,12 @@ impl IntModel {
                         .sum::<i64>()
             })
             .collect();
-        // Value operands v[j][c] - z_v, stored per channel (all keys of one channel contiguous).
-        let vop_t: Vec<i32> = (0..dh * t)
-            .map(|i| col(2, i % t, i / t) - b.v_zero)
+        // Value operands v[j][c] - z_v, one row per key.
+        let vop: Vec<i32> = (0..t * dh)
+            .map(|i| col(2, i / dh, i % dh) - b.v_zero)
             .collect();
+        let kernel = super::linear::Kernel::detect();
+        let mut av = vec![0i64; dh];
         let mut r = HeadResult {
             scores: Vec::with_capacity(t * t),
             probs: Vec::with_capacity(t * t),
@@ -318,15 +321,22 @@ impl IntModel {
         ];
         for qi in 0..t {
             let qrow = &q[qi * dh..(qi + 1) * dh];
-            for (j, s) in scores.iter_mut().enumerate() {
-                *s = kbias[j] + super::linear::dot(qrow, &kop[j * dh..(j + 1) * dh]);
+            for (j4, s4) in scores.chunks_mut(4).enumerate() {
+                let key = |i: usize| {
+                    let j = (4 * j4 + i).min(t - 1);
+                    &kop[j * dh..(j + 1) * dh]
+                };
+                let dots = kernel.dot4([key(0), key(1), key(2), key(3)], qrow);
+                for (i, s) in s4.iter_mut().enumerate() {
+                    *s = kbias[4 * j4 + i] + dots[i];
+                }
             }
             b.softmax.apply(&self.exp2, &scores, &mut probs);
             for (c, &pj) in codes.iter_mut().zip(&probs) {
                 *c = b.logcode.code(pj);
             }
-            for c in 0..dh {
-                let out = attention_value(&codes, &vop_t[c * t..(c + 1) * t], b.av_fraction_bits);
+            attention_row(&codes, &vop, b.av_fraction_bits, &mut av);
+            for &out in &av {
                 r.av.push(out);
                 r.out.push(b.av_requant.apply(out) as u8);
             }

@@ -121,7 +121,7 @@ impl Kernel {
     }
 
     #[inline]
-    fn dot4(self, a: [&[i16]; 4], w: &[i16]) -> [i64; 4] {
+    pub fn dot4(self, a: [&[i16]; 4], w: &[i16]) -> [i64; 4] {
         match self {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `Kernel::Avx2` is only used when `available()` (the CPU has AVX2).
