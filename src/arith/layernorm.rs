@@ -65,9 +65,15 @@ impl LayerNormParams {
         let dev = |v: i32| i128::from(dn * i64::from(v) - sum);
         let q: u128 = x.iter().map(|&v| dev(v).unsigned_abs().pow(2)).sum();
         let r = isqrt(q + self.eps_q) as i128;
+        // The same integers in i64 where they provably fit (|d| < 2^45 and r < 2^62 keep
+        // 2 d 2^LNF + r below 2^63), else in i128; both compute the formulas above exactly.
+        let fits64 = r < (1 << 62) && x.iter().all(|&v| dev(v).unsigned_abs() < 1 << 45);
         for (c, (&v, o)) in x.iter().zip(out.iter_mut()).enumerate() {
-            let n = if r == 0 {
+            let n: i128 = if r == 0 {
                 0
+            } else if fits64 {
+                let (a, b) = ((dev(v) as i64) << LNF, r as i64);
+                i128::from((2 * a + b).div_euclid(2 * b))
             } else {
                 div_round(dev(v) << LNF, r)
             };

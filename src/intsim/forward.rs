@@ -23,6 +23,17 @@ pub struct IntTensor {
 /// Receives every intermediate tensor of one image's forward pass, in order, by name.
 pub trait Capture {
     fn tensor(&mut self, name: &str, t: IntTensor);
+    /// Whether tensors are wanted at all (when not, the forward does not build them).
+    fn enabled(&self) -> bool {
+        true
+    }
+}
+
+/// Hands `cap` the tensor `make` builds, if it wants tensors.
+fn put(cap: &mut dyn Capture, name: &str, make: impl FnOnce() -> IntTensor) {
+    if cap.enabled() {
+        cap.tensor(name, make());
+    }
 }
 
 /// Captures nothing.
@@ -30,6 +41,9 @@ pub struct NoCapture;
 
 impl Capture for NoCapture {
     fn tensor(&mut self, _name: &str, _t: IntTensor) {}
+    fn enabled(&self) -> bool {
+        false
+    }
 }
 
 /// Captures everything, in forward order.
@@ -111,18 +125,19 @@ impl IntModel {
         let (d, t) = (cfg.embed_dim, cfg.seq_len());
         let prefix = cfg.num_prefix_tokens();
         let np = cfg.num_patches();
-        cap.tensor(
-            "input",
+        put(cap, "input", || {
             tensor(
                 &[cfg.in_chans, cfg.img_size[0], cfg.img_size[1]],
                 8,
                 false,
                 codes,
-            ),
-        );
+            )
+        });
         let patches = im2col(codes, cfg);
         let plen = cfg.patch_len();
-        cap.tensor("patch_embed.input", tensor(&[np, plen], 8, false, &patches));
+        put(cap, "patch_embed.input", || {
+            tensor(&[np, plen], 8, false, &patches)
+        });
         let acc = self.patch.accumulate(&patches, np);
         self.capture_acc(cap, "patch_embed.acc", &[np, d], &acc);
         let mut x = self.pos.clone();
@@ -132,7 +147,7 @@ impl IntModel {
                 *v = v.saturating_add(self.patch.requant[n].apply(a));
             }
         }
-        cap.tensor("embed", tensor(&[t, d], 32, true, &x));
+        put(cap, "embed", || tensor(&[t, d], 32, true, &x));
         for (i, blk) in self.blocks.iter().enumerate() {
             self.block(i, blk, &mut x, cap);
         }
@@ -141,10 +156,9 @@ impl IntModel {
             let tag = if h == 0 { "head" } else { "head_dist" };
             let mut codes = vec![0u8; d];
             ln.apply(&x[h * d..(h + 1) * d], &mut codes);
-            cap.tensor(
-                &format!("{tag}.input"),
-                tensor(&[1, d], self.abits, false, &codes),
-            );
+            put(cap, &format!("{tag}.input"), || {
+                tensor(&[1, d], self.abits, false, &codes)
+            });
             let acc = head.accumulate(&codes, 1);
             self.capture_acc(cap, &format!("{tag}.acc"), &[1, head.out_features], &acc);
             let out: Vec<i32> = acc
@@ -163,12 +177,14 @@ impl IntModel {
             });
         }
         let logits = logits.unwrap_or_default();
-        cap.tensor("logits", tensor(&[1, logits.len()], 32, true, &logits));
+        put(cap, "logits", || {
+            tensor(&[1, logits.len()], 32, true, &logits)
+        });
         logits
     }
 
     fn capture_acc(&self, cap: &mut dyn Capture, name: &str, shape: &[usize], acc: &[i64]) {
-        cap.tensor(name, tensor(shape, self.acc_bits, true, acc));
+        put(cap, name, || tensor(shape, self.acc_bits, true, acc));
     }
 
     fn block(&self, i: usize, b: &IntBlock, x: &mut [i32], cap: &mut dyn Capture) {
@@ -182,7 +198,9 @@ impl IntModel {
         for (row, out) in x.chunks_exact(d).zip(xn.chunks_exact_mut(d)) {
             b.ln1.apply(row, out);
         }
-        cap.tensor(&p("attn.qkv.input"), tensor(&[t, d], ab, false, &xn));
+        put(cap, &p("attn.qkv.input"), || {
+            tensor(&[t, d], ab, false, &xn)
+        });
         let acc = b.qkv.accumulate(&xn, t);
         self.capture_acc(cap, &p("attn.qkv.acc"), &[t, 3 * d], &acc);
         let qkv: Vec<u8> = acc
@@ -190,7 +208,9 @@ impl IntModel {
             .enumerate()
             .map(|(j, &a)| b.qkv.requant[j % (3 * d)].apply(a) as u8)
             .collect();
-        cap.tensor(&p("attn.qkv.output"), tensor(&[t, 3 * d], ab, false, &qkv));
+        put(cap, &p("attn.qkv.output"), || {
+            tensor(&[t, 3 * d], ab, false, &qkv)
+        });
 
         // Per head: scores (U1 with key operands), softmax (U6), log2 codes (U3), A x V (U4),
         // requantization to the proj input codes (U2).
@@ -214,17 +234,17 @@ impl IntModel {
             av_all.extend(r.av);
         }
         self.capture_acc(cap, &p("attn.scores"), &[h, t, t], &scores_all);
-        cap.tensor(
-            &p("attn.probs"),
-            tensor(&[h, t, t], crate::arith::PBITS + 1, false, &probs_all),
-        );
+        put(cap, &p("attn.probs"), || {
+            tensor(&[h, t, t], crate::arith::PBITS + 1, false, &probs_all)
+        });
         // Log2 codes; the exact zero is written as -1 (an abits+1-bit signed field).
-        cap.tensor(
-            &p("attn.codes"),
-            tensor(&[h, t, t], ab + 1, true, &codes_all),
-        );
+        put(cap, &p("attn.codes"), || {
+            tensor(&[h, t, t], ab + 1, true, &codes_all)
+        });
         self.capture_acc(cap, &p("attn.av"), &[h, t, dh], &av_all);
-        cap.tensor(&p("attn.proj.input"), tensor(&[t, d], ab, false, &merged));
+        put(cap, &p("attn.proj.input"), || {
+            tensor(&[t, d], ab, false, &merged)
+        });
 
         let acc = b.proj.accumulate(&merged, t);
         self.capture_acc(cap, &p("attn.proj.acc"), &[t, d], &acc);
@@ -234,14 +254,14 @@ impl IntModel {
             .map(|(j, &a)| b.proj.requant[j % d].apply(a))
             .collect();
         residual_add(x, &y);
-        cap.tensor(&p("residual1"), tensor(&[t, d], 32, true, x));
+        put(cap, &p("residual1"), || tensor(&[t, d], 32, true, x));
 
         // norm2 -> fc1 -> GELU table -> fc2 -> residual.
         let mut yn = vec![0u8; t * d];
         for (row, out) in x.chunks_exact(d).zip(yn.chunks_exact_mut(d)) {
             b.ln2.apply(row, out);
         }
-        cap.tensor(&p("mlp.fc1.input"), tensor(&[t, d], ab, false, &yn));
+        put(cap, &p("mlp.fc1.input"), || tensor(&[t, d], ab, false, &yn));
         let hid = b.fc1.out_features;
         let acc = b.fc1.accumulate(&yn, t);
         self.capture_acc(cap, &p("mlp.fc1.acc"), &[t, hid], &acc);
@@ -250,7 +270,9 @@ impl IntModel {
             .enumerate()
             .map(|(j, &a)| gelu::apply(&b.fc1.requant[j % hid], &b.gelu, a))
             .collect();
-        cap.tensor(&p("mlp.fc2.input"), tensor(&[t, hid], ab, false, &g));
+        put(cap, &p("mlp.fc2.input"), || {
+            tensor(&[t, hid], ab, false, &g)
+        });
         let acc = b.fc2.accumulate(&g, t);
         self.capture_acc(cap, &p("mlp.fc2.acc"), &[t, d], &acc);
         let y: Vec<i32> = acc
@@ -259,7 +281,7 @@ impl IntModel {
             .map(|(j, &a)| b.fc2.requant[j % d].apply(a))
             .collect();
         residual_add(x, &y);
-        cap.tensor(&p("residual2"), tensor(&[t, d], 32, true, x));
+        put(cap, &p("residual2"), || tensor(&[t, d], 32, true, x));
     }
 }
 
