@@ -11,6 +11,7 @@ pub mod data;
 pub mod demo;
 pub mod error;
 pub mod eval;
+pub mod golden;
 pub mod intsim;
 pub mod model;
 pub mod npy;

@@ -3,6 +3,7 @@
 pub mod ablate;
 mod eval;
 mod generate;
+mod golden;
 mod info;
 mod predict;
 pub mod quantize;
@@ -39,6 +40,9 @@ pub enum Command {
     Quantize(quantize::QuantizeArgs),
     /// The paper's ablation Tables 3 (post-LayerNorm quantizers) and 4 (post-Softmax quantizers)
     Ablate(ablate::AblateArgs),
+    /// Golden vectors: every input, parameter and output of the integer datapath for one image
+    /// (or random unit-test vectors) as $readmemh hex files with a manifest.toml
+    Golden(golden::GoldenArgs),
 }
 
 /// Runs the parsed command line.
@@ -50,6 +54,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Gen(args) => generate::run(&args),
         Command::Quantize(args) => quantize::run(&args),
         Command::Ablate(args) => ablate::run(&args),
+        Command::Golden(args) => golden::run(&args),
     }
 }
 

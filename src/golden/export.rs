@@ -1,0 +1,673 @@
+//! One image through the integer model, as golden files: every parameter of the
+//! [`IntModel`] (in forward order, layer by layer), then every tensor of the forward pass in the
+//! order [`IntModel::forward_image`] computes them, with a few tensors the capture does not hold
+//! derived from it by the same reference units (the requantized outputs of layers whose result is
+//! added to the residual stream or indexes a table, and the per-head operands of `Q K^T` and
+//! attention x V).
+
+use super::{GoldenFile, Kind, signed, unsigned};
+use crate::arith::gelu::{HBITS, h_scale};
+use crate::arith::layernorm::LayerNormParams;
+use crate::arith::{PBITS, Requant};
+use crate::error::{Error, Result};
+use crate::intsim::{CaptureAll, IntLinear, IntModel, IntTensor, RESIDUAL_FRAC_BITS};
+use crate::model::Site;
+use crate::quant::WeightLayer;
+use crate::quant::model::{ActQuantizer, QuantizedModel};
+use crate::quant::quantizer::Granularity;
+
+const PARAMS: &str = "params";
+const ACTS: &str = "activations";
+
+/// The real value of one residual-stream LSB.
+fn residual_scale() -> f64 {
+    2f64.powi(-(RESIDUAL_FRAC_BITS as i32))
+}
+
+/// `(s, z)` of a per-tensor uniform activation quantizer.
+fn site(q: &QuantizedModel, s: Site) -> Option<(f64, f64)> {
+    match q.activations.get(&s) {
+        Some(ActQuantizer::Uniform(u)) if u.granularity() == Granularity::PerTensor => {
+            Some((f64::from(u.scales()[0]), f64::from(u.zero_points()[0])))
+        }
+        _ => None,
+    }
+}
+
+/// The log-sqrt2 scale of block `i`'s attention probabilities.
+fn log_scale(q: &QuantizedModel, i: usize) -> Option<f64> {
+    match q.activations.get(&Site::AttnProbs(i)) {
+        Some(ActQuantizer::Log(l)) => Some(f64::from(l.scale())),
+        Some(ActQuantizer::Log2Reparam(r)) => Some(f64::from(r.scale())),
+        _ => None,
+    }
+}
+
+/// Per-output-channel weight scales.
+fn weight_scales(q: &QuantizedModel, layer: WeightLayer) -> Option<Vec<f64>> {
+    q.weights
+        .get(&layer)
+        .map(|w| w.quantizer.scales().iter().map(|&s| f64::from(s)).collect())
+}
+
+/// The narrowest of `u{abits}`, `s16`, `s32` that holds every clamp bound.
+fn clamp_type(r: &[Requant], abits: u32) -> (u32, bool) {
+    let fits = |lo: i64, hi: i64| {
+        r.iter()
+            .all(|x| lo <= i64::from(x.lo) && i64::from(x.hi) <= hi)
+    };
+    if fits(0, (1 << abits) - 1) {
+        unsigned(abits)
+    } else if fits(-(1 << 15), (1 << 15) - 1) {
+        signed(16)
+    } else {
+        signed(32)
+    }
+}
+
+/// Writes the golden files of one model and image.
+struct Exporter<'a> {
+    q: &'a QuantizedModel,
+    m: &'a IntModel,
+    files: Vec<GoldenFile>,
+}
+
+impl Exporter<'_> {
+    fn param<T: Copy + Into<i128>>(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        ty: (u32, bool),
+        data: &[T],
+        what: impl Into<String>,
+    ) -> &mut GoldenFile {
+        self.files.push(GoldenFile::new(
+            Kind::Parameter,
+            PARAMS,
+            name,
+            shape,
+            ty,
+            data,
+            what,
+        ));
+        self.files.last_mut().expect("just pushed")
+    }
+
+    fn act<T: Copy + Into<i128>>(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        ty: (u32, bool),
+        data: &[T],
+        what: impl Into<String>,
+    ) -> &mut GoldenFile {
+        self.files.push(GoldenFile::new(
+            Kind::Activation,
+            ACTS,
+            name,
+            shape,
+            ty,
+            data,
+            what,
+        ));
+        self.files.last_mut().expect("just pushed")
+    }
+
+    fn requant(&mut self, name: &str, r: &[Requant], what: &str) {
+        let n = [r.len()];
+        let m0: Vec<u32> = r.iter().map(|x| x.m0).collect();
+        let shift: Vec<u32> = r.iter().map(|x| x.shift).collect();
+        let zp: Vec<i32> = r.iter().map(|x| x.zero_point).collect();
+        let lo: Vec<i32> = r.iter().map(|x| x.lo).collect();
+        let hi: Vec<i32> = r.iter().map(|x| x.hi).collect();
+        let ct = clamp_type(r, self.m.abits);
+        self.param(
+            &format!("{name}.m0"),
+            &n,
+            unsigned(31),
+            &m0,
+            format!("{what}: requantization multiplier M0 per output channel (U2)"),
+        );
+        self.param(
+            &format!("{name}.shift"),
+            &n,
+            unsigned(6),
+            &shift,
+            format!("{what}: requantization right shift n per output channel (U2)"),
+        );
+        self.param(
+            &format!("{name}.zero_point"),
+            &n,
+            signed(32),
+            &zp,
+            format!("{what}: output zero point added after the shift (U2)"),
+        );
+        self.param(
+            &format!("{name}.lo"),
+            &n,
+            ct,
+            &lo,
+            format!("{what}: lower clamp bound (U2)"),
+        );
+        self.param(
+            &format!("{name}.hi"),
+            &n,
+            ct,
+            &hi,
+            format!("{what}: upper clamp bound (U2)"),
+        );
+    }
+
+    fn linear(&mut self, l: &IntLinear, layer: WeightLayer, s_a: Option<f64>) {
+        let (k, n) = (l.in_features, l.out_features);
+        let mut w = vec![0i16; k * n];
+        for o in 0..n {
+            for i in 0..k {
+                w[i * n + o] = l.w[o * k + i];
+            }
+        }
+        let ws = weight_scales(self.q, layer);
+        let wbits = self.m.wbits;
+        let f = self.param(
+            &format!("{}.w", l.name),
+            &[k, n],
+            signed(wbits + 1),
+            &w,
+            format!(
+                "{}: stationary operands w[k][n] = W_code[n][k] - z_w[n] (U1)",
+                l.name
+            ),
+        );
+        f.entry.channel_scales = ws.clone();
+        let acc_bits = self.m.acc_bits;
+        let f = self.param(
+            &format!("{}.bias", l.name),
+            &[n],
+            signed(acc_bits),
+            &l.bias,
+            format!(
+                "{}: folded bias per output channel, zero points included (U1)",
+                l.name
+            ),
+        );
+        f.entry.channel_scales = ws
+            .zip(s_a)
+            .map(|(ws, sa)| ws.iter().map(|s| s * sa).collect());
+        self.requant(&l.name, &l.requant, &l.name);
+    }
+
+    fn layer_norm(&mut self, name: &str, ln: &LayerNormParams) {
+        let eps = u64::try_from(ln.eps_q).unwrap_or(u64::MAX);
+        let abits = self.m.abits;
+        self.param(
+            &format!("{name}.eps_q"),
+            &[1],
+            unsigned(64),
+            &[eps],
+            format!("{name}: epsilon E in the units of Q (U5)"),
+        );
+        self.param(
+            &format!("{name}.g"),
+            &[ln.dim()],
+            signed(64),
+            &ln.g,
+            format!("{name}: affine factor G per channel, GF - LNF fraction bits (U5)"),
+        );
+        self.param(
+            &format!("{name}.b"),
+            &[ln.dim()],
+            signed(64),
+            &ln.b,
+            format!(
+                "{name}: affine offset B per channel (zero point included), GF fraction bits (U5)"
+            ),
+        );
+        self.param(
+            &format!("{name}.lo"),
+            &[1],
+            unsigned(abits),
+            &[ln.lo],
+            format!("{name}: lower output clamp (U5)"),
+        );
+        self.param(
+            &format!("{name}.hi"),
+            &[1],
+            unsigned(abits),
+            &[ln.hi],
+            format!("{name}: upper output clamp (U5)"),
+        );
+    }
+
+    fn parameters(&mut self) -> Result<()> {
+        let m = self.m;
+        let q = self.q;
+        let cfg = &m.config;
+        let (t, d, dh) = (cfg.seq_len(), cfg.embed_dim, cfg.head_dim());
+        let abits = m.abits;
+        if m.blocks.iter().any(|b| b.ln1.eps_q > u128::from(u64::MAX))
+            || m.head_norms.iter().any(|n| n.eps_q > u128::from(u64::MAX))
+        {
+            return Err(Error::Invalid(
+                "golden vectors: a LayerNorm epsilon constant E needs more than 64 bits".into(),
+            ));
+        }
+        let s_img = Some(m.input_scale);
+        self.linear(&m.patch, WeightLayer::PatchEmbed, s_img);
+        self.param(
+            "embed.pos",
+            &[t, d],
+            signed(32),
+            &m.pos,
+            "position embedding (plus the class/distillation token in the prefix rows), \
+             residual-stream fixed point, added to the patch embedding outputs (U8)",
+        )
+        .entry
+        .scale = Some(residual_scale());
+        self.param(
+            "softmax.exp2",
+            &[m.exp2.len()],
+            unsigned(crate::arith::softmax::EBITS + 1),
+            &m.exp2,
+            "EXP2[f] = round(2^(EBITS - f / 2^EF)), the softmax exponent table (U6)",
+        );
+        for (i, b) in m.blocks.iter().enumerate() {
+            let p = |s: &str| format!("blocks.{i}.{s}");
+            self.layer_norm(&p("norm1"), &b.ln1);
+            self.linear(
+                &b.qkv,
+                WeightLayer::Qkv(i),
+                site(q, Site::QkvInput(i)).map(|x| x.0),
+            );
+            for (what, z) in [("q", b.q_zero), ("k", b.k_zero), ("v", b.v_zero)] {
+                self.param(
+                    &p(&format!("attn.{what}_zero")),
+                    &[1],
+                    signed(32),
+                    &[z],
+                    format!("block {i}: zero point of the {what} codes"),
+                );
+            }
+            self.param(
+                &p("attn.softmax.m0"),
+                &[1],
+                unsigned(31),
+                &[b.softmax.m0],
+                "logit multiplier M0 of the softmax (U6)",
+            );
+            self.param(
+                &p("attn.softmax.shift"),
+                &[1],
+                unsigned(6),
+                &[b.softmax.shift],
+                "logit shift n of the softmax (U6)",
+            );
+            self.param(
+                &p("attn.logcode.c_int"),
+                &[1],
+                signed(16),
+                &[b.logcode.c_int],
+                "C_INT = floor(2 log2 s) of the log2 code unit (U3)",
+            );
+            self.param(
+                &p("attn.logcode.thresholds"),
+                &[3],
+                unsigned(PBITS + 1),
+                &b.logcode.thresholds,
+                "mantissa thresholds [T_1, T_0, T_-1] of the log2 code unit (U3)",
+            );
+            self.param(
+                &p("attn.av.f"),
+                &[1],
+                unsigned(5),
+                &[b.av_fraction_bits],
+                "fraction bits F of the shift attention unit (U4)",
+            );
+            self.requant(
+                &p("attn.av"),
+                std::slice::from_ref(&b.av_requant),
+                &p("attn A x V"),
+            );
+            self.linear(
+                &b.proj,
+                WeightLayer::Proj(i),
+                site(q, Site::ProjInput(i)).map(|x| x.0),
+            );
+            self.layer_norm(&p("norm2"), &b.ln2);
+            self.linear(
+                &b.fc1,
+                WeightLayer::Fc1(i),
+                site(q, Site::Fc1Input(i)).map(|x| x.0),
+            );
+            self.param(
+                &p("mlp.gelu"),
+                &[b.gelu.len()],
+                unsigned(abits),
+                &b.gelu,
+                "GELU table: entry h + 2^15 is the fc2 input code of fc1 output h (U7)",
+            );
+            self.linear(
+                &b.fc2,
+                WeightLayer::Fc2(i),
+                site(q, Site::Fc2Input(i)).map(|x| x.0),
+            );
+        }
+        let heads = [
+            ("head", WeightLayer::Head, Site::HeadInput),
+            ("head_dist", WeightLayer::HeadDist, Site::HeadDistInput),
+        ];
+        for ((ln, lin), (tag, layer, s)) in m.head_norms.iter().zip(&m.heads).zip(heads) {
+            self.layer_norm(&format!("{tag}.norm"), ln);
+            self.linear(lin, layer, site(q, s).map(|x| x.0));
+        }
+        let _ = dh;
+        Ok(())
+    }
+
+    /// The capture of one image, with scales and the derived tensors.
+    fn activations(&mut self, cap: CaptureAll) -> Result<()> {
+        let m = self.m;
+        let cfg = &m.config;
+        let (t, d, h, dh) = (cfg.seq_len(), cfg.embed_dim, cfg.num_heads, cfg.head_dim());
+        let abits = m.abits;
+        let q = self.q;
+        let rs = residual_scale();
+        for (name, tensor) in cap.tensors {
+            let IntTensor {
+                shape,
+                bits,
+                signed: sg,
+                data,
+            } = tensor;
+            let (block, op) = match name.strip_prefix("blocks.") {
+                Some(rest) => {
+                    let (i, op) = rest.split_once('.').unwrap_or((rest, ""));
+                    (i.parse::<usize>().ok(), op.to_string())
+                }
+                None => (None, name.clone()),
+            };
+            let blk = block.map(|i| &m.blocks[i]);
+            let what = describe(&op);
+            let f = self.act(&name, &shape, (bits, sg), &data, what);
+            // Real scales.
+            let with = |f: &mut GoldenFile, sz: Option<(f64, f64)>| {
+                if let Some((s, z)) = sz {
+                    f.entry.scale = Some(s);
+                    f.entry.zero_point = Some(z);
+                }
+            };
+            let chan = |layer: WeightLayer, sa: Option<f64>| -> Option<Vec<f64>> {
+                let ws = weight_scales(q, layer)?;
+                let sa = sa?;
+                Some(ws.iter().map(|s| s * sa).collect())
+            };
+            match (block, op.as_str()) {
+                (None, "input" | "patch_embed.input") => {
+                    f.entry.scale = Some(m.input_scale);
+                    f.entry.zero_point = Some(f64::from(m.input_zero_point));
+                }
+                (None, "patch_embed.acc") => {
+                    f.entry.channel_scales = chan(WeightLayer::PatchEmbed, Some(m.input_scale));
+                }
+                (None, "embed" | "logits") => f.entry.scale = Some(rs),
+                (None, "head.input") => with(f, site(q, Site::HeadInput)),
+                (None, "head_dist.input") => with(f, site(q, Site::HeadDistInput)),
+                (None, "head.acc") => {
+                    f.entry.channel_scales =
+                        chan(WeightLayer::Head, site(q, Site::HeadInput).map(|x| x.0));
+                }
+                (None, "head_dist.acc") => {
+                    f.entry.channel_scales = chan(
+                        WeightLayer::HeadDist,
+                        site(q, Site::HeadDistInput).map(|x| x.0),
+                    );
+                }
+                (Some(i), "attn.qkv.input") => with(f, site(q, Site::QkvInput(i))),
+                (Some(i), "attn.qkv.acc") => {
+                    f.entry.channel_scales =
+                        chan(WeightLayer::Qkv(i), site(q, Site::QkvInput(i)).map(|x| x.0));
+                }
+                (Some(i), "attn.qkv.output") => {
+                    let s: Option<Vec<f64>> = [Site::Query(i), Site::Key(i), Site::Value(i)]
+                        .iter()
+                        .map(|&s| site(q, s).map(|x| x.0))
+                        .collect();
+                    f.entry.channel_scales = s.map(|s| (0..3 * d).map(|c| s[c / d]).collect());
+                }
+                (Some(i), "attn.scores") => {
+                    f.entry.scale = site(q, Site::Query(i))
+                        .zip(site(q, Site::Key(i)))
+                        .map(|(a, b)| a.0 * b.0);
+                }
+                (Some(_), "attn.probs") => f.entry.scale = Some(2f64.powi(-(PBITS as i32))),
+                (Some(i), "attn.codes") => f.entry.scale = log_scale(q, i),
+                (Some(i), "attn.av") => {
+                    f.entry.scale = log_scale(q, i).zip(site(q, Site::Value(i))).map(|(s, v)| {
+                        s * v.0 * 2f64.powi(-(blk.expect("block").av_fraction_bits as i32))
+                    });
+                }
+                (Some(i), "attn.proj.input") => with(f, site(q, Site::ProjInput(i))),
+                (Some(i), "attn.proj.acc") => {
+                    f.entry.channel_scales = chan(
+                        WeightLayer::Proj(i),
+                        site(q, Site::ProjInput(i)).map(|x| x.0),
+                    );
+                }
+                (Some(_), "residual1" | "residual2") => f.entry.scale = Some(rs),
+                (Some(i), "mlp.fc1.input") => with(f, site(q, Site::Fc1Input(i))),
+                (Some(i), "mlp.fc1.acc") => {
+                    f.entry.channel_scales =
+                        chan(WeightLayer::Fc1(i), site(q, Site::Fc1Input(i)).map(|x| x.0));
+                }
+                (Some(i), "mlp.fc2.input") => with(f, site(q, Site::Fc2Input(i))),
+                (Some(i), "mlp.fc2.acc") => {
+                    f.entry.channel_scales =
+                        chan(WeightLayer::Fc2(i), site(q, Site::Fc2Input(i)).map(|x| x.0));
+                }
+                _ => {}
+            }
+            // Derived tensors, right after what they are computed from.
+            let requant_rows = |l: &IntLinear| -> Vec<i32> {
+                data.iter()
+                    .enumerate()
+                    .map(|(j, &a)| l.requant[j % l.out_features].apply(a))
+                    .collect()
+            };
+            match (blk, op.as_str()) {
+                (None, "patch_embed.acc") => {
+                    let y = requant_rows(&m.patch);
+                    self.act(
+                        "patch_embed.output",
+                        &shape,
+                        signed(32),
+                        &y,
+                        "patch embedding requantized to residual-stream fixed point (U2), \
+                         before embed.pos is added",
+                    )
+                    .entry
+                    .scale = Some(rs);
+                }
+                (None, tag @ ("head.acc" | "head_dist.acc")) => {
+                    let hi = usize::from(tag.starts_with("head_dist"));
+                    let y = requant_rows(&m.heads[hi]);
+                    let name = format!("{}.output", tag.trim_end_matches(".acc"));
+                    self.act(
+                        &name,
+                        &shape,
+                        signed(32),
+                        &y,
+                        "head requantized to residual-stream fixed point (U2)",
+                    )
+                    .entry
+                    .scale = Some(rs);
+                }
+                (Some(b), "attn.qkv.output") => {
+                    let i = block.expect("block");
+                    let col = |which: usize, tok: usize, c: usize, head: usize| {
+                        data[tok * 3 * d + which * d + head * dh + c]
+                    };
+                    let mut qc = Vec::with_capacity(h * t * dh);
+                    let mut kop = Vec::with_capacity(h * dh * t);
+                    let mut kbias = Vec::with_capacity(h * t);
+                    let mut vop = Vec::with_capacity(h * t * dh);
+                    for head in 0..h {
+                        for tok in 0..t {
+                            for c in 0..dh {
+                                qc.push(col(0, tok, c, head));
+                                vop.push(col(2, tok, c, head) - i64::from(b.v_zero));
+                            }
+                        }
+                        for c in 0..dh {
+                            for tok in 0..t {
+                                kop.push(col(1, tok, c, head) - i64::from(b.k_zero));
+                            }
+                        }
+                        for tok in 0..t {
+                            let s: i64 = (0..dh)
+                                .map(|c| col(1, tok, c, head) - i64::from(b.k_zero))
+                                .sum();
+                            kbias.push(-i64::from(b.q_zero) * s);
+                        }
+                    }
+                    let sq = site(q, Site::Query(i));
+                    let sk = site(q, Site::Key(i));
+                    let sv = site(q, Site::Value(i));
+                    let p = |s: &str| format!("blocks.{i}.attn.{s}");
+                    with(
+                        self.act(
+                            &p("q"),
+                            &[h, t, dh],
+                            unsigned(abits),
+                            &qc,
+                            "query codes per head q[h][i][c], the activations of Q K^T (U1)",
+                        ),
+                        sq,
+                    );
+                    self.act(
+                        &p("k_operand"),
+                        &[h, dh, t],
+                        signed(abits + 1),
+                        &kop,
+                        "key operands per head w[h][c][j] = k[j][c] - z_k, the stationary \
+                         operand of Q K^T (U1)",
+                    )
+                    .entry
+                    .scale = sk.map(|x| x.0);
+                    self.act(
+                        &p("k_bias"),
+                        &[h, t],
+                        signed(m.acc_bits),
+                        &kbias,
+                        "per-key bias of Q K^T per head: -z_q * sum_c w[h][c][j] (U1)",
+                    )
+                    .entry
+                    .scale = sq.zip(sk).map(|(a, b)| a.0 * b.0);
+                    self.act(
+                        &p("v_operand"),
+                        &[h, t, dh],
+                        signed(abits + 1),
+                        &vop,
+                        "value operands per head v[h][j][c] = V_code[j][c] - z_v (U4)",
+                    )
+                    .entry
+                    .scale = sv.map(|x| x.0);
+                }
+                (Some(b), "attn.proj.acc" | "mlp.fc2.acc") => {
+                    let l = if op.starts_with("attn") {
+                        &b.proj
+                    } else {
+                        &b.fc2
+                    };
+                    let y = requant_rows(l);
+                    let name = format!("{}.output", name.trim_end_matches(".acc"));
+                    self.act(
+                        &name,
+                        &shape,
+                        signed(32),
+                        &y,
+                        "requantized to residual-stream fixed point (U2), before the \
+                         residual addition",
+                    )
+                    .entry
+                    .scale = Some(rs);
+                }
+                (Some(b), "mlp.fc1.acc") => {
+                    let y = requant_rows(&b.fc1);
+                    let i = block.expect("block");
+                    let s_h = site(q, Site::Fc2Input(i)).map(|(s, z)| h_scale(s, z, abits));
+                    let name = format!("blocks.{i}.mlp.fc1.output");
+                    self.act(
+                        &name,
+                        &shape,
+                        signed(HBITS),
+                        &y,
+                        "fc1 requantized to the GELU table index h (U2, U7); mlp.gelu[h + 2^15] \
+                         is the fc2 input",
+                    )
+                    .entry
+                    .scale = s_h;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a captured tensor is, from its name without the block prefix.
+fn describe(op: &str) -> String {
+    match op {
+        "input" => "input image codes [C, H, W] (the model's 8-bit input quantizer)".into(),
+        "patch_embed.input" => {
+            "patches as rows [N, C * Ph * Pw], (channel, row, column) order within a patch".into()
+        }
+        "embed" => "patch embedding plus embed.pos: the residual stream entering block 0".into(),
+        "attn.scores" => "Q K^T accumulators per head [h, query, key] (U1)".into(),
+        "attn.probs" => "softmax probabilities p / 2^16 per head [h, query, key] (U6)".into(),
+        "attn.codes" => {
+            "log2 codes per head [h, query, key] (U3); -1 is the exact zero (zero flag)".into()
+        }
+        "attn.av" => "attention x V outputs per head [h, query, channel] (U4)".into(),
+        "residual1" => "residual stream after the attention branch (U8)".into(),
+        "residual2" => "residual stream after the MLP branch (U8)".into(),
+        "logits" => "logits, residual-stream fixed point (heads averaged when distilled)".into(),
+        _ if op.ends_with(".input") => format!(
+            "{} input codes [rows, in] (U5 LayerNorm or U2 output)",
+            op.trim_end_matches(".input")
+        ),
+        _ if op.ends_with(".acc") => format!(
+            "{} accumulators [rows, out] = bias + codes x operands (U1)",
+            op.trim_end_matches(".acc")
+        ),
+        _ if op.ends_with(".output") => format!("{op} codes (U2)"),
+        _ => op.to_string(),
+    }
+}
+
+/// The golden files of one image: `codes` are its input codes (`IntModel::quantize_input`).
+/// Returns the files (parameters first, then the forward pass) and the integer logits.
+pub fn export_image(
+    q: &QuantizedModel,
+    m: &IntModel,
+    codes: &[u8],
+) -> Result<(Vec<GoldenFile>, Vec<i32>)> {
+    if codes.len() != m.input_len() {
+        return Err(Error::Shape {
+            context: "golden vectors".into(),
+            reason: format!(
+                "{} input codes, the model takes {}",
+                codes.len(),
+                m.input_len()
+            ),
+        });
+    }
+    let mut cap = CaptureAll::default();
+    let logits = m.forward_image(codes, &mut cap);
+    let mut e = Exporter {
+        q,
+        m,
+        files: Vec::new(),
+    };
+    e.parameters()?;
+    e.activations(cap)?;
+    Ok((e.files, logits))
+}
