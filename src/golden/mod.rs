@@ -3,11 +3,11 @@
 //! model ([`export`]) or as random unit-test vectors ([`random`]); and the reader that parses them
 //! back ([`dir::GoldenDir`], [`hex::parse`]).
 //!
-//! * [`hex`]: the element file format, writer and nom parser;
-//! * [`manifest`]: `manifest.toml`;
-//! * [`dir`]: atomic directory writing, the overwrite guard, reading back;
-//! * [`export`]: one image through an [`IntModel`](crate::intsim::IntModel);
-//! * [`random`]: a random matmul with requantization and the U3/U4 unit vectors.
+//! * the element file format, its writer and nom parser ([`hex`]);
+//! * the `manifest.toml` schema ([`manifest`]);
+//! * atomic directory writing, the overwrite guard, reading back ([`dir`]);
+//! * one image through an [`IntModel`](crate::intsim::IntModel) ([`export`]);
+//! * a random matmul with requantization and the U3/U4 unit vectors ([`random`]).
 
 pub mod dir;
 pub mod export;

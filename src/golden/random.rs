@@ -185,10 +185,12 @@ pub fn generate(spec: &RandomSpec) -> Result<(Vec<GoldenFile>, RandomInfo)> {
     Ok((files, info))
 }
 
+/// `(files, directory)`: where [`push`] adds a file.
+type Out<'a> = (&'a mut Vec<GoldenFile>, &'a str);
+
 fn push<T: Copy + Into<i128>>(
-    files: &mut Vec<GoldenFile>,
+    (files, dir): Out<'_>,
     kind: Kind,
-    dir: &str,
     name: &str,
     shape: &[usize],
     ty: (u32, bool),
@@ -270,9 +272,8 @@ fn matmul(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) -> R
     let d = "matmul";
     let ab = unsigned(abits);
     push(
-        files,
+        (&mut *files, d),
         act,
-        d,
         "a",
         &[m, k],
         ab,
@@ -280,9 +281,8 @@ fn matmul(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) -> R
         "activation codes a[m][k] (U1)",
     );
     push(
-        files,
+        (&mut *files, d),
         p,
-        d,
         "w",
         &[k, n],
         signed(wbits + 1),
@@ -290,9 +290,8 @@ fn matmul(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) -> R
         "stationary operands w[k][n] (U1)",
     );
     push(
-        files,
+        (&mut *files, d),
         p,
-        d,
         "bias",
         &[n],
         signed(acc_bits),
@@ -303,9 +302,8 @@ fn matmul(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) -> R
     let m0: Vec<u32> = requant.iter().map(|r| r.m0).collect();
     let shift: Vec<u32> = requant.iter().map(|r| r.shift).collect();
     push(
-        files,
+        (&mut *files, d),
         p,
-        d,
         "m0",
         &[n],
         unsigned(31),
@@ -313,9 +311,8 @@ fn matmul(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) -> R
         "multiplier M0 per column (U2)",
     );
     push(
-        files,
+        (&mut *files, d),
         p,
-        d,
         "shift",
         &[n],
         unsigned(6),
@@ -323,9 +320,8 @@ fn matmul(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) -> R
         "right shift n per column (U2)",
     );
     push(
-        files,
+        (&mut *files, d),
         p,
-        d,
         "zero_point",
         &[n],
         signed(32),
@@ -333,9 +329,8 @@ fn matmul(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) -> R
         "output zero point per column (U2)",
     );
     push(
-        files,
+        (&mut *files, d),
         p,
-        d,
         "lo",
         &[n],
         ab,
@@ -343,9 +338,8 @@ fn matmul(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) -> R
         "lower clamp per column (U2)",
     );
     push(
-        files,
+        (&mut *files, d),
         p,
-        d,
         "hi",
         &[n],
         ab,
@@ -353,9 +347,8 @@ fn matmul(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) -> R
         "upper clamp per column (U2)",
     );
     push(
-        files,
+        (&mut *files, d),
         act,
-        d,
         "acc",
         &[m, n],
         signed(acc_bits),
@@ -363,9 +356,8 @@ fn matmul(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) -> R
         "accumulators acc[m][n] = bias[n] + sum_k a[m][k] w[k][n] (U1)",
     );
     push(
-        files,
+        (&mut *files, d),
         act,
-        d,
         "out",
         &[m, n],
         ab,
@@ -431,9 +423,8 @@ fn logcode(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) -> 
     let (p, act) = (Kind::Parameter, Kind::Activation);
     let d = "logcode";
     push(
-        files,
+        (&mut *files, d),
         p,
-        d,
         "c_int",
         &[sets],
         signed(16),
@@ -441,9 +432,8 @@ fn logcode(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) -> 
         "C_INT per parameter set (U3)",
     );
     push(
-        files,
+        (&mut *files, d),
         p,
-        d,
         "thresholds",
         &[sets, 3],
         unsigned(PBITS + 1),
@@ -451,9 +441,8 @@ fn logcode(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) -> 
         "[T_1, T_0, T_-1] per parameter set (U3)",
     );
     push(
-        files,
+        (&mut *files, d),
         act,
-        d,
         "p",
         &[sets, np],
         unsigned(PBITS + 1),
@@ -461,9 +450,8 @@ fn logcode(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) -> 
         "probabilities p / 2^16 per parameter set (U3 input)",
     );
     push(
-        files,
+        (&mut *files, d),
         act,
-        d,
         "code",
         &[sets, np],
         unsigned(abits),
@@ -471,9 +459,8 @@ fn logcode(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) -> 
         "log2 codes (0 where the zero flag is set) (U3)",
     );
     push(
-        files,
+        (&mut *files, d),
         act,
-        d,
         "zero",
         &[sets, np],
         unsigned(1),
@@ -539,9 +526,8 @@ fn shift_av(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) ->
     let (p, act) = (Kind::Parameter, Kind::Activation);
     let d = "shift_av";
     push(
-        files,
+        (&mut *files, d),
         act,
-        d,
         "code",
         &[m, k],
         unsigned(abits),
@@ -549,9 +535,8 @@ fn shift_av(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) ->
         "log2 codes c[m][j] (0 where the zero flag is set) (U4 input)",
     );
     push(
-        files,
+        (&mut *files, d),
         act,
-        d,
         "zero",
         &[m, k],
         unsigned(1),
@@ -559,9 +544,8 @@ fn shift_av(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) ->
         "exact-zero flags (U4 input)",
     );
     push(
-        files,
+        (&mut *files, d),
         act,
-        d,
         "v",
         &[k, n],
         signed(abits + 1),
@@ -569,9 +553,8 @@ fn shift_av(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) ->
         "value operands v[j][n] = V_code - z_v (U4 input)",
     );
     push(
-        files,
+        (&mut *files, d),
         p,
-        d,
         "f",
         &[1],
         unsigned(5),
@@ -579,9 +562,8 @@ fn shift_av(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) ->
         "fraction bits F (U4)",
     );
     push(
-        files,
+        (&mut *files, d),
         act,
-        d,
         "out",
         &[m, n],
         signed(spec.acc_bits),
@@ -611,7 +593,7 @@ mod tests {
             ("70000x1x1", "too large"),
             ("99999999999999999999999x1x1", "too large"),
             ("4096x4096x4096", "more than"),
-            ("", "missing"),
+            ("", "three sizes"),
         ] {
             let e = parse_shape(s).unwrap_err().to_string();
             assert!(e.contains(want) && e.contains("--shape"), "{s}: {e}");
@@ -626,9 +608,10 @@ mod tests {
         for x in [0, 1, 65536, 55108 >> 15, 27554 / 2, 27554 / 2 + 1] {
             assert!(p.contains(&x), "{x}");
         }
-        // Across each threshold the code changes for some exponent.
+        // Sorted by p: the exact zero, then codes 15 down to 0, each change once.
         let codes: Vec<_> = p.iter().map(|&x| params.code(x)).collect();
-        assert!(codes.windows(2).filter(|w| w[0] != w[1]).count() > 20);
+        assert_eq!(codes.windows(2).filter(|w| w[0] != w[1]).count(), 16);
+        assert!((0..16).all(|c| codes.iter().any(|x| x.code == c && !x.zero)));
     }
 
     #[test]
