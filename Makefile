@@ -1,5 +1,5 @@
 # repq-hw: the two entry points the README gives, and the tools the tests need.
-#   make demo   runs the main job on the embedded default model
+#   make demo   runs the whole flow on the embedded default model into out/demo (report.md)
 #   make test   installs what the tests need (Verilator, Icarus Verilog, Yosys) and runs them all
 
 CARGO ?= cargo
@@ -8,7 +8,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: demo test deps
 
 demo:
-	$(CARGO) run --release -- eval
+	$(CARGO) build --release
+	scripts/flow.sh out/demo
+	@cat out/demo/report.md
 
 deps:
 	@missing=""; \

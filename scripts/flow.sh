@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The whole repq-hw flow on the embedded demo model (or MODEL), into one output folder:
+#   quantize (RepQ-ViT, W8A8 by default) -> evaluate (f32, fake-quant, integer) -> golden vectors
+#   -> RTL for a 16x16 array -> checks (golden read-back; Verilator lint of the RTL when installed)
+# with report.md summarizing every step. Writes into OUT.partial and renames it to OUT only when
+# every step succeeded, so OUT is never a half-written folder.
+#
+# usage: scripts/flow.sh [OUT] (env: REPQ_HW=path/to/repq-hw, WBITS, ABITS, PE)
+set -euo pipefail
+OUT=${1:-out/demo}
+BIN=${REPQ_HW:-target/release/repq-hw}
+WBITS=${WBITS:-8}
+ABITS=${ABITS:-8}
+PE=${PE:-16x16}
+TMP="$OUT.partial"
+rm -rf "$TMP"
+mkdir -p "$TMP"
+REPORT="$TMP/report.md"
+
+step() { # step TITLE COMMAND...: runs COMMAND, appends its output to the report
+  local title=$1; shift
+  echo "== $title" >&2
+  {
+    echo "## $title"
+    echo
+    echo '```'
+    if [ "$1" = "$BIN" ]; then echo "\$ repq-hw ${*:2}"; else echo "\$ $*"; fi | sed "s#$TMP/##g"
+  } >> "$REPORT"
+  local start=$SECONDS
+  "$@" 2>&1 | tee -a "$REPORT.log" | grep -v '^\s*$' | sed "s#$TMP/##g" >> "$REPORT"
+  echo '```' >> "$REPORT"
+  echo "($((SECONDS - start)) s)" >> "$REPORT"
+  echo >> "$REPORT"
+}
+
+{
+  echo "# repq-hw flow report"
+  echo
+  echo "repq-hw $("$BIN" --version | awk '{print $2}'), W${WBITS}A${ABITS}, array $PE, embedded demo model"
+  echo
+} > "$REPORT"
+
+step "Float model" "$BIN" info
+step "Quantize (RepQ-ViT)" "$BIN" quantize --wbits "$WBITS" --abits "$ABITS" --out "$TMP/quantized.safetensors"
+step "Evaluate: f32" "$BIN" eval
+step "Evaluate: fake-quant and bit-accurate integer" "$BIN" eval --model "$TMP/quantized.safetensors" --integer
+step "Golden vectors (test image 0)" "$BIN" golden --model "$TMP/quantized.safetensors" --index 0 --out "$TMP/golden"
+step "Golden vectors read back" "$BIN" golden --check "$TMP/golden"
+step "Generate RTL" "$BIN" gen --pe "$PE" --wbits "$WBITS" --abits "$ABITS" --out "$TMP/rtl"
+if command -v verilator >/dev/null 2>&1; then
+  lint() { (cd "$TMP/rtl" && verilator --lint-only -Wall repq_lint.vlt -f files.f --top-module repq_top && echo "verilator --lint-only -Wall: no warnings"); }
+  step "Verilator lint of the generated RTL (cd rtl && verilator --lint-only -Wall repq_lint.vlt -f files.f)" lint
+else
+  echo "Verilator not installed: lint and RTL checks skipped." >> "$REPORT"
+fi
+rm -f "$REPORT.log"
+rm -rf "$OUT"
+mv "$TMP" "$OUT"
+echo "flow complete: $OUT (report: $OUT/report.md)" >&2
