@@ -16,9 +16,6 @@ use crate::quant::layers::{WeightLayer, site_name};
 use crate::quant::model::{ActQuantizer, QuantizedModel};
 use crate::quant::quantizer::{Granularity, UniformQuantizer};
 
-/// Largest fraction-bit count of the attention x V unit (U4).
-pub const AV_MAX_F: u32 = 16;
-
 fn unsupported(what: String) -> Error {
     Error::Invalid(format!("integer model: {what}"))
 }
@@ -149,15 +146,16 @@ fn ln_params(
     )
 }
 
-/// Largest `F <= AV_MAX_F` with `T * 2^(abits + F) * (1 + sqrt(2)) < 2^(acc_bits - 1)`.
-pub fn av_fraction_bits(tokens: usize, abits: u32, acc_bits: u32) -> u32 {
-    (0..=AV_MAX_F)
-        .rev()
-        .find(|&f| {
-            let bound = tokens as f64 * 2f64.powi((abits + f) as i32) * (1.0 + 2f64.sqrt());
-            bound < 2f64.powi(acc_bits as i32 - 1)
-        })
-        .unwrap_or(0)
+/// `F` of U4: the largest `F <= 16` with `T * 2^(abits + F) * (1 + sqrt(2)) < 2^(acc_bits - 1)`,
+/// decided exactly ([`crate::rtl::bound::av_fraction_bits`], the same function the RTL generator
+/// uses, so the simulator and the hardware agree on `F`).
+pub fn av_fraction_bits(tokens: usize, abits: u32, acc_bits: u32) -> Result<u32> {
+    crate::rtl::bound::av_fraction_bits(tokens as u64, abits, acc_bits).ok_or_else(|| {
+        Error::Invalid(format!(
+            "accumulator too narrow: attention x V over {tokens} tokens at {abits} bits does not \
+             fit {acc_bits} bits even with F = 0"
+        ))
+    })
 }
 
 impl IntModel {
@@ -218,7 +216,7 @@ impl IntModel {
         }
 
         let table = exp2_table();
-        let f_av = av_fraction_bits(t, abits, acc_bits);
+        let f_av = av_fraction_bits(t, abits, acc_bits)?;
         let mut blocks = Vec::with_capacity(cfg.depth);
         for (i, blk) in vit.blocks.iter().enumerate() {
             let (s_x, z_x, _) = per_tensor(q, Site::QkvInput(i))?;
