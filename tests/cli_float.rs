@@ -200,7 +200,13 @@ fn unreadable_image_is_a_clear_error() {
 fn missing_model_file_is_a_clear_error() {
     for args in [
         vec!["info", "/nonexistent/model.safetensors"],
-        vec!["eval", "--model", "/nonexistent/model.safetensors", "--data", "."],
+        vec![
+            "eval",
+            "--model",
+            "/nonexistent/model.safetensors",
+            "--data",
+            ".",
+        ],
     ] {
         let o = run(&args);
         assert!(!o.status.success());
