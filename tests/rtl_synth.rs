@@ -12,7 +12,7 @@
 //!   Selects with REPQ_SYNTH: comma-separated `RxC:wXaY:target[:option...]` entries with options
 //!   `tm=ROWS` (M tile), `u=LANES` (requantization lanes), `mhz=F` (clock goal, written into the
 //!   constraint file nextpnr reads), `dev=FLAGS` (nextpnr device flags, `_` for spaces) and
-//!   `nopnr` (resources only), e.g. `16x16:w8a8:xcup,4x4:w4a4:ice40:u=1:tm=16`. The default set
+//!   `nopnr` (resources only) and `noarray` (no array-only synthesis), e.g. `16x16:w8a8:xcup,4x4:w4a4:ice40:u=1:tm=16`. The default set
 //!   is the closing-note table. Summaries are printed and collected in
 //!   target/tmp/rtl/synth/summary.txt. The tools come from the environment run.sh reads (YOSYS,
 //!   NEXTPNR_ECP5, NEXTPNR_ICE40; see docs/synthesis.md).
@@ -24,9 +24,12 @@ use std::process::Command;
 use repq_hw::rtl::{GenConfig, PeShape, Target};
 use rtl_common::*;
 
-const DEFAULT_SET: &str = "16x16:w8a8:xcup,16x16:w4a4:xcup,16x16:w8a8:ecp5:nopnr,\
-    16x16:w4a4:ecp5:nopnr,12x12:w8a8:ecp5:u=2,4x4:w4a4:ice40:u=1:tm=16,\
-    4x4:w4a4:ice40:u=1:tm=16:dev=--hx8k_--package_ct256";
+/// The designs of docs/synthesis.md's tables.
+const DEFAULT_SET: &str = "16x16:w8a8:xcup,16x16:w4a4:xcup,\
+    16x16:w8a8:ecp5:nopnr,16x16:w4a4:ecp5:nopnr,\
+    12x12:w8a8:ecp5:u=2:mhz=100:noarray,12x12:w4a4:ecp5:u=2:mhz=100:noarray,\
+    4x3:w4a4:ice40:u=1:tm=16:mhz=40:noarray,\
+    4x4:w4a4:ice40:u=1:tm=16:mhz=80:noarray:dev=--hx8k_--package_ct256";
 
 #[test]
 #[ignore = "slow: full synthesis and place-and-route (minutes per design)"]
@@ -50,6 +53,7 @@ fn synthesize() {
         c.target = target;
         let mut device = None;
         let mut pnr = true;
+        let mut array = true;
         for opt in &parts[3..] {
             match opt.split_once('=') {
                 Some(("tm", v)) => c.m_tile = v.parse().unwrap(),
@@ -57,6 +61,7 @@ fn synthesize() {
                 Some(("mhz", v)) => c.clock_mhz = Some(v.parse().unwrap()),
                 Some(("dev", v)) => device = Some(v.replace('_', " ")),
                 None if *opt == "nopnr" => pnr = false,
+                None if *opt == "noarray" => array = false,
                 _ => panic!("bad option {opt} in {entry}"),
             }
         }
@@ -79,6 +84,9 @@ fn synthesize() {
         }
         if !pnr {
             cmd.env("PNR", "0");
+        }
+        if !array {
+            cmd.env("ARRAY", "0");
         }
         let t = std::time::Instant::now();
         let out = run(&mut cmd, &format!("synthesis of {entry}"));

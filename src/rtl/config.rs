@@ -310,12 +310,15 @@ impl Target {
         }
     }
 
-    /// The clock when `--clock-mhz` is not given: a realistic goal for the family.
+    /// The clock when `--clock-mhz` is not given: a goal for the family. ECP5 and iCE40 are what
+    /// nextpnr reaches on the largest arrays that fit (docs/synthesis.md: 75.7 MHz for 12x12 w8a8
+    /// on an LFE5UM-85F; 31.2 MHz for 4x3 w4a4 on an iCE40 UP5K, 65.1 MHz for 4x4 on an HX8K);
+    /// UltraScale+ is not measured (Yosys does not time it; Vivado is not in this flow).
     pub fn default_clock_mhz(self) -> f64 {
         match self {
             Target::Generic => 200.0,
             Target::UltraScalePlus => 300.0,
-            Target::Ecp5 => 100.0,
+            Target::Ecp5 => 75.0,
             Target::Ice40 => 24.0,
         }
     }
