@@ -35,16 +35,20 @@ pub fn attention_value(codes: &[LogCode], values: &[i32], f: u32) -> i64 {
 pub fn attention_row(codes: &[LogCode], values: &[i32], f: u32, out: &mut [i64]) {
     let dh = out.len();
     assert_eq!(values.len(), codes.len() * dh, "one value row per key");
+    // (v << f) >> k in i32: |v| < 2^14 and f <= 16 keep v << f within i32, and for any i32 x,
+    // x >> min(k, 31) equals the i64 x >> k of attention_value (0 or -1 once k >= 31).
+    assert!(f <= 16, "F = {f} > 16");
     let mut even = vec![0i64; dh];
     let mut odd = vec![0i64; dh];
     for (c, row) in codes.iter().zip(values.chunks_exact(dh)) {
         if c.zero {
             continue;
         }
-        let k = ((c.code + 1) >> 1).min(63);
+        let k = ((c.code + 1) >> 1).min(31);
         let acc = if c.code & 1 == 0 { &mut even } else { &mut odd };
         for (a, &v) in acc.iter_mut().zip(row) {
-            *a += (i64::from(v) << f) >> k;
+            debug_assert!(v.unsigned_abs() < 1 << 14);
+            *a += i64::from((v << f) >> k);
         }
     }
     for ((o, e), d) in out.iter_mut().zip(&even).zip(&odd) {
@@ -58,10 +62,10 @@ mod tests {
 
     #[test]
     fn row_form_equals_per_channel_form() {
-        let (t, dh, f) = (37, 5, 12);
+        let (t, dh, f) = (97, 5, 16);
         let codes: Vec<LogCode> = (0..t)
             .map(|j| LogCode {
-                code: (j * 7 % 16) as u32,
+                code: (j * 37 % 256) as u32,
                 zero: j % 9 == 4,
             })
             .collect();
