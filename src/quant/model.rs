@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 
 use super::config::QuantConfig;
+use super::fastlog::LogThresholds;
 use super::layers::{WeightLayer, site_name};
 use super::quantizer::{
     Granularity, Log2Reparam, LogBase, LogCode, LogQuantizer, ShiftCode, UniformQuantizer,
@@ -151,6 +152,9 @@ pub struct QuantizedModel {
     pub source_checkpoint: String,
     /// `model.vit` with every quantized weight replaced by its dequantized codes.
     fake: VisionTransformer,
+    /// Code thresholds of the log quantizers ([`super::fastlog`]), with the quantizer each was
+    /// built for (used only while `activations` still holds that quantizer).
+    log_tables: BTreeMap<Site, (ActQuantizer, LogThresholds)>,
 }
 
 impl QuantizedModel {
@@ -165,7 +169,7 @@ impl QuantizedModel {
         calibration: CalibrationInfo,
     ) -> Result<Self> {
         let fake = fake_quant_weights(&model.vit, &weights)?;
-        let q = QuantizedModel {
+        let mut q = QuantizedModel {
             source_checkpoint: model.source.display().to_string(),
             config,
             model,
@@ -174,8 +178,21 @@ impl QuantizedModel {
             ln_reparams,
             calibration,
             fake,
+            log_tables: BTreeMap::new(),
         };
         q.check()?;
+        q.log_tables = q
+            .activations
+            .iter()
+            .filter_map(|(site, a)| {
+                let t = match a {
+                    ActQuantizer::Log(l) => LogThresholds::of(l),
+                    ActQuantizer::Log2Reparam(r) => LogThresholds::of_reparam(r),
+                    ActQuantizer::Uniform(_) => None,
+                }?;
+                Some((*site, (a.clone(), t)))
+            })
+            .collect();
         Ok(q)
     }
 
@@ -230,6 +247,7 @@ impl QuantizedModel {
     ) -> Result<Vec<f32>> {
         let mut hook = ApplyHook {
             activations: &self.activations,
+            log_tables: &self.log_tables,
             observer,
             error: None,
         };
@@ -274,6 +292,7 @@ pub(crate) fn fake_quant_weights(
 /// Applies the stored quantizers; remembers the first error (the hook cannot return one).
 struct ApplyHook<'a> {
     activations: &'a BTreeMap<Site, ActQuantizer>,
+    log_tables: &'a BTreeMap<Site, (ActQuantizer, LogThresholds)>,
     observer: &'a mut dyn ActivationHook,
     error: Option<Error>,
 }
@@ -285,7 +304,11 @@ impl ActivationHook for ApplyHook<'_> {
         }
         match self.activations.get(&site) {
             Some(q) => {
-                if let Err(e) = q.fake_quant_in_place(x) {
+                if let Some((built_for, t)) = self.log_tables.get(&site)
+                    && built_for == q
+                {
+                    t.fake_quant_in_place(x);
+                } else if let Err(e) = q.fake_quant_in_place(x) {
                     self.error = Some(e);
                     return;
                 }

@@ -148,6 +148,42 @@ pub fn init_uniform_per_tensor(x: &[f32], bits: u32) -> Result<UniformQuantizer>
     UniformQuantizer::from_parts(bits, Granularity::PerTensor, vec![s], vec![z])
 }
 
+/// The three candidates' sums of squared errors, added in exactly the order of
+/// `UniformQuantizer::init` (chunks of `CHUNK` values summed in order, each chunk sequentially),
+/// so the sums are bit-identical; the squared errors of each block of 64 values are computed
+/// first (a loop the compiler vectorizes), then added one by one.
+fn sse3(x: &[f32], cands: &[(f32, f32); 3], qmax: f32) -> [f64; 3] {
+    const BLOCK: usize = 64;
+    let parts: Vec<[f64; 3]> = x
+        .par_chunks(CHUNK)
+        .map(|c| {
+            let mut acc = [0f64; 3];
+            let mut sq = [[0f64; BLOCK]; 3];
+            for blk in c.chunks(BLOCK) {
+                for (buf, &(s, z)) in sq.iter_mut().zip(cands) {
+                    for (b, &v) in buf.iter_mut().zip(blk) {
+                        let e = f64::from(v - fake_quant(v, s, z, qmax));
+                        *b = e * e;
+                    }
+                }
+                for (a, buf) in acc.iter_mut().zip(&sq) {
+                    for &e2 in &buf[..blk.len()] {
+                        *a += e2;
+                    }
+                }
+            }
+            acc
+        })
+        .collect();
+    let mut total = [0f64; 3];
+    for p in parts {
+        for (t, v) in total.iter_mut().zip(p) {
+            *t += v;
+        }
+    }
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,40 +249,4 @@ mod tests {
         assert!(init_uniform_per_tensor(&[], 4).is_err());
         assert!(init_uniform_per_tensor(&data(100_000, 0, 1), 9).is_err());
     }
-}
-
-/// The three candidates' sums of squared errors, added in exactly the order of
-/// `UniformQuantizer::init` (chunks of `CHUNK` values summed in order, each chunk sequentially),
-/// so the sums are bit-identical; the squared errors of each block of 64 values are computed
-/// first (a loop the compiler vectorizes), then added one by one.
-fn sse3(x: &[f32], cands: &[(f32, f32); 3], qmax: f32) -> [f64; 3] {
-    const BLOCK: usize = 64;
-    let parts: Vec<[f64; 3]> = x
-        .par_chunks(CHUNK)
-        .map(|c| {
-            let mut acc = [0f64; 3];
-            let mut sq = [[0f64; BLOCK]; 3];
-            for blk in c.chunks(BLOCK) {
-                for (buf, &(s, z)) in sq.iter_mut().zip(cands) {
-                    for (b, &v) in buf.iter_mut().zip(blk) {
-                        let e = f64::from(v - fake_quant(v, s, z, qmax));
-                        *b = e * e;
-                    }
-                }
-                for (a, buf) in acc.iter_mut().zip(&sq) {
-                    for &e2 in &buf[..blk.len()] {
-                        *a += e2;
-                    }
-                }
-            }
-            acc
-        })
-        .collect();
-    let mut total = [0f64; 3];
-    for p in parts {
-        for (t, v) in total.iter_mut().zip(p) {
-            *t += v;
-        }
-    }
-    total
 }
