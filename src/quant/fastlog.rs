@@ -257,13 +257,18 @@ mod tests {
         ]
     }
 
-    /// Every `step`-th positive f32 from 0 up to `100 * s`, every f32 in `[s/4, s)`, specials.
-    fn inputs(s: f32, step: usize) -> Vec<f32> {
+    /// Every `step`-th positive f32 from 0 up to `100 * s`, every `dense`-th f32 in `[s/4, s)`
+    /// (where the first codes' thresholds lie), specials.
+    fn inputs(s: f32, step: usize, dense: usize) -> Vec<f32> {
         let mut v: Vec<f32> = (0..(s * 100.0).to_bits())
             .step_by(step)
             .map(f32::from_bits)
             .collect();
-        v.extend(((s / 4.0).to_bits()..s.to_bits()).map(f32::from_bits));
+        v.extend(
+            ((s / 4.0).to_bits()..s.to_bits())
+                .step_by(dense)
+                .map(f32::from_bits),
+        );
         v.extend([
             0.0,
             -0.0,
@@ -279,12 +284,23 @@ mod tests {
 
     #[test]
     fn codes_equal_the_direct_computation() {
-        for bits in [2u32, 3, 4, 6, 8] {
-            for s in scales() {
+        codes_equal(&[2, 3, 4, 6, 8], &scales(), 4099, 61);
+    }
+
+    /// Every f32 in the two octaves below `s` (about 5 minutes).
+    #[test]
+    #[ignore]
+    fn codes_equal_the_direct_computation_densely() {
+        codes_equal(&[2, 4, 8], &scales(), 257, 1);
+    }
+
+    fn codes_equal(bit_widths: &[u32], scales: &[f32], step: usize, dense: usize) {
+        for &bits in bit_widths {
+            for &s in scales {
                 for base in [LogBase::Sqrt2, LogBase::Two] {
                     let q = LogQuantizer::new(base, bits, s).unwrap();
                     let t = LogThresholds::of(&q).expect("thresholds");
-                    let xs = inputs(s, 4099);
+                    let xs = inputs(s, step, dense);
                     let bad = xs
                         .par_iter()
                         .filter(|&&x| {
@@ -301,7 +317,7 @@ mod tests {
                 // The reparameterized form: Eq. 18 codes and Eq. 19-20 values.
                 let r = Log2Reparam::new(bits, s).unwrap();
                 let t = LogThresholds::of_reparam(&r).expect("thresholds");
-                let bad = inputs(s, 8191)
+                let bad = inputs(s, 2 * step, dense)
                     .par_iter()
                     .filter(|&&x| {
                         let want = match r.code(x) {
