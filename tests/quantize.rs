@@ -702,3 +702,64 @@ fn calibration_choice_is_seeded_and_deterministic() {
     assert!(e.contains("--calib-count") && e.contains("33"), "{e}");
     let _ = NoHook;
 }
+
+#[test]
+fn distilled_model_without_qkv_bias_round_trips() {
+    // head_dist and its input are quantized; qkv without bias gets one from Eq. 17.
+    let mut config = repq_hw::model::random::deit_small_config();
+    config.img_size = [16, 16];
+    config.patch_size = [4, 4];
+    config.embed_dim = 32;
+    config.depth = 2;
+    config.num_heads = 2;
+    config.mlp_hidden = 64;
+    config.num_classes = 5;
+    config.qkv_bias = false;
+    config.distilled = true;
+    let vit = VisionTransformer::random(config.clone(), 3);
+    assert!(vit.blocks[0].qkv.bias.is_none());
+    let model = Model {
+        name: "tiny".into(),
+        source: "random".into(),
+        vit,
+        preprocess: Default::default(),
+        labels: None,
+    };
+    let mut rng = StdRng::seed_from_u64(4);
+    let n = 8;
+    let images: Vec<f32> = (0..n * 3 * 16 * 16)
+        .map(|_| rng.random_range(-2.0f32..2.0))
+        .collect();
+    let info = repq_hw::quant::CalibrationInfo {
+        source: "random".into(),
+        count: n,
+        seed: Some(4),
+    };
+    for c in [
+        w4a4(),
+        QuantConfig::new(8, 6)
+            .unwrap()
+            .with_post_ln(PostLnMode::LayerWise),
+    ] {
+        let q = calibrate(&model, &images, n, c, info.clone()).unwrap();
+        assert!(q.weights.contains_key(&WeightLayer::HeadDist));
+        assert!(q.activations.contains_key(&Site::HeadDistInput));
+        let reparam = c.post_ln == PostLnMode::Reparam;
+        assert_eq!(q.model.vit.blocks[1].qkv.bias.is_some(), reparam);
+        assert_eq!(q.model.vit.config.qkv_bias, reparam);
+        let back =
+            QuantizedModel::from_bytes(&bytes_of(&q), Path::new("tiny.safetensors")).unwrap();
+        let a = q.forward(&images, n).unwrap();
+        let b = back.forward(&images, n).unwrap();
+        assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
+        // The float reparameterization keeps the function.
+        let f0 = model.vit.forward(&images, n).unwrap();
+        let f1 = q.model.vit.forward(&images, n).unwrap();
+        let m = f0.iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(
+            f0.iter()
+                .zip(&f1)
+                .all(|(x, y)| (x - y).abs() <= 1e-5 * m.max(1.0))
+        );
+    }
+}
