@@ -100,3 +100,46 @@ fn capture_and_batched_paths_agree_and_narrow_accumulators_are_refused() {
     );
     assert!(IntModel::lower(&q, req.bits).is_ok());
 }
+
+#[test]
+fn gen_sizes_the_accumulator_from_a_quantized_artifact() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = dir.path().join("w8a8.safetensors");
+    quantized(8, 8).save(&artifact).unwrap();
+    let int = IntModel::lower(&quantized(8, 8), 32).unwrap();
+    let need = int
+        .requirements()
+        .into_iter()
+        .filter(|r| !r.what.ends_with("A@V"))
+        .map(|r| r.bits)
+        .max()
+        .unwrap();
+    let bin = env!("CARGO_BIN_EXE_repq-hw");
+    let run = |acc: Option<u32>, out: &str| {
+        let mut c = std::process::Command::new(bin);
+        c.args([
+            "gen",
+            "--pe",
+            "4x4",
+            "--model",
+            artifact.to_str().unwrap(),
+            "--out",
+        ])
+        .arg(dir.path().join(out));
+        if let Some(a) = acc {
+            c.args(["--acc-bits", &a.to_string()]);
+        }
+        c.output().unwrap()
+    };
+    let ok = run(None, "rtl");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains(&format!("s{need} accumulators")));
+    let narrow = run(Some(need - 1), "narrow");
+    assert!(!narrow.status.success());
+    assert!(String::from_utf8_lossy(&narrow.stderr).contains("narrower than required"));
+    assert!(!dir.path().join("narrow").exists());
+}

@@ -21,7 +21,8 @@ pub struct GenArgs {
     /// the worst case of the embedded demo model's architecture)
     #[arg(long, value_name = "N")]
     pub acc_bits: Option<u32>,
-    /// A model whose integer weights set the accumulator requirement (not supported yet)
+    /// A quantized artifact (`repq-hw quantize --out`) whose integer weights set the accumulator
+    /// requirement exactly
     #[arg(long, value_name = "MODEL")]
     pub model: Option<PathBuf>,
     /// Rows per M tile: the depth of the on-chip accumulator buffer
@@ -51,17 +52,12 @@ impl GenArgs {
     pub fn config(&self) -> Result<GenConfig> {
         let pe: PeShape = self.pe.parse().map_err(Error::from)?;
         let target: Target = self.target.parse().map_err(Error::from)?;
-        if let Some(m) = &self.model {
-            return Err(Error::Config {
-                source_name: "repq-hw gen".into(),
-                field: "--model".into(),
-                reason: format!(
-                    "{}: a model-derived accumulator requirement is not available yet; omit \
-                     --model to size for the demo architecture, or give --acc-bits",
-                    m.display()
-                ),
-            });
-        }
+        // With --model: the exact worst case of the quantized model's own integer weights and
+        // code ranges (every linear layer and Q K^T; A x V is sized by its fraction bits F).
+        let requirement = match &self.model {
+            None => None,
+            Some(m) => Some(model_requirement(m, self.wbits, self.abits)?),
+        };
         Ok(GenConfig {
             wbits: self.wbits,
             abits: self.abits,
@@ -70,9 +66,70 @@ impl GenArgs {
             target,
             clock_mhz: self.clock_mhz,
             requant_lanes: self.requant_lanes,
+            requirement,
             ..GenConfig::new(pe)
         })
     }
+}
+
+/// The accumulator requirement of a quantized artifact (`repq-hw quantize --out`), whose widths
+/// must equal the array's.
+fn model_requirement(
+    path: &std::path::Path,
+    wbits: u32,
+    abits: u32,
+) -> Result<rtl::AccRequirement> {
+    let bad = |reason: String| Error::Config {
+        source_name: path.display().to_string(),
+        field: "--model".into(),
+        reason,
+    };
+    let q = match super::quantize::LoadedModel::load(Some(path))? {
+        super::quantize::LoadedModel::Quantized(q) => q,
+        super::quantize::LoadedModel::Float(_) => {
+            return Err(bad(
+                "a float checkpoint; give a quantized artifact of `repq-hw quantize` (its integer \
+                 weights set the accumulator width)"
+                    .into(),
+            ));
+        }
+    };
+    if (q.config.wbits, q.config.abits) != (wbits, abits) {
+        return Err(bad(format!(
+            "quantized at W{}A{}, but the array is w{wbits}a{abits} (give --wbits {} --abits {})",
+            q.config.wbits, q.config.abits, q.config.wbits, q.config.abits
+        )));
+    }
+    let int = crate::intsim::IntModel::lower(&q, 32)?;
+    let fixed: Vec<_> = int
+        .requirements()
+        .into_iter()
+        .filter(|r| !r.what.ends_with("A@V"))
+        .collect();
+    let widest = fixed
+        .iter()
+        .max_by_key(|r| r.bound.clone())
+        .ok_or_else(|| bad("the model has no matmul".into()))?;
+    let bound = fixed
+        .iter()
+        .map(|r| r.bound.clone())
+        .max()
+        .unwrap_or_default();
+    let cfg = int.config.clone();
+    let max_k = cfg.mlp_hidden.max(cfg.embed_dim).max(cfg.patch_len()) as u64;
+    Ok(rtl::AccRequirement::exact(
+        format!(
+            "{} ({}), exact worst case of its integer weights and code ranges, widest {}: |acc| <= {}",
+            q.model.name,
+            path.display(),
+            widest.what,
+            widest.bound
+        ),
+        max_k,
+        cfg.seq_len() as u64,
+        -bound.clone(),
+        bound,
+    ))
 }
 
 pub fn run(args: &GenArgs) -> Result<()> {
