@@ -56,12 +56,14 @@ SEED="${SEED:-1}"
 
 case "$YOSYS $NEXTPNR_ECP5 $NEXTPNR_ICE40" in
 *yowasp*)
-    case "$gen $out $here" in
-    */tmp/* | /tmp*)
-        echo "run.sh: YoWASP tools mount their own /tmp: keep GEN_DIR, OUT_DIR and this script outside /tmp" >&2
-        exit 2
-        ;;
-    esac
+    for p in "$gen" "$out" "$here"; do
+        case "$p" in
+        /tmp | /tmp/*)
+            echo "run.sh: YoWASP tools mount their own /tmp: keep GEN_DIR, OUT_DIR and this script outside /tmp ($p)" >&2
+            exit 2
+            ;;
+        esac
+    done
     ;;
 esac
 
