@@ -619,9 +619,8 @@ fn binary_rejects_bad_options_and_writes_nothing() {
         ),
         (&["--pe", "16x16", "--m-tile", "1"], "1 rows is not between"),
         (
-            &["--pe", "16x16", "--model", "deit_s.safetensors"],
-            "field `--model`: deit_s.safetensors: a model-derived accumulator requirement is \
-             not available yet",
+            &["--pe", "16x16", "--model", "no_such_model.safetensors"],
+            "no_such_model.safetensors",
         ),
         (
             &["--wbits", "8"],
