@@ -1,6 +1,6 @@
 //! Synthesis of generated designs.
 //!
-//! * `pe_multipliers_map_to_dsp_blocks` (in the normal suite, about 20 s): the PE array of a
+//! * `pe_multipliers_map_to_dsp_blocks` (in the normal suite, 10 to 20 s): the PE array of a
 //!   4x4 w8a8 configuration through Yosys `synth_xilinx -family xcup`, `synth_ecp5` and
 //!   `synth_ice40 -dsp`; every PE multiplier must land in a DSP block (DSP48E2, MULT18X18D,
 //!   SB_MAC16). Skipped with a notice when yosys is not installed.
