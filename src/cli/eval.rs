@@ -27,6 +27,9 @@ pub struct EvalArgs {
     pub acc_bits: u32,
 }
 
+/// A forward pass: normalized images `[B, C, H, W]` and `B` to logits.
+type ForwardFn<'a> = dyn Fn(&[f32], usize) -> Result<Vec<f32>> + Sync + 'a;
+
 pub fn run(args: &EvalArgs) -> Result<()> {
     if args.batch_size == 0 {
         return Err(Error::Invalid("--batch-size must be at least 1".into()));
@@ -51,10 +54,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         }
         _ => None,
     };
-    let mut runs: Vec<(
-        String,
-        Box<dyn Fn(&[f32], usize) -> Result<Vec<f32>> + Sync + '_>,
-    )> = vec![(
+    let mut runs: Vec<(String, Box<ForwardFn<'_>>)> = vec![(
         kind.clone(),
         Box::new(|x: &[f32], b: usize| loaded.forward(x, b)),
     )];
@@ -79,7 +79,7 @@ fn run_one(
     transform: &EvalTransform,
     classes: usize,
     kind: &str,
-    forward: &(dyn Fn(&[f32], usize) -> Result<Vec<f32>> + Sync),
+    forward: &ForwardFn<'_>,
 ) -> Result<()> {
     let model = loaded.model();
     let transform = transform.clone();

@@ -383,7 +383,7 @@ impl IntModel {
             );
             // A x V (U4): |E| + |O| * sqrt(2) rounded, <= T * 2^F * max|v - z_v| * 46341/2^15 + T*2^F*max|v|.
             let term = BigInt::from(t) * (BigInt::from(1u64) << b.av_fraction_bits) * dev(b.v_zero);
-            let odd = (&term * BigInt::from(crate::arith::SQRT2_Q15) >> 15u32) + 1u32;
+            let odd = ((&term * BigInt::from(crate::arith::SQRT2_Q15)) >> 15u32) + 1u32;
             push(format!("blocks.{i}.attn A@V"), &term + odd);
             push(b.proj.name.clone(), b.proj.acc_bound());
             push(b.fc1.name.clone(), b.fc1.acc_bound());
