@@ -9,6 +9,7 @@ use safetensors::{Dtype, SafeTensors};
 use crate::data::{Batch, EvalTransform, Rgb8Image};
 use crate::error::{Error, Result};
 use crate::model::{Model, Sidecar};
+use crate::quant::{CalibrationInfo, QuantConfig, QuantizedModel, calibrate};
 
 const CHECKPOINT: &[u8] = include_bytes!("../assets/demo/deit_digits.safetensors");
 const SIDECAR: &str = include_str!("../assets/demo/deit_digits.toml");
@@ -30,6 +31,21 @@ pub fn model() -> Result<Model> {
         &sidecar,
         Some(Path::new("<embedded>/deit_digits.toml")),
     )
+}
+
+/// The embedded model quantized with RepQ-ViT at `config`, calibrated on the 32 embedded
+/// calibration digits in one batch, in their stored order.
+pub fn quantized(config: QuantConfig) -> Result<QuantizedModel> {
+    let model = model()?;
+    let transform = EvalTransform::new(&model.preprocess, model.config().img_size)?;
+    let calib = calibration_set()?;
+    let batch = calib.batch(0..calib.len(), &transform)?;
+    let info = CalibrationInfo {
+        source: "embedded".into(),
+        count: calib.len(),
+        seed: None,
+    };
+    calibrate(&model, &batch.data, calib.len(), config, info)
 }
 
 /// A set of the demo's 8x8 grayscale digits with their labels: the held-out test split, or the

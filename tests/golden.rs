@@ -49,22 +49,7 @@ fn p(path: &Path) -> &str {
 }
 
 fn quantized(wbits: u32, abits: u32) -> QuantizedModel {
-    let model = demo::model().unwrap();
-    let tf = EvalTransform::new(&model.preprocess, model.config().img_size).unwrap();
-    let calib = demo::calibration_set().unwrap();
-    let batch = calib.batch(0..calib.len(), &tf).unwrap();
-    calibrate(
-        &model,
-        &batch.data,
-        calib.len(),
-        QuantConfig::new(wbits, abits).unwrap(),
-        CalibrationInfo {
-            source: "embedded".into(),
-            count: calib.len(),
-            seed: None,
-        },
-    )
-    .unwrap()
+    demo::quantized(QuantConfig::new(wbits, abits).unwrap()).unwrap()
 }
 
 /// Every file of a directory (relative path -> bytes).

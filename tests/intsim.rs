@@ -5,27 +5,11 @@
 use repq_hw::data::EvalTransform;
 use repq_hw::demo;
 use repq_hw::intsim::{CaptureAll, IntModel};
-use repq_hw::quant::calibrate::calibrate;
 use repq_hw::quant::config::QuantConfig;
-use repq_hw::quant::model::{CalibrationInfo, QuantizedModel};
+use repq_hw::quant::model::QuantizedModel;
 
 fn quantized(wbits: u32, abits: u32) -> QuantizedModel {
-    let model = demo::model().unwrap();
-    let tf = EvalTransform::new(&model.preprocess, model.config().img_size).unwrap();
-    let calib = demo::calibration_set().unwrap();
-    let batch = calib.batch(0..calib.len(), &tf).unwrap();
-    calibrate(
-        &model,
-        &batch.data,
-        calib.len(),
-        QuantConfig::new(wbits, abits).unwrap(),
-        CalibrationInfo {
-            source: "embedded".into(),
-            count: calib.len(),
-            seed: None,
-        },
-    )
-    .unwrap()
+    demo::quantized(QuantConfig::new(wbits, abits).unwrap()).unwrap()
 }
 
 /// (fake-quant top-1, integer top-1) in percent on the embedded test split.

@@ -81,16 +81,7 @@ impl Exporter<'_> {
         data: &[T],
         what: impl Into<String>,
     ) -> &mut GoldenFile {
-        self.files.push(GoldenFile::new(
-            Kind::Parameter,
-            PARAMS,
-            name,
-            shape,
-            ty,
-            data,
-            what,
-        ));
-        self.files.last_mut().expect("just pushed")
+        self.push(Kind::Parameter, PARAMS, name, shape, ty, data, what)
     }
 
     fn act<T: Copy + Into<i128>>(
@@ -101,15 +92,22 @@ impl Exporter<'_> {
         data: &[T],
         what: impl Into<String>,
     ) -> &mut GoldenFile {
-        self.files.push(GoldenFile::new(
-            Kind::Activation,
-            ACTS,
-            name,
-            shape,
-            ty,
-            data,
-            what,
-        ));
+        self.push(Kind::Activation, ACTS, name, shape, ty, data, what)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push<T: Copy + Into<i128>>(
+        &mut self,
+        kind: Kind,
+        dir: &str,
+        name: &str,
+        shape: &[usize],
+        ty: (u32, bool),
+        data: &[T],
+        what: impl Into<String>,
+    ) -> &mut GoldenFile {
+        self.files
+            .push(GoldenFile::new(kind, dir, name, shape, ty, data, what));
         self.files.last_mut().expect("just pushed")
     }
 

@@ -379,7 +379,6 @@ fn im2col(codes: &[u8], cfg: &crate::model::VitConfig) -> Vec<u8> {
     let [ih, iw] = cfg.img_size;
     let [ph, pw] = cfg.patch_size;
     let [gh, gw] = cfg.grid();
-    let _ = ih;
     let mut out = Vec::with_capacity(gh * gw * cfg.patch_len());
     for py in 0..gh {
         for px in 0..gw {

@@ -131,12 +131,6 @@ impl Kernel {
     }
 }
 
-/// Exact dot product of codes (as i16) and operands.
-#[inline]
-pub fn dot(a: &[i16], w: &[i16]) -> i64 {
-    dot4_generic([a, a, a, a], w)[0]
-}
-
 impl IntLinear {
     /// Accumulators `[rows, out]` for codes `a` (`[rows, in]`), with the fastest kernel.
     pub fn accumulate(&self, a: &[u8], rows: usize) -> Vec<i64> {
@@ -254,7 +248,6 @@ mod tests {
                 assert_eq!(l.accumulate_with(kernel, &a, rows), want, "{kernel:?}");
             }
         }
-        assert_eq!(dot(&[3, 4], &[-5, 6]), 9);
     }
 
     #[test]

@@ -204,17 +204,7 @@ pub fn init_log(x: &[f32], bits: u32, base: LogBase) -> Result<LogQuantizer> {
     // Validates bits.
     LogQuantizer::new(base, bits, 1.0)?;
     let q = super::tails::tail_quantiles(x, &PERCENTILES);
-    let fallback = || {
-        let m = x.par_iter().copied().reduce(|| f32::NEG_INFINITY, f32::max);
-        if m > 0.0 && m.is_finite() { m } else { 1.0 }
-    };
-    let cands: [f32; 3] = [q[0], q[1], q[2]].map(|s| {
-        if s > 0.0 && s.is_finite() {
-            s
-        } else {
-            fallback()
-        }
-    });
+    let cands = crate::quant::quantizer::log::scale_candidates(x, &q);
     let mut ths = Vec::with_capacity(3);
     for &s in &cands {
         let lq = LogQuantizer::new(base, bits, s)?;
@@ -230,7 +220,7 @@ pub fn init_log(x: &[f32], bits: u32, base: LogBase) -> Result<LogQuantizer> {
         }
     });
     let scale = if sse.iter().all(|s| s.is_nan()) {
-        fallback()
+        crate::quant::quantizer::log::max_or_one(x)
     } else {
         cands[pick_best(&sse)]
     };

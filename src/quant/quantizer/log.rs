@@ -147,17 +147,7 @@ impl LogQuantizer {
             });
         }
         let q = quantiles(x, &PERCENTILES);
-        let fallback = || {
-            let m = x.par_iter().copied().reduce(|| f32::NEG_INFINITY, f32::max);
-            if m > 0.0 && m.is_finite() { m } else { 1.0 }
-        };
-        let cands: [f32; 3] = [q[0], q[1], q[2]].map(|s| {
-            if s > 0.0 && s.is_finite() {
-                s
-            } else {
-                fallback()
-            }
-        });
+        let cands = scale_candidates(x, &q);
         let tables = cands.map(|s| level_table(base, bits, s));
         let sse = par_sum::<3, _>(x, |v, acc| {
             for ((a, &s), t) in acc.iter_mut().zip(&cands).zip(&tables) {
@@ -166,7 +156,7 @@ impl LogQuantizer {
             }
         });
         let scale = if sse.iter().all(|s| s.is_nan()) {
-            fallback()
+            max_or_one(x)
         } else {
             cands[pick_best(&sse)]
         };
@@ -282,6 +272,24 @@ impl ShiftCode {
             ShiftCode::Level { shift, odd } => LogCode::Level(2 * shift - u8::from(odd)),
         }
     }
+}
+
+/// The three candidate scales from the quantiles `q` of `x`: each positive finite quantile, else
+/// the maximum of `x` (or 1 when that is not positive and finite either).
+pub(crate) fn scale_candidates(x: &[f32], q: &[f32]) -> [f32; 3] {
+    [q[0], q[1], q[2]].map(|s| {
+        if s > 0.0 && s.is_finite() {
+            s
+        } else {
+            max_or_one(x)
+        }
+    })
+}
+
+/// The maximum of `x` if it is positive and finite, else 1: the scale when no quantile serves.
+pub(crate) fn max_or_one(x: &[f32]) -> f32 {
+    let m = x.par_iter().copied().reduce(|| f32::NEG_INFINITY, f32::max);
+    if m > 0.0 && m.is_finite() { m } else { 1.0 }
 }
 
 /// The log-sqrt2 quantizer in its log2-with-parity form (Eq. 18-20).
