@@ -84,6 +84,14 @@ pub enum Error {
         reason: String,
     },
 
+    /// An external tool (Verilator, the C++ compiler) that is missing or failed.
+    #[error("{tool}: {reason}")]
+    Tool { tool: String, reason: String },
+
+    /// The generated RTL and the golden vectors disagree (or the RTL broke a stream protocol).
+    #[error("verification failed: {0}")]
+    Mismatch(String),
+
     /// Anything else that a user asked for and this tool cannot do.
     #[error("{0}")]
     Invalid(String),

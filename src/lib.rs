@@ -19,5 +19,6 @@ pub mod progress;
 pub mod quant;
 pub mod rtl;
 pub mod tensor;
+pub mod verify;
 
 pub use error::{Error, Result};

@@ -7,6 +7,7 @@ mod golden;
 mod info;
 mod predict;
 pub mod quantize;
+mod verify;
 
 use std::path::{Path, PathBuf};
 
@@ -43,6 +44,9 @@ pub enum Command {
     /// Golden vectors: every input, parameter and output of the integer datapath for one image
     /// (or random unit-test vectors) as $readmemh hex files with a manifest.toml
     Golden(golden::GoldenArgs),
+    /// Verify generated RTL against golden vectors with Verilator, bit for bit: every output
+    /// element, random stream stalls, a reset in mid-run, unique X initialization
+    Verify(verify::VerifyArgs),
 }
 
 /// Runs the parsed command line.
@@ -55,6 +59,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Quantize(args) => quantize::run(&args),
         Command::Ablate(args) => ablate::run(&args),
         Command::Golden(args) => golden::run(&args),
+        Command::Verify(args) => verify::run(&args),
     }
 }
 

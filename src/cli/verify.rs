@@ -1,0 +1,128 @@
+//! `repq-hw verify`: the generated RTL against golden vectors, bit for bit, with Verilator
+//! (see [`crate::verify`]).
+
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+use crate::verify::{Outcome, VerifyOptions, verify};
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// A directory written by `repq-hw gen`
+    #[arg(long, value_name = "DIR")]
+    pub rtl: PathBuf,
+    /// A directory written by `repq-hw golden` (an image through a model, or --random vectors)
+    #[arg(long, value_name = "DIR")]
+    pub golden: PathBuf,
+    /// Where Verilator builds the harnesses (kept for incremental re-runs);
+    /// default: verify-build beside the RTL directory
+    #[arg(long, value_name = "DIR")]
+    pub build: Option<PathBuf>,
+    /// Model-mode golden vectors: the transformer blocks to run, comma-separated
+    #[arg(
+        long,
+        value_name = "I,J,..",
+        value_delimiter = ',',
+        default_value = "0"
+    )]
+    pub blocks: Vec<usize>,
+    /// Model-mode golden vectors: run every block
+    #[arg(long, conflicts_with = "blocks")]
+    pub all_blocks: bool,
+    /// One run per seed: random stall pattern and Verilator's +verilator+seed (unique X values)
+    #[arg(
+        long,
+        value_name = "S,T,..",
+        value_delimiter = ',',
+        default_value = "1,2"
+    )]
+    pub seeds: Vec<u64>,
+    /// Percent of cycles each stream source withholds valid and the sink withholds ready
+    #[arg(long, value_name = "PERCENT", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(0..=90))]
+    pub stall: u32,
+    /// Dump an FST waveform per case into DIR (builds the harnesses with --trace-fst)
+    #[arg(long, value_name = "DIR")]
+    pub fst: Option<PathBuf>,
+    /// Succeed even when some cases do not fit the design (they are listed either way)
+    #[arg(long)]
+    pub allow_unsupported: bool,
+    /// Also write the Markdown report to FILE
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+pub fn run(args: &VerifyArgs) -> Result<()> {
+    let build = match &args.build {
+        Some(b) => b.clone(),
+        None => std::path::absolute(&args.rtl)
+            .map_err(|e| Error::io(&args.rtl, e))?
+            .parent()
+            .map(|p| p.join("verify-build"))
+            .unwrap_or_else(|| PathBuf::from("verify-build")),
+    };
+    let blocks = if args.all_blocks {
+        let g = crate::golden::GoldenDir::open(&args.golden)?;
+        (0..g.manifest.model.map(|m| m.depth).unwrap_or(0)).collect()
+    } else {
+        args.blocks.clone()
+    };
+    let opts = VerifyOptions {
+        rtl: args.rtl.clone(),
+        golden: args.golden.clone(),
+        build,
+        blocks,
+        seeds: args.seeds.clone(),
+        stall: args.stall,
+        fst: args.fst.clone(),
+    };
+    eprintln!(
+        "building the Verilator harnesses in {} (first build: about a minute)",
+        opts.build.display()
+    );
+    let report = verify(&opts, |r| {
+        let status = match &r.outcome {
+            Outcome::Pass { cycles: Some(c) } => format!("bit-exact, {c} cycles without stalls"),
+            Outcome::Pass { cycles: None } => "bit-exact".into(),
+            Outcome::Unsupported(why) => format!("not runnable: {why}"),
+            Outcome::Fail(why) => format!("FAIL: {why}"),
+        };
+        eprintln!(
+            "  {:<48} {:<8} {status} ({:.1} s)",
+            r.case.name,
+            r.case.harness.name(),
+            r.seconds
+        );
+    })?;
+    let md = report.markdown();
+    if let Some(p) = &args.report {
+        let tmp = p.with_extension("md.tmp");
+        std::fs::write(&tmp, &md).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, p).map_err(|e| Error::io(p, e))?;
+    }
+    println!("{}", report.summary());
+    if report.ok(args.allow_unsupported) {
+        Ok(())
+    } else if report.failed() > 0 {
+        Err(Error::Mismatch(format!(
+            "{} case(s) differ from the golden vectors (first: {})",
+            report.failed(),
+            report
+                .results
+                .iter()
+                .find_map(|r| match &r.outcome {
+                    Outcome::Fail(w) => Some(format!("{}: {w}", r.case.name)),
+                    _ => None,
+                })
+                .unwrap_or_default()
+        )))
+    } else if report.passed() == 0 && report.not_run() == 0 {
+        Err(Error::Mismatch("no case ran".into()))
+    } else {
+        Err(Error::Mismatch(format!(
+            "{} case(s) could not run on {} (see above; --allow-unsupported accepts that)",
+            report.not_run(),
+            report.rtl.config
+        )))
+    }
+}

@@ -1,0 +1,119 @@
+//! Verilator builds of the harnesses against a generated RTL directory.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::{Error, Result};
+
+use super::sources::write_sources;
+
+/// The harnesses of `sim/`: one for the top level, one per standalone unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Harness {
+    /// `repq_top`: tiled matmul with requantization (U1 + U2), `sim/top.cpp`.
+    Top,
+    /// `repq_logcode`: softmax probability to log2 code (U3), `sim/logcode.cpp`.
+    LogCode,
+    /// `repq_shift_av`: attention x V by shifts (U4), `sim/shift_av.cpp`.
+    ShiftAv,
+}
+
+impl Harness {
+    pub const ALL: [Harness; 3] = [Harness::Top, Harness::LogCode, Harness::ShiftAv];
+
+    /// The Verilog module under test.
+    pub fn module(self) -> &'static str {
+        match self {
+            Harness::Top => "repq_top",
+            Harness::LogCode => "repq_logcode",
+            Harness::ShiftAv => "repq_shift_av",
+        }
+    }
+
+    /// The harness source in `sim/`.
+    pub fn source(self) -> &'static str {
+        match self {
+            Harness::Top => "top.cpp",
+            Harness::LogCode => "logcode.cpp",
+            Harness::ShiftAv => "shift_av.cpp",
+        }
+    }
+
+    /// A short name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Harness::Top => "top",
+            Harness::LogCode => "logcode",
+            Harness::ShiftAv => "shift_av",
+        }
+    }
+}
+
+/// Whether Verilator runs here.
+pub fn verilator_available() -> bool {
+    Command::new("verilator")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Builds `harness` against the generated sources in `rtl_dir` (its `files.f`) in
+/// `build_dir/<harness>[-fst]`, with `--x-assign unique --x-initial unique` (the run chooses the
+/// seed) and, with `trace`, FST waveform support. Incremental: Verilator skips an identical
+/// re-run and make recompiles only what changed. Returns the executable.
+pub fn build_harness(
+    rtl_dir: &Path,
+    harness: Harness,
+    build_dir: &Path,
+    trace: bool,
+) -> Result<PathBuf> {
+    let rtl_dir = std::path::absolute(rtl_dir).map_err(|e| Error::io(rtl_dir, e))?;
+    let build_dir = std::path::absolute(build_dir).map_err(|e| Error::io(build_dir, e))?;
+    let files_f = rtl_dir.join("files.f");
+    if !files_f.is_file() {
+        return Err(Error::Dataset {
+            path: rtl_dir.clone(),
+            reason: "not a generated RTL directory (no files.f; run `repq-hw gen`)".into(),
+        });
+    }
+    let sim = build_dir.join("sim");
+    write_sources(&sim)?;
+    let dir = build_dir.join(format!(
+        "{}{}",
+        harness.name(),
+        if trace { "-fst" } else { "" }
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let mut cmd = Command::new("verilator");
+    cmd.current_dir(&dir)
+        .args(["--cc", "--exe", "--build", "-j", "2"])
+        .args(["--x-assign", "unique", "--x-initial", "unique"])
+        .args(["--top-module", harness.module()])
+        .arg("-CFLAGS")
+        .arg(format!("-O1 -I{} -I{}", sim.display(), rtl_dir.display()))
+        .args(["--Mdir", "obj", "-o", "harness"]);
+    if trace {
+        cmd.arg("--trace-fst");
+    }
+    cmd.arg("-F").arg(&files_f).arg(sim.join(harness.source()));
+    let out = cmd.output().map_err(|e| Error::Tool {
+        tool: "verilator".into(),
+        reason: format!("cannot run it ({e}); install Verilator 5 (apt-get install verilator)"),
+    })?;
+    if !out.status.success() {
+        let log = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        return Err(Error::Tool {
+            tool: "verilator".into(),
+            reason: format!(
+                "building the {} harness against {} failed ({}):\n{}",
+                harness.name(),
+                rtl_dir.display(),
+                out.status,
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            ),
+        });
+    }
+    Ok(dir.join("obj").join("harness"))
+}

@@ -1,0 +1,225 @@
+//! The cases a golden directory holds for the RTL: which harness runs which tensors.
+//!
+//! Random mode (`repq-hw golden --random`): the matmul with requantization on `repq_top`, the
+//! code unit and the shift unit. Model mode: the patch embedding, the selected blocks' qkv
+//! projection, `Q K^T` per head (raw accumulators through an identity requantization),
+//! probabilities to log2 codes, attention x V per head, proj, fc1 and fc2, and the classifier
+//! head(s), each with the requantization of docs/arithmetic.md. Not covered here because the RTL
+//! has no unit for them: LayerNorm (U5), the softmax exponent (U6), GELU (U7), residual adds
+//! (U8), and the U2 requantization of the attention x V outputs (a standalone requantization).
+
+use crate::error::{Error, Result};
+use crate::golden::GoldenDir;
+
+use super::build::Harness;
+use super::design::RtlInfo;
+
+/// One run of a harness: plusargs naming golden tensors (operand syntax of `sim/golden.h`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Case {
+    /// What the case checks, such as `blocks.0.attn.scores[1]`.
+    pub name: String,
+    pub harness: Harness,
+    /// `(plusarg, operand)` pairs.
+    pub args: Vec<(&'static str, String)>,
+    /// `[M, K, N]` of a `repq_top` job.
+    pub shape: Option<[usize; 3]>,
+}
+
+/// The requantization `y = acc` (`m0 = 2^30`, shift 30, zero point 0: `(acc 2^30 + 2^29) >> 30`
+/// is `acc` for every integer) clamped to the design's signed output lanes.
+fn identity_requant(rtl: &RtlInfo) -> Option<[(&'static str, String); 5]> {
+    if !rtl.out_signed {
+        return None;
+    }
+    let b = rtl.out_lane_bits;
+    Some([
+        ("m0", "#1073741824".into()),
+        ("shift", "#30".into()),
+        ("zero_point", "#0".into()),
+        ("lo", format!("#{}", -(1i64 << (b - 1)))),
+        ("hi", format!("#{}", (1i64 << (b - 1)) - 1)),
+    ])
+}
+
+fn dims(g: &GoldenDir, name: &str) -> Result<Vec<usize>> {
+    g.manifest
+        .entry(name)
+        .map(|e| e.shape.clone())
+        .ok_or_else(|| Error::Dataset {
+            path: g.root.clone(),
+            reason: format!("golden manifest has no tensor `{name}`"),
+        })
+}
+
+/// A linear layer: parameters `P.*`, activations `A.input` / `A.output`.
+fn linear(g: &GoldenDir, p: &str, a: &str) -> Result<Case> {
+    let input = dims(g, &format!("{a}.input"))?;
+    let w = dims(g, &format!("{p}.w"))?;
+    let mut args = vec![
+        ("a", format!("{a}.input")),
+        ("w", format!("{p}.w")),
+        ("out", format!("{a}.output")),
+    ];
+    for f in ["bias", "m0", "shift", "zero_point", "lo", "hi"] {
+        args.push((f, format!("{p}.{f}")));
+    }
+    Ok(Case {
+        name: format!("{a} (linear)"),
+        harness: Harness::Top,
+        args,
+        shape: Some([input[0], input[1], w[1]]),
+    })
+}
+
+/// The cases of a golden directory; `blocks` selects the transformer blocks (model mode).
+/// Cases the design cannot run (scores on unsigned output lanes) come back in the second list
+/// with the reason.
+pub fn cases_for(
+    g: &GoldenDir,
+    rtl: &RtlInfo,
+    blocks: &[usize],
+) -> Result<(Vec<Case>, Vec<(String, String)>)> {
+    let mut cases = Vec::new();
+    let mut skipped = Vec::new();
+    match g.manifest.mode.as_str() {
+        "random" => {
+            let shape = g
+                .manifest
+                .random
+                .as_ref()
+                .map(|r| r.shape)
+                .unwrap_or_default();
+            let mut args = vec![("a", "matmul.a".to_string()), ("w", "matmul.w".into())];
+            for f in ["bias", "m0", "shift", "zero_point", "lo", "hi"] {
+                args.push((f, format!("matmul.{f}")));
+            }
+            args.push(("out", "matmul.out".into()));
+            cases.push(Case {
+                name: "matmul".into(),
+                harness: Harness::Top,
+                args,
+                shape: Some(shape),
+            });
+            cases.push(Case {
+                name: "logcode".into(),
+                harness: Harness::LogCode,
+                args: vec![
+                    ("p", "logcode.p".into()),
+                    ("c_int", "logcode.c_int".into()),
+                    ("thresholds", "logcode.thresholds".into()),
+                    ("code", "logcode.code".into()),
+                    ("zero", "logcode.zero".into()),
+                ],
+                shape: None,
+            });
+            cases.push(Case {
+                name: "shift_av".into(),
+                harness: Harness::ShiftAv,
+                args: vec![
+                    ("code", "shift_av.code".into()),
+                    ("zero", "shift_av.zero".into()),
+                    ("v", "shift_av.v".into()),
+                    ("f", "shift_av.f".into()),
+                    ("out", "shift_av.out".into()),
+                ],
+                shape: None,
+            });
+        }
+        "model" => {
+            let model = g.manifest.model.as_ref().ok_or_else(|| Error::Dataset {
+                path: g.root.clone(),
+                reason: "model-mode manifest without a [model] table".into(),
+            })?;
+            for &b in blocks {
+                if b >= model.depth {
+                    return Err(Error::Config {
+                        source_name: "verify".into(),
+                        field: "--blocks".into(),
+                        reason: format!("block {b} does not exist (the model has {})", model.depth),
+                    });
+                }
+            }
+            cases.push(linear(g, "patch_embed.proj", "patch_embed")?);
+            for &b in blocks {
+                let blk = format!("blocks.{b}");
+                let attn = format!("{blk}.attn");
+                cases.push(linear(g, &format!("{attn}.qkv"), &format!("{attn}.qkv"))?);
+                let q = dims(g, &format!("{attn}.q"))?;
+                let k = dims(g, &format!("{attn}.k_operand"))?;
+                for h in 0..model.num_heads {
+                    let name = format!("{attn}.scores[{h}] (Q K^T)");
+                    let Some(ident) = identity_requant(rtl) else {
+                        skipped.push((
+                            name,
+                            format!(
+                                "raw accumulators need signed output lanes (generate with --out-bits {})",
+                                rtl.acc_bits.max(32)
+                            ),
+                        ));
+                        continue;
+                    };
+                    let mut args = vec![
+                        ("a", format!("{attn}.q[{h}]")),
+                        ("w", format!("{attn}.k_operand[{h}]")),
+                        ("bias", format!("{attn}.k_bias[{h}]")),
+                        ("out", format!("{attn}.scores[{h}]")),
+                    ];
+                    args.extend(ident);
+                    cases.push(Case {
+                        name,
+                        harness: Harness::Top,
+                        args,
+                        shape: Some([q[1], q[2], k[2]]),
+                    });
+                }
+                cases.push(Case {
+                    name: format!("{attn}.codes (log2 codes of the probabilities)"),
+                    harness: Harness::LogCode,
+                    args: vec![
+                        ("p", format!("{attn}.probs")),
+                        ("c_int", format!("{attn}.logcode.c_int")),
+                        ("thresholds", format!("{attn}.logcode.thresholds")),
+                        ("codes", format!("{attn}.codes")),
+                    ],
+                    shape: None,
+                });
+                for h in 0..model.num_heads {
+                    cases.push(Case {
+                        name: format!("{attn}.av[{h}] (attention x V)"),
+                        harness: Harness::ShiftAv,
+                        args: vec![
+                            ("codes", format!("{attn}.codes[{h}]")),
+                            ("v", format!("{attn}.v_operand[{h}]")),
+                            ("f", format!("{attn}.av.f")),
+                            ("out", format!("{attn}.av[{h}]")),
+                        ],
+                        shape: None,
+                    });
+                }
+                cases.push(linear(g, &format!("{attn}.proj"), &format!("{attn}.proj"))?);
+                cases.push(linear(
+                    g,
+                    &format!("{blk}.mlp.fc1"),
+                    &format!("{blk}.mlp.fc1"),
+                )?);
+                cases.push(linear(
+                    g,
+                    &format!("{blk}.mlp.fc2"),
+                    &format!("{blk}.mlp.fc2"),
+                )?);
+            }
+            cases.push(linear(g, "head", "head")?);
+            if g.manifest.entry("head_dist.w").is_some() {
+                cases.push(linear(g, "head_dist", "head_dist")?);
+            }
+        }
+        other => {
+            return Err(Error::Dataset {
+                path: g.root.clone(),
+                reason: format!("unknown golden mode `{other}`"),
+            });
+        }
+    }
+    Ok((cases, skipped))
+}

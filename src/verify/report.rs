@@ -1,0 +1,136 @@
+//! Results of a verification run and their Markdown report.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use super::cases::Case;
+use super::design::RtlInfo;
+
+/// How one case ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every output element equal under every seed; `cycles`: the stall-free cycle count of a
+    /// `repq_top` job (the same under every seed).
+    Pass { cycles: Option<u64> },
+    /// The golden tensors do not fit the design (the harness's reason).
+    Unsupported(String),
+    /// A mismatch or a protocol error (the harness's report), or a harness that crashed.
+    Fail(String),
+}
+
+/// One case's result.
+#[derive(Clone, Debug)]
+pub struct CaseResult {
+    pub case: Case,
+    pub outcome: Outcome,
+    /// Seeds run (each: random stalls, `+verilator+seed`, a mid-run reset).
+    pub seeds: Vec<u64>,
+    pub seconds: f64,
+}
+
+/// A whole verification run.
+#[derive(Clone, Debug)]
+pub struct VerifyReport {
+    pub rtl: RtlInfo,
+    pub rtl_dir: PathBuf,
+    pub golden_dir: PathBuf,
+    pub results: Vec<CaseResult>,
+    /// Cases the design cannot run, decided before running (name, reason).
+    pub skipped: Vec<(String, String)>,
+    pub build_seconds: f64,
+    pub run_seconds: f64,
+}
+
+impl VerifyReport {
+    pub fn passed(&self) -> usize {
+        self.results
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Pass { .. }))
+            .count()
+    }
+
+    pub fn failed(&self) -> usize {
+        self.results
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Fail(_)))
+            .count()
+    }
+
+    /// Cases not run: decided up front, or refused by a harness.
+    pub fn not_run(&self) -> usize {
+        self.skipped.len()
+            + self
+                .results
+                .iter()
+                .filter(|r| matches!(r.outcome, Outcome::Unsupported(_)))
+                .count()
+    }
+
+    /// The run succeeded: something ran, nothing failed, and (unless allowed) nothing was left out.
+    pub fn ok(&self, allow_unsupported: bool) -> bool {
+        self.passed() > 0 && self.failed() == 0 && (allow_unsupported || self.not_run() == 0)
+    }
+
+    /// One line per case.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} of {} cases bit-exact, {} failed, {} not runnable on {} (build {:.1} s, runs {:.1} s)",
+            self.passed(),
+            self.results.len() + self.skipped.len(),
+            self.failed(),
+            self.not_run(),
+            self.rtl.config,
+            self.build_seconds,
+            self.run_seconds
+        )
+    }
+
+    /// A Markdown section.
+    pub fn markdown(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "RTL `{}` ({}) against golden vectors `{}`, Verilator with `--x-assign unique \
+             --x-initial unique`, random stalls on every stream and a reset in mid-run.\n",
+            self.rtl_dir.display(),
+            self.rtl.config,
+            self.golden_dir.display()
+        );
+        let _ = writeln!(
+            s,
+            "| case | unit | shape | result | stall-free cycles | seeds |"
+        );
+        let _ = writeln!(s, "| --- | --- | --- | --- | --- | --- |");
+        for r in &self.results {
+            let shape = r
+                .case
+                .shape
+                .map(|[m, k, n]| format!("{m}x{k}x{n}"))
+                .unwrap_or_default();
+            let (res, cycles) = match &r.outcome {
+                Outcome::Pass { cycles } => (
+                    "bit-exact".to_string(),
+                    cycles.map(|c| c.to_string()).unwrap_or_default(),
+                ),
+                Outcome::Unsupported(why) => (format!("not runnable: {why}"), String::new()),
+                Outcome::Fail(why) => (format!("**FAIL**: {why}"), String::new()),
+            };
+            let seeds: Vec<String> = r.seeds.iter().map(u64::to_string).collect();
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} |",
+                r.case.name,
+                r.case.harness.name(),
+                shape,
+                res.replace('|', "\\|"),
+                cycles,
+                seeds.join(", ")
+            );
+        }
+        for (name, why) in &self.skipped {
+            let _ = writeln!(s, "| {name} | | | not runnable: {why} | | |");
+        }
+        let _ = writeln!(s, "\n{}", self.summary());
+        s
+    }
+}

@@ -1,0 +1,239 @@
+//! Runs the cases of a golden directory on a generated design.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::golden::GoldenDir;
+
+use super::build::{Harness, build_harness, verilator_available};
+use super::cases::{Case, cases_for};
+use super::design::RtlInfo;
+use super::report::{CaseResult, Outcome, VerifyReport};
+
+/// What to verify and how.
+#[derive(Clone, Debug)]
+pub struct VerifyOptions {
+    /// A directory written by `repq-hw gen`.
+    pub rtl: PathBuf,
+    /// A directory written by `repq-hw golden`.
+    pub golden: PathBuf,
+    /// Where the Verilator builds go (reused across runs).
+    pub build: PathBuf,
+    /// Model mode: the transformer blocks to run.
+    pub blocks: Vec<usize>,
+    /// Every case runs once per seed: the stall pattern and Verilator's `+verilator+seed`
+    /// (unique X values of uninitialized state and X assignments).
+    pub seeds: Vec<u64>,
+    /// Percent of cycles a source withholds valid / the sink withholds ready.
+    pub stall: u32,
+    /// Dump an FST waveform per case (first seed) into this directory.
+    pub fst: Option<PathBuf>,
+}
+
+/// Builds the needed harnesses, runs every case, and returns the report (`Err` only for
+/// problems before any case ran: no Verilator, unreadable inputs, a failed build).
+pub fn verify(opts: &VerifyOptions, mut progress: impl FnMut(&CaseResult)) -> Result<VerifyReport> {
+    let rtl = RtlInfo::read(&opts.rtl)?;
+    let g = GoldenDir::open(&opts.golden)?;
+    let golden_abits = match (&g.manifest.model, &g.manifest.random) {
+        (Some(m), _) => m.abits,
+        (_, Some(r)) => r.abits,
+        _ => rtl.abits,
+    };
+    if golden_abits != rtl.abits {
+        return Err(Error::Invalid(format!(
+            "the golden vectors in {} are for {}-bit activations but the design in {} ({}) has \
+             {}-bit activations",
+            opts.golden.display(),
+            golden_abits,
+            opts.rtl.display(),
+            rtl.config,
+            rtl.abits
+        )));
+    }
+    if opts.seeds.is_empty() {
+        return Err(Error::Config {
+            source_name: "verify".into(),
+            field: "--seeds".into(),
+            reason: "at least one seed is needed".into(),
+        });
+    }
+    let (cases, skipped) = cases_for(&g, &rtl, &opts.blocks)?;
+    if !verilator_available() {
+        return Err(Error::Tool {
+            tool: "verilator".into(),
+            reason: "not found on PATH; install Verilator 5 (apt-get install verilator)".into(),
+        });
+    }
+    let t0 = Instant::now();
+    let mut exes = std::collections::BTreeMap::new();
+    for h in Harness::ALL {
+        if cases.iter().any(|c| c.harness == h) {
+            exes.insert(
+                h,
+                build_harness(&opts.rtl, h, &opts.build, opts.fst.is_some())?,
+            );
+        }
+    }
+    let build_seconds = t0.elapsed().as_secs_f64();
+    if let Some(d) = &opts.fst {
+        std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+    }
+    let t1 = Instant::now();
+    let golden = std::path::absolute(&opts.golden).map_err(|e| Error::io(&opts.golden, e))?;
+    let mut results = Vec::new();
+    for case in cases {
+        let t = Instant::now();
+        let mut outcome = Outcome::Pass { cycles: None };
+        for (i, &seed) in opts.seeds.iter().enumerate() {
+            let fst = opts
+                .fst
+                .as_ref()
+                .filter(|_| i == 0)
+                .map(|d| d.join(format!("{}.fst", file_stem(&case.name))));
+            let o = run_case(
+                &exes[&case.harness],
+                &golden,
+                &case,
+                seed,
+                opts.stall,
+                fst.as_deref(),
+            )?;
+            outcome = match (outcome, o) {
+                (Outcome::Pass { cycles: a }, Outcome::Pass { cycles: b }) => {
+                    if a.is_some() && a != b {
+                        Outcome::Fail(format!(
+                            "stall-free cycle counts differ between seeds: {a:?} vs {b:?}"
+                        ))
+                    } else {
+                        Outcome::Pass { cycles: b }
+                    }
+                }
+                (Outcome::Pass { .. }, other) => other,
+                (other, _) => other,
+            };
+            if !matches!(outcome, Outcome::Pass { .. }) {
+                break;
+            }
+        }
+        let r = CaseResult {
+            case,
+            outcome,
+            seeds: opts.seeds.clone(),
+            seconds: t.elapsed().as_secs_f64(),
+        };
+        progress(&r);
+        results.push(r);
+    }
+    Ok(VerifyReport {
+        rtl,
+        rtl_dir: opts.rtl.clone(),
+        golden_dir: opts.golden.clone(),
+        results,
+        skipped,
+        build_seconds,
+        run_seconds: t1.elapsed().as_secs_f64(),
+    })
+}
+
+fn file_stem(name: &str) -> String {
+    name.split(' ')
+        .next()
+        .unwrap_or(name)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// One harness run.
+fn run_case(
+    exe: &Path,
+    golden: &Path,
+    case: &Case,
+    seed: u64,
+    stall: u32,
+    fst: Option<&Path>,
+) -> Result<Outcome> {
+    let mut cmd = Command::new(exe);
+    cmd.arg(format!("+golden={}", golden.display()));
+    for (k, v) in &case.args {
+        cmd.arg(format!("+{k}={v}"));
+    }
+    cmd.arg(format!("+seed={seed}"))
+        .arg(format!("+stall={stall}"))
+        .arg(format!("+verilator+seed+{seed}"))
+        .arg("+verilator+rand+reset+2");
+    if let Some(f) = fst {
+        cmd.arg(format!("+fst={}", f.display()));
+    }
+    let out = cmd.output().map_err(|e| Error::Tool {
+        tool: exe.display().to_string(),
+        reason: format!("cannot run the harness: {e}"),
+    })?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let first = |s: &str| {
+        s.lines()
+            .find(|l| !l.trim().is_empty() && !l.starts_with("note:"))
+            .unwrap_or("")
+            .to_string()
+    };
+    Ok(match out.status.code() {
+        Some(0) => Outcome::Pass {
+            cycles: parse_cycles(&stdout),
+        },
+        Some(3) => Outcome::Unsupported(first(&stderr)),
+        Some(1) => Outcome::Fail(format!("seed {seed}: {}", first(&stderr))),
+        Some(2) => {
+            return Err(Error::Invalid(format!(
+                "harness {} on case {}: {}",
+                case.harness.name(),
+                case.name,
+                first(&stderr)
+            )));
+        }
+        _ => Outcome::Fail(format!(
+            "seed {seed}: harness ended with {} ({})",
+            out.status,
+            first(&stderr)
+        )),
+    })
+}
+
+/// "... N cycles without stalls ..." of the top harness.
+fn parse_cycles(stdout: &str) -> Option<u64> {
+    let i = stdout.find(" cycles without stalls")?;
+    stdout[..i].rsplit(' ').next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_cycle_count() {
+        assert_eq!(
+            parse_cycles(
+                "top 4x4: x M=1: 1 output elements equal; 150 cycles without stalls; l 4\n"
+            ),
+            Some(150)
+        );
+        assert_eq!(parse_cycles("logcode: 3 codes equal\n"), None);
+    }
+
+    #[test]
+    fn waveform_names_are_file_names() {
+        assert_eq!(
+            file_stem("blocks.0.attn.scores[1] (Q K^T)"),
+            "blocks.0.attn.scores_1_"
+        );
+    }
+}
