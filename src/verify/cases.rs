@@ -14,6 +14,9 @@ use crate::golden::GoldenDir;
 use super::build::Harness;
 use super::design::RtlInfo;
 
+/// A case left out before running: (name, reason).
+pub type Skipped = (String, String);
+
 /// One run of a harness: plusargs naming golden tensors (operand syntax of `sim/golden.h`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Case {
@@ -79,7 +82,7 @@ pub fn cases_for(
     g: &GoldenDir,
     rtl: &RtlInfo,
     blocks: &[usize],
-) -> Result<(Vec<Case>, Vec<(String, String)>)> {
+) -> Result<(Vec<Case>, Vec<Skipped>)> {
     let mut cases = Vec::new();
     let mut skipped = Vec::new();
     match g.manifest.mode.as_str() {
