@@ -11,9 +11,10 @@ pub struct VerifyArgs {
     /// A directory written by `repq-hw gen`
     #[arg(long, value_name = "DIR")]
     pub rtl: PathBuf,
-    /// A directory written by `repq-hw golden` (an image through a model, or --random vectors)
-    #[arg(long, value_name = "DIR")]
-    pub golden: PathBuf,
+    /// A directory written by `repq-hw golden` (an image through a model, or --random vectors);
+    /// repeat for several
+    #[arg(long, value_name = "DIR", required = true)]
+    pub golden: Vec<PathBuf>,
     /// Where Verilator builds the harnesses (kept for incremental re-runs);
     /// default: verify-build beside the RTL directory
     #[arg(long, value_name = "DIR")]
@@ -62,8 +63,12 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
             .unwrap_or_else(|| PathBuf::from("verify-build")),
     };
     let blocks = if args.all_blocks {
-        let g = crate::golden::GoldenDir::open(&args.golden)?;
-        (0..g.manifest.model.map(|m| m.depth).unwrap_or(0)).collect()
+        let mut depth = 0;
+        for d in &args.golden {
+            let g = crate::golden::GoldenDir::open(d)?;
+            depth = depth.max(g.manifest.model.map(|m| m.depth).unwrap_or(0));
+        }
+        (0..depth).collect()
     } else {
         args.blocks.clone()
     };

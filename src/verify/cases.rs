@@ -27,6 +27,8 @@ pub struct Case {
     pub args: Vec<(&'static str, String)>,
     /// `[M, K, N]` of a `repq_top` job.
     pub shape: Option<[usize; 3]>,
+    /// The golden directory the operands are in.
+    pub golden: std::path::PathBuf,
 }
 
 /// The requantization `y = acc` (`m0 = 2^30`, shift 30, zero point 0: `(acc 2^30 + 2^29) >> 30`
@@ -72,6 +74,7 @@ fn linear(g: &GoldenDir, p: &str, a: &str) -> Result<Case> {
         harness: Harness::Top,
         args,
         shape: Some([input[0], input[1], w[1]]),
+        golden: g.root.clone(),
     })
 }
 
@@ -103,6 +106,7 @@ pub fn cases_for(
                 harness: Harness::Top,
                 args,
                 shape: Some(shape),
+                golden: g.root.clone(),
             });
             cases.push(Case {
                 name: "logcode".into(),
@@ -115,6 +119,7 @@ pub fn cases_for(
                     ("zero", "logcode.zero".into()),
                 ],
                 shape: None,
+                golden: g.root.clone(),
             });
             cases.push(Case {
                 name: "shift_av".into(),
@@ -127,6 +132,7 @@ pub fn cases_for(
                     ("out", "shift_av.out".into()),
                 ],
                 shape: None,
+                golden: g.root.clone(),
             });
         }
         "model" => {
@@ -174,6 +180,7 @@ pub fn cases_for(
                         harness: Harness::Top,
                         args,
                         shape: Some([q[1], q[2], k[2]]),
+                        golden: g.root.clone(),
                     });
                 }
                 cases.push(Case {
@@ -186,6 +193,7 @@ pub fn cases_for(
                         ("codes", format!("{attn}.codes")),
                     ],
                     shape: None,
+                    golden: g.root.clone(),
                 });
                 for h in 0..model.num_heads {
                     cases.push(Case {
@@ -198,6 +206,7 @@ pub fn cases_for(
                             ("out", format!("{attn}.av[{h}]")),
                         ],
                         shape: None,
+                        golden: g.root.clone(),
                     });
                 }
                 cases.push(linear(g, &format!("{attn}.proj"), &format!("{attn}.proj"))?);

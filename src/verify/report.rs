@@ -33,7 +33,7 @@ pub struct CaseResult {
 pub struct VerifyReport {
     pub rtl: RtlInfo,
     pub rtl_dir: PathBuf,
-    pub golden_dir: PathBuf,
+    pub golden_dirs: Vec<PathBuf>,
     pub results: Vec<CaseResult>,
     /// Cases the design cannot run, decided before running (name, reason).
     pub skipped: Vec<(String, String)>,
@@ -90,11 +90,15 @@ impl VerifyReport {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "RTL `{}` ({}) against golden vectors `{}`, Verilator with `--x-assign unique \
+            "RTL `{}` ({}) against golden vectors {}, Verilator with `--x-assign unique \
              --x-initial unique`, random stalls on every stream and a reset in mid-run.\n",
             self.rtl_dir.display(),
             self.rtl.config,
-            self.golden_dir.display()
+            self.golden_dirs
+                .iter()
+                .map(|d| format!("`{}`", d.display()))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         let _ = writeln!(
             s,

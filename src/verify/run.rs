@@ -17,8 +17,8 @@ use super::report::{CaseResult, Outcome, VerifyReport};
 pub struct VerifyOptions {
     /// A directory written by `repq-hw gen`.
     pub rtl: PathBuf,
-    /// A directory written by `repq-hw golden`.
-    pub golden: PathBuf,
+    /// Directories written by `repq-hw golden` (one or more).
+    pub golden: Vec<PathBuf>,
     /// Where the Verilator builds go (reused across runs).
     pub build: PathBuf,
     /// Model mode: the transformer blocks to run.
@@ -36,23 +36,6 @@ pub struct VerifyOptions {
 /// problems before any case ran: no Verilator, unreadable inputs, a failed build).
 pub fn verify(opts: &VerifyOptions, mut progress: impl FnMut(&CaseResult)) -> Result<VerifyReport> {
     let rtl = RtlInfo::read(&opts.rtl)?;
-    let g = GoldenDir::open(&opts.golden)?;
-    let golden_abits = match (&g.manifest.model, &g.manifest.random) {
-        (Some(m), _) => m.abits,
-        (_, Some(r)) => r.abits,
-        _ => rtl.abits,
-    };
-    if golden_abits != rtl.abits {
-        return Err(Error::Invalid(format!(
-            "the golden vectors in {} are for {}-bit activations but the design in {} ({}) has \
-             {}-bit activations",
-            opts.golden.display(),
-            golden_abits,
-            opts.rtl.display(),
-            rtl.config,
-            rtl.abits
-        )));
-    }
     if opts.seeds.is_empty() {
         return Err(Error::Config {
             source_name: "verify".into(),
@@ -60,7 +43,26 @@ pub fn verify(opts: &VerifyOptions, mut progress: impl FnMut(&CaseResult)) -> Re
             reason: "at least one seed is needed".into(),
         });
     }
-    let (cases, skipped) = cases_for(&g, &rtl, &opts.blocks)?;
+    let (mut cases, mut skipped) = (Vec::new(), Vec::new());
+    for dir in &opts.golden {
+        let abs = std::path::absolute(dir).map_err(|e| Error::io(dir, e))?;
+        let g = GoldenDir::open(&abs)?;
+        check_widths(&g, &rtl, dir, &opts.rtl)?;
+        let (mut c, s) = cases_for(&g, &rtl, &opts.blocks)?;
+        if opts.golden.len() > 1 {
+            let tag = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            for case in &mut c {
+                case.name = format!("{tag}: {}", case.name);
+            }
+            skipped.extend(s.into_iter().map(|(n, w)| (format!("{tag}: {n}"), w)));
+        } else {
+            skipped.extend(s);
+        }
+        cases.extend(c);
+    }
     if !verilator_available() {
         return Err(Error::Tool {
             tool: "verilator".into(),
@@ -82,7 +84,6 @@ pub fn verify(opts: &VerifyOptions, mut progress: impl FnMut(&CaseResult)) -> Re
         std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
     }
     let t1 = Instant::now();
-    let golden = std::path::absolute(&opts.golden).map_err(|e| Error::io(&opts.golden, e))?;
     let mut results = Vec::new();
     for case in cases {
         let t = Instant::now();
@@ -95,7 +96,6 @@ pub fn verify(opts: &VerifyOptions, mut progress: impl FnMut(&CaseResult)) -> Re
                 .map(|d| d.join(format!("{}.fst", file_stem(&case.name))));
             let o = run_case(
                 &exes[&case.harness],
-                &golden,
                 &case,
                 seed,
                 opts.stall,
@@ -130,7 +130,7 @@ pub fn verify(opts: &VerifyOptions, mut progress: impl FnMut(&CaseResult)) -> Re
     Ok(VerifyReport {
         rtl,
         rtl_dir: opts.rtl.clone(),
-        golden_dir: opts.golden.clone(),
+        golden_dirs: opts.golden.clone(),
         results,
         skipped,
         build_seconds,
@@ -153,17 +153,31 @@ fn file_stem(name: &str) -> String {
         .collect()
 }
 
+/// The golden vectors' activation width must be the design's (U3 and the output codes depend on it).
+fn check_widths(g: &GoldenDir, rtl: &RtlInfo, dir: &Path, rtl_dir: &Path) -> Result<()> {
+    let golden_abits = match (&g.manifest.model, &g.manifest.random) {
+        (Some(m), _) => m.abits,
+        (_, Some(r)) => r.abits,
+        _ => rtl.abits,
+    };
+    if golden_abits != rtl.abits {
+        return Err(Error::Invalid(format!(
+            "the golden vectors in {} are for {}-bit activations but the design in {} ({}) has \
+             {}-bit activations",
+            dir.display(),
+            golden_abits,
+            rtl_dir.display(),
+            rtl.config,
+            rtl.abits
+        )));
+    }
+    Ok(())
+}
+
 /// One harness run.
-fn run_case(
-    exe: &Path,
-    golden: &Path,
-    case: &Case,
-    seed: u64,
-    stall: u32,
-    fst: Option<&Path>,
-) -> Result<Outcome> {
+fn run_case(exe: &Path, case: &Case, seed: u64, stall: u32, fst: Option<&Path>) -> Result<Outcome> {
     let mut cmd = Command::new(exe);
-    cmd.arg(format!("+golden={}", golden.display()));
+    cmd.arg(format!("+golden={}", case.golden.display()));
     for (k, v) in &case.args {
         cmd.arg(format!("+{k}={v}"));
     }
