@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # The whole repq-hw flow on the embedded demo model (or MODEL), into one output folder:
 #   quantize (RepQ-ViT, W8A8 by default) -> evaluate (f32, fake-quant, integer) -> golden vectors
-#   -> RTL for a 16x16 array -> checks (golden read-back; Verilator lint of the RTL when installed)
-# with report.md summarizing every step. Writes into OUT.partial and renames it to OUT only when
+#   -> RTL for a 16x16 array -> checks (golden read-back; with Verilator installed: lint of the RTL
+#   and `repq-hw verify`, the RTL against the golden vectors, bit for bit, on real layers)
+# with report.md summarizing every step. The RTL is generated with the integer model's s32
+# accumulators and s32 output lanes (--acc-bits 32 --out-bits 32), so that every matmul of the
+# model (residual outputs, the GELU index, raw attention scores) can run on it. Writes into OUT.partial and renames it to OUT only when
 # every step succeeded, so OUT is never a half-written folder.
 #
-# usage: scripts/flow.sh [OUT] (env: REPQ_HW=path/to/repq-hw, WBITS, ABITS, PE)
+# usage: scripts/flow.sh [OUT] (env: REPQ_HW=path/to/repq-hw, WBITS, ABITS, PE, BLOCKS: the
+#   blocks verify runs, default 0)
 set -euo pipefail
 OUT=${1:-out/demo}
 BIN=${REPQ_HW:-target/release/repq-hw}
 WBITS=${WBITS:-8}
 ABITS=${ABITS:-8}
 PE=${PE:-16x16}
+BLOCKS=${BLOCKS:-0}
 TMP="$OUT.partial"
 rm -rf "$TMP"
 mkdir -p "$TMP"
@@ -46,12 +51,17 @@ step "Evaluate: f32" "$BIN" eval
 step "Evaluate: fake-quant and bit-accurate integer" "$BIN" eval --model "$TMP/quantized.safetensors" --integer
 step "Golden vectors (test image 0)" "$BIN" golden --model "$TMP/quantized.safetensors" --index 0 --out "$TMP/golden"
 step "Golden vectors read back" "$BIN" golden --check "$TMP/golden"
-step "Generate RTL" "$BIN" gen --pe "$PE" --wbits "$WBITS" --abits "$ABITS" --out "$TMP/rtl"
+step "Generate RTL" "$BIN" gen --pe "$PE" --wbits "$WBITS" --abits "$ABITS" --acc-bits 32 --out-bits 32 \
+  --model "$TMP/quantized.safetensors" --out "$TMP/rtl"
+step "Cycle model of one forward pass on the generated array" "$BIN" perf --pe "$PE" --wbits "$WBITS" --abits "$ABITS" \
+  --acc-bits 32 --model "$TMP/quantized.safetensors"
 if command -v verilator >/dev/null 2>&1; then
   lint() { (cd "$TMP/rtl" && verilator --lint-only -Wall repq_lint.vlt -f files.f --top-module repq_top && echo "verilator --lint-only -Wall: no warnings"); }
   step "Verilator lint of the generated RTL (cd rtl && verilator --lint-only -Wall repq_lint.vlt -f files.f)" lint
+  step "Verify the RTL against the golden vectors (Verilator, bit for bit)" "$BIN" verify --rtl "$TMP/rtl" \
+    --golden "$TMP/golden" --blocks "$BLOCKS" --build "$TMP/verify-build" --report "$TMP/verify.md"
 else
-  echo "Verilator not installed: lint and RTL checks skipped." >> "$REPORT"
+  echo "Verilator not installed: lint and RTL verification skipped (apt-get install verilator)." >> "$REPORT"
 fi
 rm -f "$REPORT.log"
 rm -rf "$OUT"
