@@ -5,6 +5,7 @@ mod eval;
 mod generate;
 mod golden;
 mod info;
+mod perf;
 mod predict;
 pub mod quantize;
 
@@ -43,6 +44,9 @@ pub enum Command {
     /// Golden vectors: every input, parameter and output of the integer datapath for one image
     /// (or random unit-test vectors) as $readmemh hex files with a manifest.toml
     Golden(golden::GoldenArgs),
+    /// Cycle model of the generated accelerator: cycles, utilization and time of one matmul job
+    /// (--shape) or of every matmul of a model's forward pass (--model), with images/s
+    Perf(perf::PerfArgs),
 }
 
 /// Runs the parsed command line.
@@ -55,6 +59,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Quantize(args) => quantize::run(&args),
         Command::Ablate(args) => ablate::run(&args),
         Command::Golden(args) => golden::run(&args),
+        Command::Perf(args) => perf::run(&args),
     }
 }
 
