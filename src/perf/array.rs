@@ -302,6 +302,38 @@ mod tests {
         }
     }
 
+    /// The stall-free closed form of docs/performance.md: with one requantization lane per column,
+    /// passes of at least `A + R` rows and tiles of at least `A + C` rows, every row follows the
+    /// one before it from the first (cycle `max(R, C) + 1`) to the last.
+    #[test]
+    fn long_passes_run_back_to_back() {
+        let mut checked = 0;
+        for (r, c, tm) in [(16, 16, 256), (4, 8, 32), (8, 4, 64), (3, 5, 16)] {
+            let d = design(r, c, tm, None);
+            let a = u64::from(d.array_latency());
+            for &(m, k, n) in &[
+                (197u64, 384u64, 1152u64),
+                (300, 50, 70),
+                (513, 9, 40),
+                (64, 1, 3),
+                (100, 40, 33),
+                (256, 64, 64),
+                (1000, 30, 30),
+            ] {
+                let (r, c, tm) = (u64::from(r), u64::from(c), u64::from(tm));
+                let kt = k.div_ceil(r);
+                let rows = [tm.min(m), m % tm];
+                if rows.iter().any(|&mr| mr > 0 && (mr < a + r || kt * mr < a + c)) {
+                    continue;
+                }
+                let want = r.max(c) + m * n.div_ceil(c) * kt + u64::from(d.output_latency()) + 1;
+                assert_eq!(job_cycles(&d, m, k, n), want, "{r}x{c}: {m}x{k}x{n}");
+                checked += 1;
+            }
+        }
+        assert!(checked >= 10, "{checked}");
+    }
+
     #[test]
     fn huge_jobs_are_quick() {
         let d = design(1, 1, 2, None);

@@ -103,3 +103,66 @@ pub fn evaluate(d: &Design, ops: &[Op]) -> Evaluated {
     }
     e
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::VitConfig;
+    use crate::perf::vit_workload;
+    use crate::rtl::{GenConfig, PeShape};
+
+    fn deit_small() -> VitConfig {
+        VitConfig {
+            img_size: [224, 224],
+            patch_size: [16, 16],
+            in_chans: 3,
+            embed_dim: 384,
+            depth: 12,
+            num_heads: 6,
+            mlp_hidden: 1536,
+            num_classes: 1000,
+            qkv_bias: true,
+            distilled: false,
+            ln_eps: 1e-6,
+        }
+    }
+
+    /// The DeiT-S figures docs/performance.md quotes (16x16 w8a8, 200 MHz): update the document
+    /// when the RTL's timing changes.
+    #[test]
+    fn deit_small_figures_of_the_docs() {
+        let d = GenConfig::new(PeShape { rows: 16, cols: 16 })
+            .validate()
+            .unwrap();
+        let ops = vit_workload(&deit_small());
+        assert_eq!(ops.len(), 1 + 12 * 6 + 1);
+        assert_eq!(
+            (ops[0].m, ops[0].k, ops[0].n, ops[0].count),
+            (196, 768, 384, 1)
+        );
+        let head = ops.last().unwrap();
+        assert_eq!((head.m, head.k, head.n), (1, 384, 1000));
+        let e = evaluate(&d, &ops);
+        assert_eq!(e.array_cycles, 17_362_722);
+        assert_eq!(e.shift_av_cycles, 11_177_352);
+        assert_eq!(e.cycles(), 28_540_074);
+        assert_eq!(e.shift_av_macs, 6 * 12 * 197 * 197 * 64);
+        assert_eq!(format!("{:.1}", 1.0 / seconds(e.cycles(), 200.0)), "7.0");
+        assert_eq!(
+            format!("{:.1}%", 100.0 * e.array_utilization(&d)),
+            "99.4%"
+        );
+    }
+
+    /// The demo model's figures of docs/performance.md.
+    #[test]
+    fn demo_figures_of_the_docs() {
+        let d = GenConfig::new(PeShape { rows: 16, cols: 16 })
+            .validate()
+            .unwrap();
+        let cfg = crate::demo::model().unwrap().config().clone();
+        let e = evaluate(&d, &vit_workload(&cfg));
+        assert_eq!(e.cycles(), 230_728);
+        assert_eq!(format!("{:.1}", 1.0 / seconds(e.cycles(), 200.0)), "866.8");
+    }
+}
