@@ -37,7 +37,10 @@ fn one_job_reports_the_model_figures() {
         .unwrap();
     let cycles = job_cycles(&d, 197, 384, 1152);
     assert!(out.contains(&format!("cycles       {cycles} ")), "{out}");
-    assert!(out.contains("tiles        1 M x 72 N x 24 K = 1728 passes"), "{out}");
+    assert!(
+        out.contains("tiles        1 M x 72 N x 24 K = 1728 passes"),
+        "{out}"
+    );
     assert!(out.contains("MACs         87146496"), "{out}");
     let util = 87146496.0 / (256.0 * cycles as f64) * 100.0;
     assert!(out.contains(&format!("utilization  {util:.1}%")), "{out}");
@@ -80,7 +83,14 @@ fn check_model_report(out: &str, cfg: &VitConfig, heads: &[&str]) {
     let rows = |name: &str| lines.iter().filter(|l| l.starts_with(name)).count();
     assert_eq!(rows("patch_embed "), 1, "{out}");
     for i in 0..cfg.depth {
-        for op in ["attn.qkv", "attn.q@k^T", "attn.a@v", "attn.proj", "mlp.fc1", "mlp.fc2"] {
+        for op in [
+            "attn.qkv",
+            "attn.q@k^T",
+            "attn.a@v",
+            "attn.proj",
+            "mlp.fc1",
+            "mlp.fc2",
+        ] {
             assert_eq!(rows(&format!("blocks.{i}.{op} ")), 1, "{op}: {out}");
         }
     }

@@ -81,10 +81,19 @@ fn check_top(name: &str, c: &GenConfig, extra: &[(usize, usize, usize)], seed: u
     let d = c.validate().unwrap();
     let dir = scratch(name);
     generate_incremental(c, &dir.join("rtl"));
-    let exe = verilator_build(&dir.join("rtl"), "repq_top", &[], "tb_top", &dir.join("build"));
+    let exe = verilator_build(
+        &dir.join("rtl"),
+        "repq_top",
+        &[],
+        "tb_top",
+        &dir.join("build"),
+    );
     let mut rng = StdRng::seed_from_u64(seed);
     let mut wrong = Vec::new();
-    let all: Vec<_> = shapes(&d).into_iter().chain(extra.iter().copied()).collect();
+    let all: Vec<_> = shapes(&d)
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
     for (i, &(m, k, n)) in all.iter().enumerate() {
         let jd = dir.join(format!("job{i}"));
         let beats = write_top_job(&jd, &d, &job(&mut rng, &d, m, k, n));

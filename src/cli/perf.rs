@@ -30,7 +30,12 @@ pub struct PerfArgs {
     #[arg(long, value_name = "LANES")]
     pub requant_lanes: Option<u32>,
     /// One matmul job M x K x N (each 1 to 65535): rows, depth, output columns
-    #[arg(long, value_name = "MxKxN", allow_hyphen_values = true, conflicts_with = "model")]
+    #[arg(
+        long,
+        value_name = "MxKxN",
+        allow_hyphen_values = true,
+        conflicts_with = "model"
+    )]
     pub shape: Option<String>,
     /// Every matmul of one forward pass of this model: a float checkpoint (.safetensors), a
     /// quantized artifact (`repq-hw quantize --out`), or `demo` (the embedded demo model, also the

@@ -323,7 +323,10 @@ mod tests {
                 let (r, c, tm) = (u64::from(r), u64::from(c), u64::from(tm));
                 let kt = k.div_ceil(r);
                 let rows = [tm.min(m), m % tm];
-                if rows.iter().any(|&mr| mr > 0 && (mr < a + r || kt * mr < a + c)) {
+                if rows
+                    .iter()
+                    .any(|&mr| mr > 0 && (mr < a + r || kt * mr < a + c))
+                {
                     continue;
                 }
                 let want = r.max(c) + m * n.div_ceil(c) * kt + u64::from(d.output_latency()) + 1;

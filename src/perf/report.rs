@@ -148,10 +148,7 @@ mod tests {
         assert_eq!(e.cycles(), 28_540_074);
         assert_eq!(e.shift_av_macs, 6 * 12 * 197 * 197 * 64);
         assert_eq!(format!("{:.1}", 1.0 / seconds(e.cycles(), 200.0)), "7.0");
-        assert_eq!(
-            format!("{:.1}%", 100.0 * e.array_utilization(&d)),
-            "99.4%"
-        );
+        assert_eq!(format!("{:.1}%", 100.0 * e.array_utilization(&d)), "99.4%");
     }
 
     /// The demo model's figures of docs/performance.md.

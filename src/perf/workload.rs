@@ -28,7 +28,14 @@ pub struct Op {
 }
 
 impl Op {
-    fn new(name: impl Into<String>, unit: Unit, m: usize, k: usize, n: usize, count: usize) -> Self {
+    fn new(
+        name: impl Into<String>,
+        unit: Unit,
+        m: usize,
+        k: usize,
+        n: usize,
+        count: usize,
+    ) -> Self {
         Op {
             name: name.into(),
             unit,

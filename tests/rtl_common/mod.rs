@@ -184,7 +184,10 @@ pub fn write_top_job(dir: &Path, design: &rtl::Design, job: &MatmulJob) -> usize
             .map(|b| beat_hex(b, bits) + "\n")
             .collect::<String>()
     };
-    write_if_changed(&dir.join("job.txt"), &format!("{} {} {}\n", job.m, job.k, job.n));
+    write_if_changed(
+        &dir.join("job.txt"),
+        &format!("{} {} {}\n", job.m, job.k, job.n),
+    );
     write_if_changed(&dir.join("act.hex"), &hex(&s.act, design.act_bits()));
     write_if_changed(&dir.join("wgt.hex"), &hex(&s.wgt, design.wgt_bits()));
     write_if_changed(&dir.join("prm.hex"), &hex(&s.prm, design.param_bits()));
