@@ -15,6 +15,7 @@ pub mod golden;
 pub mod intsim;
 pub mod model;
 pub mod npy;
+pub mod perf;
 pub mod progress;
 pub mod quant;
 pub mod rtl;

@@ -5,6 +5,7 @@ mod eval;
 mod generate;
 mod golden;
 mod info;
+mod perf;
 mod predict;
 pub mod quantize;
 mod verify;
@@ -47,6 +48,9 @@ pub enum Command {
     /// Verify generated RTL against golden vectors with Verilator, bit for bit: every output
     /// element, random stream stalls, a reset in mid-run, unique X initialization
     Verify(verify::VerifyArgs),
+    /// Cycle model of the generated accelerator: cycles, utilization and time of one matmul job
+    /// (--shape) or of every matmul of a model's forward pass (--model), with images/s
+    Perf(perf::PerfArgs),
 }
 
 /// Runs the parsed command line.
@@ -60,6 +64,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Ablate(args) => ablate::run(&args),
         Command::Golden(args) => golden::run(&args),
         Command::Verify(args) => verify::run(&args),
+        Command::Perf(args) => perf::run(&args),
     }
 }
 

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use repq_hw::rtl::streams::{MatmulJob, beat_hex};
 use repq_hw::rtl::{self, GenConfig, PeShape, Target};
 
 /// The configurations every tool test covers: squares and non-squares (16x16, 4x4, 8x4, 4x8, 3x5,
@@ -120,6 +121,24 @@ pub fn verilator_build(
     tb: &str,
     build_dir: &Path,
 ) -> PathBuf {
+    verilator_build_cpp(
+        src_dir,
+        top,
+        params,
+        &sim_dir().join(format!("{tb}.cpp")),
+        build_dir,
+    )
+}
+
+/// [`verilator_build`] with a testbench at any path (it may include sim/tb.h).
+pub fn verilator_build_cpp(
+    src_dir: &Path,
+    top: &str,
+    params: &[(&str, u64)],
+    tb_cpp: &Path,
+    build_dir: &Path,
+) -> PathBuf {
+    let tb = tb_cpp.file_stem().unwrap().to_string_lossy().into_owned();
     std::fs::create_dir_all(build_dir).unwrap();
     let mut cmd = Command::new("verilator");
     cmd.current_dir(build_dir)
@@ -141,7 +160,7 @@ pub fn verilator_build(
     for f in rtl::SOURCES {
         cmd.arg(src_dir.join(f));
     }
-    cmd.arg(sim_dir().join(format!("{tb}.cpp")));
+    cmd.arg(tb_cpp);
     run(&mut cmd, &format!("verilator build of {tb}"));
     build_dir.join("obj").join("tb")
 }
@@ -149,4 +168,38 @@ pub fn verilator_build(
 /// Runs a testbench executable with plusargs; returns its stdout.
 pub fn run_tb(exe: &Path, args: &[String]) -> String {
     run(Command::new(exe).args(args), &format!("{exe:?}"))
+}
+
+/// Writes one job of `sim/tb_top.cpp` into `dir` (job.txt, act.hex, wgt.hex, prm.hex, out.hex:
+/// the streams in contract order and the expected output beats, only where they changed);
+/// returns the number of output beats.
+pub fn write_top_job(dir: &Path, design: &rtl::Design, job: &MatmulJob) -> usize {
+    let s = job
+        .streams(design)
+        .unwrap_or_else(|e| panic!("{dir:?}: {e}"));
+    std::fs::create_dir_all(dir).unwrap();
+    let hex = |beats: &[Vec<u32>], bits: u32| {
+        beats
+            .iter()
+            .map(|b| beat_hex(b, bits) + "\n")
+            .collect::<String>()
+    };
+    write_if_changed(
+        &dir.join("job.txt"),
+        &format!("{} {} {}\n", job.m, job.k, job.n),
+    );
+    write_if_changed(&dir.join("act.hex"), &hex(&s.act, design.act_bits()));
+    write_if_changed(&dir.join("wgt.hex"), &hex(&s.wgt, design.wgt_bits()));
+    write_if_changed(&dir.join("prm.hex"), &hex(&s.prm, design.param_bits()));
+    write_if_changed(&dir.join("out.hex"), &hex(&s.out, design.out_bits()));
+    s.out.len()
+}
+
+/// The stall-free cycle count `sim/tb_top.cpp` reports ("N cycles without stalls").
+pub fn tb_top_cycles(log: &str) -> Option<u64> {
+    let end = log.find(" cycles without stalls")?;
+    let start = log[..end]
+        .rfind(|c: char| !c.is_ascii_digit())
+        .map_or(0, |i| i + 1);
+    log[start..end].parse().ok()
 }

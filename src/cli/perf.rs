@@ -1,0 +1,292 @@
+//! `repq-hw perf`: cycles, utilization and throughput of the generated accelerator for one
+//! matmul job or one forward pass of a model (see [`crate::perf`]).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::model::VitConfig;
+use crate::perf::{self, Unit, report};
+use crate::rtl::{Design, GenConfig, PeShape, config::DEFAULT_M_TILE};
+
+#[derive(Debug, clap::Args)]
+pub struct PerfArgs {
+    /// Array shape ROWSxCOLS, as for `repq-hw gen`
+    #[arg(long, value_name = "RxC", allow_hyphen_values = true)]
+    pub pe: String,
+    /// Weight code bits (4, 6 or 8), as for `repq-hw gen`
+    #[arg(long, value_name = "BITS", default_value_t = 8)]
+    pub wbits: u32,
+    /// Activation code bits (4, 6 or 8), as for `repq-hw gen`
+    #[arg(long, value_name = "BITS", default_value_t = 8)]
+    pub abits: u32,
+    /// Accumulator bits, as for `repq-hw gen` (checked; they do not change the timing)
+    #[arg(long, value_name = "N")]
+    pub acc_bits: Option<u32>,
+    /// Rows per M tile (the accumulator buffer depth)
+    #[arg(long, value_name = "ROWS", default_value_t = DEFAULT_M_TILE)]
+    pub m_tile: u32,
+    /// Requantization lanes (a divisor of the column count; default: one per column)
+    #[arg(long, value_name = "LANES")]
+    pub requant_lanes: Option<u32>,
+    /// One matmul job M x K x N (each 1 to 65535): rows, depth, output columns
+    #[arg(
+        long,
+        value_name = "MxKxN",
+        allow_hyphen_values = true,
+        conflicts_with = "model"
+    )]
+    pub shape: Option<String>,
+    /// Every matmul of one forward pass of this model: a float checkpoint (.safetensors), a
+    /// quantized artifact (`repq-hw quantize --out`), or `demo` (the embedded demo model, also the
+    /// default without --shape)
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
+    /// Clock in MHz for times and images/s (default 200)
+    #[arg(long, value_name = "F", allow_hyphen_values = true)]
+    pub clock_mhz: Option<f64>,
+}
+
+/// Largest size of the control interface (`m_rows`, `k_depth`, `n_cols` are 16 bits).
+const MAX_DIM: u64 = (1 << crate::rtl::config::DIM_BITS) - 1;
+
+fn config_error(field: &str, reason: String) -> Error {
+    Error::Config {
+        source_name: "repq-hw perf".into(),
+        field: field.into(),
+        reason,
+    }
+}
+
+/// `MxKxN` as three sizes, each 1 ..= 65535.
+pub fn parse_shape(s: &str) -> Result<[u64; 3]> {
+    let bad = |reason: String| config_error("--shape", format!("`{s}`: {reason}"));
+    let parts: Vec<&str> = s.split(['x', 'X']).collect();
+    if parts.len() != 3 {
+        return Err(bad("not of the form MxKxN (such as 197x384x1152)".into()));
+    }
+    let mut dims = [0u64; 3];
+    for ((dim, part), name) in dims.iter_mut().zip(&parts).zip(["M", "K", "N"]) {
+        let part = part.trim();
+        if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad(format!("{name} `{part}` is not a number")));
+        }
+        let v = part.parse::<u64>().unwrap_or(u64::MAX);
+        if v == 0 {
+            return Err(bad(format!("{name} must be at least 1")));
+        }
+        if v > MAX_DIM {
+            return Err(bad(format!(
+                "{name} = {v} is more than {MAX_DIM}, the largest size of the 16-bit control \
+                 interface (split the job)"
+            )));
+        }
+        *dim = v;
+    }
+    Ok(dims)
+}
+
+impl PerfArgs {
+    /// The design the options describe (checked as `repq-hw gen` checks them).
+    pub fn design(&self) -> Result<Design> {
+        let pe: PeShape = self.pe.parse().map_err(Error::from)?;
+        let cfg = GenConfig {
+            wbits: self.wbits,
+            abits: self.abits,
+            acc_bits: self.acc_bits,
+            m_tile: self.m_tile,
+            requant_lanes: self.requant_lanes,
+            clock_mhz: self.clock_mhz,
+            ..GenConfig::new(pe)
+        };
+        let d = cfg.validate().map_err(|e| Error::Config {
+            source_name: "repq-hw perf".into(),
+            field: e.option().into(),
+            reason: e.reason(),
+        })?;
+        Ok(d)
+    }
+}
+
+/// The architecture of `--model`: `demo` or nothing is the embedded model.
+fn model_config(model: Option<&str>) -> Result<(String, VitConfig)> {
+    let m = match model {
+        None | Some("demo") => crate::demo::model()?,
+        Some(p) => {
+            let path = Path::new(p);
+            if !path.is_file() {
+                return Err(config_error(
+                    "--model",
+                    format!(
+                        "`{p}`: no such file (give a .safetensors checkpoint, a quantized \
+                         artifact, or `demo`)"
+                    ),
+                ));
+            }
+            match super::quantize::LoadedModel::load(Some(path))? {
+                super::quantize::LoadedModel::Float(m) => m,
+                super::quantize::LoadedModel::Quantized(q) => q.model,
+            }
+        }
+    };
+    Ok((
+        format!("{} ({})", m.name, m.source.display()),
+        m.config().clone(),
+    ))
+}
+
+pub fn run(args: &PerfArgs) -> Result<()> {
+    let d = args.design()?;
+    let shape = args.shape.as_deref().map(parse_shape).transpose()?;
+    let text = match shape {
+        Some([m, k, n]) => job_report(&d, m, k, n),
+        None => {
+            let (name, cfg) = model_config(args.model.as_deref())?;
+            model_report(&d, &name, &cfg)
+        }
+    };
+    print!("{text}");
+    Ok(())
+}
+
+fn header(d: &Design) -> String {
+    format!(
+        "repq-hw perf: {}x{} weight-stationary array, w{}a{}, M tile {} rows, {} requantization \
+         lanes, {} MHz\n",
+        d.rows, d.cols, d.wbits, d.abits, d.m_tile, d.requant_lanes, d.clock_mhz
+    )
+}
+
+/// A time in the largest unit that keeps it above 1.
+fn time(seconds: f64) -> String {
+    if seconds >= 1.0 {
+        format!("{seconds:.3} s")
+    } else if seconds >= 1e-3 {
+        format!("{:.3} ms", seconds * 1e3)
+    } else {
+        format!("{:.3} us", seconds * 1e6)
+    }
+}
+
+fn pct(u: f64) -> String {
+    format!("{:.1}%", 100.0 * u)
+}
+
+/// The report for one job.
+pub fn job_report(d: &Design, m: u64, k: u64, n: u64) -> String {
+    let cycles = perf::job_cycles(d, m, k, n);
+    let macs = m * k * n;
+    let pes = u64::from(d.rows) * u64::from(d.cols);
+    let tiles = [
+        m.div_ceil(d.m_tile.into()),
+        n.div_ceil(d.cols.into()),
+        k.div_ceil(d.rows.into()),
+    ];
+    let mut s = header(d);
+    let _ = writeln!(s, "job          {m}x{k}x{n} (M x K x N)");
+    let _ = writeln!(
+        s,
+        "tiles        {} M x {} N x {} K = {} passes",
+        tiles[0],
+        tiles[1],
+        tiles[2],
+        tiles.iter().product::<u64>()
+    );
+    let _ = writeln!(
+        s,
+        "cycles       {cycles} (start to done, every stream always valid/ready)"
+    );
+    let _ = writeln!(s, "MACs         {macs}");
+    let _ = writeln!(
+        s,
+        "utilization  {} (M*K*N / (R*C*cycles), R*C = {pes})",
+        pct(report::utilization(macs, pes, cycles))
+    );
+    let _ = writeln!(
+        s,
+        "time         {} at {} MHz",
+        time(report::seconds(cycles, d.clock_mhz)),
+        d.clock_mhz
+    );
+    s
+}
+
+/// The report for one forward pass of a model.
+pub fn model_report(d: &Design, name: &str, cfg: &VitConfig) -> String {
+    let ops = perf::vit_workload(cfg);
+    let e = perf::evaluate(d, &ops);
+    let mut s = header(d);
+    let _ = writeln!(
+        s,
+        "model {name}: {} tokens, width {}, {} heads of {}, MLP {}, {} blocks",
+        cfg.seq_len(),
+        cfg.embed_dim,
+        cfg.num_heads,
+        cfg.head_dim(),
+        cfg.mlp_hidden,
+        cfg.depth
+    );
+    let w = ops.iter().map(|o| o.name.len()).max().unwrap_or(0).max(6);
+    let _ = writeln!(
+        s,
+        "{:<w$}  {:<5}  {:>5}  {:>16}  {:>12}  {:>12}  {:>6}",
+        "matmul", "unit", "jobs", "MxKxN", "cycles/job", "cycles", "util"
+    );
+    for r in &e.ops {
+        let unit = match r.op.unit {
+            Unit::Array => "array",
+            Unit::ShiftAv => "shift",
+        };
+        let _ = writeln!(
+            s,
+            "{:<w$}  {:<5}  {:>5}  {:>16}  {:>12}  {:>12}  {:>6}",
+            r.op.name,
+            unit,
+            r.op.count,
+            r.op.shape(),
+            r.cycles_each,
+            r.cycles,
+            pct(r.utilization)
+        );
+    }
+    let total = e.cycles();
+    let secs = report::seconds(total, d.clock_mhz);
+    let _ = writeln!(
+        s,
+        "array        {} cycles, {} MACs, utilization {}",
+        e.array_cycles,
+        e.array_macs,
+        pct(e.array_utilization(d))
+    );
+    let _ = writeln!(
+        s,
+        "shift unit   {} cycles, {} MACs (A x V), lane utilization {} of {} lanes",
+        e.shift_av_cycles,
+        e.shift_av_macs,
+        pct(e.shift_av_utilization(d)),
+        d.cols
+    );
+    let _ = writeln!(
+        s,
+        "total        {total} cycles, {} MACs, {} per image at {} MHz = {:.1} images/s",
+        e.macs(),
+        time(secs),
+        d.clock_mhz,
+        if secs > 0.0 { 1.0 / secs } else { 0.0 }
+    );
+    let _ = writeln!(
+        s,
+        "note: cycles count the array (repq_top) and the shift unit (repq_shift_av) only, each job \
+         run back to back from start to done, no overlap; LayerNorm, softmax (and its log2 codes), \
+         GELU, residual additions and host transfers are not in the RTL and not counted"
+    );
+    if !d.attention_capable {
+        let _ = writeln!(
+            s,
+            "note: wbits < abits: this array cannot run Q K^T (keys need s{} operands); its rows \
+             are counted as if it could",
+            d.abits + 1
+        );
+    }
+    s
+}

@@ -1,0 +1,27 @@
+//! Cycle model of the generated accelerator (`repq-hw perf`): how many clock cycles the RTL of
+//! [`crate::rtl`] takes for a matmul job or a whole forward pass, with every stream always
+//! valid and ready.
+//!
+//! * [`job_cycles`]: one `M x K x N` job on `repq_top` (the tiled weight-stationary array with
+//!   bias and requantization), exactly as `sim/tb_top.cpp` counts it: from the cycle after the
+//!   `start` pulse to the cycle `done` is high. It replays the top's scheduling rules pass by
+//!   pass ([`array`]); tests/perf_rtl.rs checks it against Verilator for many shapes and
+//!   configurations.
+//! * [`av_cycles`]: attention x V of one head on `repq_shift_av` (U4), one beat per key and
+//!   `C` value lanes ([`shift_av`]).
+//! * [`vit_workload`]: the matmuls of one ViT/DeiT forward pass ([`workload`]), and
+//!   [`evaluate`]: their cycles and utilization on a design, run back to back ([`report`]).
+//!
+//! Only the array and the shift unit are modelled: LayerNorm, softmax (and the log2 codes),
+//! GELU and the residual additions are not in the RTL and cost nothing here; nor do the host's
+//! transfers. docs/performance.md has the model, its exactness and figures.
+
+pub mod array;
+pub mod report;
+pub mod shift_av;
+pub mod workload;
+
+pub use array::job_cycles;
+pub use report::{Evaluated, OpCycles, evaluate};
+pub use shift_av::av_cycles;
+pub use workload::{Op, Unit, vit_workload};

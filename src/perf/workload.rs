@@ -1,0 +1,89 @@
+//! The matmuls of one ViT/DeiT forward pass (one image), in execution order, as the integer
+//! datapath of [`crate::intsim`] runs them: which unit each runs on and its shape.
+
+use crate::model::VitConfig;
+
+/// The unit a matmul runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// `repq_top`: the weight-stationary array with bias and requantization.
+    Array,
+    /// `repq_shift_av` (U4): attention x V by shifts.
+    ShiftAv,
+}
+
+/// One matmul, repeated `count` times with the same shape (the heads of an attention layer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Op {
+    /// Name, after the model's layers (`blocks.3.mlp.fc1`).
+    pub name: String,
+    pub unit: Unit,
+    /// `M x K x N`: rows (tokens), depth, output columns. For [`Unit::ShiftAv`]: queries, keys,
+    /// value channels `D_h`.
+    pub m: u64,
+    pub k: u64,
+    pub n: u64,
+    /// How many times it runs (heads), each a separate job.
+    pub count: u64,
+}
+
+impl Op {
+    fn new(
+        name: impl Into<String>,
+        unit: Unit,
+        m: usize,
+        k: usize,
+        n: usize,
+        count: usize,
+    ) -> Self {
+        Op {
+            name: name.into(),
+            unit,
+            m: m as u64,
+            k: k as u64,
+            n: n as u64,
+            count: count as u64,
+        }
+    }
+
+    /// Multiply-accumulates of all `count` jobs.
+    pub fn macs(&self) -> u64 {
+        self.m * self.k * self.n * self.count
+    }
+
+    /// `MxKxN`.
+    pub fn shape(&self) -> String {
+        format!("{}x{}x{}", self.m, self.k, self.n)
+    }
+}
+
+/// Every matmul of one forward pass of `cfg`: `patch_embed` (patches x patch length x width),
+/// per block `qkv`, `Q K^T` per head (keys as the stationary operand), `A x V` per head on the
+/// shift unit, `proj`, `fc1`, `fc2`, then the classifier head(s) on the class (and
+/// distillation) token only.
+pub fn vit_workload(cfg: &VitConfig) -> Vec<Op> {
+    let (d, t, h, dh) = (cfg.embed_dim, cfg.seq_len(), cfg.num_heads, cfg.head_dim());
+    let hid = cfg.mlp_hidden;
+    let mut ops = vec![Op::new(
+        "patch_embed",
+        Unit::Array,
+        cfg.num_patches(),
+        cfg.patch_len(),
+        d,
+        1,
+    )];
+    for i in 0..cfg.depth {
+        let p = |s: &str| format!("blocks.{i}.{s}");
+        ops.push(Op::new(p("attn.qkv"), Unit::Array, t, d, 3 * d, 1));
+        ops.push(Op::new(p("attn.q@k^T"), Unit::Array, t, dh, t, h));
+        ops.push(Op::new(p("attn.a@v"), Unit::ShiftAv, t, t, dh, h));
+        ops.push(Op::new(p("attn.proj"), Unit::Array, t, d, d, 1));
+        ops.push(Op::new(p("mlp.fc1"), Unit::Array, t, d, hid, 1));
+        ops.push(Op::new(p("mlp.fc2"), Unit::Array, t, hid, d, 1));
+    }
+    ops.push(Op::new("head", Unit::Array, 1, d, cfg.num_classes, 1));
+    if cfg.distilled {
+        ops.push(Op::new("head_dist", Unit::Array, 1, d, cfg.num_classes, 1));
+    }
+    ops
+}
