@@ -12,7 +12,10 @@ use super::config::Design;
 /// A packed beat: 32-bit words, least significant first (bit `i` is bit `i % 32` of word `i / 32`).
 pub type Beat = Vec<u32>;
 
-/// One matmul job: `out[m][n] = requant[n].apply(bias[n] + sum_k a[m][k] * w[k][n])`.
+/// One matmul job: `out[m][n] = requant[n].apply(bias[n] + sum_k a[m][k] * w[k][n])` (U1 then
+/// U2). The clamp bounds `lo`, `hi` of each column are i32 and must lie in the design's output
+/// lane range ([`Design::out_range`]): activation codes on a default design, signed values (GELU
+/// index, residual increments, raw accumulators) on one generated with `--out-bits`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MatmulJob {
     pub m: usize,
@@ -24,7 +27,7 @@ pub struct MatmulJob {
     pub w: Vec<i32>,
     /// Per-column bias (zero points folded in), `[n]`.
     pub bias: Vec<i64>,
-    /// Per-column requantization, `[n]`.
+    /// Per-column requantization (M0, shift, zero point, i32 lo/hi), `[n]`.
     pub requant: Vec<Requant>,
 }
 
@@ -80,7 +83,8 @@ fn fits_signed(v: i64, bits: u32) -> bool {
 
 impl MatmulJob {
     /// Checks sizes and value ranges against the design (codes, operand and bias widths, the
-    /// accumulator bound of every column, requantization constants).
+    /// accumulator bound of every column, requantization constants, clamp bounds within the
+    /// output lanes).
     pub fn check(&self, d: &Design) -> Result<()> {
         let bad = |what: String| Err(Error::Invalid(format!("matmul job: {what}")));
         let max_dim = (1usize << d.dim_bits) - 1;
@@ -120,22 +124,24 @@ impl MatmulJob {
                 ));
             }
             let r = &self.requant[n];
+            let (omin, omax) = d.out_range();
             if !(1..=62).contains(&r.shift)
                 || r.m0 >= 1 << 31
-                || r.lo < 0
+                || i64::from(r.lo) < omin
                 || r.lo > r.hi
-                || r.hi > amax as i32
+                || i64::from(r.hi) > omax
             {
                 return bad(format!(
                     "column {n}: requantization {r:?} outside m0 < 2^31, shift 1..62, \
-                     0 <= lo <= hi <= {amax}"
+                     {omin} <= lo <= hi <= {omax}"
                 ));
             }
         }
         Ok(())
     }
 
-    /// `out[m][n]` by the reference units.
+    /// `out[m][n]` by the reference units (signed; within [`Design::out_range`] once
+    /// [`MatmulJob::check`] passed).
     pub fn expected(&self) -> Vec<i32> {
         let acc = matmul_acc(&self.a, &self.w, &self.bias, self.m, self.k);
         acc.iter()
@@ -157,13 +163,14 @@ impl MatmulJob {
                 let nr = c_.min(self.n - n0);
                 for n in n0..n0 + nr {
                     let r = &self.requant[n];
+                    // Signed fields as two's complement; put_bits keeps each field's low bits.
                     let vals = [
                         self.bias[n] as u64,
                         u64::from(r.m0),
                         u64::from(r.shift),
                         i64::from(r.zero_point) as u64,
-                        r.lo as u64,
-                        r.hi as u64,
+                        i64::from(r.lo) as u64,
+                        i64::from(r.hi) as u64,
                     ];
                     let mut b = zero_beat(d.param_bits());
                     for (f, v) in fields.iter().zip(vals) {
@@ -190,17 +197,32 @@ impl MatmulJob {
                         s.act.push(b);
                     }
                 }
+                // Output lanes: u{abits} codes, or two's complement s{B} with --out-bits B.
+                let ob = d.out_lane_bits();
                 for m in m0..m0 + mr {
                     let mut b = zero_beat(d.out_bits());
                     for c in 0..nr {
                         let v = out[m * self.n + n0 + c];
-                        put_bits(&mut b, c as u32 * d.abits, d.abits, v as u64);
+                        put_bits(&mut b, c as u32 * ob, ob, i64::from(v) as u64);
                     }
                     s.out.push(b);
                 }
             }
         }
         Ok(s)
+    }
+}
+
+/// The requantization that passes an accumulator through unchanged (docs/arithmetic.md, U2:
+/// `round_shift(acc * 2^30, 30) = acc`, no clamp in s32): how raw `Q K^T` scores leave an array
+/// generated with `--out-bits 32`.
+pub fn raw_accumulator_requant() -> Requant {
+    Requant {
+        m0: 1 << 30,
+        shift: 30,
+        zero_point: 0,
+        lo: i32::MIN,
+        hi: i32::MAX,
     }
 }
 
