@@ -251,4 +251,64 @@ mod tests {
         assert_eq!(beat_hex(&b, 40), "2940000ff8");
         assert_eq!(beat_hex(&[0x5], 3), "5");
     }
+
+    #[test]
+    fn raw_accumulator_requant_is_the_identity_on_s32() {
+        let r = raw_accumulator_requant();
+        for acc in [
+            i64::from(i32::MIN),
+            -1,
+            0,
+            1,
+            12_345_678,
+            i64::from(i32::MAX),
+        ] {
+            assert_eq!(i64::from(r.apply(acc)), acc);
+        }
+    }
+
+    /// With `--out-bits`, lo/hi are packed as signed s{B} fields and the outputs as s{B} lanes;
+    /// a clamp outside the lane range is refused.
+    #[test]
+    fn signed_lanes_pack_lo_hi_and_outputs_in_twos_complement() {
+        use crate::rtl::{GenConfig, PeShape};
+        let mut c = GenConfig::new(PeShape { rows: 2, cols: 3 });
+        c.out_bits = Some(16);
+        let d = c.validate().unwrap();
+        let gelu = Requant {
+            m0: 1 << 30,
+            shift: 30,
+            zero_point: -5,
+            lo: -32768,
+            hi: 32767,
+        };
+        let mut job = MatmulJob {
+            m: 1,
+            k: 2,
+            n: 2,
+            a: vec![255, 1],
+            w: vec![-256, 3, 1, -2],
+            bias: vec![-40_000, 100],
+            requant: vec![gelu, raw_accumulator_requant()],
+        };
+        // Column 1's raw requantization does not fit s16 lanes.
+        assert!(job.streams(&d).is_err());
+        job.requant[1].lo = -100;
+        job.requant[1].hi = 32767;
+        let s = job.streams(&d).unwrap();
+        let f = d.param_fields();
+        let (lo, hi) = (&f[4], &f[5]);
+        assert!(lo.signed && hi.signed && lo.bits == 16 && hi.lsb == lo.lsb + 16);
+        assert_eq!(get_bits(&s.prm[0], lo.lsb, 16), 0x8000);
+        assert_eq!(get_bits(&s.prm[0], hi.lsb, 16), 0x7fff);
+        assert_eq!(get_bits(&s.prm[1], lo.lsb, 16), 0xff9c);
+        assert_eq!(d.param_bits(), 28 + 69 + 32);
+        // acc0 = -40000 + 255 * -256 + 1 = -105279 -> clamped to -32768; acc1 = 100 + 765 - 2.
+        assert_eq!(job.expected(), vec![-32768, 863]);
+        assert_eq!(d.out_bits(), 48);
+        assert_eq!(s.out.len(), 1);
+        assert_eq!(get_bits(&s.out[0], 0, 16), 0x8000);
+        assert_eq!(get_bits(&s.out[0], 16, 16), 863);
+        assert_eq!(get_bits(&s.out[0], 32, 16), 0);
+    }
 }
