@@ -786,8 +786,10 @@ fn out_bits_default_is_unchanged_and_wider_lanes_are_signed() {
         let d = c.validate().unwrap();
         assert_eq!(d.tag(), format!("8x4_w8a8_o{b}"));
         assert!(
-            d.command
-                .contains(&format!("--acc-bits {} --out-bits {b} --m-tile", d.acc_bits)),
+            d.command.contains(&format!(
+                "--acc-bits {} --out-bits {b} --m-tile",
+                d.acc_bits
+            )),
             "{}",
             d.command
         );
@@ -804,21 +806,17 @@ fn out_bits_default_is_unchanged_and_wider_lanes_are_signed() {
         assert_eq!(d.output_latency(), d0.output_latency());
         assert_eq!(d.fifo_depth, d0.fifo_depth);
         let files = files_of(&c);
-        let get = |n: &str| {
-            files
-                .iter()
-                .find(|f| f.name == n)
-                .unwrap()
-                .contents
-                .clone()
-        };
+        let get = |n: &str| files.iter().find(|f| f.name == n).unwrap().contents.clone();
         let top = get("repq_top.v");
         assert!(top.contains(&format!("parameter integer OBITS = {b},")));
         assert!(top.contains("output wire [C*OBITS-1:0]   m_out_data,"));
         assert!(top.contains("PRM_BITS = ACC + 69 + 2 * OBITS"));
         assert!(top.contains(&format!("OUTPUT LANES (--out-bits {b})")));
         let h = get("repq_params.h");
-        assert!(h.contains(&format!("#define REPQ_OUT_LANE_BITS {b}u ")), "{h}");
+        assert!(
+            h.contains(&format!("#define REPQ_OUT_LANE_BITS {b}u ")),
+            "{h}"
+        );
         assert!(h.contains("#define REPQ_OUT_SIGNED 1 "));
         assert!(h.contains(&format!("#define REPQ_CONFIG \"8x4_w8a8_o{b}\"")));
         let j: serde_json::Value = serde_json::from_str(&get("repq_params.json")).unwrap();
@@ -845,7 +843,11 @@ fn out_bits_default_is_unchanged_and_wider_lanes_are_signed() {
     assert!(h.contains("#define REPQ_OUT_SIGNED 0 "));
     // The default's command lines (in every provenance header) do not mention the option.
     for f in &default {
-        for l in f.contents.lines().filter(|l| l.contains("repq-hw gen --pe")) {
+        for l in f
+            .contents
+            .lines()
+            .filter(|l| l.contains("repq-hw gen --pe"))
+        {
             assert!(!l.contains("--out-bits"), "{}: {l}", f.name);
         }
     }
