@@ -31,6 +31,8 @@
 #define REPQ_PE_ROWS 16u            /* R: depth (K) lanes */
 #define REPQ_PE_COLS 16u            /* C: output (N) lanes */
 #define REPQ_ABITS 8u             /* activation / output code bits (unsigned) */
+#define REPQ_OUT_LANE_BITS 8u     /* m_out lane bits, also the lo/hi field width */
+#define REPQ_OUT_SIGNED 0          /* 1: lanes and lo/hi signed (--out-bits); 0: u{ABITS} codes */
 #define REPQ_WBITS 8u             /* weight code bits */
 #define REPQ_W_OPERAND_BITS 9u      /* stationary operand w_code - z_w (signed) */
 #define REPQ_ACC_BITS 28u        /* accumulator (signed) */

@@ -52,6 +52,15 @@ fn snapshot_4x4_w4a4_ice40() {
     snapshot("4x4_w4a4_ice40", &cfg("4x4", 4, 4, Target::Ice40));
 }
 
+/// Signed 16-bit output lanes with two shared requantization lanes (`--out-bits 16`).
+#[test]
+fn snapshot_4x8_w8a8_o16_ecp5() {
+    let mut c = cfg("4x8", 8, 8, Target::Ecp5);
+    c.out_bits = Some(16);
+    c.requant_lanes = Some(2);
+    snapshot("4x8_w8a8_o16_ecp5", &c);
+}
+
 #[test]
 fn snapshot_8x4_w8a8_xcup() {
     let mut c = cfg("8x4", 8, 8, Target::UltraScalePlus);
@@ -346,6 +355,38 @@ fn bad_parameters_write_nothing() {
             "--requant-lanes",
             "do not divide",
         ),
+        (
+            GenConfig {
+                out_bits: Some(3),
+                ..base()
+            },
+            "--out-bits",
+            "3 bits is not a supported output lane width: give 4 (the default",
+        ),
+        (
+            GenConfig {
+                out_bits: Some(0),
+                ..base()
+            },
+            "--out-bits",
+            "0 bits is not a supported output lane width",
+        ),
+        (
+            GenConfig {
+                out_bits: Some(33),
+                ..base()
+            },
+            "--out-bits",
+            "or 5 ..= 32 (signed lanes)",
+        ),
+        (
+            GenConfig {
+                out_bits: Some(7),
+                ..cfg("4x4", 8, 8, Target::Generic)
+            },
+            "--out-bits",
+            "7 bits is not a supported output lane width: give 8",
+        ),
     ];
     for (i, (c, option, text)) in cases.into_iter().enumerate() {
         let out = dir.join(format!("case{i}"));
@@ -623,6 +664,27 @@ fn binary_rejects_bad_options_and_writes_nothing() {
             "no_such_model.safetensors",
         ),
         (
+            &["--pe", "16x16", "--out-bits", "7"],
+            "field `--out-bits`: 7 bits is not a supported output lane width: give 8 (the default, \
+             unsigned u8 codes) or 9 ..= 32 (signed lanes)",
+        ),
+        (
+            &["--pe", "16x16", "--out-bits", "33"],
+            "field `--out-bits`: 33 bits is not a supported output lane width",
+        ),
+        (
+            &["--pe", "4x4", "--abits", "4", "--out-bits", "0"],
+            "field `--out-bits`: 0 bits is not a supported output lane width: give 4",
+        ),
+        (
+            &["--pe", "16x16", "--out-bits", "wide"],
+            "invalid value 'wide' for '--out-bits <B>'",
+        ),
+        (
+            &["--pe", "16x16", "--out-bits", "-32"],
+            "unexpected argument '-3'",
+        ),
+        (
             &["--wbits", "8"],
             "the following required arguments were not provided",
         ),
@@ -690,6 +752,124 @@ fn binary_generates_the_rendered_files() {
     let files = files_of(&cfg("4x8", 4, 8, Target::Ecp5));
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), files.len());
     for f in files {
+        assert_eq!(
+            std::fs::read_to_string(out.join(&f.name)).unwrap(),
+            f.contents,
+            "{}",
+            f.name
+        );
+    }
+}
+
+/// `--out-bits`: the default width (omitted or equal to `--abits`) renders exactly today's files;
+/// a wider one shows in the command line and the configuration tag, and sizes the output lanes,
+/// the lo/hi fields, the JSON and the C header; the cycle timing stays the same.
+#[test]
+fn out_bits_default_is_unchanged_and_wider_lanes_are_signed() {
+    let base = cfg("8x4", 8, 8, Target::Ecp5);
+    let default = files_of(&base);
+    let explicit = files_of(&GenConfig {
+        out_bits: Some(8),
+        ..base.clone()
+    });
+    assert_eq!(default, explicit, "--out-bits 8 at a8 must be the default");
+    let d0 = base.validate().unwrap();
+    assert_eq!(d0.tag(), "8x4_w8a8");
+    assert!(!d0.command.contains("--out-bits"));
+    assert_eq!((d0.out_lane_bits(), d0.out_signed()), (8, false));
+    assert_eq!(d0.out_range(), (0, 255));
+    for (b, lo) in [(9u32, -256i64), (16, -32768), (32, -(1i64 << 31))] {
+        let c = GenConfig {
+            out_bits: Some(b),
+            ..base.clone()
+        };
+        let d = c.validate().unwrap();
+        assert_eq!(d.tag(), format!("8x4_w8a8_o{b}"));
+        assert!(
+            d.command.contains(&format!(
+                "--acc-bits {} --out-bits {b} --m-tile",
+                d.acc_bits
+            )),
+            "{}",
+            d.command
+        );
+        assert_eq!((d.out_lane_bits(), d.out_signed()), (b, true));
+        assert_eq!(d.out_range(), (lo, -lo - 1));
+        assert_eq!(d.out_bits(), 4 * b);
+        assert_eq!(d.param_bits(), d0.param_bits() + 2 * (b - 8));
+        let fields = d.param_fields();
+        for f in &fields[4..] {
+            assert!(f.signed && f.bits == b, "{f:?}");
+        }
+        assert_eq!((fields[5].lsb, fields[5].bits), (fields[4].lsb + b, b));
+        // Timing and buffering do not depend on the lane width.
+        assert_eq!(d.output_latency(), d0.output_latency());
+        assert_eq!(d.fifo_depth, d0.fifo_depth);
+        let files = files_of(&c);
+        let get = |n: &str| files.iter().find(|f| f.name == n).unwrap().contents.clone();
+        let top = get("repq_top.v");
+        assert!(top.contains(&format!("parameter integer OBITS = {b},")));
+        assert!(top.contains("output wire [C*OBITS-1:0]   m_out_data,"));
+        assert!(top.contains("PRM_BITS = ACC + 69 + 2 * OBITS"));
+        assert!(top.contains(&format!("OUTPUT LANES (--out-bits {b})")));
+        let h = get("repq_params.h");
+        assert!(
+            h.contains(&format!("#define REPQ_OUT_LANE_BITS {b}u ")),
+            "{h}"
+        );
+        assert!(h.contains("#define REPQ_OUT_SIGNED 1 "));
+        assert!(h.contains(&format!("#define REPQ_CONFIG \"8x4_w8a8_o{b}\"")));
+        let j: serde_json::Value = serde_json::from_str(&get("repq_params.json")).unwrap();
+        assert_eq!(j["streams"]["out"]["lane_bits"], u64::from(b));
+        assert_eq!(j["streams"]["out"]["lane_signed"], true);
+        assert_eq!(j["streams"]["out"]["beat_bits"], u64::from(4 * b));
+        assert_eq!(j["config"], format!("8x4_w8a8_o{b}"));
+        // The option is in every file's provenance header.
+        for f in &files {
+            assert!(
+                f.contents.contains(&format!("--out-bits {b} ")),
+                "{} lacks --out-bits in its command line",
+                f.name
+            );
+        }
+    }
+    let h = default
+        .iter()
+        .find(|f| f.name == "repq_params.h")
+        .unwrap()
+        .contents
+        .clone();
+    assert!(h.contains("#define REPQ_OUT_LANE_BITS 8u "));
+    assert!(h.contains("#define REPQ_OUT_SIGNED 0 "));
+    // The default's command lines (in every provenance header) do not mention the option.
+    for f in &default {
+        for l in f
+            .contents
+            .lines()
+            .filter(|l| l.contains("repq-hw gen --pe"))
+        {
+            assert!(!l.contains("--out-bits"), "{}: {l}", f.name);
+        }
+    }
+}
+
+/// `repq-hw gen --out-bits 32` through the binary: the library's files, and a note on the lanes.
+#[test]
+fn binary_generates_signed_output_lanes() {
+    let out = scratch("cli_out_bits").join("gen");
+    let o = repq_hw()
+        .args(["gen", "--pe", "4x4", "--out-bits", "32", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("output lanes s32"), "{stdout}");
+    let c = GenConfig {
+        out_bits: Some(32),
+        ..GenConfig::new(PeShape { rows: 4, cols: 4 })
+    };
+    for f in files_of(&c) {
         assert_eq!(
             std::fs::read_to_string(out.join(&f.name)).unwrap(),
             f.contents,

@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use repq_hw::arith::{LogCode, LogCodeParams, Requant, attention_value};
-use repq_hw::rtl::streams::{MatmulJob, beat_hex, put_bits, zero_beat};
-use repq_hw::rtl::{GenConfig, PeShape, bound};
+use repq_hw::rtl::streams::{MatmulJob, beat_hex, put_bits, raw_accumulator_requant, zero_beat};
+use repq_hw::rtl::{Design, GenConfig, PeShape, bound};
 use rtl_common::*;
 
 fn cfg(pe: &str, w: u32, a: u32, m_tile: u32) -> GenConfig {
@@ -306,17 +306,11 @@ fn shift_av_unit_equals_attention_value() {
     }
 }
 
-/// A random job whose accumulators fit and whose outputs spread over the code range, with some
-/// all-maximum rows and extreme operands.
-fn random_job(
-    rng: &mut StdRng,
-    m: usize,
-    k: usize,
-    n: usize,
-    wbits: u32,
-    abits: u32,
-    acc_bits: u32,
-) -> MatmulJob {
+/// A random job whose accumulators fit and whose outputs spread over the output range (the code
+/// range, or with `--out-bits` the signed lane range: [`signed_requant`]), with some all-maximum
+/// rows and extreme operands.
+fn random_job(rng: &mut StdRng, m: usize, k: usize, n: usize, d: &Design) -> MatmulJob {
+    let (wbits, abits, acc_bits) = (d.wbits, d.abits, d.acc_bits);
     let amax = (1u32 << abits) - 1;
     let wmax = (1i32 << wbits) - 1;
     let a: Vec<u8> = (0..m * k)
@@ -347,7 +341,10 @@ fn random_job(
         })
         .collect();
     let requant = (0..n)
-        .map(|_| {
+        .map(|c| {
+            if d.out_signed() {
+                return signed_requant(rng, d, std, c);
+            }
             let mult = f64::from(amax) / (4.0 * std) * rng.random_range(0.5..2.0);
             let zp = rng.random_range(0..=amax as i32);
             let mut r = Requant::to_codes(mult, zp, abits, "test").unwrap();
@@ -369,7 +366,100 @@ fn random_job(
     }
 }
 
-fn run_top(name: &str, c: &GenConfig, jobs: &[(usize, usize, usize)], seed: u64) {
+/// Column `col`'s requantization on signed output lanes (docs/arithmetic.md, U2 targets), for
+/// accumulators of standard deviation about `std`: raw accumulators (s32 lanes; the full lane
+/// range at unit-ish gain otherwise, as for the GELU index), the full lane range with frequent
+/// saturation (residual increments), activation codes, and random signed clamps and zero points.
+fn signed_requant(rng: &mut StdRng, d: &Design, std: f64, col: usize) -> Requant {
+    let (omin, omax) = d.out_range();
+    let (omin, omax) = (omin as i32, omax as i32);
+    let amax = (1i32 << d.abits) - 1;
+    let gain = |rng: &mut StdRng, target: f64| target / (4.0 * std) * rng.random_range(0.5..2.0);
+    let with = |mult: f64, zero_point: i32, lo: i32, hi: i32| {
+        let (m0, shift) = Requant::multiplier(mult, "test").unwrap();
+        Requant {
+            m0,
+            shift,
+            zero_point,
+            lo,
+            hi,
+        }
+    };
+    match col % 5 {
+        0 if d.out_lane_bits() == 32 => raw_accumulator_requant(),
+        0 => with(gain(rng, f64::from(omax)), 0, omin, omax),
+        1 => with(gain(rng, 2.0 * f64::from(omax)), 0, omin, omax),
+        2 => {
+            let zp = rng.random_range(0..=amax);
+            Requant::to_codes(gain(rng, f64::from(amax)), zp, d.abits, "test").unwrap()
+        }
+        3 => {
+            let zp = rng.random_range(omin / 2..=omax / 2);
+            let lo = rng.random_range(omin..=0);
+            let hi = rng.random_range(0..=omax);
+            with(gain(rng, f64::from(omax)), zp, lo, hi)
+        }
+        _ => {
+            let zp = rng.random_range(omin / 4..=omax / 4);
+            let lo = rng.random_range(omin..=omax);
+            let hi = rng.random_range(lo..=omax);
+            with(gain(rng, f64::from(omax) / 2.0), zp, lo, hi)
+        }
+    }
+}
+
+/// A job that drives the accumulators to the ends of s32 (needs `--acc-bits 32`, `--out-bits 32`,
+/// M >= 2, N >= 4): column 0 reaches 2^31 - 1 and column 1 -2^31 on the all-maximum rows, both
+/// leaving through the raw-accumulator requantization, as does column 2; column 3 saturates
+/// (gain 2^30) to the s32 clamp bounds.
+fn extreme_job(rng: &mut StdRng, m: usize, k: usize, n: usize, d: &Design) -> MatmulJob {
+    assert!(d.acc_bits == 32 && d.out_lane_bits() == 32 && m >= 2 && n >= 4);
+    let mut job = random_job(rng, m, k, n, d);
+    let amax = (1i64 << d.abits) - 1;
+    let wmax = (1i32 << d.wbits) - 1;
+    let reach = k as i64 * amax * i64::from(wmax);
+    for kk in 0..k {
+        job.w[kk * n] = wmax;
+        job.w[kk * n + 1] = -wmax;
+    }
+    job.bias[0] = i64::from(i32::MAX) - reach;
+    job.bias[1] = i64::from(i32::MIN) + reach;
+    job.bias[2] = 0;
+    for c in 0..3 {
+        job.requant[c] = raw_accumulator_requant();
+    }
+    job.requant[3] = Requant {
+        m0: (1 << 31) - 1,
+        shift: 1,
+        zero_point: 0,
+        lo: i32::MIN,
+        hi: i32::MAX,
+    };
+    let out = job.expected();
+    for want in [i32::MAX, i32::MIN] {
+        assert!(out.contains(&want), "the extreme job does not reach {want}");
+    }
+    job
+}
+
+/// What makes job `i` of a run: `(rng, i, m, k, n, design)`.
+type JobMaker = dyn Fn(&mut StdRng, usize, usize, usize, usize, &Design) -> MatmulJob;
+
+/// Runs random jobs of these sizes through `repq_top` (tb_top); returns each job's cycle count
+/// without stalls.
+fn run_top(name: &str, c: &GenConfig, jobs: &[(usize, usize, usize)], seed: u64) -> Vec<u64> {
+    run_top_with(name, c, jobs, seed, &|rng, _, m, k, n, d| {
+        random_job(rng, m, k, n, d)
+    })
+}
+
+fn run_top_with(
+    name: &str,
+    c: &GenConfig,
+    jobs: &[(usize, usize, usize)],
+    seed: u64,
+    make: &JobMaker,
+) -> Vec<u64> {
     let design = c.validate().unwrap();
     let dir = scratch(name);
     generate_incremental(c, &dir.join("rtl"));
@@ -381,17 +471,13 @@ fn run_top(name: &str, c: &GenConfig, jobs: &[(usize, usize, usize)], seed: u64)
         &dir.join("build"),
     );
     let mut rng = StdRng::seed_from_u64(seed);
+    // Every output value seen, to check that signed lanes carry more than codes.
+    let mut seen: Vec<i32> = Vec::new();
+    let mut cycles = Vec::new();
     for (i, &(m, k, n)) in jobs.iter().enumerate() {
-        let job = random_job(
-            &mut rng,
-            m,
-            k,
-            n,
-            design.wbits,
-            design.abits,
-            design.acc_bits,
-        );
+        let job = make(&mut rng, i, m, k, n, &design);
         let s = job.streams(&design).unwrap();
+        seen.extend(job.expected());
         let mut distinct = job.expected();
         distinct.sort_unstable();
         distinct.dedup();
@@ -425,6 +511,13 @@ fn run_top(name: &str, c: &GenConfig, jobs: &[(usize, usize, usize)], seed: u64)
             log.contains(&format!("{} output beats equal", s.out.len())),
             "{log}"
         );
+        let ideal = log
+            .split(" cycles without stalls")
+            .next()
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|c| c.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{name} job {i}: no cycle count in {log}"));
+        cycles.push(ideal);
         if k <= design.rows as usize && n <= design.cols as usize {
             // One pass: the first output row is the first activation row's, after exactly the
             // latency the design states.
@@ -435,6 +528,24 @@ fn run_top(name: &str, c: &GenConfig, jobs: &[(usize, usize, usize)], seed: u64)
             );
         }
     }
+    if design.out_signed() {
+        // Signed lanes: negative values, values past the code range, and both saturation bounds.
+        let (lo, hi) = design.out_range();
+        let amax = (1i32 << design.abits) - 1;
+        assert!(seen.iter().any(|&v| v < 0), "{name}: no negative output");
+        assert!(
+            seen.iter().any(|&v| v > amax),
+            "{name}: no output past u{}",
+            design.abits
+        );
+        for bound in [lo, hi] {
+            assert!(
+                seen.contains(&(bound as i32)),
+                "{name}: no output at the lane bound {bound}"
+            );
+        }
+    }
+    cycles
 }
 
 /// Edge tiles in M, K and N (and several M tiles) on a 4x4 w4a4 array with an 8-row M tile.
@@ -443,7 +554,7 @@ fn top_tiled_matmul_edge_tiles_4x4_w4a4() {
     if !have("verilator") {
         return;
     }
-    run_top(
+    let _ = run_top(
         "sim_top_4x4_w4a4",
         &cfg("4x4", 4, 4, 8),
         &[(13, 10, 7), (1, 1, 1), (8, 4, 4), (3, 17, 9)],
@@ -458,7 +569,7 @@ fn top_tiled_matmul_3x5_w8a4_one_requant_lane() {
     if !have("verilator") {
         return;
     }
-    run_top(
+    let _ = run_top(
         "sim_top_3x5_w8a4_u1",
         &GenConfig {
             requant_lanes: Some(1),
@@ -476,7 +587,7 @@ fn top_tiled_matmul_8x4_w8a8_two_requant_lanes() {
     if !have("verilator") {
         return;
     }
-    run_top(
+    let _ = run_top(
         "sim_top_8x4_w8a8_u2",
         &GenConfig {
             requant_lanes: Some(2),
@@ -493,10 +604,68 @@ fn top_tiled_matmul_1x1_w6a6() {
     if !have("verilator") {
         return;
     }
-    run_top(
+    let _ = run_top(
         "sim_top_1x1_w6a6",
         &cfg("1x1", 6, 6, 2),
         &[(5, 3, 2), (1, 1, 1)],
         0x5eed_0400,
+    );
+}
+
+/// `--out-bits 32` with a 32-bit accumulator on a 4x4 w8a8 array with two shared requantization
+/// lanes: signed s32 output lanes and clamps, accumulators at the ends of s32 leaving raw through
+/// the identity requantization (job 0), attention-score-like jobs whose every column is raw
+/// accumulators (Q K^T, job 2), and edge tiles in M, K and N with an 8-row M tile.
+#[test]
+fn top_out_bits_32_raw_accumulators_acc32_4x4_w8a8() {
+    if !have("verilator") {
+        return;
+    }
+    run_top_with(
+        "sim_top_4x4_w8a8_acc32_o32_u2",
+        &GenConfig {
+            acc_bits: Some(32),
+            out_bits: Some(32),
+            requant_lanes: Some(2),
+            ..cfg("4x4", 8, 8, 8)
+        },
+        &[(9, 384, 6), (13, 10, 7), (50, 24, 9), (1, 1, 1), (3, 4, 4)],
+        0x5eed_0500,
+        &|rng, i, m, k, n, d| match i {
+            0 => extreme_job(rng, m, k, n, d),
+            2 => {
+                let mut job = random_job(rng, m, k, n, d);
+                job.requant = vec![raw_accumulator_requant(); n];
+                job
+            }
+            _ => random_job(rng, m, k, n, d),
+        },
+    );
+}
+
+/// `--out-bits 16` on a 5x3 w8a8 array: GELU-index-like clamps -32768 ..= 32767 (zero point 0)
+/// mixed with activation codes and random signed clamps, edge tiles in M, K and N (a 4-row M
+/// tile), an fc1-like job and a single pass checking the latency. The same jobs sizes on the
+/// default (u8 code lanes) twin take exactly as many cycles: the lane width leaves the timing be.
+#[test]
+fn top_out_bits_16_gelu_index_5x3_w8a8() {
+    if !have("verilator") {
+        return;
+    }
+    let sizes = [(11, 13, 8), (50, 96, 7), (3, 5, 3), (1, 1, 1)];
+    let base = cfg("5x3", 8, 8, 4);
+    let wide = run_top(
+        "sim_top_5x3_w8a8_o16",
+        &GenConfig {
+            out_bits: Some(16),
+            ..base.clone()
+        },
+        &sizes,
+        0x5eed_0600,
+    );
+    let codes = run_top("sim_top_5x3_w8a8", &base, &sizes, 0x5eed_0700);
+    assert_eq!(
+        wide, codes,
+        "cycles without stalls, --out-bits 16 vs the default"
     );
 }

@@ -152,23 +152,16 @@ fn yosys_parses_and_elaborates_every_configuration() {
 }
 
 /// The generated C header compiles cleanly as C99 and C++ and packs beats exactly as the Rust
-/// stream code (the golden-vector side of the contract) does.
+/// stream code (the golden-vector side of the contract) does, at the default (unsigned code
+/// lanes) and with `--out-bits` 16 and 32 (signed lo/hi fields and output lanes; at 32 the
+/// raw-accumulator requantization).
 #[test]
 fn c_header_compiles_and_packs_like_the_stream_code() {
     use repq_hw::arith::Requant;
-    use repq_hw::rtl::streams::{MatmulJob, beat_hex};
+    use repq_hw::rtl::streams::raw_accumulator_requant;
     if !have("cc") {
         return;
     }
-    let c = rtl::GenConfig {
-        wbits: 4,
-        abits: 8,
-        ..rtl::GenConfig::new("5x3".parse().unwrap())
-    };
-    let d = c.validate().unwrap();
-    let dir = scratch("cheader");
-    generate(&c, &dir.join("gen"));
-    // One column, one row: the beats are easy to state in C.
     let r = Requant {
         m0: 1_234_567_890,
         shift: 37,
@@ -176,6 +169,42 @@ fn c_header_compiles_and_packs_like_the_stream_code() {
         lo: 3,
         hi: 250,
     };
+    let gelu = Requant {
+        m0: 1_234_567_890,
+        shift: 22,
+        zero_point: 0,
+        lo: -32768,
+        hi: 32767,
+    };
+    c_header_case("cheader", None, r, "3u", "250u");
+    c_header_case("cheader_o16", Some(16), gelu, "-32768", "32767");
+    c_header_case(
+        "cheader_o32",
+        Some(32),
+        raw_accumulator_requant(),
+        "(-2147483647 - 1)",
+        "2147483647",
+    );
+}
+
+fn c_header_case(
+    name: &str,
+    out_bits: Option<u32>,
+    r: repq_hw::arith::Requant,
+    lo_c: &str,
+    hi_c: &str,
+) {
+    use repq_hw::rtl::streams::{MatmulJob, beat_hex};
+    let c = rtl::GenConfig {
+        wbits: 4,
+        abits: 8,
+        out_bits,
+        ..rtl::GenConfig::new("5x3".parse().unwrap())
+    };
+    let d = c.validate().unwrap();
+    let dir = scratch(name);
+    generate(&c, &dir.join("gen"));
+    // One column, one row: the beats are easy to state in C.
     let job = MatmulJob {
         m: 1,
         k: 5,
@@ -186,27 +215,45 @@ fn c_header_compiles_and_packs_like_the_stream_code() {
         requant: vec![r, r, r],
     };
     let s = job.streams(&d).unwrap();
-    let prog = r#"
+    let words: Vec<String> = s.out[0].iter().map(|w| format!("0x{w:08x}u")).collect();
+    let prog = format!(
+        r#"
 #include <stdio.h>
 #include "repq_params.h"
-static void show(const uint32_t *w, unsigned bits) {
+#if REPQ_OUT_SIGNED
+typedef int32_t out_t;
+#else
+typedef uint8_t out_t;
+#endif
+static void show(const uint32_t *w, unsigned bits) {{
     int d;
     for (d = (int)((bits + 3) / 4) - 1; d >= 0; d--) printf("%x", (unsigned)repq_get_bits(w, (unsigned)d * 4, (bits - (unsigned)d * 4) < 4 ? bits - (unsigned)d * 4 : 4));
     printf("\n");
-}
-int main(void) {
+}}
+int main(void) {{
     uint32_t p[REPQ_PRM_BEAT_WORDS], a[REPQ_ACT_BEAT_WORDS], w[REPQ_WGT_BEAT_WORDS];
-    const uint8_t codes[5] = {255, 0, 17, 128, 1};
-    const int16_t ops[3] = {-15, 15, 0};
-    repq_pack_prm(p, -5000, 1234567890u, 37u, -77, 3u, 250u);
+    const uint32_t o[REPQ_OUT_BEAT_WORDS] = {{ {words} }};
+    out_t values[REPQ_PE_COLS];
+    const uint8_t codes[5] = {{255, 0, 17, 128, 1}};
+    const int16_t ops[3] = {{-15, 15, 0}};
+    unsigned c;
+    repq_pack_prm(p, -5000, {m0}u, {shift}u, {zp}, {lo_c}, {hi_c});
     repq_pack_act(a, codes);
     repq_pack_wgt(w, ops);
+    repq_unpack_out(o, values);
     show(p, REPQ_PRM_BEAT_BITS);
     show(a, REPQ_ACT_BEAT_BITS);
     show(w, REPQ_WGT_BEAT_BITS);
+    for (c = 0; c < REPQ_PE_COLS; c++) printf("%ld ", (long)values[c]);
+    printf("\n%u %d\n", (unsigned)REPQ_OUT_LANE_BITS, REPQ_OUT_SIGNED);
     return 0;
-}
-"#;
+}}
+"#,
+        words = words.join(", "),
+        m0 = r.m0,
+        shift = r.shift,
+        zp = r.zero_point,
+    );
     std::fs::write(dir.join("t.c"), prog).unwrap();
     let exe = dir.join("t");
     run(
@@ -238,9 +285,20 @@ int main(void) {
     }
     let out = run(&mut Command::new(&exe), "the C program");
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], beat_hex(&s.prm[0], d.param_bits()));
-    assert_eq!(lines[1], beat_hex(&s.act[0], d.act_bits()));
-    assert_eq!(lines[2], beat_hex(&s.wgt[0], d.wgt_bits()));
+    assert_eq!(lines[0], beat_hex(&s.prm[0], d.param_bits()), "{name}");
+    assert_eq!(lines[1], beat_hex(&s.act[0], d.act_bits()), "{name}");
+    assert_eq!(lines[2], beat_hex(&s.wgt[0], d.wgt_bits()), "{name}");
+    let expected: Vec<String> = job.expected().iter().map(|v| v.to_string()).collect();
+    assert_eq!(lines[3].trim_end(), expected.join(" "), "{name}");
+    assert_eq!(
+        lines[4],
+        format!("{} {}", d.out_lane_bits(), u8::from(d.out_signed())),
+        "{name}"
+    );
+    if out_bits == Some(32) {
+        // y = acc: the raw accumulators, negative ones included.
+        assert!(job.expected().iter().any(|&v| v < -255), "{name}: {out}");
+    }
 }
 
 /// repq_params.json parses and agrees with the design and the C header.
@@ -290,4 +348,56 @@ fn json_agrees_with_the_design_and_the_c_header() {
         .collect();
     let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(listed, names);
+}
+
+/// The output lane entries of the JSON and the C header agree with the design, at the default and
+/// with `--out-bits`.
+#[test]
+fn json_and_c_header_agree_on_output_lanes() {
+    for out_bits in [None, Some(8), Some(9), Some(16), Some(32)] {
+        let d = rtl::GenConfig {
+            out_bits,
+            ..rtl::GenConfig::new("4x8".parse().unwrap())
+        }
+        .validate()
+        .unwrap();
+        let files = rtl::render_all(&d);
+        let get = |n: &str| files.iter().find(|f| f.name == n).unwrap().contents.clone();
+        let j: serde_json::Value = serde_json::from_str(&get("repq_params.json")).unwrap();
+        let h = get("repq_params.h");
+        let define = |name: &str| -> u64 {
+            let l = h
+                .lines()
+                .find(|l| l.starts_with(&format!("#define {name} ")))
+                .unwrap_or_else(|| panic!("{name}"));
+            l.split_whitespace()
+                .nth(2)
+                .unwrap()
+                .trim_end_matches('u')
+                .parse()
+                .unwrap()
+        };
+        let lane = u64::from(d.out_lane_bits());
+        assert_eq!(lane, u64::from(out_bits.unwrap_or(8)));
+        assert_eq!(define("REPQ_OUT_LANE_BITS"), lane);
+        assert_eq!(define("REPQ_OUT_SIGNED"), u64::from(d.out_signed()));
+        assert_eq!(j["streams"]["out"]["lane_bits"], lane);
+        assert_eq!(j["streams"]["out"]["lane_signed"], d.out_signed());
+        assert_eq!(j["streams"]["out"]["lanes"], 8);
+        assert_eq!(
+            j["streams"]["out"]["beat_bits"],
+            define("REPQ_OUT_BEAT_BITS")
+        );
+        assert_eq!(define("REPQ_OUT_BEAT_BITS"), 8 * lane);
+        assert_eq!(define("REPQ_PRM_LO_BITS"), lane);
+        assert_eq!(define("REPQ_PRM_HI_BITS"), lane);
+        assert_eq!(define("REPQ_PRM_HI_LSB"), define("REPQ_PRM_LO_LSB") + lane);
+        assert_eq!(define("REPQ_PRM_BEAT_BITS"), u64::from(d.param_bits()));
+        for f in j["streams"]["prm"]["fields"].as_array().unwrap() {
+            if f["name"] == "lo" || f["name"] == "hi" {
+                assert_eq!(f["signed"], d.out_signed());
+                assert_eq!(f["bits"], lane);
+            }
+        }
+    }
 }

@@ -33,6 +33,11 @@ pub struct GenArgs {
     /// takes COLS / LANES cycles
     #[arg(long, value_name = "LANES")]
     pub requant_lanes: Option<u32>,
+    /// Output lane bits B of m_out (default: --abits, unsigned codes). ABITS+1 to 32: signed lanes
+    /// and signed clamp bounds, for the wider requantization targets (GELU index s16, residual
+    /// s32, raw Q K^T accumulators at 32)
+    #[arg(long, value_name = "B")]
+    pub out_bits: Option<u32>,
     /// Implementation target: generic (SDC), xcup (Xilinx UltraScale+, XDC), ecp5 (LPF), ice40
     /// (PCF)
     #[arg(long, value_name = "NAME", default_value = "generic")]
@@ -66,6 +71,7 @@ impl GenArgs {
             target,
             clock_mhz: self.clock_mhz,
             requant_lanes: self.requant_lanes,
+            out_bits: self.out_bits,
             requirement,
             ..GenConfig::new(pe)
         })
@@ -154,6 +160,13 @@ pub fn run(args: &GenArgs) -> Result<()> {
         d.clock_mhz,
         rtl::TOP
     );
+    if d.out_signed() {
+        println!(
+            "  output lanes s{} (signed; lo/hi s{} in the parameter beat)",
+            d.out_lane_bits(),
+            d.out_lane_bits()
+        );
+    }
     if !d.attention_capable {
         println!(
             "  note: wbits < abits, so this array cannot run Q K^T (keys need s{} operands)",

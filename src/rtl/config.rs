@@ -33,6 +33,9 @@ pub const SHIFT_AV_LATENCY: u32 = 5;
 pub const AV_MAX_F: u32 = 16;
 /// Width of the `C_INT` input of the log2 code unit (signed).
 pub const LOGCODE_CINT_BITS: u32 = 16;
+/// Widest output lane `--out-bits` accepts: the requantization unit's s32 output (docs/arithmetic.md,
+/// U2: residual-stream increments and raw accumulators are s32).
+pub const MAX_OUT_BITS: u32 = 32;
 
 /// The demo model's architecture, which sets the default accumulator requirement: a ViT of width
 /// 96 with an MLP hidden width of 384 and 50 tokens (fc2 has the largest depth, K = 384).
@@ -79,6 +82,8 @@ pub enum GenError {
     MTile { given: u32 },
     /// `--requant-lanes` not a divisor of the column count.
     RequantLanes { given: u32, cols: u32 },
+    /// `--out-bits` neither `abits` nor in `abits + 1 ..= 32`.
+    OutBits { given: u32, abits: u32 },
     /// `--out` names no directory (`/`, `..`), or an existing path this tool did not write.
     Out { path: String, reason: String },
 }
@@ -115,6 +120,7 @@ impl GenError {
             GenError::Clock { .. } => "--clock-mhz",
             GenError::MTile { .. } => "--m-tile",
             GenError::RequantLanes { .. } => "--requant-lanes",
+            GenError::OutBits { .. } => "--out-bits",
             GenError::Out { .. } => "--out",
         }
     }
@@ -172,6 +178,11 @@ impl GenError {
             ),
             GenError::RequantLanes { given, cols } => format!(
                 "{given} lanes do not divide the {cols} columns of the array (give a divisor of {cols})"
+            ),
+            GenError::OutBits { given, abits } => format!(
+                "{given} bits is not a supported output lane width: give {abits} (the default, \
+                 unsigned u{abits} codes) or {} ..= {MAX_OUT_BITS} (signed lanes)",
+                abits + 1
             ),
             GenError::Out { path, reason } => format!("`{path}`: {reason}"),
         }
@@ -441,6 +452,10 @@ pub struct GenConfig {
     /// Requantization lanes U (divides the column count); `None`: one per column. Fewer lanes
     /// share the (large) requantization units: an output row then takes C / U cycles.
     pub requant_lanes: Option<u32>,
+    /// Output lane bits B; `None` or `abits`: unsigned u{abits} codes (lo/hi u{abits}). B in
+    /// `abits + 1 ..= 32`: signed s{B} lanes and s{B} lo/hi, for the wider requantization targets
+    /// of docs/arithmetic.md, U2 (GELU index s16, residual s32, raw Q K^T accumulators).
+    pub out_bits: Option<u32>,
 }
 
 impl GenConfig {
@@ -457,6 +472,7 @@ impl GenConfig {
             requirement: None,
             model: None,
             requant_lanes: None,
+            out_bits: None,
         }
     }
 
@@ -483,6 +499,16 @@ impl GenConfig {
                 return Err(GenError::Width { option, given });
             }
         }
+        let obits = match self.out_bits {
+            None => self.abits,
+            Some(b) if b == self.abits || (self.abits + 1..=MAX_OUT_BITS).contains(&b) => b,
+            Some(given) => {
+                return Err(GenError::OutBits {
+                    given,
+                    abits: self.abits,
+                });
+            }
+        };
         let requirement = self
             .requirement
             .clone()
@@ -533,6 +559,9 @@ impl GenConfig {
             "repq-hw gen --pe {} --wbits {} --abits {} --acc-bits {}",
             self.pe, self.wbits, self.abits, acc_bits
         );
+        if obits != self.abits {
+            command.push_str(&format!(" --out-bits {obits}"));
+        }
         if let Some(m) = &self.model {
             command.push_str(&format!(" --model {m}"));
         }
@@ -552,6 +581,7 @@ impl GenConfig {
             wbits: self.wbits,
             abits: self.abits,
             wob: self.wbits + 1,
+            obits,
             acc_bits,
             acc_bits_required: required,
             m_tile: self.m_tile,
@@ -579,6 +609,8 @@ pub struct Design {
     pub abits: u32,
     /// Stationary operand bits, `wbits + 1`.
     pub wob: u32,
+    /// Output lane bits: `abits` (unsigned codes, the default) or `abits + 1 ..= 32` (signed).
+    pub obits: u32,
     pub acc_bits: u32,
     /// What the requirement (and the PE product) needs; `acc_bits >= acc_bits_required`.
     pub acc_bits_required: u32,
@@ -614,15 +646,17 @@ pub struct Field {
 }
 
 impl Design {
-    /// The parameter beat's fields, LSB first: bias, M0, shift, zero point, lo, hi.
+    /// The parameter beat's fields, LSB first: bias, M0, shift, zero point, lo, hi (lo and hi
+    /// as wide and as signed as an output lane).
     pub fn param_fields(&self) -> Vec<Field> {
+        let signed = self.out_signed();
         let widths = [
             ("bias", self.acc_bits, true),
             ("m0", 31, false),
             ("shift", 6, false),
             ("zero_point", 32, true),
-            ("lo", self.abits, false),
-            ("hi", self.abits, false),
+            ("lo", self.obits, signed),
+            ("hi", self.obits, signed),
         ];
         let mut lsb = 0;
         widths
@@ -655,9 +689,29 @@ impl Design {
         self.cols * self.wob
     }
 
-    /// Bits of one output beat (C codes).
+    /// Bits of one output beat (C lanes of [`Design::out_lane_bits`]).
     pub fn out_bits(&self) -> u32 {
-        self.cols * self.abits
+        self.cols * self.obits
+    }
+
+    /// Bits of one output lane: `abits` by default, B with `--out-bits B`.
+    pub fn out_lane_bits(&self) -> u32 {
+        self.obits
+    }
+
+    /// Whether output lanes (and the lo/hi fields) are signed: `--out-bits` wider than `abits`.
+    pub fn out_signed(&self) -> bool {
+        self.obits != self.abits
+    }
+
+    /// The clamp range an output lane holds, which `lo <= hi` must lie in (docs/arithmetic.md,
+    /// U2): `0 ..= 2^abits - 1` for code lanes, `-2^(B-1) ..= 2^(B-1) - 1` for signed lanes.
+    pub fn out_range(&self) -> (i64, i64) {
+        if self.out_signed() {
+            (-(1i64 << (self.obits - 1)), (1i64 << (self.obits - 1)) - 1)
+        } else {
+            (0, (1i64 << self.abits) - 1)
+        }
     }
 
     /// Cycles from an activation beat's acceptance to the de-skewed accumulator row: one input
@@ -681,9 +735,14 @@ impl Design {
         self.cols / self.requant_lanes
     }
 
-    /// Short name of the configuration, such as `16x16_w8a8`.
+    /// Short name of the configuration, such as `16x16_w8a8`, or `16x16_w8a8_o32` with signed
+    /// output lanes.
     pub fn tag(&self) -> String {
-        format!("{}x{}_w{}a{}", self.rows, self.cols, self.wbits, self.abits)
+        let mut t = format!("{}x{}_w{}a{}", self.rows, self.cols, self.wbits, self.abits);
+        if self.out_signed() {
+            t.push_str(&format!("_o{}", self.obits));
+        }
+        t
     }
 
     /// Clock period in ns, three decimals.

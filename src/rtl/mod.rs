@@ -16,7 +16,9 @@
 //!   shift, zero point, clamp) are double-buffered per tile; partial sums of all but the last K
 //!   tile go to an accumulator buffer of `m_tile` rows; rows of the last K tile are requantized
 //!   by `requant_lanes` lanes (one per column by default; fewer lanes are shared, an output row
-//!   then takes `cols / requant_lanes` cycles) and leave through an output FIFO.
+//!   then takes `cols / requant_lanes` cycles) and leave through an output FIFO, as u{abits} codes
+//!   or, with `out_bits` B (`--out-bits`), as signed s{B} values (docs/arithmetic.md, U2: GELU
+//!   index, residual increments, raw `Q K^T` accumulators).
 //! * Three sequencers walk the same tile loop nest (`repq_walk`): the weight loader, the
 //!   parameter loader and the activation issue; bank flags, a lag counter (accumulator-buffer
 //!   read-after-write) and output credits keep them consistent under any stream stalls.

@@ -99,6 +99,9 @@ struct TopV<'a> {
     header: &'a str,
     d: &'a Design,
     requant_latency: u32,
+    /// The Verilog parameter of an output lane's width: `ABITS` for code lanes (the default),
+    /// `OBITS` for the signed lanes of `--out-bits`.
+    ob: &'static str,
 }
 
 #[derive(Template)]
@@ -196,6 +199,7 @@ pub fn render_all(d: &Design) -> Vec<GeneratedFile> {
                 header: h,
                 d,
                 requant_latency: REQUANT_LATENCY,
+                ob: if d.out_signed() { "OBITS" } else { "ABITS" },
             },
             SOURCES[11],
         ),

@@ -12,7 +12,10 @@ use super::config::Design;
 /// A packed beat: 32-bit words, least significant first (bit `i` is bit `i % 32` of word `i / 32`).
 pub type Beat = Vec<u32>;
 
-/// One matmul job: `out[m][n] = requant[n].apply(bias[n] + sum_k a[m][k] * w[k][n])`.
+/// One matmul job: `out[m][n] = requant[n].apply(bias[n] + sum_k a[m][k] * w[k][n])` (U1 then
+/// U2). The clamp bounds `lo`, `hi` of each column are i32 and must lie in the design's output
+/// lane range ([`Design::out_range`]): activation codes on a default design, signed values (GELU
+/// index, residual increments, raw accumulators) on one generated with `--out-bits`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MatmulJob {
     pub m: usize,
@@ -24,7 +27,7 @@ pub struct MatmulJob {
     pub w: Vec<i32>,
     /// Per-column bias (zero points folded in), `[n]`.
     pub bias: Vec<i64>,
-    /// Per-column requantization, `[n]`.
+    /// Per-column requantization (M0, shift, zero point, i32 lo/hi), `[n]`.
     pub requant: Vec<Requant>,
 }
 
@@ -80,7 +83,8 @@ fn fits_signed(v: i64, bits: u32) -> bool {
 
 impl MatmulJob {
     /// Checks sizes and value ranges against the design (codes, operand and bias widths, the
-    /// accumulator bound of every column, requantization constants).
+    /// accumulator bound of every column, requantization constants, clamp bounds within the
+    /// output lanes).
     pub fn check(&self, d: &Design) -> Result<()> {
         let bad = |what: String| Err(Error::Invalid(format!("matmul job: {what}")));
         let max_dim = (1usize << d.dim_bits) - 1;
@@ -120,22 +124,24 @@ impl MatmulJob {
                 ));
             }
             let r = &self.requant[n];
+            let (omin, omax) = d.out_range();
             if !(1..=62).contains(&r.shift)
                 || r.m0 >= 1 << 31
-                || r.lo < 0
+                || i64::from(r.lo) < omin
                 || r.lo > r.hi
-                || r.hi > amax as i32
+                || i64::from(r.hi) > omax
             {
                 return bad(format!(
                     "column {n}: requantization {r:?} outside m0 < 2^31, shift 1..62, \
-                     0 <= lo <= hi <= {amax}"
+                     {omin} <= lo <= hi <= {omax}"
                 ));
             }
         }
         Ok(())
     }
 
-    /// `out[m][n]` by the reference units.
+    /// `out[m][n]` by the reference units (signed; within [`Design::out_range`] once
+    /// [`MatmulJob::check`] passed).
     pub fn expected(&self) -> Vec<i32> {
         let acc = matmul_acc(&self.a, &self.w, &self.bias, self.m, self.k);
         acc.iter()
@@ -157,13 +163,14 @@ impl MatmulJob {
                 let nr = c_.min(self.n - n0);
                 for n in n0..n0 + nr {
                     let r = &self.requant[n];
+                    // Signed fields as two's complement; put_bits keeps each field's low bits.
                     let vals = [
                         self.bias[n] as u64,
                         u64::from(r.m0),
                         u64::from(r.shift),
                         i64::from(r.zero_point) as u64,
-                        r.lo as u64,
-                        r.hi as u64,
+                        i64::from(r.lo) as u64,
+                        i64::from(r.hi) as u64,
                     ];
                     let mut b = zero_beat(d.param_bits());
                     for (f, v) in fields.iter().zip(vals) {
@@ -190,17 +197,32 @@ impl MatmulJob {
                         s.act.push(b);
                     }
                 }
+                // Output lanes: u{abits} codes, or two's complement s{B} with --out-bits B.
+                let ob = d.out_lane_bits();
                 for m in m0..m0 + mr {
                     let mut b = zero_beat(d.out_bits());
                     for c in 0..nr {
                         let v = out[m * self.n + n0 + c];
-                        put_bits(&mut b, c as u32 * d.abits, d.abits, v as u64);
+                        put_bits(&mut b, c as u32 * ob, ob, i64::from(v) as u64);
                     }
                     s.out.push(b);
                 }
             }
         }
         Ok(s)
+    }
+}
+
+/// The requantization that passes an accumulator through unchanged (docs/arithmetic.md, U2:
+/// `round_shift(acc * 2^30, 30) = acc`, no clamp in s32): how raw `Q K^T` scores leave an array
+/// generated with `--out-bits 32`.
+pub fn raw_accumulator_requant() -> Requant {
+    Requant {
+        m0: 1 << 30,
+        shift: 30,
+        zero_point: 0,
+        lo: i32::MIN,
+        hi: i32::MAX,
     }
 }
 
@@ -228,5 +250,65 @@ mod tests {
         assert_eq!(get_bits(&b, 30, 8), 0xa5);
         assert_eq!(beat_hex(&b, 40), "2940000ff8");
         assert_eq!(beat_hex(&[0x5], 3), "5");
+    }
+
+    #[test]
+    fn raw_accumulator_requant_is_the_identity_on_s32() {
+        let r = raw_accumulator_requant();
+        for acc in [
+            i64::from(i32::MIN),
+            -1,
+            0,
+            1,
+            12_345_678,
+            i64::from(i32::MAX),
+        ] {
+            assert_eq!(i64::from(r.apply(acc)), acc);
+        }
+    }
+
+    /// With `--out-bits`, lo/hi are packed as signed s{B} fields and the outputs as s{B} lanes;
+    /// a clamp outside the lane range is refused.
+    #[test]
+    fn signed_lanes_pack_lo_hi_and_outputs_in_twos_complement() {
+        use crate::rtl::{GenConfig, PeShape};
+        let mut c = GenConfig::new(PeShape { rows: 2, cols: 3 });
+        c.out_bits = Some(16);
+        let d = c.validate().unwrap();
+        let gelu = Requant {
+            m0: 1 << 30,
+            shift: 30,
+            zero_point: -5,
+            lo: -32768,
+            hi: 32767,
+        };
+        let mut job = MatmulJob {
+            m: 1,
+            k: 2,
+            n: 2,
+            a: vec![255, 1],
+            w: vec![-256, 3, 1, -2],
+            bias: vec![-40_000, 100],
+            requant: vec![gelu, raw_accumulator_requant()],
+        };
+        // Column 1's raw requantization does not fit s16 lanes.
+        assert!(job.streams(&d).is_err());
+        job.requant[1].lo = -100;
+        job.requant[1].hi = 32767;
+        let s = job.streams(&d).unwrap();
+        let f = d.param_fields();
+        let (lo, hi) = (&f[4], &f[5]);
+        assert!(lo.signed && hi.signed && lo.bits == 16 && hi.lsb == lo.lsb + 16);
+        assert_eq!(get_bits(&s.prm[0], lo.lsb, 16), 0x8000);
+        assert_eq!(get_bits(&s.prm[0], hi.lsb, 16), 0x7fff);
+        assert_eq!(get_bits(&s.prm[1], lo.lsb, 16), 0xff9c);
+        assert_eq!(d.param_bits(), 28 + 69 + 32);
+        // acc0 = -40000 + 255 * -256 + 1 = -105279 -> clamped to -32768; acc1 = 100 + 765 - 2.
+        assert_eq!(job.expected(), vec![-32768, 863]);
+        assert_eq!(d.out_bits(), 48);
+        assert_eq!(s.out.len(), 1);
+        assert_eq!(get_bits(&s.out[0], 0, 16), 0x8000);
+        assert_eq!(get_bits(&s.out[0], 16, 16), 863);
+        assert_eq!(get_bits(&s.out[0], 32, 16), 0);
     }
 }

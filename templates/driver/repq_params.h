@@ -24,7 +24,13 @@
 /* Array and datapath */
 #define REPQ_PE_ROWS {{ d.rows }}u            /* R: depth (K) lanes */
 #define REPQ_PE_COLS {{ d.cols }}u            /* C: output (N) lanes */
+{%- if d.out_signed() %}
+#define REPQ_ABITS {{ d.abits }}u             /* activation code bits (unsigned) */
+{%- else %}
 #define REPQ_ABITS {{ d.abits }}u             /* activation / output code bits (unsigned) */
+{%- endif %}
+#define REPQ_OUT_LANE_BITS {{ d.out_lane_bits() }}u     /* m_out lane bits, also the lo/hi field width */
+#define REPQ_OUT_SIGNED {% if d.out_signed() %}1{% else %}0{% endif %}          /* 1: lanes and lo/hi signed (--out-bits); 0: u{ABITS} codes */
 #define REPQ_WBITS {{ d.wbits }}u             /* weight code bits */
 #define REPQ_W_OPERAND_BITS {{ d.wob }}u      /* stationary operand w_code - z_w (signed) */
 #define REPQ_ACC_BITS {{ d.acc_bits }}u        /* accumulator (signed) */
@@ -101,6 +107,33 @@ static inline void repq_pack_wgt(uint32_t beat[REPQ_WGT_BEAT_WORDS], const int16
         repq_put_bits(beat, c * REPQ_W_OPERAND_BITS, REPQ_W_OPERAND_BITS, (uint64_t)(int64_t)w[c]);
 }
 
+{% if d.out_signed() -%}
+/* One parameter beat (one output column); lo and hi are signed,
+ * {{ d.out_range().0 }} <= lo <= hi <= {{ d.out_range().1 }}. */
+static inline void repq_pack_prm(uint32_t beat[REPQ_PRM_BEAT_WORDS], int64_t bias, uint32_t m0,
+                                 uint32_t shift, int32_t zero_point, int32_t lo, int32_t hi)
+{
+    unsigned i;
+    for (i = 0; i < REPQ_PRM_BEAT_WORDS; i++) beat[i] = 0;
+    repq_put_bits(beat, REPQ_PRM_BIAS_LSB, REPQ_PRM_BIAS_BITS, (uint64_t)bias);
+    repq_put_bits(beat, REPQ_PRM_M0_LSB, REPQ_PRM_M0_BITS, m0);
+    repq_put_bits(beat, REPQ_PRM_SHIFT_LSB, REPQ_PRM_SHIFT_BITS, shift);
+    repq_put_bits(beat, REPQ_PRM_ZERO_POINT_LSB, REPQ_PRM_ZERO_POINT_BITS, (uint64_t)(int64_t)zero_point);
+    repq_put_bits(beat, REPQ_PRM_LO_LSB, REPQ_PRM_LO_BITS, (uint64_t)(int64_t)lo);
+    repq_put_bits(beat, REPQ_PRM_HI_LSB, REPQ_PRM_HI_BITS, (uint64_t)(int64_t)hi);
+}
+
+/* One output beat: values[c] = out[m][n0 + c], sign-extended from REPQ_OUT_LANE_BITS. */
+static inline void repq_unpack_out(const uint32_t beat[REPQ_OUT_BEAT_WORDS], int32_t *values)
+{
+    unsigned c;
+    for (c = 0; c < REPQ_PE_COLS; c++) {
+        int64_t v = (int64_t)repq_get_bits(beat, c * REPQ_OUT_LANE_BITS, REPQ_OUT_LANE_BITS);
+        if (v >> (REPQ_OUT_LANE_BITS - 1u)) v -= (int64_t)1 << REPQ_OUT_LANE_BITS;
+        values[c] = (int32_t)v;
+    }
+}
+{%- else -%}
 /* One parameter beat (one output column). */
 static inline void repq_pack_prm(uint32_t beat[REPQ_PRM_BEAT_WORDS], int64_t bias, uint32_t m0,
                                  uint32_t shift, int32_t zero_point, uint32_t lo, uint32_t hi)
@@ -122,5 +155,6 @@ static inline void repq_unpack_out(const uint32_t beat[REPQ_OUT_BEAT_WORDS], uin
     for (c = 0; c < REPQ_PE_COLS; c++)
         codes[c] = (uint8_t)repq_get_bits(beat, c * REPQ_ABITS, REPQ_ABITS);
 }
+{%- endif %}
 
 #endif /* REPQ_PARAMS_H */

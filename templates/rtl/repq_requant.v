@@ -11,7 +11,11 @@
 //     with t[0] as carry-in, no 64-bit rounding constant;
 //   * |z|, |lo|, |hi| < 2^31, so saturating t to s36 changes no result.
 // The output is the low OBITS bits of the clamped value: exact whenever [lo, hi] fits OBITS
+{%- if d.out_signed() %}
+// bits (repq_top, generated with --out-bits {{ d.obits }}, uses OBITS = {{ d.obits }} with -2^{{ d.obits - 1 }} <= lo <= hi < 2^{{ d.obits - 1 }}).
+{%- else %}
 // bits (repq_top uses OBITS = ABITS with 0 <= lo <= hi < 2^ABITS).
+{%- endif %}
 // Pipeline, REQUANT_LATENCY = 10 cycles, one row of LANES values per cycle, no stall (stage
 // registers are numbered by the stage that loads them; 4 loads q5_p):
 //   1 inputs  2 partial products  3 two partial sums, with the sign correction  4 the product
@@ -24,7 +28,7 @@
 module repq_requant #(
     parameter integer LANES = {{ d.requant_lanes }},
     parameter integer ACC = {{ d.acc_bits }},
-    parameter integer OBITS = {{ d.abits }},
+    parameter integer OBITS = {{ d.obits }},
     parameter integer SIDE = 1
 ) (
     input  wire                  clk,

@@ -2,7 +2,11 @@
 // repq_top: tiled matmul with bias and requantization on a {{ d.rows }}x{{ d.cols }} weight-stationary array
 //   out[m][n] = requant_n( bias[n] + sum_k a[m][k] * w[k][n] )       (U1 then U2)
 // a: u{{ d.abits }} activation codes, w: s{{ d.wob }} stationary operands (w_code - z_w, or k_code - z_k
+{%- if d.out_signed() %}
+// for Q K^T), bias: s{{ d.acc_bits }}, accumulation exact in s{{ d.acc_bits }}, out: s{{ d.obits }} values (--out-bits {{ d.obits }}).
+{%- else %}
 // for Q K^T), bias: s{{ d.acc_bits }}, accumulation exact in s{{ d.acc_bits }}, out: u{{ d.abits }} codes.
+{%- endif %}
 {%- if d.attention_capable %}
 // wbits >= abits: the array also runs attention scores Q K^T (keys minus z_k as operands).
 {%- else %}
@@ -39,7 +43,27 @@
 //   [{{ f.lsb + f.bits - 1 }}:{{ f.lsb }}] {{ f.name }} ({% if f.signed %}s{% else %}u{% endif %}{{ f.bits }})
 {%- endfor %}
 //   requant: y = clamp(((acc * m0 + 2^(shift-1)) >> shift) + zero_point, lo, hi)  (U2), with
+{%- if d.out_signed() %}
+//   shift in 1 .. 62 and -2^{{ d.obits - 1 }} <= lo <= hi <= 2^{{ d.obits - 1 }}-1 ({{ d.out_range().0 }} .. {{ d.out_range().1 }}).
+//
+// OUTPUT LANES (--out-bits {{ d.obits }}). m_out lanes are s{{ d.obits }} two's complement and lo/hi are s{{ d.obits }} fields,
+// sign-extended to 32 bits into the requantization unit, so the array also produces the wider
+// requantization targets of docs/arithmetic.md (U2): activation codes (lo = 0, hi = 2^{{ d.abits }}-1),
+{%- if d.obits >= 16 %}
+// the GELU index of fc1 (s16: lo = -32768, hi = 32767),
+{%- endif %}
+{%- if d.obits == 32 %}
+// residual-stream increments of patch_embed, proj, fc2 and the head (s32), and raw accumulators
+// (Q K^T scores: m0 = 2^30, shift = 30, zero_point = 0, lo = -2^31, hi = 2^31-1 give y = acc).
+{%- else %}
+// and any signed target within s{{ d.obits }} (s32 targets, such as residual increments and raw Q K^T
+// accumulators, need --out-bits 32).
+{%- endif %}
+// The default, --out-bits {{ d.abits }}, has unsigned u{{ d.abits }} code lanes and u{{ d.abits }} lo/hi; only lane and field
+// widths differ from it: the cycle timing is the same.
+{%- else %}
 //   shift in 1 .. 62 and 0 <= lo <= hi <= {{ (1 << d.abits) - 1 }}.
+{%- endif %}
 //
 // TIMING. Activation beat accepted -> its row leaves the array {{ d.array_latency() }} cycles later (2 + R + C);
 // a row of the last K tile is valid on m_out {{ d.output_latency() }} cycles after its activation beat was
@@ -59,13 +83,16 @@ module repq_top #(
     parameter integer R = {{ d.rows }},
     parameter integer C = {{ d.cols }},
     parameter integer ABITS = {{ d.abits }},
+{%- if d.out_signed() %}
+    parameter integer OBITS = {{ d.obits }},               // signed output lanes, ABITS < OBITS <= 32
+{%- endif %}
     parameter integer WOB = {{ d.wob }},
     parameter integer ACC = {{ d.acc_bits }},
     parameter integer TM = {{ d.m_tile }},
     parameter integer DIMW = {{ d.dim_bits }},
     parameter integer FIFO_DEPTH = {{ d.fifo_depth }},
     parameter integer RQ_LANES = {{ d.requant_lanes }},                // divides C
-    parameter integer PRM_BITS = ACC + 69 + 2 * ABITS    // derived: do not override
+    parameter integer PRM_BITS = ACC + 69 + 2 * {{ ob }}    // derived: do not override
 ) (
     input  wire                 clk,
     input  wire                 rst,
@@ -88,10 +115,14 @@ module repq_top #(
     input  wire                 s_prm_valid,
     output wire                 s_prm_ready,
     input  wire [PRM_BITS-1:0]  s_prm_data,
+{%- if d.out_signed() %}
+    // signed outputs, C lanes of OBITS
+{%- else %}
     // output codes, C lanes of ABITS
+{%- endif %}
     output wire                 m_out_valid,
     input  wire                 m_out_ready,
-    output wire [C*ABITS-1:0]   m_out_data,
+    output wire [C*{{ ob }}-1:0]   m_out_data,
     output wire                 m_out_last
 );
     // Parameter beat layout (LSB first).
@@ -100,7 +131,7 @@ module repq_top #(
     localparam integer P_SH = ACC + 31;
     localparam integer P_ZP = ACC + 37;
     localparam integer P_LO = ACC + 69;
-    localparam integer P_HI = ACC + 69 + ABITS;
+    localparam integer P_HI = ACC + 69 + {{ ob }};
 
     localparam integer U = RQ_LANES;                         // requantization lanes
     localparam integer G = C / RQ_LANES;                     // cycles per output row
@@ -241,10 +272,10 @@ module repq_top #(
     reg [C*6-1:0]   sh_b1;
     reg [C*32-1:0]  zp_b0;
     reg [C*32-1:0]  zp_b1;
-    reg [C*ABITS-1:0] lo_b0;
-    reg [C*ABITS-1:0] lo_b1;
-    reg [C*ABITS-1:0] hi_b0;
-    reg [C*ABITS-1:0] hi_b1;
+    reg [C*{{ ob }}-1:0] lo_b0;
+    reg [C*{{ ob }}-1:0] lo_b1;
+    reg [C*{{ ob }}-1:0] hi_b0;
+    reg [C*{{ ob }}-1:0] hi_b1;
     generate
         for (gi = 0; gi < C; gi = gi + 1) begin : g_pl_col
             localparam [CIW-1:0] COL = gi;
@@ -255,16 +286,16 @@ module repq_top #(
                     m0_b0[gi*31 +: 31] <= pl_data[P_M0 +: 31];
                     sh_b0[gi*6 +: 6] <= pl_data[P_SH +: 6];
                     zp_b0[gi*32 +: 32] <= pl_data[P_ZP +: 32];
-                    lo_b0[gi*ABITS +: ABITS] <= pl_data[P_LO +: ABITS];
-                    hi_b0[gi*ABITS +: ABITS] <= pl_data[P_HI +: ABITS];
+                    lo_b0[gi*{{ ob }} +: {{ ob }}] <= pl_data[P_LO +: {{ ob }}];
+                    hi_b0[gi*{{ ob }} +: {{ ob }}] <= pl_data[P_HI +: {{ ob }}];
                 end
                 if (we & pl_par) begin
                     bias_b1[gi*ACC +: ACC] <= pl_data[P_BIAS +: ACC];
                     m0_b1[gi*31 +: 31] <= pl_data[P_M0 +: 31];
                     sh_b1[gi*6 +: 6] <= pl_data[P_SH +: 6];
                     zp_b1[gi*32 +: 32] <= pl_data[P_ZP +: 32];
-                    lo_b1[gi*ABITS +: ABITS] <= pl_data[P_LO +: ABITS];
-                    hi_b1[gi*ABITS +: ABITS] <= pl_data[P_HI +: ABITS];
+                    lo_b1[gi*{{ ob }} +: {{ ob }}] <= pl_data[P_LO +: {{ ob }}];
+                    hi_b1[gi*{{ ob }} +: {{ ob }}] <= pl_data[P_HI +: {{ ob }}];
                 end
             end
         end
@@ -394,24 +425,39 @@ module repq_top #(
     wire [C*31-1:0]    pb_m0 = so_sel_pb ? m0_b1 : m0_b0;
     wire [C*6-1:0]     pb_sh = so_sel_pb ? sh_b1 : sh_b0;
     wire [C*32-1:0]    pb_zp = so_sel_pb ? zp_b1 : zp_b0;
-    wire [C*ABITS-1:0] pb_lo = so_sel_pb ? lo_b1 : lo_b0;
-    wire [C*ABITS-1:0] pb_hi = so_sel_pb ? hi_b1 : hi_b0;
+    wire [C*{{ ob }}-1:0] pb_lo = so_sel_pb ? lo_b1 : lo_b0;
+    wire [C*{{ ob }}-1:0] pb_hi = so_sel_pb ? hi_b1 : hi_b0;
     wire               rq_in_valid;
     wire [1:0]         rq_in_side;      // {job_last, row complete}
     wire [U*ACC-1:0]   rq_acc;
     wire [U*31-1:0]    rq_m0;
     wire [U*6-1:0]     rq_sh;
     wire [U*32-1:0]    rq_zp;
-    wire [U*ABITS-1:0] rq_lo_n;
-    wire [U*ABITS-1:0] rq_hi_n;
+    wire [U*{{ ob }}-1:0] rq_lo_n;
+    wire [U*{{ ob }}-1:0] rq_hi_n;
     wire               rq_release;      // the tile's last row has taken its parameters
     wire [U*32-1:0]    rq_lo;
     wire [U*32-1:0]    rq_hi;
     generate
+{%- if d.out_signed() %}
+        // lo/hi are s{OBITS}: sign-extended to the unit's s32 bounds.
+        for (gi = 0; gi < U; gi = gi + 1) begin : g_rq_ext
+            if (OBITS < 32) begin : g_sext
+                assign rq_lo[gi*32 +: 32] = { {(32-OBITS){rq_lo_n[gi*OBITS+OBITS-1]}},
+                                              rq_lo_n[gi*OBITS +: OBITS] };
+                assign rq_hi[gi*32 +: 32] = { {(32-OBITS){rq_hi_n[gi*OBITS+OBITS-1]}},
+                                              rq_hi_n[gi*OBITS +: OBITS] };
+            end else begin : g_full
+                assign rq_lo[gi*32 +: 32] = rq_lo_n[gi*OBITS +: 32];
+                assign rq_hi[gi*32 +: 32] = rq_hi_n[gi*OBITS +: 32];
+            end
+        end
+{%- else %}
         for (gi = 0; gi < U; gi = gi + 1) begin : g_rq_ext
             assign rq_lo[gi*32 +: 32] = { {(32-ABITS){1'b0}}, rq_lo_n[gi*ABITS +: ABITS] };
             assign rq_hi[gi*32 +: 32] = { {(32-ABITS){1'b0}}, rq_hi_n[gi*ABITS +: ABITS] };
         end
+{%- endif %}
         if (G == 1) begin : g_rq_direct
             assign so_sel_pb = so_pbank;
             assign rq_in_valid = so_valid & so_last_k;
@@ -463,16 +509,16 @@ module repq_top #(
             repq_gmux #(.W(U*31), .G(G), .SW(GW)) u_m0 (.d(pb_m0), .sel(grp), .q(rq_m0));
             repq_gmux #(.W(U*6), .G(G), .SW(GW)) u_sh (.d(pb_sh), .sel(grp), .q(rq_sh));
             repq_gmux #(.W(U*32), .G(G), .SW(GW)) u_zp (.d(pb_zp), .sel(grp), .q(rq_zp));
-            repq_gmux #(.W(U*ABITS), .G(G), .SW(GW)) u_lo (.d(pb_lo), .sel(grp), .q(rq_lo_n));
-            repq_gmux #(.W(U*ABITS), .G(G), .SW(GW)) u_hi (.d(pb_hi), .sel(grp), .q(rq_hi_n));
+            repq_gmux #(.W(U*{{ ob }}), .G(G), .SW(GW)) u_lo (.d(pb_lo), .sel(grp), .q(rq_lo_n));
+            repq_gmux #(.W(U*{{ ob }}), .G(G), .SW(GW)) u_hi (.d(pb_hi), .sel(grp), .q(rq_hi_n));
             assign rq_release = feeding & last_grp & hold_tile_end;
         end
     endgenerate
 
     wire             rq_valid;
     wire [1:0]       rq_side;
-    wire [U*ABITS-1:0] rq_y;
-    repq_requant #(.LANES(U), .ACC(ACC), .OBITS(ABITS), .SIDE(2)) u_requant (
+    wire [U*{{ ob }}-1:0] rq_y;
+    repq_requant #(.LANES(U), .ACC(ACC), .OBITS({{ ob }}), .SIDE(2)) u_requant (
         .clk(clk), .rst(rst), .in_valid(rq_in_valid), .in_side(rq_in_side),
         .acc(rq_acc), .m0(rq_m0), .shift(rq_sh), .zp(rq_zp), .lo(rq_lo), .hi(rq_hi),
         .out_valid(rq_valid), .out_side(rq_side), .y(rq_y)
@@ -480,19 +526,19 @@ module repq_top #(
 
     // Reassembled output rows.
     wire               row_push = rq_valid & rq_side[0];
-    wire [C*ABITS-1:0] row_data;
+    wire [C*{{ ob }}-1:0] row_data;
     generate
         if (G == 1) begin : g_row_direct
             assign row_data = rq_y;
         end else begin : g_row_assemble
             // Groups 0 .. G-2 shift in from the top; the last group completes the row.
-            reg [(G-1)*U*ABITS-1:0] partial;
+            reg [(G-1)*U*{{ ob }}-1:0] partial;
             if (G == 2) begin : g_two
                 always @(posedge clk) if (rq_valid & ~rq_side[0]) partial <= rq_y;
             end else begin : g_more
                 always @(posedge clk) begin
                     if (rq_valid & ~rq_side[0])
-                        partial <= {rq_y, partial[(G-1)*U*ABITS-1:U*ABITS]};
+                        partial <= {rq_y, partial[(G-1)*U*{{ ob }}-1:U*{{ ob }}]};
                 end
             end
             assign row_data = {rq_y, partial};
@@ -500,7 +546,7 @@ module repq_top #(
     endgenerate
 
     // ------------------------------------------------------------------ output FIFO
-    repq_fifo #(.WIDTH(C*ABITS + 1), .DEPTH(FIFO_DEPTH)) u_fifo (
+    repq_fifo #(.WIDTH(C*{{ ob }} + 1), .DEPTH(FIFO_DEPTH)) u_fifo (
         .clk(clk), .rst(rst), .push(row_push), .din({rq_side[1], row_data}),
         .dout_valid(m_out_valid), .dout_ready(m_out_ready), .dout({m_out_last, m_out_data})
     );

@@ -9,7 +9,8 @@ use repq_hw::rtl::streams::{MatmulJob, beat_hex};
 use repq_hw::rtl::{self, GenConfig, PeShape, Target};
 
 /// The configurations every tool test covers: squares and non-squares (16x16, 4x4, 8x4, 4x8, 3x5,
-/// 1x1, 2x7), w4a4, w6a6, w8a8 and mixed widths, shared requantization lanes, all targets.
+/// 1x1, 2x7), w4a4, w6a6, w8a8 and mixed widths, shared requantization lanes, all targets, and
+/// signed output lanes (`--out-bits` 16 and 32, with one and with several requantization groups).
 pub fn configs() -> Vec<GenConfig> {
     let mk = |pe: &str, w: u32, a: u32, t: Target, tm: u32| {
         let mut c = GenConfig::new(pe.parse::<PeShape>().unwrap());
@@ -36,6 +37,21 @@ pub fn configs() -> Vec<GenConfig> {
         GenConfig {
             requant_lanes: Some(1),
             ..mk("2x7", 8, 4, Target::Generic, 16)
+        },
+        GenConfig {
+            out_bits: Some(32),
+            acc_bits: Some(32),
+            ..GenConfig::new(PeShape { rows: 16, cols: 16 })
+        },
+        GenConfig {
+            out_bits: Some(16),
+            requant_lanes: Some(2),
+            ..mk("6x4", 6, 6, Target::Ecp5, 64)
+        },
+        GenConfig {
+            out_bits: Some(32),
+            requant_lanes: Some(2),
+            ..mk("3x6", 4, 4, Target::Ice40, 32)
         },
     ]
 }
