@@ -87,7 +87,9 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
     );
     let report = verify(&opts, |r| {
         let status = match &r.outcome {
-            Outcome::Pass { cycles: Some(c) } => format!("bit-exact, {c} cycles without stalls"),
+            Outcome::Pass { cycles: Some(c) } => {
+                format!("bit-exact, {c} cycles without stalls (model {c})")
+            }
             Outcome::Pass { cycles: None } => "bit-exact".into(),
             Outcome::Unsupported(why) => format!("not runnable: {why}"),
             Outcome::Fail(why) => format!("FAIL: {why}"),

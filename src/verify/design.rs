@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::rtl::{Design, GenConfig, PeShape};
 
 /// The configuration of a generated RTL directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +25,8 @@ pub struct RtlInfo {
     pub out_signed: bool,
     /// The `repq-hw gen` command that generated the design.
     pub command: String,
+    /// Cycles from an accepted activation beat to its output row in the FIFO.
+    pub output_latency: u32,
 }
 
 #[derive(Deserialize)]
@@ -38,6 +41,12 @@ struct Json {
     m_tile: u32,
     requant_lanes: u32,
     streams: Streams,
+    latency: Latency,
+}
+
+#[derive(Deserialize)]
+struct Latency {
+    output: u32,
 }
 
 #[derive(Deserialize)]
@@ -79,6 +88,36 @@ impl RtlInfo {
             out_lane_bits: j.streams.out.lane_bits,
             out_signed: j.streams.out.lane_signed,
             command: j.command,
+            output_latency: j.latency.output,
         })
+    }
+
+    /// The design these parameters describe, for the cycle model ([`crate::perf`]); an error if
+    /// its latency disagrees with the JSON's (a design from another version of this tool).
+    pub fn design(&self, dir: &Path) -> Result<Design> {
+        let mut c = GenConfig::new(PeShape {
+            rows: self.pe_rows,
+            cols: self.pe_cols,
+        });
+        c.wbits = self.wbits;
+        c.abits = self.abits;
+        c.acc_bits = Some(self.acc_bits);
+        c.m_tile = self.m_tile;
+        c.requant_lanes = Some(self.requant_lanes);
+        c.out_bits = Some(self.out_lane_bits);
+        let d = c
+            .validate()
+            .map_err(|e| Error::Invalid(format!("{}: {e}", dir.display())))?;
+        if d.output_latency() != self.output_latency {
+            return Err(Error::Invalid(format!(
+                "{}: repq_params.json states an output latency of {} cycles, this repq-hw's design \
+                 of {} has {}: regenerate the RTL with this version",
+                dir.display(),
+                self.output_latency,
+                self.config,
+                d.output_latency()
+            )));
+        }
+        Ok(d)
     }
 }

@@ -10,7 +10,7 @@ use super::design::RtlInfo;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// Every output element equal under every seed; `cycles`: the stall-free cycle count of a
-    /// `repq_top` job (the same under every seed).
+    /// `repq_top` job (the same under every seed, and equal to the cycle model's).
     Pass { cycles: Option<u64> },
     /// The golden tensors do not fit the design (the harness's reason).
     Unsupported(String),
@@ -102,7 +102,7 @@ impl VerifyReport {
         );
         let _ = writeln!(
             s,
-            "| case | unit | shape | result | stall-free cycles | seeds |"
+            "| case | unit | shape | result | stall-free cycles (RTL = model) | seeds |"
         );
         let _ = writeln!(s, "| --- | --- | --- | --- | --- | --- |");
         for r in &self.results {

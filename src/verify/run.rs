@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::golden::GoldenDir;
+use crate::perf::job_cycles;
 
 use super::build::{Harness, build_harness, verilator_available};
 use super::cases::{Case, cases_for};
@@ -36,6 +37,7 @@ pub struct VerifyOptions {
 /// problems before any case ran: no Verilator, unreadable inputs, a failed build).
 pub fn verify(opts: &VerifyOptions, mut progress: impl FnMut(&CaseResult)) -> Result<VerifyReport> {
     let rtl = RtlInfo::read(&opts.rtl)?;
+    let design = rtl.design(&opts.rtl)?;
     if opts.seeds.is_empty() {
         return Err(Error::Config {
             source_name: "verify".into(),
@@ -101,6 +103,20 @@ pub fn verify(opts: &VerifyOptions, mut progress: impl FnMut(&CaseResult)) -> Re
                 opts.stall,
                 fst.as_deref(),
             )?;
+            let o = match (o, case.shape) {
+                (Outcome::Pass { cycles: Some(c) }, Some([m, k, n])) => {
+                    let model = job_cycles(&design, m as u64, k as u64, n as u64);
+                    if model == c {
+                        Outcome::Pass { cycles: Some(c) }
+                    } else {
+                        Outcome::Fail(format!(
+                            "the RTL took {c} cycles without stalls, the cycle model (repq-hw perf) \
+                             says {model}"
+                        ))
+                    }
+                }
+                (o, _) => o,
+            };
             outcome = match (outcome, o) {
                 (Outcome::Pass { cycles: a }, Outcome::Pass { cycles: b }) => {
                     if a.is_some() && a != b {
