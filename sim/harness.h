@@ -1,4 +1,5 @@
-// Shared parts of the golden-vector harnesses (sim/top.cpp, sim/logcode.cpp, sim/shift_av.cpp):
+// Shared parts of the golden-vector harnesses (sim/top.cpp, sim/logcode.cpp, sim/shift_av.cpp,
+// sim/requant.cpp):
 // the clocked model with an optional FST waveform (+fst=FILE; the build needs --trace-fst, which
 // `repq-hw verify --fst` adds), the mismatch report, and a ready/valid stream runner with random
 // gaps and back-pressure.
@@ -114,7 +115,10 @@ inline void require_len(const golden::Tensor& t, size_t n, const std::string& ro
 // out_valid/out_ready). `drive(i)` puts input beat i on the ports; `check(j)` compares output
 // beat j (and exits on a mismatch). Input beats wait a random gap with probability `stall`
 // percent each cycle; the output is not ready with the same probability. With abort_after > 0
-// the run stops after that many cycles (a reset follows). Returns the cycles taken.
+// the run stops after that many cycles (a reset follows). Returns the cycles taken, from the
+// cycle the run starts (with stall 0: the first input beat's) to the cycle after the last output
+// beat was taken (the convention of src/perf; the check for extra beats that follows is not
+// counted).
 template <class T>
 uint64_t run_stream(Sim<T>& s, const std::string& unit, size_t n_in, size_t n_out,
                     const std::function<void(size_t)>& drive, const std::function<void(size_t)>& check,
@@ -144,6 +148,7 @@ uint64_t run_stream(Sim<T>& s, const std::string& unit, size_t n_in, size_t n_ou
         }
         s.edge();
     }
+    const uint64_t cycles = s.cycles - c0;
     // Nothing more may come out.
     t.in_valid = 0;
     t.out_ready = 1;
@@ -154,7 +159,7 @@ uint64_t run_stream(Sim<T>& s, const std::string& unit, size_t n_in, size_t n_ou
     }
     if (sent != n_in) protocol(unit, "outputs complete but only " + std::to_string(sent) + " of " +
                                          std::to_string(n_in) + " inputs taken");
-    return s.cycles - c0;
+    return cycles;
 }
 
 template <class T>

@@ -1,17 +1,20 @@
-//! The cycle model of src/perf against the RTL: `job_cycles` equals the stall-free cycle count of
-//! `sim/tb_top.cpp` ("N cycles without stalls", from the cycle after `start` to `done`) for many
-//! shapes on several configurations, and `av_cycles` equals the count of a stall-free testbench of
-//! `repq_shift_av` (tests/perf_tb). Every job's outputs are checked by the testbench as well.
-//! Skipped with a notice when Verilator is not installed.
+//! The cycle model of src/perf against the RTL: `job_cycles` equals the stall-free cycle count
+//! the golden-vector harness of `repq_top` (sim/top.cpp) prints ("N cycles without stalls", from
+//! the cycle after `start` to `done`) for many shapes on several configurations, and `av_cycles`
+//! equals the stall-free count of the `repq_shift_av` harness (sim/shift_av.cpp). Every job's
+//! outputs are checked by the harness as well. The vectors are unit-mode golden directories
+//! (docs/golden-vectors.md). Skipped with a notice when Verilator is not installed.
 
 mod rtl_common;
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use repq_hw::arith::Requant;
+use repq_hw::arith::{LogCode, Requant, attention_value};
+use repq_hw::golden::{signed, unsigned};
 use repq_hw::perf::{av_cycles, job_cycles};
 use repq_hw::rtl::streams::MatmulJob;
-use repq_hw::rtl::{Design, GenConfig, PeShape};
+use repq_hw::rtl::{Design, GenConfig, PeShape, bound};
+use repq_hw::verify::Harness;
 use rtl_common::*;
 
 fn cfg(pe: &str, w: u32, a: u32, m_tile: u32, lanes: Option<u32>) -> GenConfig {
@@ -72,7 +75,7 @@ fn shapes(d: &Design) -> Vec<(usize, usize, usize)> {
     ]
 }
 
-/// Builds the top of `c` with Verilator and compares `job_cycles` with the testbench's count
+/// Builds the top of `c` with Verilator and compares `job_cycles` with the harness's count
 /// for [`shapes`] and `extra`.
 fn check_top(name: &str, c: &GenConfig, extra: &[(usize, usize, usize)], seed: u64) {
     if !have("verilator") {
@@ -81,36 +84,34 @@ fn check_top(name: &str, c: &GenConfig, extra: &[(usize, usize, usize)], seed: u
     let d = c.validate().unwrap();
     let dir = scratch(name);
     generate_incremental(c, &dir.join("rtl"));
-    let exe = verilator_build(
-        &dir.join("rtl"),
-        "repq_top",
-        &[],
-        "tb_top",
-        &dir.join("build"),
-    );
+    let exe = build(&dir.join("rtl"), Harness::Top, &dir.join("build"), &[]);
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut wrong = Vec::new();
     let all: Vec<_> = shapes(&d)
         .into_iter()
         .chain(extra.iter().copied())
         .collect();
+    let files: Vec<_> = all
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &(m, k, n))| {
+            top_job_files(&format!("job{i}"), &d, &job(&mut rng, &d, m, k, n))
+        })
+        .collect();
+    let golden = dir.join("golden");
+    write_golden(&golden, &format!("perf_rtl {name}"), &files);
+    let mut wrong = Vec::new();
     for (i, &(m, k, n)) in all.iter().enumerate() {
-        let jd = dir.join(format!("job{i}"));
-        let beats = write_top_job(&jd, &d, &job(&mut rng, &d, m, k, n));
-        let log = run_tb(
-            &exe,
-            &[
-                format!("+dir={}", jd.display()),
-                format!("+outbits={}", d.out_bits()),
-                format!("+seed={}", seed + i as u64),
-                "+jobs=1".into(),
-            ],
-        );
+        let mut args = top_job_args(&format!("job{i}"));
+        args.extend([
+            ("seed", (seed + i as u64).to_string()),
+            ("jobs", "1".into()),
+        ]);
+        let log = run_harness(&exe, &golden, &args);
         assert!(
-            log.contains(&format!("{beats} output beats equal")),
+            log.contains(&format!("{} output elements equal", m * n)),
             "{name} {m}x{k}x{n}: {log}"
         );
-        let rtl = tb_top_cycles(&log).unwrap_or_else(|| panic!("no cycle count in {log}"));
+        let rtl = stall_free_cycles(&log).unwrap_or_else(|| panic!("no cycle count in {log}"));
         let model = job_cycles(&d, m as u64, k as u64, n as u64);
         eprintln!("{name} {m}x{k}x{n}: RTL {rtl} cycles, model {model}");
         if rtl != model {
@@ -174,42 +175,70 @@ fn top_cycles_16x16_default() {
     );
 }
 
-/// `av_cycles` against a stall-free run of the shift unit, for head widths below, at and above
-/// the lane count (several lane groups).
+/// `av_cycles` against the stall-free run of the shift unit's harness, for head widths below, at
+/// and above the lane count (several lane groups).
 #[test]
 fn shift_av_cycles_match_the_rtl() {
     if !have("verilator") {
         return;
     }
-    let tb = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("perf_tb")
-        .join("tb_shift_av_cycles.cpp");
     for c in [cfg("4x4", 8, 8, 256, None), cfg("3x5", 8, 4, 16, Some(1))] {
         let d = c.validate().unwrap();
         let dir = scratch(&format!("perf_shift_av_{}", d.tag()));
         generate_incremental(&c, &dir.join("rtl"));
-        let exe = verilator_build_cpp(
-            &dir.join("rtl"),
-            "repq_shift_av",
-            &[],
-            &tb,
-            &dir.join("build"),
-        );
-        let lanes = u64::from(d.cols);
-        for (q, t, dh) in [
+        let exe = build(&dir.join("rtl"), Harness::ShiftAv, &dir.join("build"), &[]);
+        let lanes = d.cols as usize;
+        let shapes = [
             (1, 1, 1),
             (1, 7, lanes),
             (5, 1, lanes + 1),
             (50, 50, 32),
             (13, 9, 3 * lanes - 1),
-        ] {
-            let rows = q * dh.div_ceil(lanes);
-            let log = run_tb(&exe, &[format!("+rows={rows}"), format!("+keys={t}")]);
-            let model = av_cycles(&d, q, t, dh);
+        ];
+        let mut rng = StdRng::seed_from_u64(0x9e7f_0600);
+        let vmax = (1i32 << d.abits) - 1;
+        let mut files = Vec::new();
+        for (i, &(q, t, dh)) in shapes.iter().enumerate() {
+            let f = bound::av_fraction_bits(t as u64, d.abits, d.acc_bits).expect("a fitting F");
+            let codes: Vec<LogCode> = (0..q * t)
+                .map(|_| LogCode {
+                    code: rng.random_range(0..(1u32 << d.abits)),
+                    zero: rng.random_range(0..10) == 0,
+                })
+                .collect();
+            let v: Vec<i32> = (0..t * dh)
+                .map(|_| rng.random_range(-vmax..=vmax))
+                .collect();
+            let out: Vec<i64> = (0..q * dh)
+                .map(|x| {
+                    let column: Vec<i32> = (0..t).map(|j| v[j * dh + x % dh]).collect();
+                    attention_value(&codes[x / dh * t..][..t], &column, f)
+                })
+                .collect();
+            let code: Vec<u32> = codes.iter().map(|c| c.code).collect();
+            let zero: Vec<u8> = codes.iter().map(|c| u8::from(c.zero)).collect();
+            files.extend([
+                tensor(&format!("av{i}.code"), &[q, t], unsigned(d.abits), &code),
+                tensor(&format!("av{i}.zero"), &[q, t], unsigned(1), &zero),
+                tensor(&format!("av{i}.v"), &[t, dh], signed(d.abits + 1), &v),
+                tensor(&format!("av{i}.f"), &[1], unsigned(5), &[f]),
+                tensor(&format!("av{i}.out"), &[q, dh], signed(d.acc_bits), &out),
+            ]);
+        }
+        let golden = dir.join("golden");
+        write_golden(&golden, "perf_rtl shift_av_cycles_match_the_rtl", &files);
+        for (i, &(q, t, dh)) in shapes.iter().enumerate() {
+            let args: Vec<(&str, String)> = ["code", "zero", "v", "f", "out"]
+                .into_iter()
+                .map(|a| (a, format!("av{i}.{a}")))
+                .collect();
+            let log = run_harness(&exe, &golden, &args);
+            let model = av_cycles(&d, q as u64, t as u64, dh as u64);
             eprintln!("{} A x V {q}x{t}x{dh}: {log}", d.tag());
-            assert!(
-                log.contains(&format!("shift_av: {model} cycles for {rows} rows")),
+            assert!(log.contains(&format!("{} outputs equal", q * dh)), "{log}");
+            assert_eq!(
+                stall_free_cycles(&log),
+                Some(model),
                 "{} A x V {q}x{t}x{dh}: model {model} cycles, RTL: {log}",
                 d.tag()
             );

@@ -1,18 +1,20 @@
-//! Functional checks of the generated RTL against the reference units of src/arith (the full
-//! regression is issue 6): Verilator builds of the sim/ testbenches, fed with vectors computed by
-//! `Requant::apply`, `LogCodeParams::code`, `attention_value` and `MatmulJob::expected`
-//! (`matmul_acc` + `Requant::apply`), compared bit for bit. Skipped with a notice when Verilator
-//! is not installed.
+//! Functional checks of the generated RTL against the reference units of src/arith: every test
+//! writes its vectors, computed by `Requant::apply`, `LogCodeParams::code`, `attention_value` and
+//! `MatmulJob::expected` (`matmul_acc` + `Requant::apply`), as a unit-mode golden directory
+//! (docs/golden-vectors.md) and runs a golden-vector harness of sim/ on it (built with
+//! `repq_hw::verify::build_harness_with`), which compares every element bit for bit under random
+//! stalls and a reset in mid-run. Skipped with a notice when Verilator is not installed.
 
 mod rtl_common;
-
-use std::fmt::Write as _;
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use repq_hw::arith::{LogCode, LogCodeParams, Requant, attention_value};
-use repq_hw::rtl::streams::{MatmulJob, beat_hex, put_bits, raw_accumulator_requant, zero_beat};
+use repq_hw::golden::{GoldenFile, signed, unsigned};
+use repq_hw::perf::av_cycles;
+use repq_hw::rtl::streams::{MatmulJob, raw_accumulator_requant};
 use repq_hw::rtl::{Design, GenConfig, PeShape, bound};
+use repq_hw::verify::Harness;
 use rtl_common::*;
 
 fn cfg(pe: &str, w: u32, a: u32, m_tile: u32) -> GenConfig {
@@ -23,15 +25,6 @@ fn cfg(pe: &str, w: u32, a: u32, m_tile: u32) -> GenConfig {
     c
 }
 
-/// Packs `lanes` values of `bits` bits each (two's complement) into one hex field.
-fn lanes_hex(values: &[i64], bits: u32) -> String {
-    let mut b = zero_beat(bits * values.len() as u32);
-    for (i, &v) in values.iter().enumerate() {
-        put_bits(&mut b, i as u32 * bits, bits, v as u64);
-    }
-    beat_hex(&b, bits * values.len() as u32)
-}
-
 #[test]
 fn requant_unit_equals_requant_apply() {
     if !have("verilator") {
@@ -39,15 +32,15 @@ fn requant_unit_equals_requant_apply() {
     }
     // Full reference domain at ACC = 32 (any lo, hi, zero point in i32, 32-bit output), and a
     // narrow accumulator (ACC = 14: the product needs no upper pieces).
+    let dir = scratch("sim_requant");
+    generate_incremental(&cfg("4x4", 8, 8, 256), &dir.join("rtl"));
     for acc_bits in [32u32, 14] {
-        requant_case(acc_bits);
+        requant_case(&dir, acc_bits);
     }
 }
 
-fn requant_case(acc_bits: u32) {
-    const LANES: usize = 4;
-    let dir = scratch(&format!("sim_requant_acc{acc_bits}"));
-    generate_incremental(&cfg("4x4", 8, 8, 256), &dir.join("rtl"));
+fn requant_case(dir: &std::path::Path, acc_bits: u32) {
+    const LANES: i64 = 4;
     let mut rng = StdRng::seed_from_u64(0x5eed_0002 + u64::from(acc_bits));
     let amin = -(1i64 << (acc_bits - 1));
     let amax = (1i64 << (acc_bits - 1)) - 1;
@@ -105,56 +98,42 @@ fn requant_case(acc_bits: u32) {
             },
         ));
     }
-    while !cases.len().is_multiple_of(LANES) {
-        cases.push((
-            0,
-            Requant {
-                m0: 0,
-                shift: 1,
-                zero_point: 0,
-                lo: 0,
-                hi: 0,
-            },
-        ));
+    // One more than a multiple of LANES: the last beat is padded.
+    if cases.len() as i64 % LANES == 0 {
+        cases.pop();
     }
-    let (mut inp, mut out) = (String::new(), String::new());
-    for chunk in cases.chunks(LANES) {
-        let col = |f: &dyn Fn(&(i64, Requant)) -> i64| chunk.iter().map(f).collect::<Vec<_>>();
-        writeln!(
-            inp,
-            "{} {} {} {} {} {}",
-            lanes_hex(&col(&|c| c.0), acc_bits),
-            lanes_hex(&col(&|c| c.1.m0.into()), 31),
-            lanes_hex(&col(&|c| c.1.shift.into()), 6),
-            lanes_hex(&col(&|c| c.1.zero_point.into()), 32),
-            lanes_hex(&col(&|c| c.1.lo.into()), 32),
-            lanes_hex(&col(&|c| c.1.hi.into()), 32),
-        )
-        .unwrap();
-        writeln!(out, "{}", lanes_hex(&col(&|c| c.1.apply(c.0).into()), 32)).unwrap();
-    }
-    write_if_changed(&dir.join("rq_in.hex"), &inp);
-    write_if_changed(&dir.join("rq_out.hex"), &out);
-    let exe = verilator_build(
+    let n = cases.len();
+    let col = |f: &dyn Fn(&(i64, Requant)) -> i64| cases.iter().map(f).collect::<Vec<i64>>();
+    let files = [
+        tensor("rq.acc", &[n], signed(acc_bits), &col(&|c| c.0)),
+        tensor("rq.m0", &[n], unsigned(31), &col(&|c| c.1.m0.into())),
+        tensor("rq.shift", &[n], unsigned(6), &col(&|c| c.1.shift.into())),
+        tensor(
+            "rq.zero_point",
+            &[n],
+            signed(32),
+            &col(&|c| c.1.zero_point.into()),
+        ),
+        tensor("rq.lo", &[n], signed(32), &col(&|c| c.1.lo.into())),
+        tensor("rq.hi", &[n], signed(32), &col(&|c| c.1.hi.into())),
+        tensor("rq.out", &[n], signed(32), &col(&|c| c.1.apply(c.0).into())),
+    ];
+    let golden = dir.join(format!("golden_acc{acc_bits}"));
+    write_golden(&golden, "rtl_sim requant_unit_equals_requant_apply", &files);
+    let exe = build(
         &dir.join("rtl"),
-        "repq_requant",
-        &[
-            ("LANES", LANES as u64),
-            ("ACC", acc_bits.into()),
-            ("OBITS", 32),
-        ],
-        "tb_requant",
+        Harness::Requant,
         &dir.join("build"),
+        &[("LANES", LANES), ("ACC", acc_bits.into()), ("OBITS", 32)],
     );
-    let log = run_tb(
-        &exe,
-        &[
-            format!("+dir={}", dir.display()),
-            format!("+ybits={}", 32 * LANES),
-        ],
-    );
+    let mut args: Vec<(&str, String)> = ["acc", "m0", "shift", "zero_point", "lo", "hi", "out"]
+        .into_iter()
+        .map(|f| (f, format!("rq.{f}")))
+        .collect();
+    args.push(("seed", acc_bits.to_string()));
+    let log = run_harness(&exe, &golden, &args);
     eprintln!("ACC={acc_bits}: {log}");
-    assert!(log.contains(&format!("{} rows equal", cases.len() / LANES)));
+    assert!(log.contains(&format!("{n} outputs equal")), "{log}");
 }
 
 /// U3 over every probability 0 ..= 2^16 (and a few above) at several scales, 4 and 8 bits.
@@ -164,64 +143,58 @@ fn logcode_unit_equals_logcode_exhaustively() {
         return;
     }
     for abits in [4u32, 8] {
-        const LANES: usize = 4;
         let dir = scratch(&format!("sim_logcode_a{abits}"));
         generate_incremental(&cfg("4x4", 8, abits, 256), &dir.join("rtl"));
-        let (mut inp, mut out) = (String::new(), String::new());
-        let mut beats = 0;
-        for &s in &[1.0, 0.731, 0.5, 0.25, 0.061_3, 1.3, 3.1e-4] {
+        let scales = [1.0, 0.731, 0.5, 0.25, 0.061_3, 1.3, 3.1e-4];
+        let ps: Vec<u32> = (0..=65536u32).chain([65537, 98304, 131071]).collect();
+        let (mut c_int, mut thresholds) = (Vec::new(), Vec::new());
+        let (mut p, mut code, mut zero) = (Vec::new(), Vec::new(), Vec::new());
+        for &s in &scales {
             let params = LogCodeParams::from_scale(s, abits);
-            let ps: Vec<u32> = (0..=65536u32).chain([65537, 98304, 131071]).collect();
-            for chunk in ps.chunks(LANES) {
-                let mut p = chunk.to_vec();
-                p.resize(LANES, 0);
-                let codes: Vec<LogCode> = p.iter().map(|&x| params.code(x)).collect();
-                let [t1, t0, tm1] = params.thresholds;
-                writeln!(
-                    inp,
-                    "{} {} {:05x} {:05x} {:05x}",
-                    lanes_hex(&p.iter().map(|&x| x.into()).collect::<Vec<_>>(), 17),
-                    lanes_hex(&[params.c_int.into()], 16),
-                    t1,
-                    t0,
-                    tm1
-                )
-                .unwrap();
-                writeln!(
-                    out,
-                    "{} {}",
-                    lanes_hex(
-                        &codes.iter().map(|c| c.code.into()).collect::<Vec<_>>(),
-                        abits
-                    ),
-                    lanes_hex(&codes.iter().map(|c| c.zero.into()).collect::<Vec<_>>(), 1),
-                )
-                .unwrap();
-                beats += 1;
+            c_int.push(params.c_int);
+            thresholds.extend(params.thresholds);
+            for &x in &ps {
+                let c: LogCode = params.code(x);
+                p.push(x);
+                code.push(c.code);
+                zero.push(u8::from(c.zero));
             }
         }
-        write_if_changed(&dir.join("lc_in.hex"), &inp);
-        write_if_changed(&dir.join("lc_out.hex"), &out);
-        let exe = verilator_build(
-            &dir.join("rtl"),
-            "repq_logcode",
-            &[("LANES", LANES as u64)],
-            "tb_logcode",
-            &dir.join("build"),
+        let shape = [scales.len(), ps.len()];
+        let files = [
+            tensor("lc.p", &shape, unsigned(17), &p),
+            tensor("lc.c_int", &[scales.len()], signed(16), &c_int),
+            tensor(
+                "lc.thresholds",
+                &[scales.len(), 3],
+                unsigned(17),
+                &thresholds,
+            ),
+            tensor("lc.code", &shape, unsigned(abits), &code),
+            tensor("lc.zero", &shape, unsigned(1), &zero),
+        ];
+        let golden = dir.join("golden");
+        write_golden(
+            &golden,
+            "rtl_sim logcode_unit_equals_logcode_exhaustively",
+            &files,
         );
-        let log = run_tb(
-            &exe,
-            &[
-                format!("+dir={}", dir.display()),
-                format!("+codebits={}", abits * LANES as u32),
-                format!("+lanes={LANES}"),
-            ],
-        );
+        let exe = build(&dir.join("rtl"), Harness::LogCode, &dir.join("build"), &[]);
+        let mut args: Vec<(&str, String)> = ["p", "c_int", "thresholds", "code", "zero"]
+            .into_iter()
+            .map(|f| (f, format!("lc.{f}")))
+            .collect();
+        args.push(("stall", "5".into()));
+        let log = run_harness(&exe, &golden, &args);
         eprintln!("a{abits}: {log}");
-        assert!(log.contains(&format!("{beats} beats equal")));
+        assert!(log.contains(&format!("{} codes equal", p.len())), "{log}");
     }
 }
 
+/// U4 against `attention_value`: key counts 1 ..= 60 (the bound the accumulator is sized for),
+/// F at its largest (every third case) or random, a query row of all code 0 (the largest
+/// weights), one of exact zeros, value columns of all `+max` and all `-max`, and three lane
+/// groups (the last one partial). Every case's stall-free cycle count equals `av_cycles`.
 #[test]
 fn shift_av_unit_equals_attention_value() {
     if !have("verilator") {
@@ -234,75 +207,97 @@ fn shift_av_unit_equals_attention_value() {
         let dir = scratch(&format!("sim_shift_av_a{abits}"));
         generate_incremental(&cfg("4x4", w, abits, 256), &dir.join("rtl"));
         let mut rng = StdRng::seed_from_u64(0x5eed_0004 + u64::from(abits));
-        let (mut inp, mut out) = (String::new(), String::new());
         let vmax = (1i32 << abits) - 1;
-        let rows = 600;
-        for row in 0..rows {
-            let t = if row % 50 == 0 {
-                60
-            } else {
-                rng.random_range(1..=60usize)
+        let (queries, cols) = (8usize, 2 * lanes + 1);
+        let mut files: Vec<GoldenFile> = Vec::new();
+        let mut cases = Vec::new();
+        for i in 0..24 {
+            let t = match i {
+                0 => 1,
+                1 | 5 => 60,
+                2 => 2,
+                _ => rng.random_range(1..=60usize),
             };
             let fmax = bound::av_fraction_bits(t as u64, abits, acc).expect("a fitting F");
-            let f = if row % 3 == 0 {
+            let f = if i % 3 == 0 {
                 fmax
             } else {
                 rng.random_range(0..=fmax)
             };
-            let codes: Vec<LogCode> = (0..t)
-                .map(|_| LogCode {
-                    code: rng.random_range(0..(1u32 << abits)),
-                    zero: rng.random_range(0..10) == 0,
+            let codes: Vec<Vec<LogCode>> = (0..queries)
+                .map(|q| {
+                    (0..t)
+                        .map(|_| match q {
+                            0 => LogCode {
+                                code: 0,
+                                zero: false,
+                            },
+                            1 => LogCode {
+                                code: 0,
+                                zero: true,
+                            },
+                            _ => LogCode {
+                                code: rng.random_range(0..(1u32 << abits)),
+                                zero: rng.random_range(0..10) == 0,
+                            },
+                        })
+                        .collect()
                 })
                 .collect();
-            let extreme = row % 7 == 0;
-            let values: Vec<Vec<i32>> = (0..lanes)
-                .map(|l| {
+            // values[n][j]: column n's operand of key j.
+            let values: Vec<Vec<i32>> = (0..cols)
+                .map(|n| {
                     (0..t)
-                        .map(|_| match (extreme, l % 2) {
-                            (true, 0) => vmax,
-                            (true, _) => -vmax,
+                        .map(|_| match n % 5 {
+                            0 => vmax,
+                            1 => -vmax,
                             _ => rng.random_range(-vmax..=vmax),
                         })
                         .collect()
                 })
                 .collect();
-            for j in 0..t {
-                let v: Vec<i64> = (0..lanes).map(|l| values[l][j].into()).collect();
-                writeln!(
-                    inp,
-                    "{:x} {} {:x} {:x} {}",
-                    u8::from(j + 1 == t),
-                    lanes_hex(&[codes[j].code.into()], abits),
-                    u8::from(codes[j].zero),
-                    f,
-                    lanes_hex(&v, abits + 1)
-                )
-                .unwrap();
-            }
-            let outs: Vec<i64> = (0..lanes)
-                .map(|l| attention_value(&codes, &values[l], f))
+            let out: Vec<i64> = (0..queries * cols)
+                .map(|x| attention_value(&codes[x / cols], &values[x % cols], f))
                 .collect();
-            writeln!(out, "{}", lanes_hex(&outs, acc)).unwrap();
+            let code: Vec<u32> = codes.iter().flatten().map(|c| c.code).collect();
+            let zero: Vec<u8> = codes.iter().flatten().map(|c| u8::from(c.zero)).collect();
+            let v: Vec<i32> = (0..t * cols).map(|x| values[x % cols][x / cols]).collect();
+            let p = format!("av{i}");
+            files.extend([
+                tensor(&format!("{p}.code"), &[queries, t], unsigned(abits), &code),
+                tensor(&format!("{p}.zero"), &[queries, t], unsigned(1), &zero),
+                tensor(&format!("{p}.v"), &[t, cols], signed(abits + 1), &v),
+                tensor(&format!("{p}.f"), &[1], unsigned(5), &[f]),
+                tensor(&format!("{p}.out"), &[queries, cols], signed(acc), &out),
+            ]);
+            cases.push((p, t, f));
         }
-        write_if_changed(&dir.join("av_in.hex"), &inp);
-        write_if_changed(&dir.join("av_out.hex"), &out);
-        let exe = verilator_build(
-            &dir.join("rtl"),
-            "repq_shift_av",
-            &[],
-            "tb_shift_av",
-            &dir.join("build"),
+        let golden = dir.join("golden");
+        write_golden(
+            &golden,
+            "rtl_sim shift_av_unit_equals_attention_value",
+            &files,
         );
-        let log = run_tb(
-            &exe,
-            &[
-                format!("+dir={}", dir.display()),
-                format!("+outbits={}", acc * lanes as u32),
-            ],
-        );
-        eprintln!("w{w}a{abits}: {log}");
-        assert!(log.contains(&format!("{rows} rows equal")));
+        let exe = build(&dir.join("rtl"), Harness::ShiftAv, &dir.join("build"), &[]);
+        for (i, (p, t, f)) in cases.iter().enumerate() {
+            let mut args: Vec<(&str, String)> = ["code", "zero", "v", "f", "out"]
+                .into_iter()
+                .map(|a| (a, format!("{p}.{a}")))
+                .collect();
+            args.push(("seed", i.to_string()));
+            let log = run_harness(&exe, &golden, &args);
+            eprintln!("w{w}a{abits} {p} (T={t}, F={f}): {log}");
+            assert!(
+                log.contains(&format!("{} outputs equal", queries * cols)),
+                "{log}"
+            );
+            let model = av_cycles(&design, queries as u64, *t as u64, cols as u64);
+            assert_eq!(
+                stall_free_cycles(&log),
+                Some(model),
+                "w{w}a{abits} {p}: stall-free cycles vs av_cycles"
+            );
+        }
     }
 }
 
@@ -445,8 +440,8 @@ fn extreme_job(rng: &mut StdRng, m: usize, k: usize, n: usize, d: &Design) -> Ma
 /// What makes job `i` of a run: `(rng, i, m, k, n, design)`.
 type JobMaker = dyn Fn(&mut StdRng, usize, usize, usize, usize, &Design) -> MatmulJob;
 
-/// Runs random jobs of these sizes through `repq_top` (tb_top); returns each job's cycle count
-/// without stalls.
+/// Runs random jobs of these sizes through `repq_top` (sim/top.cpp); returns each job's cycle
+/// count without stalls.
 fn run_top(name: &str, c: &GenConfig, jobs: &[(usize, usize, usize)], seed: u64) -> Vec<u64> {
     run_top_with(name, c, jobs, seed, &|rng, _, m, k, n, d| {
         random_job(rng, m, k, n, d)
@@ -463,20 +458,13 @@ fn run_top_with(
     let design = c.validate().unwrap();
     let dir = scratch(name);
     generate_incremental(c, &dir.join("rtl"));
-    let exe = verilator_build(
-        &dir.join("rtl"),
-        "repq_top",
-        &[],
-        "tb_top",
-        &dir.join("build"),
-    );
+    let exe = build(&dir.join("rtl"), Harness::Top, &dir.join("build"), &[]);
     let mut rng = StdRng::seed_from_u64(seed);
     // Every output value seen, to check that signed lanes carry more than codes.
     let mut seen: Vec<i32> = Vec::new();
-    let mut cycles = Vec::new();
+    let mut files = Vec::new();
     for (i, &(m, k, n)) in jobs.iter().enumerate() {
         let job = make(&mut rng, i, m, k, n, &design);
-        let s = job.streams(&design).unwrap();
         seen.extend(job.expected());
         let mut distinct = job.expected();
         distinct.sort_unstable();
@@ -485,37 +473,24 @@ fn run_top_with(
             distinct.len() as u32 >= ((m * n) as u32 / 4).min(1 << design.abits) / 2,
             "{name} job {i}: too few distinct outputs {distinct:?}"
         );
-        let jd = dir.join(format!("job{i}"));
-        std::fs::create_dir_all(&jd).unwrap();
-        let hex = |beats: &[Vec<u32>], bits: u32| {
-            beats
-                .iter()
-                .map(|b| beat_hex(b, bits) + "\n")
-                .collect::<String>()
-        };
-        write_if_changed(&jd.join("job.txt"), &format!("{m} {k} {n}\n"));
-        write_if_changed(&jd.join("act.hex"), &hex(&s.act, design.act_bits()));
-        write_if_changed(&jd.join("wgt.hex"), &hex(&s.wgt, design.wgt_bits()));
-        write_if_changed(&jd.join("prm.hex"), &hex(&s.prm, design.param_bits()));
-        write_if_changed(&jd.join("out.hex"), &hex(&s.out, design.out_bits()));
-        let log = run_tb(
-            &exe,
-            &[
-                format!("+dir={}", jd.display()),
-                format!("+outbits={}", design.out_bits()),
-                format!("+seed={}", seed + i as u64),
-            ],
-        );
+        files.extend(top_job_files(&format!("job{i}"), &design, &job));
+    }
+    let golden = dir.join("golden");
+    write_golden(&golden, &format!("rtl_sim {name}"), &files);
+    let mut cycles = Vec::new();
+    for (i, &(m, k, n)) in jobs.iter().enumerate() {
+        let mut args = top_job_args(&format!("job{i}"));
+        args.extend([
+            ("seed", (seed + i as u64).to_string()),
+            ("jobs", "2".into()),
+        ]);
+        let log = run_harness(&exe, &golden, &args);
         eprintln!("{name} job {i}: {log}");
         assert!(
-            log.contains(&format!("{} output beats equal", s.out.len())),
+            log.contains(&format!("{} output elements equal", m * n)),
             "{log}"
         );
-        let ideal = log
-            .split(" cycles without stalls")
-            .next()
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|c| c.parse::<u64>().ok())
+        let ideal = stall_free_cycles(&log)
             .unwrap_or_else(|| panic!("{name} job {i}: no cycle count in {log}"));
         cycles.push(ideal);
         if k <= design.rows as usize && n <= design.cols as usize {

@@ -33,7 +33,8 @@ pub struct Manifest {
     pub command: String,
     /// The same as a list of arguments.
     pub argv: Vec<String>,
-    /// `model` (one image through a quantized model) or `random` (unit-test vectors).
+    /// `model` (one image through a quantized model), `random` (`repq-hw golden --random`
+    /// unit-test vectors) or `unit` (vectors a test wrote for one harness, any tensors).
     pub mode: String,
     /// Named integer constants of the datapath (docs/arithmetic.md).
     pub constants: BTreeMap<String, i64>,
@@ -223,10 +224,13 @@ impl Manifest {
     /// Checks every entry: a safe relative path, unique, a supported width, the digit and element
     /// counts consistent with the width and shape.
     pub fn check(&self, path: &Path) -> Result<()> {
-        if !matches!(self.mode.as_str(), "model" | "random") {
+        if !matches!(self.mode.as_str(), "model" | "random" | "unit") {
             return Err(bad(
                 path,
-                format!("mode {:?}: expected \"model\" or \"random\"", self.mode),
+                format!(
+                    "mode {:?}: expected \"model\", \"random\" or \"unit\"",
+                    self.mode
+                ),
             ));
         }
         let mut seen = BTreeSet::new();

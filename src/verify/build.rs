@@ -16,10 +16,21 @@ pub enum Harness {
     LogCode,
     /// `repq_shift_av`: attention x V by shifts (U4), `sim/shift_av.cpp`.
     ShiftAv,
+    /// `repq_requant`: the standalone requantization unit (U2), `sim/requant.cpp`. No golden
+    /// directory of `repq-hw golden` has cases for it ([`super::cases_for`] never names it); unit
+    /// tests build it, often with `-G` overrides of `LANES`, `ACC` and `OBITS`
+    /// ([`build_harness_with`]).
+    Requant,
 }
 
 impl Harness {
-    pub const ALL: [Harness; 3] = [Harness::Top, Harness::LogCode, Harness::ShiftAv];
+    /// Every harness, in build order.
+    pub const ALL: [Harness; 4] = [
+        Harness::Top,
+        Harness::LogCode,
+        Harness::ShiftAv,
+        Harness::Requant,
+    ];
 
     /// The Verilog module under test.
     pub fn module(self) -> &'static str {
@@ -27,6 +38,7 @@ impl Harness {
             Harness::Top => "repq_top",
             Harness::LogCode => "repq_logcode",
             Harness::ShiftAv => "repq_shift_av",
+            Harness::Requant => "repq_requant",
         }
     }
 
@@ -36,6 +48,7 @@ impl Harness {
             Harness::Top => "top.cpp",
             Harness::LogCode => "logcode.cpp",
             Harness::ShiftAv => "shift_av.cpp",
+            Harness::Requant => "requant.cpp",
         }
     }
 
@@ -45,6 +58,7 @@ impl Harness {
             Harness::Top => "top",
             Harness::LogCode => "logcode",
             Harness::ShiftAv => "shift_av",
+            Harness::Requant => "requant",
         }
     }
 }
@@ -68,6 +82,30 @@ pub fn build_harness(
     build_dir: &Path,
     trace: bool,
 ) -> Result<PathBuf> {
+    build_harness_with(rtl_dir, harness, build_dir, trace, &[])
+}
+
+/// [`build_harness`] with parameter overrides of the module under test: every `(NAME, value)`
+/// becomes `-GNAME=value` for Verilator and `-DREPQ_G_NAME=value` for the harness (which reads
+/// the values it depends on, such as `LANES`, from those macros). The build goes to
+/// `build_dir/<harness>[-NAMEvalue...][-fst]`, so that builds with different overrides coexist.
+pub fn build_harness_with(
+    rtl_dir: &Path,
+    harness: Harness,
+    build_dir: &Path,
+    trace: bool,
+    params: &[(&str, i64)],
+) -> Result<PathBuf> {
+    for (name, _) in params {
+        if name.is_empty()
+            || name.starts_with(|c: char| c.is_ascii_digit())
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(Error::Invalid(format!(
+                "harness parameter override `{name}`: not a Verilog parameter name"
+            )));
+        }
+    }
     let rtl_dir = std::path::absolute(rtl_dir).map_err(|e| Error::io(rtl_dir, e))?;
     let build_dir = std::path::absolute(build_dir).map_err(|e| Error::io(build_dir, e))?;
     let files_f = rtl_dir.join("files.f");
@@ -79,8 +117,12 @@ pub fn build_harness(
     }
     let sim = build_dir.join("sim");
     write_sources(&sim)?;
+    let overrides: String = params
+        .iter()
+        .map(|(k, v)| format!("-{k}{}", v.to_string().replace('-', "m")))
+        .collect();
     let dir = build_dir.join(format!(
-        "{}{}",
+        "{}{overrides}{}",
         harness.name(),
         if trace { "-fst" } else { "" }
     ));
@@ -91,8 +133,19 @@ pub fn build_harness(
         .args(["--x-assign", "unique", "--x-initial", "unique"])
         .args(["--top-module", harness.module()])
         .arg("-CFLAGS")
-        .arg(format!("-O1 -I{} -I{}", sim.display(), rtl_dir.display()))
+        .arg(format!(
+            "-O1 -I{} -I{}{}",
+            sim.display(),
+            rtl_dir.display(),
+            params
+                .iter()
+                .map(|(k, v)| format!(" -DREPQ_G_{k}={v}"))
+                .collect::<String>()
+        ))
         .args(["--Mdir", "obj", "-o", "harness"]);
+    for (k, v) in params {
+        cmd.arg(format!("-G{k}={v}"));
+    }
     if trace {
         cmd.arg("--trace-fst");
     }

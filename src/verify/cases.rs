@@ -25,7 +25,9 @@ pub struct Case {
     pub harness: Harness,
     /// `(plusarg, operand)` pairs.
     pub args: Vec<(&'static str, String)>,
-    /// `[M, K, N]` of a `repq_top` job.
+    /// `[M, K, N]`: of a `repq_top` job (its stall-free cycle count must equal
+    /// [`crate::perf::job_cycles`]), or queries x keys x channels of a `repq_shift_av` case (must
+    /// equal [`crate::perf::av_cycles`]); `None` for cases without a cycle model.
     pub shape: Option<[usize; 3]>,
     /// The golden directory the operands are in.
     pub golden: std::path::PathBuf,
@@ -121,6 +123,8 @@ pub fn cases_for(
                 shape: None,
                 golden: g.root.clone(),
             });
+            let code = dims(g, "shift_av.code")?;
+            let v = dims(g, "shift_av.v")?;
             cases.push(Case {
                 name: "shift_av".into(),
                 harness: Harness::ShiftAv,
@@ -131,7 +135,7 @@ pub fn cases_for(
                     ("f", "shift_av.f".into()),
                     ("out", "shift_av.out".into()),
                 ],
-                shape: None,
+                shape: Some([code[0], code[1], v[1]]),
                 golden: g.root.clone(),
             });
         }
@@ -195,6 +199,8 @@ pub fn cases_for(
                     shape: None,
                     golden: g.root.clone(),
                 });
+                let codes = dims(g, &format!("{attn}.codes"))?;
+                let v = dims(g, &format!("{attn}.v_operand"))?;
                 for h in 0..model.num_heads {
                     cases.push(Case {
                         name: format!("{attn}.av[{h}] (attention x V)"),
@@ -205,7 +211,7 @@ pub fn cases_for(
                             ("f", format!("{attn}.av.f")),
                             ("out", format!("{attn}.av[{h}]")),
                         ],
-                        shape: None,
+                        shape: Some([codes[1], codes[2], v[2]]),
                         golden: g.root.clone(),
                     });
                 }
@@ -225,6 +231,14 @@ pub fn cases_for(
             if g.manifest.entry("head_dist.w").is_some() {
                 cases.push(linear(g, "head_dist", "head_dist")?);
             }
+        }
+        "unit" => {
+            return Err(Error::Dataset {
+                path: g.root.clone(),
+                reason: "unit-mode golden vectors (written by a test for one harness) name no \
+                         cases; run the harness on them directly"
+                    .into(),
+            });
         }
         other => {
             return Err(Error::Dataset {

@@ -16,7 +16,7 @@ pub mod report;
 pub mod run;
 pub mod sources;
 
-pub use build::{Harness, build_harness};
+pub use build::{Harness, build_harness, build_harness_with, verilator_available};
 pub use cases::{Case, cases_for};
 pub use design::RtlInfo;
 pub use report::{CaseResult, Outcome, VerifyReport};

@@ -10,7 +10,8 @@ use super::design::RtlInfo;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// Every output element equal under every seed; `cycles`: the stall-free cycle count of a
-    /// `repq_top` job (the same under every seed, and equal to the cycle model's).
+    /// `repq_top` job or a `repq_shift_av` case (the same under every seed, and equal to the
+    /// cycle model's: `perf::job_cycles`, `perf::av_cycles`).
     Pass { cycles: Option<u64> },
     /// The golden tensors do not fit the design (the harness's reason).
     Unsupported(String),

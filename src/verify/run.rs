@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::golden::GoldenDir;
-use crate::perf::job_cycles;
+use crate::perf::{av_cycles, job_cycles};
 
 use super::build::{Harness, build_harness, verilator_available};
 use super::cases::{Case, cases_for};
@@ -105,16 +105,24 @@ pub fn verify(opts: &VerifyOptions, mut progress: impl FnMut(&CaseResult)) -> Re
             )?;
             let o = match (o, case.shape) {
                 (Outcome::Pass { cycles: Some(c) }, Some([m, k, n])) => {
-                    let model = job_cycles(&design, m as u64, k as u64, n as u64);
+                    let (m, k, n) = (m as u64, k as u64, n as u64);
+                    let (model, function) = match case.harness {
+                        Harness::ShiftAv => (av_cycles(&design, m, k, n), "av_cycles"),
+                        _ => (job_cycles(&design, m, k, n), "job_cycles"),
+                    };
                     if model == c {
                         Outcome::Pass { cycles: Some(c) }
                     } else {
                         Outcome::Fail(format!(
-                            "the RTL took {c} cycles without stalls, the cycle model (repq-hw perf) \
-                             says {model}"
+                            "the RTL took {c} cycles without stalls, the cycle model (repq-hw perf, \
+                             {function}) says {model}"
                         ))
                     }
                 }
+                (Outcome::Pass { cycles: None }, Some(_)) => Outcome::Fail(format!(
+                    "seed {seed}: the {} harness printed no stall-free cycle count",
+                    case.harness.name()
+                )),
                 (o, _) => o,
             };
             outcome = match (outcome, o) {
@@ -238,7 +246,7 @@ fn run_case(exe: &Path, case: &Case, seed: u64, stall: u32, fst: Option<&Path>) 
     })
 }
 
-/// "... N cycles without stalls ..." of the top harness.
+/// "... N cycles without stalls ..." of the top and shift_av harnesses.
 fn parse_cycles(stdout: &str) -> Option<u64> {
     let i = stdout.find(" cycles without stalls")?;
     stdout[..i].rsplit(' ').next()?.parse().ok()

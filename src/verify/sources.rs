@@ -7,13 +7,14 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 /// (file name, contents) of every harness source.
-pub const SOURCES: [(&str, &str); 6] = [
+pub const SOURCES: [(&str, &str); 7] = [
     ("tb.h", include_str!("../../sim/tb.h")),
     ("golden.h", include_str!("../../sim/golden.h")),
     ("harness.h", include_str!("../../sim/harness.h")),
     ("top.cpp", include_str!("../../sim/top.cpp")),
     ("logcode.cpp", include_str!("../../sim/logcode.cpp")),
     ("shift_av.cpp", include_str!("../../sim/shift_av.cpp")),
+    ("requant.cpp", include_str!("../../sim/requant.cpp")),
 ];
 
 /// Writes the sources into `dir` (only files whose contents differ, so builds stay incremental).

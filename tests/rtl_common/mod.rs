@@ -1,12 +1,16 @@
-//! Helpers shared by the tests/rtl_*.rs integration tests: generation into scratch directories,
-//! tool detection, and Verilator builds of the sim/ testbenches.
+//! Helpers shared by the tests/rtl_*.rs and perf_rtl.rs integration tests: generation into
+//! scratch directories, tool detection, unit-mode golden directories (docs/golden-vectors.md) and
+//! Verilator builds and runs of the golden-vector harnesses of sim/.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use repq_hw::rtl::streams::{MatmulJob, beat_hex};
-use repq_hw::rtl::{self, GenConfig, PeShape, Target};
+use repq_hw::arith::Requant;
+use repq_hw::golden::{GoldenFile, Kind, manifest_header, signed, unsigned, write_dir};
+use repq_hw::rtl::streams::MatmulJob;
+use repq_hw::rtl::{self, Design, GenConfig, PeShape, Target};
+use repq_hw::verify::{Harness, build_harness_with};
 
 /// The configurations every tool test covers: squares and non-squares (16x16, 4x4, 8x4, 4x8, 3x5,
 /// 1x1, 2x7), w4a4, w6a6, w8a8 and mixed widths, shared requantization lanes, all targets, and
@@ -84,13 +88,6 @@ pub fn generate_incremental(cfg: &GenConfig, dir: &Path) -> rtl::Design {
     design
 }
 
-/// Writes `contents` to `path` unless it already holds exactly that.
-pub fn write_if_changed(path: &Path, contents: &str) {
-    if std::fs::read_to_string(path).ok().as_deref() != Some(contents) {
-        std::fs::write(path, contents).unwrap();
-    }
-}
-
 /// Whether `tool` runs (`tool -V` or `--version`); prints a notice when it does not.
 pub fn have(tool: &str) -> bool {
     let ok = Command::new(tool)
@@ -123,99 +120,119 @@ pub fn run(cmd: &mut Command, what: &str) -> String {
     stdout
 }
 
-/// The sim/ directory of the crate.
-pub fn sim_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("sim")
+/// Builds the golden-vector harness `h` of `sim/` against the generated sources in `rtl_dir`,
+/// in `build_dir`, with parameter overrides of the module under test
+/// ([`repq_hw::verify::build_harness_with`]); returns the executable.
+pub fn build(rtl_dir: &Path, h: Harness, build_dir: &Path, params: &[(&str, i64)]) -> PathBuf {
+    build_harness_with(rtl_dir, h, build_dir, false, params)
+        .unwrap_or_else(|e| panic!("building the {} harness: {e}", h.name()))
 }
 
-/// Builds `sim/<tb>.cpp` against the generated sources in `src_dir` with top `top` and
-/// parameter overrides, in `build_dir`; returns the executable.
-pub fn verilator_build(
-    src_dir: &Path,
-    top: &str,
-    params: &[(&str, u64)],
-    tb: &str,
-    build_dir: &Path,
-) -> PathBuf {
-    verilator_build_cpp(
-        src_dir,
-        top,
-        params,
-        &sim_dir().join(format!("{tb}.cpp")),
-        build_dir,
-    )
+/// A unit-mode tensor file (docs/golden-vectors.md, "Unit mode") `t/NAME.hex`.
+pub fn tensor<T: Copy + Into<i128>>(
+    name: &str,
+    shape: &[usize],
+    ty: (u32, bool),
+    data: &[T],
+) -> GoldenFile {
+    GoldenFile::new(Kind::Activation, "t", name, shape, ty, data, "test vectors")
 }
 
-/// [`verilator_build`] with a testbench at any path (it may include sim/tb.h).
-pub fn verilator_build_cpp(
-    src_dir: &Path,
-    top: &str,
-    params: &[(&str, u64)],
-    tb_cpp: &Path,
-    build_dir: &Path,
-) -> PathBuf {
-    let tb = tb_cpp.file_stem().unwrap().to_string_lossy().into_owned();
-    std::fs::create_dir_all(build_dir).unwrap();
-    let mut cmd = Command::new("verilator");
-    cmd.current_dir(build_dir)
-        .args([
-            "--cc",
-            "--exe",
-            "--build",
-            "-j",
-            "2",
-            "--x-assign",
-            "unique",
-        ])
-        .args(["--x-initial", "unique", "--top-module", top])
-        .args(["-CFLAGS", &format!("-O1 -I{}", sim_dir().display())])
-        .args(["--Mdir", "obj", "-o", "tb"]);
-    for (k, v) in params {
-        cmd.arg(format!("-G{k}={v}"));
+/// Writes `files` as a unit-mode golden directory `dir` (replacing an earlier one), its manifest
+/// naming the test `test`.
+pub fn write_golden(dir: &Path, test: &str, files: &[GoldenFile]) {
+    let header = manifest_header("unit", &["(test)".into(), test.into()]);
+    write_dir(dir, header, files).unwrap_or_else(|e| panic!("writing golden vectors {dir:?}: {e}"));
+}
+
+/// Runs a harness executable on the golden directory `golden` with plusargs `+KEY=VALUE`;
+/// returns its stdout (a failing run panics with its report).
+pub fn run_harness(exe: &Path, golden: &Path, args: &[(&str, String)]) -> String {
+    let mut cmd = Command::new(exe);
+    cmd.arg(format!("+golden={}", golden.display()));
+    for (k, v) in args {
+        cmd.arg(format!("+{k}={v}"));
     }
-    for f in rtl::SOURCES {
-        cmd.arg(src_dir.join(f));
-    }
-    cmd.arg(tb_cpp);
-    run(&mut cmd, &format!("verilator build of {tb}"));
-    build_dir.join("obj").join("tb")
+    run(&mut cmd, &format!("{exe:?}"))
 }
 
-/// Runs a testbench executable with plusargs; returns its stdout.
-pub fn run_tb(exe: &Path, args: &[String]) -> String {
-    run(Command::new(exe).args(args), &format!("{exe:?}"))
-}
-
-/// Writes one job of `sim/tb_top.cpp` into `dir` (job.txt, act.hex, wgt.hex, prm.hex, out.hex:
-/// the streams in contract order and the expected output beats, only where they changed);
-/// returns the number of output beats.
-pub fn write_top_job(dir: &Path, design: &rtl::Design, job: &MatmulJob) -> usize {
-    let s = job
-        .streams(design)
-        .unwrap_or_else(|e| panic!("{dir:?}: {e}"));
-    std::fs::create_dir_all(dir).unwrap();
-    let hex = |beats: &[Vec<u32>], bits: u32| {
-        beats
-            .iter()
-            .map(|b| beat_hex(b, bits) + "\n")
-            .collect::<String>()
-    };
-    write_if_changed(
-        &dir.join("job.txt"),
-        &format!("{} {} {}\n", job.m, job.k, job.n),
-    );
-    write_if_changed(&dir.join("act.hex"), &hex(&s.act, design.act_bits()));
-    write_if_changed(&dir.join("wgt.hex"), &hex(&s.wgt, design.wgt_bits()));
-    write_if_changed(&dir.join("prm.hex"), &hex(&s.prm, design.param_bits()));
-    write_if_changed(&dir.join("out.hex"), &hex(&s.out, design.out_bits()));
-    s.out.len()
-}
-
-/// The stall-free cycle count `sim/tb_top.cpp` reports ("N cycles without stalls").
-pub fn tb_top_cycles(log: &str) -> Option<u64> {
+/// The stall-free cycle count the top and shift_av harnesses print ("N cycles without stalls").
+pub fn stall_free_cycles(log: &str) -> Option<u64> {
     let end = log.find(" cycles without stalls")?;
     let start = log[..end]
         .rfind(|c: char| !c.is_ascii_digit())
         .map_or(0, |i| i + 1);
     log[start..end].parse().ok()
+}
+
+/// The tensors of one `repq_top` job, named `PREFIX.a`, `PREFIX.w`, ..., `PREFIX.out` (the
+/// expected outputs, `MatmulJob::expected`, in the design's output lane type).
+pub fn top_job_files(prefix: &str, d: &Design, job: &MatmulJob) -> Vec<GoldenFile> {
+    job.check(d).unwrap_or_else(|e| panic!("{prefix}: {e}"));
+    let (m, k, n) = (job.m, job.k, job.n);
+    let col = |f: fn(&Requant) -> i64| job.requant.iter().map(f).collect::<Vec<i64>>();
+    vec![
+        tensor(&format!("{prefix}.a"), &[m, k], unsigned(d.abits), &job.a),
+        tensor(&format!("{prefix}.w"), &[k, n], signed(d.wob), &job.w),
+        tensor(
+            &format!("{prefix}.bias"),
+            &[n],
+            signed(d.acc_bits),
+            &job.bias,
+        ),
+        tensor(
+            &format!("{prefix}.m0"),
+            &[n],
+            unsigned(31),
+            &col(|r| r.m0.into()),
+        ),
+        tensor(
+            &format!("{prefix}.shift"),
+            &[n],
+            unsigned(6),
+            &col(|r| r.shift.into()),
+        ),
+        tensor(
+            &format!("{prefix}.zero_point"),
+            &[n],
+            signed(32),
+            &col(|r| r.zero_point.into()),
+        ),
+        tensor(
+            &format!("{prefix}.lo"),
+            &[n],
+            signed(32),
+            &col(|r| r.lo.into()),
+        ),
+        tensor(
+            &format!("{prefix}.hi"),
+            &[n],
+            signed(32),
+            &col(|r| r.hi.into()),
+        ),
+        tensor(
+            &format!("{prefix}.out"),
+            &[m, n],
+            (d.out_lane_bits(), d.out_signed()),
+            &job.expected(),
+        ),
+    ]
+}
+
+/// The plusargs of sim/top.cpp for the tensors of [`top_job_files`].
+pub fn top_job_args(prefix: &str) -> Vec<(&'static str, String)> {
+    [
+        "a",
+        "w",
+        "bias",
+        "m0",
+        "shift",
+        "zero_point",
+        "lo",
+        "hi",
+        "out",
+    ]
+    .into_iter()
+    .map(|f| (f, format!("{prefix}.{f}")))
+    .collect()
 }
