@@ -202,12 +202,12 @@ fn repeat(state: &mut State, n: u64, mut step: impl FnMut(&mut State)) {
 }
 
 /// Cycles `repq_top` of design `d` takes for an `m x k x n` job with every stream always
-/// valid/ready: from the cycle after the `start` pulse to the cycle `done` is high, as
-/// `sim/tb_top.cpp` counts it ("N cycles without stalls"). Exact for every size the top accepts
-/// (1 ..= 65535 each; checked against Verilator in tests/perf_rtl.rs); 0 when a size is 0 (the
-/// top then completes at once, `done` is high in the first cycle). The sizes are not limited to
-/// the control interface's 16 bits here, so a larger job is modelled as if the inputs were wide
-/// enough.
+/// valid/ready: from the cycle after the `start` pulse to the cycle `done` is high, as the
+/// `repq_top` harness `sim/top.cpp` counts it ("N cycles without stalls"). Exact for every size
+/// the top accepts (1 ..= 65535 each; checked against Verilator in tests/perf_rtl.rs and by
+/// `repq-hw verify`); 0 when a size is 0 (the top then completes at once, `done` is high in the
+/// first cycle). The sizes are not limited to the control interface's 16 bits here, so a larger
+/// job is modelled as if the inputs were wide enough.
 pub fn job_cycles(d: &Design, m: u64, k: u64, n: u64) -> u64 {
     if m == 0 || k == 0 || n == 0 {
         return 0;

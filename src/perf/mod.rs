@@ -3,8 +3,8 @@
 //! valid and ready.
 //!
 //! * [`job_cycles`]: one `M x K x N` job on `repq_top` (the tiled weight-stationary array with
-//!   bias and requantization), exactly as `sim/tb_top.cpp` counts it: from the cycle after the
-//!   `start` pulse to the cycle `done` is high. It replays the top's scheduling rules pass by
+//!   bias and requantization), exactly as the harness `sim/top.cpp` counts it: from the cycle
+//!   after the `start` pulse to the cycle `done` is high. It replays the top's scheduling rules pass by
 //!   pass ([`array`]); tests/perf_rtl.rs checks it against Verilator for many shapes and
 //!   configurations.
 //! * [`av_cycles`]: attention x V of one head on `repq_shift_av` (U4), one beat per key and

@@ -14,8 +14,8 @@ use crate::rtl::config::SHIFT_AV_LATENCY;
 /// the shift unit of `d`: `ceil(d_h / C) * queries * keys` beats back to back, plus
 /// [`SHIFT_AV_LATENCY`] for the last row, counted from the first beat's cycle to the cycle after
 /// the last output row was taken (the convention of [`super::job_cycles`]). Exact with the input
-/// always valid and the output always ready (tests/perf_rtl.rs checks it against Verilator);
-/// 0 when a size is 0.
+/// always valid and the output always ready (`sim/shift_av.cpp` prints the RTL's count, which
+/// `repq-hw verify` and tests/perf_rtl.rs check against this); 0 when a size is 0.
 pub fn av_cycles(d: &Design, queries: u64, keys: u64, d_h: u64) -> u64 {
     if queries == 0 || keys == 0 || d_h == 0 {
         return 0;

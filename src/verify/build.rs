@@ -170,3 +170,26 @@ pub fn build_harness_with(
     }
     Ok(dir.join("obj").join("harness"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameter_overrides_must_be_names() {
+        for bad in ["", "1LANES", "LANES=4", "A B", "-GX"] {
+            let e = build_harness_with(
+                Path::new("/nonexistent"),
+                Harness::Requant,
+                Path::new("/nonexistent"),
+                false,
+                &[(bad, 1)],
+            )
+            .unwrap_err();
+            assert!(
+                e.to_string().contains("not a Verilog parameter name"),
+                "{e}"
+            );
+        }
+    }
+}

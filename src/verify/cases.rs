@@ -249,3 +249,41 @@ pub fn cases_for(
     }
     Ok((cases, skipped))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::golden::manifest_header;
+
+    #[test]
+    fn unit_mode_is_a_valid_manifest_without_cases() {
+        let m = manifest_header("unit", &["(test)".into(), "t".into()]);
+        m.check(std::path::Path::new("manifest.toml")).unwrap();
+        let mut bad = m.clone();
+        bad.mode = "bogus".into();
+        assert!(bad.check(std::path::Path::new("manifest.toml")).is_err());
+        let g = GoldenDir {
+            root: "g".into(),
+            manifest: m,
+        };
+        let rtl = RtlInfo {
+            config: "4x4_w8a8".into(),
+            pe_rows: 4,
+            pe_cols: 4,
+            abits: 8,
+            wbits: 8,
+            acc_bits: 32,
+            m_tile: 8,
+            requant_lanes: 4,
+            out_lane_bits: 8,
+            out_signed: false,
+            command: String::new(),
+            output_latency: 0,
+        };
+        let e = cases_for(&g, &rtl, &[0]).unwrap_err();
+        assert!(
+            e.to_string().contains("run the harness on them directly"),
+            "{e}"
+        );
+    }
+}
