@@ -176,9 +176,9 @@ fn real_layers_block0_w8a8() {
         "0",
     ]);
     eprintln!("{log}");
-    // patch_embed, qkv, 3 heads of scores, codes, 3 heads of A x V, proj, fc1, fc2, head.
+    // patch_embed, qkv, 3 heads of scores, codes, 3 heads of A x V, proj, fc1, fc2, head: 13.
     assert!(
-        log.contains("14 of 14 cases bit-exact, 0 failed, 0 not runnable"),
+        log.contains("13 of 13 cases bit-exact, 0 failed, 0 not runnable"),
         "{log}"
     );
     for t in [
