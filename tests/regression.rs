@@ -341,7 +341,7 @@ fn fst_waveforms_on_request() {
         "--abits",
         "4",
         "--acc-bits",
-        "16",
+        "20",
         "--m-tile",
         "4",
         "--out",
@@ -359,7 +359,7 @@ fn fst_waveforms_on_request() {
         "--abits",
         "4",
         "--acc-bits",
-        "16",
+        "20",
         "--out",
         s(&golden),
     ]);
