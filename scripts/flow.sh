@@ -16,7 +16,8 @@ BIN=${REPQ_HW:-target/release/repq-hw}
 WBITS=${WBITS:-8}
 ABITS=${ABITS:-8}
 PE=${PE:-16x16}
-BLOCKS=${BLOCKS:-0}
+BLOCKS=${BLOCKS:-all}
+if [ "$BLOCKS" = all ]; then BLOCK_ARGS=(--all-blocks); else BLOCK_ARGS=(--blocks "$BLOCKS"); fi
 TMP="$OUT.partial"
 rm -rf "$TMP"
 mkdir -p "$TMP"
@@ -59,7 +60,7 @@ if command -v verilator >/dev/null 2>&1; then
   lint() { (cd "$TMP/rtl" && verilator --lint-only -Wall repq_lint.vlt -f files.f --top-module repq_top && echo "verilator --lint-only -Wall: no warnings"); }
   step "Verilator lint of the generated RTL (cd rtl && verilator --lint-only -Wall repq_lint.vlt -f files.f)" lint
   step "Verify the RTL against the golden vectors (Verilator, bit for bit)" "$BIN" verify --rtl "$TMP/rtl" \
-    --golden "$TMP/golden" --blocks "$BLOCKS" --build "$TMP/verify-build" --report "$TMP/verify.md"
+    --golden "$TMP/golden" "${BLOCK_ARGS[@]}" --build "$TMP/verify-build" --report "$TMP/verify.md"
 else
   echo "Verilator not installed: lint and RTL verification skipped (apt-get install verilator)." >> "$REPORT"
 fi

@@ -150,6 +150,16 @@ pub fn build_harness_with(
         cmd.arg("--trace-fst");
     }
     cmd.arg("-F").arg(&files_f).arg(sim.join(harness.source()));
+    // Verilator's generated makefiles hold absolute paths: a build directory that was moved, or
+    // that served other sources or options, starts over.
+    let stamp = dir.join("build-command.txt");
+    let command = format!("{cmd:?}");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(command.as_str()) {
+        let obj = dir.join("obj");
+        if obj.exists() {
+            std::fs::remove_dir_all(&obj).map_err(|e| Error::io(&obj, e))?;
+        }
+    }
     let out = cmd.output().map_err(|e| Error::Tool {
         tool: "verilator".into(),
         reason: format!("cannot run it ({e}); install Verilator 5 (apt-get install verilator)"),
@@ -168,6 +178,7 @@ pub fn build_harness_with(
             ),
         });
     }
+    std::fs::write(&stamp, &command).map_err(|e| Error::io(&stamp, e))?;
     Ok(dir.join("obj").join("harness"))
 }
 
