@@ -57,12 +57,10 @@ impl SoftmaxParams {
         for (&a, out) in acc.iter().zip(p.iter_mut()) {
             let delta = zmax - z(a);
             let q = delta >> EF;
-            // Table entries are below 2^(EBITS + 1): any larger shift floors to 0.
-            let e = if q > i64::from(EBITS) {
-                0
-            } else {
-                table[(delta & mask) as usize] >> q
-            };
+            // Table entries are below 2^(EBITS + 1): any larger shift floors to 0. (A select, not
+            // a branch: which elements lie far below the maximum is data dependent.)
+            let shifted = table[(delta & mask) as usize] >> q.min(31);
+            let e = if q > i64::from(EBITS) { 0 } else { shifted };
             *out = e;
             sum += u64::from(e);
             emax = emax.max(e);

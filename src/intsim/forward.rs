@@ -3,7 +3,10 @@
 
 use rayon::prelude::*;
 
-use super::kernel::{AvScratch, AvValues, Kernel, PackedOperands};
+use super::kernel::{
+    Accumulators, AvScratch, AvValues, Codes, Kernel, OutputStage, PackedOperands, Residual, Table,
+    Values,
+};
 use super::linear::IntLinear;
 use super::model::{IntBlock, IntModel, RESIDUAL_FRAC_BITS};
 use crate::arith::LogCode;
@@ -157,7 +160,6 @@ impl IntModel {
         let mut work = Work::default();
         let mut x = self.pos.clone();
         // Patch rows of the residual stream: pos + requantized patch embedding (U2, U8).
-        let rq = &self.patch.requant;
         self.linear(
             kernel,
             &self.patch,
@@ -167,7 +169,7 @@ impl IntModel {
             cap,
             "patch_embed.acc",
             &mut x[prefix * d..(prefix + np) * d],
-            &|n, a, v: &mut i32| *v = v.saturating_add(rq[n].apply(a)),
+            &Residual(&self.patch.lanes),
         );
         put(cap, "embed", || tensor(&[t, d], 32, true, &x));
         for (i, blk) in self.blocks.iter().enumerate() {
@@ -182,7 +184,6 @@ impl IntModel {
                 tensor(&[1, d], self.abits, false, &codes)
             });
             let mut out = vec![0i32; head.out_features];
-            let rq = &head.requant;
             self.linear(
                 kernel,
                 head,
@@ -192,7 +193,7 @@ impl IntModel {
                 cap,
                 &format!("{tag}.acc"),
                 &mut out,
-                &|n, a, v: &mut i32| *v = rq[n].apply(a),
+                &Values(&head.lanes),
             );
             logits = Some(match logits {
                 // Distilled DeiT: the two heads averaged, rounding half up (U8).
@@ -215,7 +216,7 @@ impl IntModel {
         put(cap, name, || tensor(shape, self.acc_bits, true, acc));
     }
 
-    /// A linear layer (U1) and its output stage `epi(n, acc, &mut out)` for channel `n`. When
+    /// A linear layer (U1) and its output stage `epi` ([`IntLinear::run`]). When
     /// capturing, the accumulators `[rows, out]` are reported as `acc_name` before the output
     /// stage runs on them; otherwise the output stage is fused into the matmul. Same integers
     /// either way.
@@ -230,16 +231,16 @@ impl IntModel {
         cap: &mut dyn Capture,
         acc_name: &str,
         out: &mut [T],
-        epi: &(impl Fn(usize, i64, &mut T) + Sync),
+        epi: &impl OutputStage<T>,
     ) {
         let n = l.out_features;
         assert_eq!(out.len(), rows * n, "{}: output size", l.name);
         if cap.enabled() {
             let mut acc = vec![0i64; rows * n];
-            l.run(kernel, a, rows, a16, &mut acc, &|_, v, o| *o = v);
+            l.run(kernel, a, rows, a16, &mut acc, &Accumulators);
             self.capture_acc(cap, acc_name, &[rows, n], &acc);
-            for (j, (&v, o)) in acc.iter().zip(out.iter_mut()).enumerate() {
-                epi(j % n, v, o);
+            for (v, o) in acc.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+                epi.apply(kernel, 0, v, o);
             }
         } else {
             l.run(kernel, a, rows, a16, out, epi);
@@ -269,7 +270,6 @@ impl IntModel {
             tensor(&[t, d], ab, false, &w.xn)
         });
         w.qkv.resize(t * 3 * d, 0);
-        let rq = &b.qkv.requant;
         self.linear(
             kernel,
             &b.qkv,
@@ -279,7 +279,7 @@ impl IntModel {
             cap,
             &p("attn.qkv.acc"),
             &mut w.qkv,
-            &|n, a, o: &mut u8| *o = rq[n].apply(a) as u8,
+            &Codes(&b.qkv.lanes),
         );
         put(cap, &p("attn.qkv.output"), || {
             tensor(&[t, 3 * d], ab, false, &w.qkv)
@@ -323,7 +323,6 @@ impl IntModel {
         });
 
         // proj, requantized and added to the residual stream (U2, U8).
-        let rq = &b.proj.requant;
         self.linear(
             kernel,
             &b.proj,
@@ -333,7 +332,7 @@ impl IntModel {
             cap,
             &p("attn.proj.acc"),
             x,
-            &|n, a, v: &mut i32| *v = v.saturating_add(rq[n].apply(a)),
+            &Residual(&b.proj.lanes),
         );
         put(cap, &p("residual1"), || tensor(&[t, d], 32, true, x));
 
@@ -347,7 +346,6 @@ impl IntModel {
         });
         let hid = b.fc1.out_features;
         w.hidden.resize(t * hid, 0);
-        let (rq, table) = (&b.fc1.requant, &b.gelu);
         self.linear(
             kernel,
             &b.fc1,
@@ -357,12 +355,15 @@ impl IntModel {
             cap,
             &p("mlp.fc1.acc"),
             &mut w.hidden,
-            &|n, a, o: &mut u8| *o = gelu::apply(&rq[n], table, a),
+            &Table {
+                lanes: &b.fc1.lanes,
+                table: &b.gelu,
+                offset: 1 << (gelu::HBITS - 1),
+            },
         );
         put(cap, &p("mlp.fc2.input"), || {
             tensor(&[t, hid], ab, false, &w.hidden)
         });
-        let rq = &b.fc2.requant;
         self.linear(
             kernel,
             &b.fc2,
@@ -372,7 +373,7 @@ impl IntModel {
             cap,
             &p("mlp.fc2.acc"),
             x,
-            &|n, a, v: &mut i32| *v = v.saturating_add(rq[n].apply(a)),
+            &Residual(&b.fc2.lanes),
         );
         put(cap, &p("residual2"), || tensor(&[t, d], 32, true, x));
     }
@@ -476,7 +477,7 @@ impl IntModel {
                 &kbias,
                 block,
                 false,
-                &|_, a, o| *o = a,
+                &Accumulators,
             );
             for srow in block.chunks_exact(t) {
                 b.softmax.apply(&self.exp2, srow, &mut probs);

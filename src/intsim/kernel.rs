@@ -15,14 +15,14 @@ use rayon::prelude::*;
 
 use crate::arith::requant::round_shift;
 use crate::arith::shift_av::attention_row;
-use crate::arith::{LogCode, SQRT2_Q15};
+use crate::arith::{LogCode, Requant, SQRT2_Q15};
 
 /// 256-bit vectors (8 i32 lanes) per panel row.
-const NG: usize = 3;
+const NG: usize = 2;
 /// Columns per packed panel.
 pub const NR: usize = 8 * NG;
 /// Activation rows per register tile.
-pub const MR: usize = 4;
+pub const MR: usize = 6;
 /// Activation rows per parallel task.
 const ROW_BLOCK: usize = 32;
 /// Largest activation code the matmul kernels take (`u8` codes widened to i16).
@@ -55,17 +55,27 @@ impl Kernel {
         }
     }
 
-    /// One register tile: `tile[r][c] += sum_k a[r][k] * w[k][c]` for the `m <= MR` rows of `a`
-    /// (row stride `lda` i16) against one packed panel.
+    /// One register tile's i32 sums over depth pairs `p0..p1` (within one chunk), for the `m <= MR`
+    /// rows of `a` (row stride `lda` i16) against one packed panel.
     #[inline]
-    fn tile(self, m: usize, a: &[i16], lda: usize, panel: &Panel, tile: &mut [[i64; NR]; MR]) {
+    fn tile(
+        self,
+        m: usize,
+        a: &[i16],
+        lda: usize,
+        panel: &[i16],
+        range: (usize, usize),
+        sums: &mut [[i32; NR]; MR],
+    ) {
         macro_rules! dispatch {
             ($f:ident) => {
                 match m {
-                    1 => $f::<1>(a, lda, panel, tile),
-                    2 => $f::<2>(a, lda, panel, tile),
-                    3 => $f::<3>(a, lda, panel, tile),
-                    _ => $f::<4>(a, lda, panel, tile),
+                    1 => $f::<1>(a, lda, panel, range, sums),
+                    2 => $f::<2>(a, lda, panel, range, sums),
+                    3 => $f::<3>(a, lda, panel, range, sums),
+                    4 => $f::<4>(a, lda, panel, range, sums),
+                    5 => $f::<5>(a, lda, panel, range, sums),
+                    _ => $f::<6>(a, lda, panel, range, sums),
                 }
             };
         }
@@ -78,15 +88,6 @@ impl Kernel {
             _ => dispatch!(tile_portable),
         }
     }
-}
-
-/// One packed panel as the tile kernels see it.
-struct Panel<'a> {
-    /// `[pairs][NR][2]`: for depth pair `p` and column `c`, `w[2p][c], w[2p + 1][c]`.
-    data: &'a [i16],
-    pairs: usize,
-    /// Depth pairs per i32 chunk.
-    chunk: usize,
 }
 
 /// Stationary operands `w[k][c]` packed for the matmul kernels: panels of [`NR`] columns (the last
@@ -171,9 +172,11 @@ impl PackedOperands {
         }
     }
 
-    /// `epi(c, bias[c] + sum_k a[r][k] * w[k][c], &mut out[r * cols + c])` for every row `r` and
-    /// column `c`, where `a16` holds `rows` widened activation rows ([`Self::widen`]; codes
-    /// 0..=255, padding zero). The sums are exact. With `parallel`, blocks of rows run on rayon.
+    /// The accumulators `acc[r][c] = bias[c] + sum_k a[r][k] * w[k][c]` (exact), handed to the
+    /// output stage a row segment at a time: `epi.apply(kernel, c0, &acc[r][c0..c0 + n], &mut
+    /// out[r * cols + c0..][..n])` (`n <= NR`), every accumulator exactly once. `a16` holds `rows` widened
+    /// activation rows ([`Self::widen`]; codes 0..=255, padding zero). With `parallel`, blocks of
+    /// rows run on rayon.
     pub fn matmul<T: Send>(
         &self,
         kernel: Kernel,
@@ -182,7 +185,7 @@ impl PackedOperands {
         bias: &[i64],
         out: &mut [T],
         parallel: bool,
-        epi: &(impl Fn(usize, i64, &mut T) + Sync),
+        epi: &impl OutputStage<T>,
     ) {
         assert!(kernel.available(), "{kernel:?} not supported by this CPU");
         let (cols, lda) = (self.cols, self.stride());
@@ -194,8 +197,8 @@ impl PackedOperands {
             return;
         }
         if lda == 0 {
-            for (j, o) in out.iter_mut().enumerate() {
-                epi(j % cols, bias[j % cols], o);
+            for o in out.chunks_exact_mut(cols) {
+                epi.apply(kernel, 0, bias, o);
             }
             return;
         }
@@ -211,37 +214,77 @@ impl PackedOperands {
         }
     }
 
-    /// One block of rows: panels outermost (each panel stays in cache for all the block's rows),
-    /// register tiles of [`MR`] rows inside.
+    /// One block of rows with the chosen kernel. The AVX2 entry compiles the whole block (tile
+    /// kernel, accumulator conversion and the inlined output stage) for AVX2.
     fn row_block<T>(
         &self,
         kernel: Kernel,
         a: &[i16],
         bias: &[i64],
         out: &mut [T],
-        epi: &impl Fn(usize, i64, &mut T),
+        epi: &impl OutputStage<T>,
+    ) {
+        match kernel {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: Avx2 only runs when available (`matmul` asserts it).
+            Kernel::Avx2 => unsafe { self.row_block_avx2(a, bias, out, epi) },
+            _ => self.row_block_body(kernel, a, bias, out, epi),
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn row_block_avx2<T>(
+        &self,
+        a: &[i16],
+        bias: &[i64],
+        out: &mut [T],
+        epi: &impl OutputStage<T>,
+    ) {
+        self.row_block_body(Kernel::Avx2, a, bias, out, epi)
+    }
+
+    /// One block of rows: panels outermost (each panel stays in cache for all the block's rows),
+    /// register tiles of [`MR`] rows inside.
+    #[inline(always)]
+    fn row_block_body<T>(
+        &self,
+        kernel: Kernel,
+        a: &[i16],
+        bias: &[i64],
+        out: &mut [T],
+        epi: &impl OutputStage<T>,
     ) {
         let (cols, lda) = (self.cols, self.stride());
         let rows = a.len() / lda;
         let panel_len = self.pairs * 2 * NR;
-        for (p, data) in self.data.chunks_exact(panel_len).enumerate() {
-            let panel = Panel {
-                data,
-                pairs: self.pairs,
-                chunk: self.chunk_pairs,
-            };
+        let mut sums = [[0i32; NR]; MR];
+        for (p, panel) in self.data.chunks_exact(panel_len).enumerate() {
             let c0 = p * NR;
             let nc = (cols - c0).min(NR);
             let mut r0 = 0;
             while r0 < rows {
                 let m = (rows - r0).min(MR);
+                let a = &a[r0 * lda..(r0 + m) * lda];
                 let mut tile = [[0i64; NR]; MR];
-                kernel.tile(m, &a[r0 * lda..(r0 + m) * lda], lda, &panel, &mut tile);
-                for (r, sums) in tile.iter().take(m).enumerate() {
-                    let orow = &mut out[(r0 + r) * cols + c0..(r0 + r) * cols + c0 + nc];
-                    for (c, (o, &s)) in orow.iter_mut().zip(sums).enumerate() {
-                        epi(c0 + c, bias[c0 + c] + s, o);
+                let mut p0 = 0;
+                while p0 < self.pairs {
+                    let p1 = (p0 + self.chunk_pairs).min(self.pairs);
+                    kernel.tile(m, a, lda, panel, (p0, p1), &mut sums);
+                    for (t, s) in tile.iter_mut().zip(&sums).take(m) {
+                        for (t, &s) in t.iter_mut().zip(s) {
+                            *t += i64::from(s);
+                        }
                     }
+                    p0 = p1;
+                }
+                let bias = &bias[c0..c0 + nc];
+                for (r, sums) in tile.iter_mut().take(m).enumerate() {
+                    for (s, &b) in sums.iter_mut().zip(bias) {
+                        *s += b;
+                    }
+                    let orow = &mut out[(r0 + r) * cols + c0..(r0 + r) * cols + c0 + nc];
+                    epi.apply(kernel, c0, &sums[..nc], orow);
                 }
                 r0 += m;
             }
@@ -249,78 +292,279 @@ impl PackedOperands {
     }
 }
 
-/// The portable tile: the same chunked i32 sums as the AVX2 kernel, in scalar code.
-fn tile_portable<const M: usize>(a: &[i16], lda: usize, panel: &Panel, tile: &mut [[i64; NR]; MR]) {
-    assert!(a.len() >= (M - 1) * lda + 2 * panel.pairs);
-    let mut p0 = 0;
-    while p0 < panel.pairs {
-        let p1 = (p0 + panel.chunk).min(panel.pairs);
-        let mut acc = [[0i32; NR]; M];
-        for p in p0..p1 {
-            let w = &panel.data[p * 2 * NR..(p + 1) * 2 * NR];
-            for (r, acc_r) in acc.iter_mut().enumerate() {
-                let a0 = i32::from(a[r * lda + 2 * p]);
-                let a1 = i32::from(a[r * lda + 2 * p + 1]);
-                for (s, wc) in acc_r.iter_mut().zip(w.chunks_exact(2)) {
-                    *s += a0 * i32::from(wc[0]) + a1 * i32::from(wc[1]);
-                }
+/// The portable tile: `sums[r][c] = sum over pairs p0..p1 of a[r][2p] * w[2p][c] +
+/// a[r][2p+1] * w[2p+1][c]` in i32 (the caller keeps the range within one chunk), scalar code.
+fn tile_portable<const M: usize>(
+    a: &[i16],
+    lda: usize,
+    panel: &[i16],
+    (p0, p1): (usize, usize),
+    sums: &mut [[i32; NR]; MR],
+) {
+    assert!(a.len() >= (M - 1) * lda + 2 * p1 && panel.len() >= p1 * 2 * NR);
+    let mut acc = [[0i32; NR]; M];
+    for p in p0..p1 {
+        let w = &panel[p * 2 * NR..(p + 1) * 2 * NR];
+        for (r, acc_r) in acc.iter_mut().enumerate() {
+            let a0 = i32::from(a[r * lda + 2 * p]);
+            let a1 = i32::from(a[r * lda + 2 * p + 1]);
+            for (s, wc) in acc_r.iter_mut().zip(w.chunks_exact(2)) {
+                *s += a0 * i32::from(wc[0]) + a1 * i32::from(wc[1]);
             }
         }
-        for (t, s) in tile.iter_mut().zip(&acc) {
-            for (t, &s) in t.iter_mut().zip(s) {
-                *t += i64::from(s);
-            }
-        }
-        p0 = p1;
     }
+    sums[..M].copy_from_slice(&acc);
 }
 
-/// AVX2 tile: per depth pair, [`NG`] operand vectors and `M` broadcast activation pairs,
-/// `M * NG` `vpmaddwd` into i32 accumulators that live in registers.
+/// AVX2 tile, the same sums: per depth pair, [`NG`] operand vectors and `M` broadcast activation
+/// pairs, `M * NG` `vpmaddwd` into i32 accumulators that live in registers.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
+#[inline]
 unsafe fn tile_avx2<const M: usize>(
     a: &[i16],
     lda: usize,
-    panel: &Panel,
-    tile: &mut [[i64; NR]; MR],
+    panel: &[i16],
+    (p0, p1): (usize, usize),
+    sums: &mut [[i32; NR]; MR],
 ) {
     use std::arch::x86_64::*;
-    let pairs = panel.pairs;
-    assert!(a.len() >= (M - 1) * lda + 2 * pairs);
-    assert!(panel.data.len() >= pairs * 2 * NR);
-    let (ap, wp) = (a.as_ptr(), panel.data.as_ptr());
-    let mut p0 = 0;
-    while p0 < pairs {
-        let p1 = (p0 + panel.chunk).min(pairs);
-        let mut acc = [[_mm256_setzero_si256(); NG]; M];
-        for p in p0..p1 {
-            // SAFETY: p < pairs: the panel holds 2 * NR i16 per pair and every row `r < M` holds
-            // 2 * pairs i16 from r * lda (both asserted above).
-            unsafe {
-                let w = wp.add(p * 2 * NR);
-                let wv: [__m256i; NG] =
-                    std::array::from_fn(|g| _mm256_loadu_si256(w.add(16 * g).cast()));
-                for (r, acc_r) in acc.iter_mut().enumerate() {
-                    let pair = ap.add(r * lda + 2 * p).cast::<i32>().read_unaligned();
-                    let av = _mm256_set1_epi32(pair);
-                    for (s, &w) in acc_r.iter_mut().zip(&wv) {
-                        *s = _mm256_add_epi32(*s, _mm256_madd_epi16(av, w));
-                    }
+    assert!(a.len() >= (M - 1) * lda + 2 * p1 && panel.len() >= p1 * 2 * NR);
+    let mut acc = [[_mm256_setzero_si256(); NG]; M];
+    // SAFETY: p < p1: the panel holds 2 * NR i16 per pair and every row `r < M` holds 2 * p1 i16
+    // from r * lda (both asserted above).
+    unsafe {
+        let mut w = panel.as_ptr().add(p0 * 2 * NR);
+        let mut ap = a.as_ptr().add(2 * p0);
+        for _ in p0..p1 {
+            let wv: [__m256i; NG] =
+                std::array::from_fn(|g| _mm256_loadu_si256(w.add(16 * g).cast()));
+            for (r, acc_r) in acc.iter_mut().enumerate() {
+                let av = _mm256_set1_epi32(ap.add(r * lda).cast::<i32>().read_unaligned());
+                for (s, &w) in acc_r.iter_mut().zip(&wv) {
+                    *s = _mm256_add_epi32(*s, _mm256_madd_epi16(av, w));
                 }
             }
+            w = w.add(2 * NR);
+            ap = ap.add(2);
         }
-        for (t, acc_r) in tile.iter_mut().zip(&acc) {
-            for (g, &v) in acc_r.iter().enumerate() {
-                let mut lanes = [0i32; 8];
-                // SAFETY: `lanes` is 32 bytes.
-                unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), v) };
-                for (t, &l) in t[8 * g..8 * g + 8].iter_mut().zip(&lanes) {
-                    *t += i64::from(l);
-                }
+        for (out, acc_r) in sums.iter_mut().zip(&acc) {
+            for (g, v) in acc_r.iter().enumerate() {
+                _mm256_storeu_si256(out.as_mut_ptr().add(8 * g).cast(), *v);
             }
         }
-        p0 = p1;
+    }
+}
+
+/// Per-output-channel U2 constants laid out for vector code, with the vector requantization
+/// and the output stages built on it (activation codes, residual add, table index).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequantLanes {
+    rq: Vec<Requant>,
+    m0: Vec<i64>,
+    /// `2^(n-1)`.
+    half: Vec<i64>,
+    shift: Vec<i64>,
+    zero_point: Vec<i64>,
+    lo: Vec<i64>,
+    hi: Vec<i64>,
+}
+
+impl RequantLanes {
+    pub fn new(rq: &[Requant]) -> Self {
+        assert!(
+            rq.iter().all(|r| (1..=62).contains(&r.shift)),
+            "shift outside 1..=62"
+        );
+        let lane = |f: &dyn Fn(&Requant) -> i64| rq.iter().map(f).collect();
+        RequantLanes {
+            rq: rq.to_vec(),
+            m0: lane(&|r| i64::from(r.m0)),
+            half: lane(&|r| 1i64 << (r.shift - 1)),
+            shift: lane(&|r| i64::from(r.shift)),
+            zero_point: lane(&|r| i64::from(r.zero_point)),
+            lo: lane(&|r| i64::from(r.lo)),
+            hi: lane(&|r| i64::from(r.hi)),
+        }
+    }
+
+    /// `out[i] = rq[c0 + i].apply(acc[i])` ([`Requant::apply`]; the result is within the
+    /// channel's i32 clamp bounds).
+    #[inline(always)]
+    pub fn apply(&self, kernel: Kernel, c0: usize, acc: &[i64], out: &mut [i32]) {
+        assert_eq!(acc.len(), out.len(), "one output per accumulator");
+        assert!(c0 + acc.len() <= self.rq.len(), "channel range");
+        let mut done = 0;
+        #[cfg(target_arch = "x86_64")]
+        if kernel == Kernel::Avx2 {
+            // The vector multiply takes 32-bit accumulators (all a proven model produces).
+            let fits = acc
+                .iter()
+                .fold(true, |ok, &a| ok & (a == i64::from(a as i32)));
+            if fits {
+                done = acc.len() / 4 * 4;
+                // SAFETY: Avx2 only runs when available (the callers assert it).
+                unsafe { self.apply_avx2(c0, &acc[..done], &mut out[..done]) };
+            }
+        }
+        let _ = kernel;
+        for (i, (&a, o)) in acc.iter().zip(out.iter_mut()).enumerate().skip(done) {
+            *o = self.rq[c0 + i].apply(a);
+        }
+    }
+
+    /// Four channels per step: `acc * M0` by `vpmuldq` (exact for 32-bit `acc` and 31-bit `M0`),
+    /// `+ 2^(n-1)` (no overflow: the product is below 2^62 in magnitude), an arithmetic right
+    /// shift by `n` per lane (AVX2 has only the logical one: `~(~x >> n)` for negative `x`),
+    /// `+ z_o`, clamp.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn apply_avx2(&self, c0: usize, acc: &[i64], out: &mut [i32]) {
+        use std::arch::x86_64::*;
+        let n = acc.len();
+        assert!(n.is_multiple_of(4) && out.len() == n && c0 + n <= self.m0.len());
+        let ld = |v: &[i64], i: usize| {
+            // SAFETY: i + 4 <= v.len() for every use below (c0 + n <= len).
+            unsafe { _mm256_loadu_si256(v.as_ptr().add(i).cast()) }
+        };
+        let pick = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+        let zero = _mm256_setzero_si256();
+        for i in (0..n).step_by(4) {
+            let c = c0 + i;
+            let x = _mm256_add_epi64(
+                _mm256_mul_epi32(ld(acc, i), ld(&self.m0, c)),
+                ld(&self.half, c),
+            );
+            let neg = _mm256_cmpgt_epi64(zero, x);
+            let y = _mm256_xor_si256(
+                _mm256_srlv_epi64(_mm256_xor_si256(x, neg), ld(&self.shift, c)),
+                neg,
+            );
+            let y = _mm256_add_epi64(y, ld(&self.zero_point, c));
+            let lo = ld(&self.lo, c);
+            let y = _mm256_blendv_epi8(lo, y, _mm256_cmpgt_epi64(y, lo));
+            let hi = ld(&self.hi, c);
+            let y = _mm256_blendv_epi8(hi, y, _mm256_cmpgt_epi64(hi, y));
+            let packed = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(y, pick));
+            // SAFETY: i + 4 <= n = out.len().
+            unsafe { _mm_storeu_si128(out.as_mut_ptr().add(i).cast(), packed) };
+        }
+    }
+
+    /// `out[i] = f(rq[c0 + i].apply(acc[i]), &mut out[i])`, [`NR`] channels at a time.
+    #[inline(always)]
+    fn stage<T>(
+        &self,
+        kernel: Kernel,
+        c0: usize,
+        acc: &[i64],
+        out: &mut [T],
+        f: impl Fn(i32, &mut T),
+    ) {
+        let mut y = [0i32; NR];
+        for (i, (acc, out)) in acc.chunks(NR).zip(out.chunks_mut(NR)).enumerate() {
+            let y = &mut y[..acc.len()];
+            self.apply(kernel, c0 + i * NR, acc, y);
+            for (&y, o) in y.iter().zip(out) {
+                f(y, o);
+            }
+        }
+    }
+
+    /// Activation codes (the clamp bounds of every channel lie within `0..=255`).
+    #[inline(always)]
+    pub fn codes(&self, kernel: Kernel, c0: usize, acc: &[i64], out: &mut [u8]) {
+        self.stage(kernel, c0, acc, out, |y, o| *o = y as u8);
+    }
+
+    /// The residual add (U8): `x = sat32(x + y)`.
+    #[inline(always)]
+    pub fn residual(&self, kernel: Kernel, c0: usize, acc: &[i64], x: &mut [i32]) {
+        self.stage(kernel, c0, acc, x, |y, o| *o = o.saturating_add(y));
+    }
+
+    /// A table indexed by `y - lo_table` (`table[y + offset]`, the U7 GELU table).
+    pub fn table(
+        &self,
+        kernel: Kernel,
+        c0: usize,
+        acc: &[i64],
+        table: &[u8],
+        offset: i32,
+        out: &mut [u8],
+    ) {
+        self.stage(kernel, c0, acc, out, |y, o| {
+            *o = table[(y + offset) as usize]
+        });
+    }
+
+    /// Plain `s32` outputs.
+    #[inline(always)]
+    pub fn values(&self, kernel: Kernel, c0: usize, acc: &[i64], out: &mut [i32]) {
+        self.stage(kernel, c0, acc, out, |y, o| *o = y);
+    }
+}
+
+/// What a matmul does with its accumulators, one row segment at a time: `acc` holds the
+/// accumulators of channels `c0..c0 + acc.len()` of one row, `out` the matching outputs. The
+/// implementations are inlined into the kernel's row loop (compiled for its instruction set).
+pub trait OutputStage<T>: Sync {
+    fn apply(&self, kernel: Kernel, c0: usize, acc: &[i64], out: &mut [T]);
+}
+
+/// The accumulators themselves.
+pub struct Accumulators;
+
+impl OutputStage<i64> for Accumulators {
+    #[inline(always)]
+    fn apply(&self, _: Kernel, _: usize, acc: &[i64], out: &mut [i64]) {
+        out.copy_from_slice(acc);
+    }
+}
+
+/// U2 to activation codes.
+pub struct Codes<'a>(pub &'a RequantLanes);
+
+impl OutputStage<u8> for Codes<'_> {
+    #[inline(always)]
+    fn apply(&self, kernel: Kernel, c0: usize, acc: &[i64], out: &mut [u8]) {
+        self.0.codes(kernel, c0, acc, out);
+    }
+}
+
+/// U2 to the residual stream and the residual add (U8).
+pub struct Residual<'a>(pub &'a RequantLanes);
+
+impl OutputStage<i32> for Residual<'_> {
+    #[inline(always)]
+    fn apply(&self, kernel: Kernel, c0: usize, acc: &[i64], out: &mut [i32]) {
+        self.0.residual(kernel, c0, acc, out);
+    }
+}
+
+/// U2 to `s32` values.
+pub struct Values<'a>(pub &'a RequantLanes);
+
+impl OutputStage<i32> for Values<'_> {
+    #[inline(always)]
+    fn apply(&self, kernel: Kernel, c0: usize, acc: &[i64], out: &mut [i32]) {
+        self.0.values(kernel, c0, acc, out);
+    }
+}
+
+/// U2 to a table index, then the table (U7): `table[y + offset]`.
+pub struct Table<'a> {
+    pub lanes: &'a RequantLanes,
+    pub table: &'a [u8],
+    pub offset: i32,
+}
+
+impl OutputStage<u8> for Table<'_> {
+    #[inline(always)]
+    fn apply(&self, kernel: Kernel, c0: usize, acc: &[i64], out: &mut [u8]) {
+        self.lanes
+            .table(kernel, c0, acc, self.table, self.offset, out);
     }
 }
 
@@ -384,27 +628,29 @@ impl AvValues {
             attention_row(codes, &self.values, self.f, out);
             return;
         }
-        s.even.clear();
-        s.odd.clear();
+        // Keys with the flag clear, split by code parity, without data-dependent branches (the
+        // parity is as good as random): each entry is written to both lists, and only the list
+        // of its parity advances.
+        let t = codes.len();
+        s.even.resize(t + 1, (0, 0));
+        s.odd.resize(t + 1, (0, 0));
+        let (mut ne, mut no) = (0, 0);
         for (j, c) in codes.iter().enumerate() {
-            if c.zero {
-                continue;
-            }
-            // Shifting an i32 by 31 or more gives what 31 gives (0 or -1).
-            let k = ((c.code + 1) >> 1).min(31);
-            let list = if c.code & 1 == 0 {
-                &mut s.even
-            } else {
-                &mut s.odd
-            };
-            // `narrow` implies values.len() fits u32.
-            list.push(((j * dh) as u32, k));
+            // Shifting an i32 by 31 or more gives what 31 gives (0 or -1). `narrow` implies
+            // values.len() fits u32.
+            let entry = ((j * dh) as u32, ((c.code + 1) >> 1).min(31));
+            s.even[ne] = entry;
+            s.odd[no] = entry;
+            let live = usize::from(!c.zero);
+            let odd = (c.code & 1) as usize;
+            ne += live & (odd ^ 1);
+            no += live & odd;
         }
         s.sums.clear();
         s.sums.resize(2 * dh, 0);
         let (even, odd) = s.sums.split_at_mut(dh);
-        self.sum_list(kernel, &s.even, even);
-        self.sum_list(kernel, &s.odd, odd);
+        self.sum_list(kernel, &s.even[..ne], even);
+        self.sum_list(kernel, &s.odd[..no], odd);
         for ((o, &e), &d) in out.iter_mut().zip(even.iter()).zip(odd.iter()) {
             *o = i64::from(e) + round_shift(i64::from(d) * SQRT2_Q15, 15);
         }
@@ -498,7 +744,7 @@ mod tests {
         let mut a16 = Vec::new();
         p.widen(a, rows, &mut a16);
         let mut out = vec![0i64; rows * p.cols()];
-        p.matmul(k, &a16, rows, bias, &mut out, par, &|_, v, o| *o = v);
+        p.matmul(k, &a16, rows, bias, &mut out, par, &Accumulators);
         out
     }
 
@@ -573,6 +819,73 @@ mod tests {
         let want = reference(&a, &w, &bias, rows, depth);
         for k in kernels() {
             assert_eq!(run(k, &p, &a, rows, &bias, true), want, "{k:?}");
+        }
+    }
+
+    /// The vector requantization equals [`Requant::apply`] on every lane: shifts 1..=62, zero
+    /// and extreme multipliers, accumulators at and beyond the 32-bit range (scalar fallback),
+    /// code, `s16` and `s32` clamps, and segment lengths that leave a scalar tail.
+    #[test]
+    fn requant_lanes_equal_the_reference_unit() {
+        let mut v = 0x0123_4567_89ab_cdefu64;
+        let mut next = move || {
+            v ^= v << 13;
+            v ^= v >> 7;
+            v ^= v << 17;
+            v
+        };
+        let rq: Vec<Requant> = (0..200)
+            .map(|i| {
+                let shift = 1 + (i % 62) as u32;
+                let m0 = match i % 5 {
+                    0 => 0,
+                    1 => 1 << 30,
+                    2 => u32::MAX >> 1,
+                    _ => (1 << 30) + (next() as u32 >> 2),
+                };
+                let (lo, hi) = match i % 3 {
+                    0 => (0, 255),
+                    1 => (-(1 << 15), (1 << 15) - 1),
+                    _ => (i32::MIN, i32::MAX),
+                };
+                let zero_point = (next() % 300) as i32 - 20;
+                Requant {
+                    m0,
+                    shift,
+                    zero_point,
+                    lo,
+                    hi,
+                }
+            })
+            .collect();
+        let lanes = RequantLanes::new(&rq);
+        for round in 0..400 {
+            let len = 1 + (next() % 40) as usize;
+            let c0 = (next() as usize) % (rq.len() - len);
+            let acc: Vec<i64> = (0..len)
+                .map(|_| match next() % 8 {
+                    0 => i64::from(i32::MIN),
+                    1 => i64::from(i32::MAX),
+                    2 => 0,
+                    3 => -1,
+                    _ => (next() as i64) >> (33 + next() % 30),
+                })
+                .collect();
+            // Some segments with an accumulator beyond 32 bits.
+            let mut acc = acc;
+            if round % 7 == 0 {
+                acc[0] = 1 << 32;
+            }
+            let want: Vec<i32> = acc
+                .iter()
+                .enumerate()
+                .map(|(i, &a)| rq[c0 + i].apply(a))
+                .collect();
+            for k in kernels() {
+                let mut got = vec![0i32; len];
+                lanes.apply(k, c0, &acc, &mut got);
+                assert_eq!(got, want, "{k:?} c0 {c0}");
+            }
         }
     }
 

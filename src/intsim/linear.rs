@@ -5,7 +5,7 @@
 use num_bigint::BigInt;
 
 pub use super::kernel::Kernel;
-use super::kernel::PackedOperands;
+use super::kernel::{Accumulators, OutputStage, PackedOperands, RequantLanes};
 use crate::arith::Requant;
 
 /// One quantized linear layer in integers.
@@ -27,6 +27,8 @@ pub struct IntLinear {
     /// `w` packed for the matmul kernels ([`IntLinear::new`] builds it; `w` is what is exported,
     /// so a layer is built once and not edited).
     pub(crate) packed: PackedOperands,
+    /// `requant` laid out for the vector output stages.
+    pub(crate) lanes: RequantLanes,
 }
 
 impl IntLinear {
@@ -44,6 +46,7 @@ impl IntLinear {
         assert_eq!(w.len(), in_features * out_features, "{name}: operand size");
         assert_eq!(bias.len(), out_features, "{name}: bias size");
         let packed = PackedOperands::from_rows(&w, out_features, in_features);
+        let lanes = RequantLanes::new(&requant);
         IntLinear {
             name,
             in_features,
@@ -53,6 +56,7 @@ impl IntLinear {
             a_max,
             requant,
             packed,
+            lanes,
         }
     }
 
@@ -64,14 +68,13 @@ impl IntLinear {
     /// Accumulators with a chosen kernel (panics if the CPU lacks it).
     pub fn accumulate_with(&self, kernel: Kernel, a: &[u8], rows: usize) -> Vec<i64> {
         let mut out = vec![0i64; rows * self.out_features];
-        self.run(kernel, a, rows, &mut Vec::new(), &mut out, &|_, acc, o| {
-            *o = acc
-        });
+        self.run(kernel, a, rows, &mut Vec::new(), &mut out, &Accumulators);
         out
     }
 
-    /// `epi(n, acc[r][n], &mut out[r * out_features + n])` for every accumulator of codes `a`
-    /// (`[rows, in]`): the matmul with its output stage fused, so accumulators never go to memory.
+    /// The matmul of codes `a` (`[rows, in]`) with its output stage fused, so accumulators never
+    /// go to memory: `epi` gets row segments of accumulators `acc[r][n0..n0 + len]` and the
+    /// matching `out[r * out_features + n0..][..len]` ([`PackedOperands::matmul`]).
     /// `a16` is scratch for the widened codes. Row blocks run in parallel.
     pub fn run<T: Send>(
         &self,
@@ -80,7 +83,7 @@ impl IntLinear {
         rows: usize,
         a16: &mut Vec<i16>,
         out: &mut [T],
-        epi: &(impl Fn(usize, i64, &mut T) + Sync),
+        epi: &impl OutputStage<T>,
     ) {
         assert_eq!(
             a.len(),
