@@ -427,26 +427,24 @@ impl IntModel {
             &qkv[s..s + dh]
         };
         // Key operands w[c][j] = k[j][c] - z_k (stored per key), packed as the matmul's
-        // stationary operand, and the per-key bias -z_q * sum_c w[c][j].
-        let kop: Vec<i16> = (0..t)
-            .flat_map(|j| cols(1, j).iter().map(|&v| (i32::from(v) - b.k_zero) as i16))
-            .collect();
+        // stationary operand, and the per-key bias -z_q * sum_c w[c][j]; query codes widened
+        // for the kernel; value operands v[j][c] - z_v, one row per key.
+        let mut kop = Vec::with_capacity(t * dh);
+        let mut qcodes = Vec::with_capacity(t * dh);
+        let mut vop = Vec::with_capacity(t * dh);
+        for j in 0..t {
+            kop.extend(cols(1, j).iter().map(|&v| (i32::from(v) - b.k_zero) as i16));
+            qcodes.extend_from_slice(cols(0, j));
+            vop.extend(cols(2, j).iter().map(|&v| i32::from(v) - b.v_zero));
+        }
         let kbias: Vec<i64> = kop
             .chunks_exact(dh)
             .map(|row| -i64::from(b.q_zero) * row.iter().map(|&v| i64::from(v)).sum::<i64>())
             .collect();
         let keys = PackedOperands::from_rows(&kop, t, dh);
         let mut q16 = Vec::new();
-        let qcodes: Vec<u8> = (0..t).flat_map(|j| cols(0, j).iter().copied()).collect();
         keys.widen(&qcodes, t, &mut q16);
-        // Value operands v[j][c] - z_v, one row per key.
-        let values = AvValues::new(
-            (0..t)
-                .flat_map(|j| cols(2, j).iter().map(|&v| i32::from(v) - b.v_zero))
-                .collect(),
-            dh,
-            b.av_fraction_bits,
-        );
+        let values = AvValues::new(vop, dh, b.av_fraction_bits);
         let cap = |n: usize| if keep { n } else { 0 };
         let mut r = HeadResult {
             scores: Vec::with_capacity(cap(t * t)),

@@ -259,32 +259,43 @@ impl PackedOperands {
         let rows = a.len() / lda;
         let panel_len = self.pairs * 2 * NR;
         let mut sums = [[0i32; NR]; MR];
+        let one_chunk = self.pairs <= self.chunk_pairs;
         for (p, panel) in self.data.chunks_exact(panel_len).enumerate() {
             let c0 = p * NR;
             let nc = (cols - c0).min(NR);
+            let mut bias_pad = [0i64; NR];
+            bias_pad[..nc].copy_from_slice(&bias[c0..c0 + nc]);
             let mut r0 = 0;
             while r0 < rows {
                 let m = (rows - r0).min(MR);
                 let a = &a[r0 * lda..(r0 + m) * lda];
-                let mut tile = [[0i64; NR]; MR];
-                let mut p0 = 0;
-                while p0 < self.pairs {
-                    let p1 = (p0 + self.chunk_pairs).min(self.pairs);
-                    kernel.tile(m, a, lda, panel, (p0, p1), &mut sums);
-                    for (t, s) in tile.iter_mut().zip(&sums).take(m) {
+                // acc[r][c] = bias[c] + the tile's sums: straight from the i32 sums when the
+                // depth is one chunk (always, for 8-bit operands below depth 16k), else summed
+                // over chunks in i64.
+                let mut acc = [bias_pad; MR];
+                if one_chunk {
+                    kernel.tile(m, a, lda, panel, (0, self.pairs), &mut sums);
+                    for (t, s) in acc.iter_mut().zip(&sums).take(m) {
                         for (t, &s) in t.iter_mut().zip(s) {
                             *t += i64::from(s);
                         }
                     }
-                    p0 = p1;
-                }
-                let bias = &bias[c0..c0 + nc];
-                for (r, sums) in tile.iter_mut().take(m).enumerate() {
-                    for (s, &b) in sums.iter_mut().zip(bias) {
-                        *s += b;
+                } else {
+                    let mut p0 = 0;
+                    while p0 < self.pairs {
+                        let p1 = (p0 + self.chunk_pairs).min(self.pairs);
+                        kernel.tile(m, a, lda, panel, (p0, p1), &mut sums);
+                        for (t, s) in acc.iter_mut().zip(&sums).take(m) {
+                            for (t, &s) in t.iter_mut().zip(s) {
+                                *t += i64::from(s);
+                            }
+                        }
+                        p0 = p1;
                     }
+                }
+                for (r, acc) in acc.iter().take(m).enumerate() {
                     let orow = &mut out[(r0 + r) * cols + c0..(r0 + r) * cols + c0 + nc];
-                    epi.apply(kernel, c0, &sums[..nc], orow);
+                    epi.apply(kernel, c0, &acc[..nc], orow);
                 }
                 r0 += m;
             }
@@ -394,17 +405,26 @@ impl RequantLanes {
     pub fn apply(&self, kernel: Kernel, c0: usize, acc: &[i64], out: &mut [i32]) {
         assert_eq!(acc.len(), out.len(), "one output per accumulator");
         assert!(c0 + acc.len() <= self.rq.len(), "channel range");
+        if let (Ok(acc), Ok(out)) = (
+            <&[i64; NR]>::try_from(acc),
+            <&mut [i32; NR]>::try_from(&mut *out),
+        ) {
+            // A full panel row: fixed-size loops.
+            return self.apply_n(kernel, c0, acc, out);
+        }
         let mut done = 0;
         #[cfg(target_arch = "x86_64")]
-        if kernel == Kernel::Avx2 {
-            // The vector multiply takes 32-bit accumulators (all a proven model produces).
-            let fits = acc
-                .iter()
-                .fold(true, |ok, &a| ok & (a == i64::from(a as i32)));
-            if fits {
-                done = acc.len() / 4 * 4;
+        if kernel == Kernel::Avx2 && fits_i32(acc) {
+            for (acc, out) in acc.chunks_exact(4).zip(out.chunks_exact_mut(4)) {
                 // SAFETY: Avx2 only runs when available (the callers assert it).
-                unsafe { self.apply_avx2(c0, &acc[..done], &mut out[..done]) };
+                unsafe {
+                    self.apply_avx2::<4>(
+                        c0 + done,
+                        acc.try_into().unwrap(),
+                        out.try_into().unwrap(),
+                    )
+                };
+                done += 4;
             }
         }
         let _ = kernel;
@@ -413,24 +433,42 @@ impl RequantLanes {
         }
     }
 
+    #[inline(always)]
+    fn apply_n<const N: usize>(
+        &self,
+        kernel: Kernel,
+        c0: usize,
+        acc: &[i64; N],
+        out: &mut [i32; N],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if kernel == Kernel::Avx2 && fits_i32(acc) {
+            // SAFETY: Avx2 only runs when available (the callers assert it).
+            return unsafe { self.apply_avx2(c0, acc, out) };
+        }
+        let _ = kernel;
+        for (i, (&a, o)) in acc.iter().zip(out.iter_mut()).enumerate() {
+            *o = self.rq[c0 + i].apply(a);
+        }
+    }
+
     /// Four channels per step: `acc * M0` by `vpmuldq` (exact for 32-bit `acc` and 31-bit `M0`),
     /// `+ 2^(n-1)` (no overflow: the product is below 2^62 in magnitude), an arithmetic right
     /// shift by `n` per lane (AVX2 has only the logical one: `~(~x >> n)` for negative `x`),
-    /// `+ z_o`, clamp.
+    /// `+ z_o`, clamp. `N` is a multiple of 4 and every `acc` fits 32 bits.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     #[inline]
-    unsafe fn apply_avx2(&self, c0: usize, acc: &[i64], out: &mut [i32]) {
+    unsafe fn apply_avx2<const N: usize>(&self, c0: usize, acc: &[i64; N], out: &mut [i32; N]) {
         use std::arch::x86_64::*;
-        let n = acc.len();
-        assert!(n.is_multiple_of(4) && out.len() == n && c0 + n <= self.m0.len());
+        assert!(N.is_multiple_of(4) && c0 + N <= self.m0.len());
         let ld = |v: &[i64], i: usize| {
-            // SAFETY: i + 4 <= v.len() for every use below (c0 + n <= len).
+            // SAFETY: i + 4 <= v.len() for every use below (c0 + N <= len).
             unsafe { _mm256_loadu_si256(v.as_ptr().add(i).cast()) }
         };
         let pick = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
         let zero = _mm256_setzero_si256();
-        for i in (0..n).step_by(4) {
+        for i in (0..N).step_by(4) {
             let c = c0 + i;
             let x = _mm256_add_epi64(
                 _mm256_mul_epi32(ld(acc, i), ld(&self.m0, c)),
@@ -447,7 +485,7 @@ impl RequantLanes {
             let hi = ld(&self.hi, c);
             let y = _mm256_blendv_epi8(hi, y, _mm256_cmpgt_epi64(hi, y));
             let packed = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(y, pick));
-            // SAFETY: i + 4 <= n = out.len().
+            // SAFETY: i + 4 <= N.
             unsafe { _mm_storeu_si128(out.as_mut_ptr().add(i).cast(), packed) };
         }
     }
@@ -504,6 +542,13 @@ impl RequantLanes {
     pub fn values(&self, kernel: Kernel, c0: usize, acc: &[i64], out: &mut [i32]) {
         self.stage(kernel, c0, acc, out, |y, o| *o = y);
     }
+}
+
+/// Whether every accumulator fits 32 bits (the vector requantization's domain).
+#[inline(always)]
+fn fits_i32(acc: &[i64]) -> bool {
+    acc.iter()
+        .fold(true, |ok, &a| ok & (a == i64::from(a as i32)))
 }
 
 /// What a matmul does with its accumulators, one row segment at a time: `acc` holds the
@@ -569,7 +614,8 @@ impl OutputStage<u8> for Table<'_> {
 }
 
 /// The value operands of one attention head, prepared once for U4 over all its query rows:
-/// `v << F` per key and channel (`[T, D_h]`), and whether the even and odd sums provably fit i32.
+/// `v << F` per key and channel (`[T, D_h]`), and whether the even and odd sums provably fit
+/// i32.
 pub struct AvValues {
     dh: usize,
     f: u32,
@@ -581,7 +627,7 @@ pub struct AvValues {
     narrow: bool,
 }
 
-/// Reusable per-row lists of U4: `(row offset, shift)` of the keys with even and odd codes.
+/// Reusable per-row lists of U4: `(row offset, shifts)` of the keys with even and odd codes.
 #[derive(Default)]
 pub struct AvScratch {
     even: Vec<(u32, u32)>,
@@ -602,7 +648,10 @@ impl AvValues {
             "|v| >= 2^14"
         );
         let shifted: Vec<i32> = values.iter().map(|&v| v << f).collect();
-        let max = shifted.iter().map(|v| u64::from(v.unsigned_abs())).max();
+        let max = values
+            .iter()
+            .map(|v| u64::from(v.unsigned_abs()) << f)
+            .max();
         let keys = (values.len() / dh) as u64;
         let narrow = keys
             .checked_mul(max.unwrap_or(0))
@@ -630,14 +679,14 @@ impl AvValues {
         }
         // Keys with the flag clear, split by code parity, without data-dependent branches (the
         // parity is as good as random): each entry is written to both lists, and only the list
-        // of its parity advances.
+        // of its parity advances. Shifting an i32 by 31 or more gives what 31 gives (0 or -1),
+        // so k is capped at 31.
         let t = codes.len();
         s.even.resize(t + 1, (0, 0));
         s.odd.resize(t + 1, (0, 0));
         let (mut ne, mut no) = (0, 0);
         for (j, c) in codes.iter().enumerate() {
-            // Shifting an i32 by 31 or more gives what 31 gives (0 or -1). `narrow` implies
-            // values.len() fits u32.
+            // `narrow` implies values.len() fits u32.
             let entry = ((j * dh) as u32, ((c.code + 1) >> 1).min(31));
             s.even[ne] = entry;
             s.odd[no] = entry;
