@@ -86,12 +86,12 @@ impl LayerNormParams {
         for (((&v, o), &g), &b) in x.iter().zip(out.iter_mut()).zip(&self.g).zip(&self.b) {
             // n~ = div_round(d 2^LNF, r) = floor((2 d 2^LNF + r) / 2r), |n~| <= 2^LNF.
             let num = 2 * (dev(v) << LNF) + r as i64;
-            let n = if num >= 0 {
-                div.div(num as u64) as i64
-            } else {
-                // floor(-u / D) = -ceil(u / D) = -floor((u + D - 1) / D).
-                -(div.div(num.unsigned_abs() + div.d - 1) as i64)
-            };
+            // floor(-u / D) = -ceil(u / D) = -floor((u + D - 1) / D). Both signs by masks, not
+            // branches: the sign of d is as good as random.
+            let sign = num >> 63;
+            let u = num.unsigned_abs() + ((div.d - 1) & sign as u64);
+            let q = div.div(u) as i64;
+            let n = (q ^ sign) - sign;
             // round_shift(n~ G + B, GF) in i64 when it cannot overflow, else in i128.
             let y = match n
                 .checked_mul(g)

@@ -4,8 +4,8 @@
 use rayon::prelude::*;
 
 use super::kernel::{
-    Accumulators, AvScratch, AvValues, Codes, Kernel, OutputStage, PackedOperands, Residual, Table,
-    Values,
+    Accumulators, AvScratch, AvValues, Codes, Kernel, OutputStage, PackedOperands, Residual,
+    SoftmaxRows, Table, Values,
 };
 use super::linear::IntLinear;
 use super::model::{IntBlock, IntModel, RESIDUAL_FRAC_BITS};
@@ -464,6 +464,7 @@ impl IntModel {
         ];
         let mut av = vec![0i64; dh];
         let mut scratch = AvScratch::default();
+        let softmax = SoftmaxRows::new(b.softmax, &self.exp2);
         let stride = keys.stride();
         for q0 in (0..t).step_by(QUERY_BLOCK) {
             let rows = (t - q0).min(QUERY_BLOCK);
@@ -478,11 +479,16 @@ impl IntModel {
                 &Accumulators,
             );
             for srow in block.chunks_exact(t) {
-                b.softmax.apply(&self.exp2, srow, &mut probs);
-                for (c, &pj) in codes.iter_mut().zip(&probs) {
-                    *c = b.logcode.code(pj);
+                softmax.apply(kernel, srow, &mut probs);
+                if keep {
+                    for (c, &pj) in codes.iter_mut().zip(&probs) {
+                        *c = b.logcode.code(pj);
+                    }
+                    values.row(kernel, &codes, &mut scratch, &mut av);
+                } else {
+                    // The same codes, computed inside U4 (vectorized) and not kept.
+                    values.row_from_probs(kernel, &b.logcode, &probs, &mut scratch, &mut av);
                 }
-                values.row(kernel, &codes, &mut scratch, &mut av);
                 r.out
                     .extend(av.iter().map(|&out| b.av_requant.apply(out) as u8));
                 if keep {

@@ -13,9 +13,11 @@
 
 use rayon::prelude::*;
 
+use crate::arith::logcode::MBITS;
 use crate::arith::requant::round_shift;
 use crate::arith::shift_av::attention_row;
-use crate::arith::{LogCode, Requant, SQRT2_Q15};
+use crate::arith::softmax::{EBITS, EF, FloorDiv};
+use crate::arith::{LogCode, LogCodeParams, PBITS, Requant, SQRT2_Q15, SoftmaxParams};
 
 /// 256-bit vectors (8 i32 lanes) per panel row.
 const NG: usize = 2;
@@ -32,6 +34,7 @@ const MAX_CODE: i64 = 255;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernel {
     Portable,
+    /// AVX2 (with FMA, which every AVX2 CPU but a few early VIA ones has).
     Avx2,
 }
 
@@ -40,7 +43,7 @@ impl Kernel {
     pub fn detect() -> Kernel {
         #[cfg(target_arch = "x86_64")]
         {
-            if is_x86_feature_detected!("avx2") {
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
                 return Kernel::Avx2;
             }
         }
@@ -613,6 +616,162 @@ impl OutputStage<u8> for Table<'_> {
     }
 }
 
+/// U6 for the rows of one attention layer: exactly [`SoftmaxParams::apply`], with an AVX2 path
+/// for rows whose integers allow it (32-bit scores, the model's `EXP2` table whose entries are
+/// below 2^21, rows of at most 1024 keys); any other row, and the portable kernel, use the unit
+/// itself.
+pub struct SoftmaxRows<'a> {
+    sp: SoftmaxParams,
+    table: &'a [u32],
+    /// The table has `2^EF` entries below 2^21.
+    table_ok: bool,
+}
+
+impl<'a> SoftmaxRows<'a> {
+    pub fn new(sp: SoftmaxParams, table: &'a [u32]) -> Self {
+        let table_ok = table.len() == 1 << EF && table.iter().all(|&e| e < 1 << 21);
+        SoftmaxRows {
+            sp,
+            table,
+            table_ok,
+        }
+    }
+
+    /// Probabilities of one row of accumulators, written to `p`.
+    pub fn apply(&self, kernel: Kernel, acc: &[i64], p: &mut [u32]) {
+        assert_eq!(acc.len(), p.len(), "softmax row width");
+        #[cfg(target_arch = "x86_64")]
+        if kernel == Kernel::Avx2
+            && self.table_ok
+            && (4..=1024).contains(&acc.len())
+            && fits_i32(acc)
+        {
+            assert!(kernel.available(), "{kernel:?} not supported by this CPU");
+            // SAFETY: AVX2 is available (asserted).
+            return unsafe { self.apply_avx2(acc, p) };
+        }
+        let _ = kernel;
+        self.sp.apply(self.table, acc, p);
+    }
+
+    /// The unit's three passes, four keys per step: (1) `z = round_shift(acc * M0, n)` by
+    /// `vpmuldq` (exact: 32-bit scores, 31-bit `M0`) and an emulated arithmetic shift, and its
+    /// maximum; (2) `delta = zmax - z` (capped at 2^20, which changes nothing: every delta from
+    /// 21 * 2^EF on gives `e = 0`), the table gathered at `delta mod 2^EF` and shifted right by
+    /// `delta >> EF`, zero beyond EBITS, and its sum; (3) the rounded division by the sum.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn apply_avx2(&self, acc: &[i64], p: &mut [u32]) {
+        use std::arch::x86_64::*;
+        let n = acc.len();
+        let body = n / 4 * 4;
+        let m0 = _mm256_set1_epi64x(i64::from(self.sp.m0));
+        let half = _mm256_set1_epi64x(1i64 << (self.sp.shift - 1));
+        let count = _mm_cvtsi32_si128(self.sp.shift as i32);
+        let zero = _mm256_setzero_si256();
+        let ld = |i: usize| {
+            // SAFETY: i + 4 <= body <= n = acc.len() at every use.
+            unsafe { _mm256_loadu_si256(acc.as_ptr().add(i).cast()) }
+        };
+        let z4 = |i: usize| {
+            let x = _mm256_add_epi64(_mm256_mul_epi32(ld(i), m0), half);
+            let neg = _mm256_cmpgt_epi64(zero, x);
+            _mm256_xor_si256(_mm256_srl_epi64(_mm256_xor_si256(x, neg), count), neg)
+        };
+        let z1 = |a: i64| round_shift(a * i64::from(self.sp.m0), self.sp.shift);
+        // (1) the maximum logit.
+        let mut vmax = z4(0);
+        for i in (4..body).step_by(4) {
+            let z = z4(i);
+            vmax = _mm256_blendv_epi8(vmax, z, _mm256_cmpgt_epi64(z, vmax));
+        }
+        let mut lanes = [0i64; 4];
+        // SAFETY: `lanes` is 32 bytes.
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), vmax) };
+        let zmax = lanes
+            .into_iter()
+            .chain(acc[body..].iter().map(|&a| z1(a)))
+            .max()
+            .unwrap_or(0);
+        // (2) e = EXP2[delta mod 2^EF] >> (delta >> EF), 0 beyond EBITS.
+        let vzmax = _mm256_set1_epi64x(zmax);
+        let cap = _mm256_set1_epi64x(1 << 20);
+        let mask = _mm256_set1_epi64x((1 << EF) - 1);
+        let pick = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+        let ebits = _mm_set1_epi32(EBITS as i32);
+        let thirty_one = _mm_set1_epi32(31);
+        let (mut vsum, mut vemax) = (_mm256_setzero_si256(), _mm_setzero_si128());
+        for i in (0..body).step_by(4) {
+            let delta = _mm256_sub_epi64(vzmax, z4(i));
+            let delta = _mm256_blendv_epi8(delta, cap, _mm256_cmpgt_epi64(delta, cap));
+            // SAFETY: every index is delta mod 2^EF < 2^EF = table.len() (`table_ok`).
+            let g = unsafe {
+                _mm256_i64gather_epi32::<4>(
+                    self.table.as_ptr().cast(),
+                    _mm256_and_si256(delta, mask),
+                )
+            };
+            let q = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(
+                _mm256_srli_epi64::<{ EF as i32 }>(delta),
+                pick,
+            ));
+            let e = _mm_srlv_epi32(g, _mm_min_epi32(q, thirty_one));
+            let e = _mm_andnot_si128(_mm_cmpgt_epi32(q, ebits), e);
+            // SAFETY: i + 4 <= body <= p.len().
+            unsafe { _mm_storeu_si128(p.as_mut_ptr().add(i).cast(), e) };
+            vsum = _mm256_add_epi64(vsum, _mm256_cvtepu32_epi64(e));
+            vemax = _mm_max_epu32(vemax, e);
+        }
+        // SAFETY: `lanes` is 32 bytes.
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), vsum) };
+        let mut sum: u64 = lanes.iter().map(|&v| v as u64).sum();
+        let mut elanes = [0u32; 4];
+        // SAFETY: `elanes` is 16 bytes.
+        unsafe { _mm_storeu_si128(elanes.as_mut_ptr().cast(), vemax) };
+        let mut emax = elanes.into_iter().max().unwrap_or(0);
+        for (&a, out) in acc[body..].iter().zip(&mut p[body..]) {
+            let delta = zmax - z1(a);
+            let q = delta >> EF;
+            let shifted = self.table[(delta & ((1 << EF) - 1)) as usize] >> q.min(31);
+            let e = if q > i64::from(EBITS) { 0 } else { shifted };
+            *out = e;
+            sum += u64::from(e);
+            emax = emax.max(e);
+        }
+        // (3) p = floor((e 2^17 + S) / 2S). Vector lanes compute it in binary64 holding exact
+        // integers: with e < 2^21 and S < 2^31 (at most 1024 keys), x = e 2^17 + S < 2^39 and
+        // every product below is under 2^53, so the only inexact step is the estimate
+        // q0 = floor(x * (1 / 2S)), which is off by at most one; the exact remainder
+        // x - q0 2S corrects it. The rest of the row divides as the unit does ([`FloorDiv`]).
+        let d = 2 * sum;
+        let (vd, vs) = (_mm256_set1_pd(d as f64), _mm256_set1_pd(sum as f64));
+        let inv = _mm256_set1_pd(1.0 / d as f64);
+        let (scale, one, zero_pd) = (
+            _mm256_set1_pd(131072.0),
+            _mm256_set1_pd(1.0),
+            _mm256_setzero_pd(),
+        );
+        for i in (0..body).step_by(4) {
+            // SAFETY: i + 4 <= body <= p.len().
+            let e = unsafe { _mm_loadu_si128(p.as_ptr().add(i).cast()) };
+            let x = _mm256_fmadd_pd(_mm256_cvtepi32_pd(e), scale, vs);
+            let q0 = _mm256_floor_pd(_mm256_mul_pd(x, inv));
+            let r = _mm256_fnmadd_pd(q0, vd, x);
+            let q = _mm256_sub_pd(
+                q0,
+                _mm256_and_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(r, zero_pd), one),
+            );
+            let q = _mm256_add_pd(q, _mm256_and_pd(_mm256_cmp_pd::<_CMP_GE_OQ>(r, vd), one));
+            // SAFETY: i + 4 <= body <= p.len().
+            unsafe { _mm_storeu_si128(p.as_mut_ptr().add(i).cast(), _mm256_cvttpd_epi32(q)) };
+        }
+        let div = FloorDiv::new(d, (u64::from(emax) << 17) + sum);
+        for out in &mut p[body..] {
+            *out = div.div((u64::from(*out) << 17) + sum) as u32;
+        }
+    }
+}
+
 /// The value operands of one attention head, prepared once for U4 over all its query rows:
 /// `v << F` per key and channel (`[T, D_h]`), and whether the even and odd sums provably fit
 /// i32.
@@ -633,6 +792,69 @@ pub struct AvScratch {
     even: Vec<(u32, u32)>,
     odd: Vec<(u32, u32)>,
     sums: Vec<i32>,
+    tags: Vec<u32>,
+    codes: Vec<LogCode>,
+}
+
+/// A key's U4 tag: the shift `k = min(ceil(code / 2), 31)` (shifting an i32 by 31 or more gives
+/// what 31 gives, 0 or -1), bit 8 set when the flag is clear, bit 9 the code's parity.
+#[inline(always)]
+fn tag(code: u32, zero: bool) -> u32 {
+    ((code + 1) >> 1).min(31) | u32::from(!zero) << 8 | (code & 1) << 9
+}
+
+/// [`tag`] of `lc.code(p)` for every probability, eight lanes at a time: `e` (the leading one) from
+/// the exponent of `p` as f32 (exact below 2^24), the mantissa by a left or right shift, the three
+/// threshold comparisons, `raw = 2 (16 - e) + C_INT + r`, the zero flag for `p = 0` or
+/// `raw >= 2^bits` ([`LogCodeParams::code`], step by step).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn logcode_tags_avx2(lc: &LogCodeParams, probs: &[u32], tags: &mut [u32]) {
+    use std::arch::x86_64::*;
+    assert_eq!(probs.len(), tags.len());
+    let body = probs.len() / 8 * 8;
+    let [t1, t0, tm1] = lc.thresholds.map(|t| _mm256_set1_epi32(t as i32));
+    let (zero, one, fifteen, thirty_one) = (
+        _mm256_setzero_si256(),
+        _mm256_set1_epi32(1),
+        _mm256_set1_epi32(MBITS as i32),
+        _mm256_set1_epi32(31),
+    );
+    let base = _mm256_set1_epi32(2 * PBITS as i32 + 1 + lc.c_int);
+    let top = _mm256_set1_epi32((1 << lc.bits) - 1);
+    for i in (0..body).step_by(8) {
+        // SAFETY: i + 8 <= body <= probs.len() = tags.len().
+        let p = unsafe { _mm256_loadu_si256(probs.as_ptr().add(i).cast()) };
+        let is_zero = _mm256_cmpeq_epi32(p, zero);
+        let e = _mm256_sub_epi32(
+            _mm256_srli_epi32::<23>(_mm256_castps_si256(_mm256_cvtepi32_ps(p))),
+            _mm256_set1_epi32(127),
+        );
+        let left = _mm256_max_epi32(_mm256_sub_epi32(fifteen, e), zero);
+        let right = _mm256_max_epi32(_mm256_sub_epi32(e, fifteen), zero);
+        let m = _mm256_srlv_epi32(_mm256_sllv_epi32(p, left), right);
+        // r = [m <= T1] + [m <= T0] + [m <= T-1] - 2 = 1 + (the three m > T as 0 / -1).
+        let gt = _mm256_add_epi32(
+            _mm256_add_epi32(_mm256_cmpgt_epi32(m, t1), _mm256_cmpgt_epi32(m, t0)),
+            _mm256_cmpgt_epi32(m, tm1),
+        );
+        let raw = _mm256_add_epi32(_mm256_sub_epi32(base, _mm256_add_epi32(e, e)), gt);
+        let flag = _mm256_or_si256(is_zero, _mm256_cmpgt_epi32(raw, top));
+        let code = _mm256_max_epi32(raw, zero);
+        let k = _mm256_min_epi32(
+            _mm256_srli_epi32::<1>(_mm256_add_epi32(code, one)),
+            thirty_one,
+        );
+        let live = _mm256_slli_epi32::<8>(_mm256_andnot_si256(flag, one));
+        let odd = _mm256_slli_epi32::<9>(_mm256_and_si256(code, one));
+        let t = _mm256_or_si256(k, _mm256_or_si256(live, odd));
+        // SAFETY: as the load.
+        unsafe { _mm256_storeu_si256(tags.as_mut_ptr().add(i).cast(), t) };
+    }
+    for (t, &p) in tags[body..].iter_mut().zip(&probs[body..]) {
+        let c = lc.code(p);
+        *t = tag(c.code, c.zero);
+    }
 }
 
 impl AvValues {
@@ -677,21 +899,70 @@ impl AvValues {
             attention_row(codes, &self.values, self.f, out);
             return;
         }
+        self.row_tagged(kernel, codes.iter().map(|c| tag(c.code, c.zero)), s, out);
+    }
+
+    /// U3 then U4 for one query row from its probabilities (`p <= 2^16`): exactly [`Self::row`]
+    /// of the codes `lc.code(p)` ([`LogCodeParams::code`]), with the codes computed eight at a
+    /// time by the AVX2 kernel.
+    pub fn row_from_probs(
+        &self,
+        kernel: Kernel,
+        lc: &LogCodeParams,
+        probs: &[u32],
+        s: &mut AvScratch,
+        out: &mut [i64],
+    ) {
+        assert!(kernel.available(), "{kernel:?} not supported by this CPU");
+        assert_eq!(
+            self.values.len(),
+            probs.len() * self.dh,
+            "one probability per key"
+        );
+        #[cfg(target_arch = "x86_64")]
+        if kernel == Kernel::Avx2
+            && self.narrow
+            && lc.bits < 31
+            && probs.iter().fold(true, |ok, &p| ok & (p < 1 << 24))
+        {
+            let mut tags = std::mem::take(&mut s.tags);
+            tags.resize(probs.len(), 0);
+            // SAFETY: AVX2 is available (asserted).
+            unsafe { logcode_tags_avx2(lc, probs, &mut tags) };
+            self.row_tagged(kernel, tags.iter().copied(), s, out);
+            s.tags = tags;
+            return;
+        }
+        let mut codes = std::mem::take(&mut s.codes);
+        codes.clear();
+        codes.extend(probs.iter().map(|&p| lc.code(p)));
+        self.row(kernel, &codes, s, out);
+        s.codes = codes;
+    }
+
+    /// U4 from per-key tags ([`tag`]), in key order.
+    fn row_tagged(
+        &self,
+        kernel: Kernel,
+        tags: impl ExactSizeIterator<Item = u32>,
+        s: &mut AvScratch,
+        out: &mut [i64],
+    ) {
+        let dh = self.dh;
         // Keys with the flag clear, split by code parity, without data-dependent branches (the
         // parity is as good as random): each entry is written to both lists, and only the list
-        // of its parity advances. Shifting an i32 by 31 or more gives what 31 gives (0 or -1),
-        // so k is capped at 31.
-        let t = codes.len();
+        // of its parity advances.
+        let t = tags.len();
         s.even.resize(t + 1, (0, 0));
         s.odd.resize(t + 1, (0, 0));
         let (mut ne, mut no) = (0, 0);
-        for (j, c) in codes.iter().enumerate() {
+        for (j, tag) in tags.enumerate() {
             // `narrow` implies values.len() fits u32.
-            let entry = ((j * dh) as u32, ((c.code + 1) >> 1).min(31));
+            let entry = ((j * dh) as u32, tag & 0xff);
             s.even[ne] = entry;
             s.odd[no] = entry;
-            let live = usize::from(!c.zero);
-            let odd = (c.code & 1) as usize;
+            let live = (tag >> 8) as usize & 1;
+            let odd = (tag >> 9) as usize & 1;
             ne += live & (odd ^ 1);
             no += live & odd;
         }
@@ -934,6 +1205,97 @@ mod tests {
                 let mut got = vec![0i32; len];
                 lanes.apply(k, c0, &acc, &mut got);
                 assert_eq!(got, want, "{k:?} c0 {c0}");
+            }
+        }
+    }
+
+    /// The vector softmax equals [`SoftmaxParams::apply`]: rows of every length around the
+    /// vector width, scores from flat to far apart (e = 0 beyond EBITS), extreme multipliers,
+    /// rows that leave the vector path (scores beyond 32 bits).
+    #[test]
+    fn softmax_rows_equal_the_reference_unit() {
+        let table = crate::arith::exp2_table();
+        let mut v = 0xdead_beef_1234_5678u64;
+        let mut next = move || {
+            v ^= v << 13;
+            v ^= v >> 7;
+            v ^= v << 17;
+            v
+        };
+        for (m0, shift) in [
+            (1u32 << 30, 1),
+            (1 << 30, 40),
+            (u32::MAX >> 1, 62),
+            (1_500_000_000, 33),
+            (1 << 30, 20),
+        ] {
+            let sp = SoftmaxParams { m0, shift };
+            let rows = SoftmaxRows::new(sp, &table);
+            for len in [1usize, 3, 4, 5, 7, 8, 9, 16, 197, 1024, 1025] {
+                for (spread, beyond) in [
+                    (0i64, false),
+                    (3, false),
+                    (1000, false),
+                    (1 << 20, false),
+                    ((1 << 31) - 1, false),
+                    (1000, true),
+                ] {
+                    let mut acc: Vec<i64> = (0..len)
+                        .map(|_| {
+                            if spread == 0 {
+                                0
+                            } else {
+                                (next() % (2 * spread as u64)) as i64 - spread
+                            }
+                        })
+                        .collect();
+                    if beyond {
+                        // One score beyond 32 bits: the row takes the unit's own path.
+                        acc[len / 2] = 1 << 31;
+                    }
+                    let mut want = vec![0u32; len];
+                    sp.apply(&table, &acc, &mut want);
+                    for k in kernels() {
+                        let mut got = vec![0u32; len];
+                        rows.apply(k, &acc, &mut got);
+                        assert_eq!(
+                            got, want,
+                            "{k:?} m0 {m0} n {shift} len {len} spread {spread}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// U3 + U4 from probabilities equals the code unit followed by U4: every probability
+    /// 0..=2^16 across rows, several scales (negative and positive C_INT) and widths, rows whose
+    /// length leaves a scalar tail.
+    #[test]
+    fn codes_from_probabilities_equal_the_code_unit() {
+        let (dh, f) = (16, 9);
+        for bits in [3u32, 4, 8] {
+            for scale in [1.0, 0.731, 0.25, 0.0613, 1.3, 3e-3] {
+                let lc = LogCodeParams::from_scale(scale, bits);
+                for t in [1usize, 7, 8, 9, 197] {
+                    let values: Vec<i32> =
+                        (0..t * dh).map(|i| (i as i32 * 37) % 511 - 255).collect();
+                    let av = AvValues::new(values, dh, f);
+                    let mut s = AvScratch::default();
+                    // Probabilities spread over 0..=2^16, both ends included.
+                    for start in (0..=65536u32).step_by(t.max(64) * 3 + 1) {
+                        let probs: Vec<u32> =
+                            (0..t as u32).map(|j| (start + j * 997) % 65537).collect();
+                        let codes: Vec<LogCode> = probs.iter().map(|&p| lc.code(p)).collect();
+                        let mut want = vec![0i64; dh];
+                        av.row(Kernel::Portable, &codes, &mut s, &mut want);
+                        for k in kernels() {
+                            let mut got = vec![0i64; dh];
+                            av.row_from_probs(k, &lc, &probs, &mut s, &mut got);
+                            assert_eq!(got, want, "{k:?} bits {bits} scale {scale} t {t}");
+                        }
+                    }
+                }
             }
         }
     }
