@@ -525,3 +525,45 @@ fn im2col(codes: &[u8], cfg: &crate::model::VitConfig) -> Vec<u8> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::EvalTransform;
+    use crate::quant::config::QuantConfig;
+
+    /// The embedded demo model through every kernel: the fused (uncaptured) logits, every
+    /// captured tensor and the captured logits are identical across kernels, and the captured
+    /// path agrees with the fused one.
+    #[test]
+    fn every_kernel_gives_the_same_model_outputs() {
+        for (wbits, abits) in [(8, 8), (4, 4)] {
+            let q = crate::demo::quantized(QuantConfig::new(wbits, abits).unwrap()).unwrap();
+            let int = IntModel::lower(&q, 32).unwrap();
+            let tf = EvalTransform::new(&q.model.preprocess, q.vit_config().img_size).unwrap();
+            let split = crate::demo::test_split().unwrap();
+            let images = 3;
+            let batch = split.batch(0..images, &tf).unwrap();
+            let codes = int.quantize_input(&batch.data);
+            let want = int
+                .forward_codes_with(Kernel::Portable, &codes, images)
+                .unwrap();
+            let (n, classes) = (int.input_len(), want.len() / images);
+            let mut want_cap = CaptureAll::default();
+            let logits = int.forward_image_with(Kernel::Portable, &codes[n..2 * n], &mut want_cap);
+            assert_eq!(logits, want[classes..2 * classes]);
+            for kernel in [Kernel::Avx2].into_iter().filter(|k| k.available()) {
+                let got = int.forward_codes_with(kernel, &codes, images).unwrap();
+                assert_eq!(got, want, "W{wbits}A{abits} {kernel:?}");
+                let mut cap = CaptureAll::default();
+                let logits = int.forward_image_with(kernel, &codes[n..2 * n], &mut cap);
+                assert_eq!(logits, want[classes..2 * classes], "{kernel:?}");
+                assert_eq!(cap.tensors.len(), want_cap.tensors.len());
+                for ((name, t), (want_name, w)) in cap.tensors.iter().zip(&want_cap.tensors) {
+                    assert_eq!(name, want_name);
+                    assert!(t == w, "W{wbits}A{abits} {kernel:?}: {name} differs");
+                }
+            }
+        }
+    }
+}
