@@ -58,8 +58,8 @@ impl Kernel {
         }
     }
 
-    /// One register tile's i32 sums over depth pairs `p0..p1` (within one chunk), for the `m <= MR`
-    /// rows of `a` (row stride `lda` i16) against one packed panel.
+    /// One register tile: `acc[r][c] +=` the i32 sums over depth pairs `p0..p1` (within one
+    /// chunk), for the `m <= MR` rows of `a` (row stride `lda` i16) against one packed panel.
     #[inline]
     fn tile(
         self,
@@ -68,17 +68,17 @@ impl Kernel {
         lda: usize,
         panel: &[i16],
         range: (usize, usize),
-        sums: &mut [[i32; NR]; MR],
+        acc: &mut [[i64; NR]; MR],
     ) {
         macro_rules! dispatch {
             ($f:ident) => {
                 match m {
-                    1 => $f::<1>(a, lda, panel, range, sums),
-                    2 => $f::<2>(a, lda, panel, range, sums),
-                    3 => $f::<3>(a, lda, panel, range, sums),
-                    4 => $f::<4>(a, lda, panel, range, sums),
-                    5 => $f::<5>(a, lda, panel, range, sums),
-                    _ => $f::<6>(a, lda, panel, range, sums),
+                    1 => $f::<1>(a, lda, panel, range, acc),
+                    2 => $f::<2>(a, lda, panel, range, acc),
+                    3 => $f::<3>(a, lda, panel, range, acc),
+                    4 => $f::<4>(a, lda, panel, range, acc),
+                    5 => $f::<5>(a, lda, panel, range, acc),
+                    _ => $f::<6>(a, lda, panel, range, acc),
                 }
             };
         }
@@ -160,7 +160,7 @@ impl PackedOperands {
     }
 
     /// Activation codes `[rows, depth]` widened to i16 rows of [`Self::stride`] (zero padded).
-    pub fn widen(&self, a: &[u8], rows: usize, out: &mut Vec<i16>) {
+    pub(crate) fn widen(&self, a: &[u8], rows: usize, out: &mut Vec<i16>) {
         assert_eq!(a.len(), rows * self.depth, "activation size");
         let s = self.stride();
         out.clear();
@@ -180,7 +180,7 @@ impl PackedOperands {
     /// out[r * cols + c0..][..n])` (`n <= NR`), every accumulator exactly once. `a16` holds `rows` widened
     /// activation rows ([`Self::widen`]; codes 0..=255, padding zero). With `parallel`, blocks of
     /// rows run on rayon.
-    pub fn matmul<T: Send>(
+    pub(crate) fn matmul<T: Send>(
         &self,
         kernel: Kernel,
         a16: &[i16],
@@ -261,8 +261,6 @@ impl PackedOperands {
         let (cols, lda) = (self.cols, self.stride());
         let rows = a.len() / lda;
         let panel_len = self.pairs * 2 * NR;
-        let mut sums = [[0i32; NR]; MR];
-        let one_chunk = self.pairs <= self.chunk_pairs;
         for (p, panel) in self.data.chunks_exact(panel_len).enumerate() {
             let c0 = p * NR;
             let nc = (cols - c0).min(NR);
@@ -272,29 +270,14 @@ impl PackedOperands {
             while r0 < rows {
                 let m = (rows - r0).min(MR);
                 let a = &a[r0 * lda..(r0 + m) * lda];
-                // acc[r][c] = bias[c] + the tile's sums: straight from the i32 sums when the
-                // depth is one chunk (always, for 8-bit operands below depth 16k), else summed
-                // over chunks in i64.
+                // acc[r][c] = bias[c] + the tile's sums, chunk by chunk (one chunk, always, for
+                // 8-bit operands below depth 16k).
                 let mut acc = [bias_pad; MR];
-                if one_chunk {
-                    kernel.tile(m, a, lda, panel, (0, self.pairs), &mut sums);
-                    for (t, s) in acc.iter_mut().zip(&sums).take(m) {
-                        for (t, &s) in t.iter_mut().zip(s) {
-                            *t += i64::from(s);
-                        }
-                    }
-                } else {
-                    let mut p0 = 0;
-                    while p0 < self.pairs {
-                        let p1 = (p0 + self.chunk_pairs).min(self.pairs);
-                        kernel.tile(m, a, lda, panel, (p0, p1), &mut sums);
-                        for (t, s) in acc.iter_mut().zip(&sums).take(m) {
-                            for (t, &s) in t.iter_mut().zip(s) {
-                                *t += i64::from(s);
-                            }
-                        }
-                        p0 = p1;
-                    }
+                let mut p0 = 0;
+                while p0 < self.pairs {
+                    let p1 = (p0 + self.chunk_pairs).min(self.pairs);
+                    kernel.tile(m, a, lda, panel, (p0, p1), &mut acc);
+                    p0 = p1;
                 }
                 for (r, acc) in acc.iter().take(m).enumerate() {
                     let orow = &mut out[(r0 + r) * cols + c0..(r0 + r) * cols + c0 + nc];
@@ -306,14 +289,14 @@ impl PackedOperands {
     }
 }
 
-/// The portable tile: `sums[r][c] = sum over pairs p0..p1 of a[r][2p] * w[2p][c] +
-/// a[r][2p+1] * w[2p+1][c]` in i32 (the caller keeps the range within one chunk), scalar code.
+/// The portable tile: `acc[r][c] +=` the sum over pairs `p0..p1` of `a[r][2p] * w[2p][c] +
+/// a[r][2p+1] * w[2p+1][c]`, summed in i32 (the caller keeps the range within one chunk).
 fn tile_portable<const M: usize>(
     a: &[i16],
     lda: usize,
     panel: &[i16],
     (p0, p1): (usize, usize),
-    sums: &mut [[i32; NR]; MR],
+    out: &mut [[i64; NR]; MR],
 ) {
     assert!(a.len() >= (M - 1) * lda + 2 * p1 && panel.len() >= p1 * 2 * NR);
     let mut acc = [[0i32; NR]; M];
@@ -327,7 +310,11 @@ fn tile_portable<const M: usize>(
             }
         }
     }
-    sums[..M].copy_from_slice(&acc);
+    for (o, s) in out.iter_mut().zip(&acc) {
+        for (o, &s) in o.iter_mut().zip(s) {
+            *o += i64::from(s);
+        }
+    }
 }
 
 /// AVX2 tile, the same sums: per depth pair, [`NG`] operand vectors and `M` broadcast activation
@@ -340,7 +327,7 @@ unsafe fn tile_avx2<const M: usize>(
     lda: usize,
     panel: &[i16],
     (p0, p1): (usize, usize),
-    sums: &mut [[i32; NR]; MR],
+    out: &mut [[i64; NR]; MR],
 ) {
     use std::arch::x86_64::*;
     assert!(a.len() >= (M - 1) * lda + 2 * p1 && panel.len() >= p1 * 2 * NR);
@@ -362,9 +349,20 @@ unsafe fn tile_avx2<const M: usize>(
             w = w.add(2 * NR);
             ap = ap.add(2);
         }
-        for (out, acc_r) in sums.iter_mut().zip(&acc) {
+        // Sign-extend the i32 sums and add them to the i64 accumulators, four lanes at a time.
+        for (out, acc_r) in out.iter_mut().zip(&acc) {
             for (g, v) in acc_r.iter().enumerate() {
-                _mm256_storeu_si256(out.as_mut_ptr().add(8 * g).cast(), *v);
+                let halves = [
+                    _mm256_castsi256_si128(*v),
+                    _mm256_extracti128_si256::<1>(*v),
+                ];
+                for (h, half) in halves.into_iter().enumerate() {
+                    let o = out.as_mut_ptr().add(8 * g + 4 * h).cast::<__m256i>();
+                    _mm256_storeu_si256(
+                        o,
+                        _mm256_add_epi64(_mm256_loadu_si256(o), _mm256_cvtepi32_epi64(half)),
+                    );
+                }
             }
         }
     }
@@ -525,7 +523,8 @@ impl RequantLanes {
         self.stage(kernel, c0, acc, x, |y, o| *o = o.saturating_add(y));
     }
 
-    /// A table indexed by `y - lo_table` (`table[y + offset]`, the U7 GELU table).
+    /// A table indexed by `y + offset` (the U7 GELU table).
+    #[inline(always)]
     pub fn table(
         &self,
         kernel: Kernel,
