@@ -475,7 +475,6 @@ impl IntModel {
                 rows,
                 &kbias,
                 block,
-                false,
                 &Accumulators,
             );
             for srow in block.chunks_exact(t) {

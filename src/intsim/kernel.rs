@@ -177,9 +177,9 @@ impl PackedOperands {
 
     /// The accumulators `acc[r][c] = bias[c] + sum_k a[r][k] * w[k][c]` (exact), handed to the
     /// output stage a row segment at a time: `epi.apply(kernel, c0, &acc[r][c0..c0 + n], &mut
-    /// out[r * cols + c0..][..n])` (`n <= NR`), every accumulator exactly once. `a16` holds `rows` widened
-    /// activation rows ([`Self::widen`]; codes 0..=255, padding zero). With `parallel`, blocks of
-    /// rows run on rayon.
+    /// out[r * cols + c0..][..n])` (`n <= NR`), every accumulator exactly once. `a16` holds
+    /// `rows` widened activation rows ([`Self::widen`]; codes 0..=255, padding zero). Blocks of
+    /// [`ROW_BLOCK`] rows run on rayon.
     pub(crate) fn matmul<T: Send>(
         &self,
         kernel: Kernel,
@@ -187,7 +187,6 @@ impl PackedOperands {
         rows: usize,
         bias: &[i64],
         out: &mut [T],
-        parallel: bool,
         epi: &impl OutputStage<T>,
     ) {
         assert!(kernel.available(), "{kernel:?} not supported by this CPU");
@@ -206,7 +205,7 @@ impl PackedOperands {
             return;
         }
         let run = |(a, o): (&[i16], &mut [T])| self.row_block(kernel, a, bias, o, epi);
-        if parallel && rows > ROW_BLOCK {
+        if rows > ROW_BLOCK {
             a16.par_chunks(ROW_BLOCK * lda)
                 .zip(out.par_chunks_mut(ROW_BLOCK * cols))
                 .for_each(run);
@@ -1052,24 +1051,17 @@ mod tests {
             .collect()
     }
 
-    fn run(
-        k: Kernel,
-        p: &PackedOperands,
-        a: &[u8],
-        rows: usize,
-        bias: &[i64],
-        par: bool,
-    ) -> Vec<i64> {
+    fn run(k: Kernel, p: &PackedOperands, a: &[u8], rows: usize, bias: &[i64]) -> Vec<i64> {
         let mut a16 = Vec::new();
         p.widen(a, rows, &mut a16);
         let mut out = vec![0i64; rows * p.cols()];
-        p.matmul(k, &a16, rows, bias, &mut out, par, &Accumulators);
+        p.matmul(k, &a16, rows, bias, &mut out, &Accumulators);
         out
     }
 
     /// Every kernel equals the exact reference on edge shapes: rows not a multiple of MR (nor of
-    /// the row block), columns not a multiple of NR, odd depths, extreme operands (which force
-    /// several i32 chunks), zero-size cases.
+    /// the row block; more rows than one block run in parallel), columns not a multiple of NR,
+    /// odd depths, extreme operands (which force several i32 chunks), zero-size cases.
     #[test]
     fn kernels_agree_exactly_on_edge_shapes() {
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
@@ -1111,13 +1103,11 @@ mod tests {
                 let want = reference(&a, &w, &bias, rows, depth);
                 let p = PackedOperands::from_rows(&w, cols, depth);
                 for k in kernels() {
-                    for par in [false, true] {
-                        assert_eq!(
-                            run(k, &p, &a, rows, &bias, par),
-                            want,
-                            "{k:?} rows {rows} cols {cols} depth {depth} max|w| {max_w}"
-                        );
-                    }
+                    assert_eq!(
+                        run(k, &p, &a, rows, &bias),
+                        want,
+                        "{k:?} rows {rows} cols {cols} depth {depth} max|w| {max_w}"
+                    );
                 }
             }
         }
@@ -1137,7 +1127,7 @@ mod tests {
         assert!(p.chunk_pairs < depth / 2 / 10);
         let want = reference(&a, &w, &bias, rows, depth);
         for k in kernels() {
-            assert_eq!(run(k, &p, &a, rows, &bias, true), want, "{k:?}");
+            assert_eq!(run(k, &p, &a, rows, &bias), want, "{k:?}");
         }
     }
 
@@ -1323,7 +1313,8 @@ mod tests {
                     .map(|_| (next() as i64 % (2 * span) - span) as i32)
                     .collect();
                 let av = AvValues::new(values.clone(), dh, f);
-                let bound = t as i64 * (values.iter().map(|v| v.abs()).max().unwrap() as i64) << f;
+                let bound =
+                    (t as i64 * (values.iter().map(|v| v.abs()).max().unwrap() as i64)) << f;
                 assert_eq!(av.narrow, bound <= i64::from(i32::MAX));
                 narrow_cases += usize::from(av.narrow);
                 let mut s = AvScratch::default();

@@ -92,8 +92,7 @@ impl IntLinear {
             self.name
         );
         self.packed.widen(a, rows, a16);
-        self.packed
-            .matmul(kernel, a16, rows, &self.bias, out, true, epi);
+        self.packed.matmul(kernel, a16, rows, &self.bias, out, epi);
     }
 
     /// Worst-case `|acc|` over every possible activation code vector (exact, big integers):
