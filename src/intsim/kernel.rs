@@ -379,19 +379,21 @@ pub struct RequantLanes {
     zero_point: Vec<i64>,
     lo: Vec<i64>,
     hi: Vec<i64>,
+    /// Every channel has the constants the vector code assumes (`M0 < 2^31`, `n` in 1..=62, as
+    /// [`Requant::multiplier`] makes them); otherwise only [`Requant::apply`] runs.
+    vector_ok: bool,
 }
 
 impl RequantLanes {
     pub fn new(rq: &[Requant]) -> Self {
-        assert!(
-            rq.iter().all(|r| (1..=62).contains(&r.shift)),
-            "shift outside 1..=62"
-        );
         let lane = |f: &dyn Fn(&Requant) -> i64| rq.iter().map(f).collect();
         RequantLanes {
             rq: rq.to_vec(),
+            vector_ok: rq
+                .iter()
+                .all(|r| r.m0 < 1 << 31 && (1..=62).contains(&r.shift)),
             m0: lane(&|r| i64::from(r.m0)),
-            half: lane(&|r| 1i64 << (r.shift - 1)),
+            half: lane(&|r| 1i64 << (r.shift.clamp(1, 62) - 1)),
             shift: lane(&|r| i64::from(r.shift)),
             zero_point: lane(&|r| i64::from(r.zero_point)),
             lo: lane(&|r| i64::from(r.lo)),
@@ -414,7 +416,7 @@ impl RequantLanes {
         }
         let mut done = 0;
         #[cfg(target_arch = "x86_64")]
-        if kernel == Kernel::Avx2 && fits_i32(acc) {
+        if kernel == Kernel::Avx2 && self.vector_ok && fits_i32(acc) {
             for (acc, out) in acc.chunks_exact(4).zip(out.chunks_exact_mut(4)) {
                 // SAFETY: Avx2 only runs when available (the callers assert it).
                 unsafe {
@@ -442,7 +444,7 @@ impl RequantLanes {
         out: &mut [i32; N],
     ) {
         #[cfg(target_arch = "x86_64")]
-        if kernel == Kernel::Avx2 && fits_i32(acc) {
+        if kernel == Kernel::Avx2 && self.vector_ok && fits_i32(acc) {
             // SAFETY: Avx2 only runs when available (the callers assert it).
             return unsafe { self.apply_avx2(c0, acc, out) };
         }
@@ -621,13 +623,18 @@ impl OutputStage<u8> for Table<'_> {
 pub struct SoftmaxRows<'a> {
     sp: SoftmaxParams,
     table: &'a [u32],
-    /// The table has `2^EF` entries below 2^21.
+    /// The table has `2^EF` entries below 2^21 and the multiplier fits the vector code.
     table_ok: bool,
 }
 
 impl<'a> SoftmaxRows<'a> {
     pub fn new(sp: SoftmaxParams, table: &'a [u32]) -> Self {
-        let table_ok = table.len() == 1 << EF && table.iter().all(|&e| e < 1 << 21);
+        // The table the unit's constants come with, and constants as `Requant::multiplier` makes
+        // them (`M0 < 2^31`, `n` in 1..=62), which the vector code assumes.
+        let table_ok = table.len() == 1 << EF
+            && table.iter().all(|&e| e < 1 << 21)
+            && sp.m0 < 1 << 31
+            && (1..=62).contains(&sp.shift);
         SoftmaxRows {
             sp,
             table,
@@ -1286,6 +1293,28 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// Constants outside what lowering produces (`M0 >= 2^31`) keep to the reference unit.
+    #[test]
+    fn unusual_requant_constants_take_the_reference_path() {
+        let rq: Vec<Requant> = (0..NR as u32)
+            .map(|i| Requant {
+                m0: u32::MAX - i,
+                shift: 40 + i % 8,
+                zero_point: 3,
+                lo: 0,
+                hi: 255,
+            })
+            .collect();
+        let lanes = RequantLanes::new(&rq);
+        let acc: Vec<i64> = (0..NR as i64).map(|i| (i - 8) * 123_456_789).collect();
+        let want: Vec<i32> = acc.iter().zip(&rq).map(|(&a, r)| r.apply(a)).collect();
+        for k in kernels() {
+            let mut got = vec![0i32; NR];
+            lanes.apply(k, 0, &acc, &mut got);
+            assert_eq!(got, want, "{k:?}");
         }
     }
 
