@@ -1,7 +1,10 @@
-//! The compute kernels of the integer simulator: the U1 matrix product on operands packed once
-//! (at lowering for weights, per head for keys) and the U4 shift-and-add row, each as an AVX2
-//! kernel and a portable one. Every kernel computes the exact integers of docs/arithmetic.md; they
-//! differ only in speed, and the tests check that they agree bit for bit.
+//! The compute kernels of the integer simulator, each as an AVX2 kernel and a portable one: the
+//! U1 matrix product on operands packed once (at lowering for weights, per head for keys) with
+//! its output stage fused ([`OutputStage`]: U2 to codes, to the residual stream with U8, to the
+//! U7 table; vector requantization in [`RequantLanes`]), U6 rows ([`SoftmaxRows`]), and U3 + U4
+//! rows ([`AvValues`]). Every kernel computes the exact integers of docs/arithmetic.md (the units
+//! of [`crate::arith`] stay the reference); they differ only in speed, and the tests check that
+//! they agree bit for bit, unit by unit and on a whole model.
 //!
 //! The matrix product follows the usual register-blocked scheme for `vpmaddwd` (AVX2 has no
 //! 8-bit dot product that is exact for `u8 x s9`: `vpmaddubsw` saturates): the stationary operands
@@ -34,7 +37,7 @@ const MAX_CODE: i64 = 255;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernel {
     Portable,
-    /// AVX2 (with FMA, which every AVX2 CPU but a few early VIA ones has).
+    /// AVX2 (with FMA, which CPUs with AVX2 have in practice; both are checked).
     Avx2,
 }
 
