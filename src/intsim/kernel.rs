@@ -922,6 +922,7 @@ impl AvValues {
         out: &mut [i64],
     ) {
         assert!(kernel.available(), "{kernel:?} not supported by this CPU");
+        assert_eq!(out.len(), self.dh, "one output per channel");
         assert_eq!(
             self.values.len(),
             probs.len() * self.dh,
