@@ -1,10 +1,12 @@
 //! The bit-accurate integer forward beside the f32 forward, in the same run: a DeiT-S-shaped model
-//! (random weights) quantized at W8A8 (calibrated on 8 random images), batch 8.
+//! (random weights) quantized at W8A8 (calibrated on 8 random images), batch 8. The integer
+//! forward runs with the fastest kernels the CPU has (`Kernel::detect`) and with the portable
+//! ones; both use rayon over the images, as the f32 forward uses it inside its GEMMs.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use repq_hw::intsim::IntModel;
+use repq_hw::intsim::{IntModel, Kernel};
 use repq_hw::model::random::deit_small_config;
 use repq_hw::model::{Model, Preprocess, VisionTransformer};
 use repq_hw::quant::{CalibrationInfo, QuantConfig, calibrate};
@@ -46,6 +48,13 @@ fn integer_vs_f32(c: &mut Criterion) {
     });
     group.bench_function("integer_w8a8_forward", |b| {
         b.iter(|| int.forward_codes(&codes, batch).expect("forward"))
+    });
+    // The same integers without SIMD kernels (the portable path the AVX2 one is tested against).
+    group.bench_function("integer_w8a8_forward_portable", |b| {
+        b.iter(|| {
+            int.forward_codes_with(Kernel::Portable, &codes, batch)
+                .expect("forward")
+        })
     });
     group.finish();
 }

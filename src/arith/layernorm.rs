@@ -60,20 +60,63 @@ impl LayerNormParams {
         let d = self.dim();
         assert_eq!(x.len(), d, "LayerNorm width");
         assert_eq!(out.len(), d, "LayerNorm output width");
+        assert_eq!(self.b.len(), d, "LayerNorm constants");
         let sum: i64 = x.iter().map(|&v| i64::from(v)).sum();
         let dn = d as i64;
-        let dev = |v: i32| i128::from(dn * i64::from(v) - sum);
+        // d_c = D x_c - S fits i64 when D < 2^30 (|D x_c| and |S| below 2^61).
+        if d >= 1 << 30 {
+            return self.apply_wide(x, sum, out);
+        }
+        let dev = |v: i32| dn * i64::from(v) - sum;
+        let (mut q, mut max_dev) = (0u128, 0u64);
+        for &v in x {
+            let a = dev(v).unsigned_abs();
+            q += u128::from(a) * u128::from(a);
+            max_dev = max_dev.max(a);
+        }
+        let r = isqrt(q + self.eps_q);
+        // The integers below in u64/i64 where they provably fit (|d| < 2^45 and r < 2^62 keep
+        // 2 d 2^LNF + r below 2^63), else in i128 ([`Self::apply_wide`]); both compute the
+        // formulas above exactly.
+        if r == 0 || r >= 1 << 62 || max_dev >= 1 << 45 {
+            return self.apply_wide(x, sum, out);
+        }
+        let div = FloorDivU64::new(2 * r as u64);
+        let (lo, hi) = (i64::from(self.lo), i64::from(self.hi));
+        for (((&v, o), &g), &b) in x.iter().zip(out.iter_mut()).zip(&self.g).zip(&self.b) {
+            // n~ = div_round(d 2^LNF, r) = floor((2 d 2^LNF + r) / 2r), |n~| <= 2^LNF.
+            let num = 2 * (dev(v) << LNF) + r as i64;
+            // floor(-u / D) = -ceil(u / D) = -floor((u + D - 1) / D). Both signs by masks, not
+            // branches: the sign of d is as good as random.
+            let sign = num >> 63;
+            let u = num.unsigned_abs() + ((div.d - 1) & sign as u64);
+            let q = div.div(u) as i64;
+            let n = (q ^ sign) - sign;
+            // round_shift(n~ G + B, GF) in i64 when it cannot overflow, else in i128.
+            let y = match n
+                .checked_mul(g)
+                .and_then(|p| p.checked_add(b))
+                .and_then(|p| p.checked_add(1 << (GF - 1)))
+            {
+                Some(p) => (p >> GF).clamp(lo, hi),
+                None => {
+                    let p = i128::from(n) * i128::from(g) + i128::from(b) + (1i128 << (GF - 1));
+                    (p >> GF).clamp(i128::from(lo), i128::from(hi)) as i64
+                }
+            };
+            *o = y as u8;
+        }
+    }
+
+    /// [`Self::apply`] with every intermediate in i128 (any width).
+    fn apply_wide(&self, x: &[i32], sum: i64, out: &mut [u8]) {
+        let dn = i128::from(self.dim() as i64);
+        let dev = |v: i32| dn * i128::from(v) - i128::from(sum);
         let q: u128 = x.iter().map(|&v| dev(v).unsigned_abs().pow(2)).sum();
         let r = isqrt(q + self.eps_q) as i128;
-        // The same integers in i64 where they provably fit (|d| < 2^45 and r < 2^62 keep
-        // 2 d 2^LNF + r below 2^63), else in i128; both compute the formulas above exactly.
-        let fits64 = r < (1 << 62) && x.iter().all(|&v| dev(v).unsigned_abs() < 1 << 45);
         for (c, (&v, o)) in x.iter().zip(out.iter_mut()).enumerate() {
             let n: i128 = if r == 0 {
                 0
-            } else if fits64 {
-                let (a, b) = ((dev(v) as i64) << LNF, r as i64);
-                i128::from((2 * a + b).div_euclid(2 * b))
             } else {
                 div_round(dev(v) << LNF, r)
             };
@@ -81,6 +124,34 @@ impl LayerNormParams {
             let y = (n * i128::from(self.g[c]) + i128::from(self.b[c]) + (1i128 << (GF - 1))) >> GF;
             *o = y.clamp(i128::from(self.lo), i128::from(self.hi)) as u8;
         }
+    }
+}
+
+/// `floor(u / d)` for a fixed `2 <= d < 2^63` and any `u < 2^64`, integers only: the estimate
+/// `q0 = floor(u * floor(2^64 / d) / 2^64)` is `floor(u / d)` or one less (the reciprocal is short
+/// by less than one, so the product by less than `u / 2^64 < 1`), and one comparison of the
+/// remainder corrects it.
+#[derive(Clone, Copy, Debug)]
+struct FloorDivU64 {
+    d: u64,
+    inv: u64,
+}
+
+impl FloorDivU64 {
+    fn new(d: u64) -> Self {
+        assert!((2..1 << 63).contains(&d));
+        FloorDivU64 {
+            d,
+            inv: ((1u128 << 64) / u128::from(d)) as u64,
+        }
+    }
+
+    #[inline]
+    fn div(&self, u: u64) -> u64 {
+        let q0 = ((u128::from(u) * u128::from(self.inv)) >> 64) as u64;
+        // u - q0 d lies in [0, 2d), below 2^64.
+        let rem = u.wrapping_sub(q0.wrapping_mul(self.d));
+        q0 + u64::from(rem >= self.d)
     }
 }
 
@@ -139,6 +210,58 @@ mod tests {
         let m = u128::MAX;
         let r = isqrt(m);
         assert_eq!(r, (1u128 << 64) - 1);
+    }
+
+    #[test]
+    fn floor_div_u64_is_exact() {
+        let mut v = 0x1234_5678_9abc_def1u64;
+        let mut next = move || {
+            v ^= v << 13;
+            v ^= v >> 7;
+            v ^= v << 17;
+            v
+        };
+        let mut ds: Vec<u64> = (2..200).collect();
+        ds.extend((1..63).flat_map(|b| [(1u64 << b) + 1, (1 << b) + 2, (1u64 << (b + 1)) - 1]));
+        ds.extend((0..3000).map(|_| (next() >> (next() % 63 + 1)).max(2)));
+        for d in ds {
+            let f = FloorDivU64::new(d);
+            let mut us = vec![0, 1, d - 1, d, d + 1, 2 * d - 1, u64::MAX, u64::MAX - 1];
+            us.extend((1..5).map(|k| (u64::MAX / d / k) * d));
+            us.extend((1..5).map(|k| ((u64::MAX / d / k) * d).saturating_sub(1)));
+            us.extend((0..40).map(|_| next() >> (next() % 64)));
+            for u in us {
+                assert_eq!(f.div(u), u / d, "{u} / {d}");
+            }
+        }
+    }
+
+    /// The fast path and the all-i128 path give the same codes.
+    #[test]
+    fn fast_and_wide_paths_agree() {
+        let mut rng = StdRng::seed_from_u64(13);
+        for d in [1usize, 2, 7, 96, 384] {
+            let gamma: Vec<f32> = (0..d).map(|_| rng.random_range(-3.0f32..3.0)).collect();
+            let beta: Vec<f32> = (0..d).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+            for (s_out, z_out, bits) in [(0.031, 7.4, 4), (0.002, 120.3, 8), (1e-5, 0.0, 8)] {
+                let p = layer_norm_params(&gamma, &beta, 1e-6, 2f64.powi(-16), s_out, z_out, bits);
+                for _ in 0..50 {
+                    let scale = 10f64.powf(rng.random_range(-4.0..4.5));
+                    let x: Vec<i32> = (0..d)
+                        .map(|_| {
+                            (rng.random_range(-1.0f64..1.0) * scale * 65536.0)
+                                .clamp(-2147483648.0, 2147483647.0)
+                                as i32
+                        })
+                        .collect();
+                    let (mut fast, mut wide) = (vec![0u8; d], vec![0u8; d]);
+                    p.apply(&x, &mut fast);
+                    let sum = x.iter().map(|&v| i64::from(v)).sum();
+                    p.apply_wide(&x, sum, &mut wide);
+                    assert_eq!(fast, wide, "d {d} scale {scale}");
+                }
+            }
+        }
     }
 
     #[test]

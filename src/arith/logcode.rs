@@ -52,7 +52,8 @@ impl LogCodeParams {
         } else {
             p >> (e - MBITS)
         };
-        let r = self.thresholds.iter().filter(|&&t| m <= t).count() as i32 - 2;
+        let [t1, t0, tm1] = self.thresholds;
+        let r = i32::from(m <= t1) + i32::from(m <= t0) + i32::from(m <= tm1) - 2;
         let raw = 2 * (PBITS as i32 - e as i32) + self.c_int + r;
         if raw >= 1 << self.bits {
             ZERO

@@ -7,7 +7,9 @@ use crate::error::{Error, Result};
 #[inline]
 pub fn round_shift(x: i64, n: u32) -> i64 {
     debug_assert!((1..=62).contains(&n));
-    ((i128::from(x) + (1i128 << (n - 1))) >> n) as i64
+    // floor((x + 2^(n-1)) / 2^n) = floor(x / 2^n) + (bit n-1 of x): the same integer, without
+    // the wider intermediate (the sum could overflow i64).
+    (x >> n) + ((x >> (n - 1)) & 1)
 }
 
 /// The constants of one output channel's requantization.
@@ -113,6 +115,26 @@ mod tests {
         assert_eq!(round_shift(-6, 2), -1); // -1.5 -> -1
         assert_eq!(round_shift(6, 2), 2); // 1.5 -> 2
         assert_eq!(round_shift(i64::MAX >> 1, 62), 1);
+    }
+
+    #[test]
+    fn round_shift_equals_the_wide_definition() {
+        let wide = |x: i64, n: u32| ((i128::from(x) + (1i128 << (n - 1))) >> n) as i64;
+        let mut v = 0x2545_f491_4f6c_dd1du64;
+        for n in 1..=62 {
+            for x in [i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX, i64::MAX - 1] {
+                assert_eq!(round_shift(x, n), wide(x, n), "{x} >> {n}");
+            }
+            for _ in 0..2000 {
+                v ^= v << 13;
+                v ^= v >> 7;
+                v ^= v << 17;
+                let x = (v as i64) >> (v % 64);
+                assert_eq!(round_shift(x, n), wide(x, n), "{x} >> {n}");
+                let y = x & !((1i64 << (n - 1)) - 1) | (1i64 << (n - 1)); // ties
+                assert_eq!(round_shift(y, n), wide(y, n), "{y} >> {n}");
+            }
+        }
     }
 
     #[test]

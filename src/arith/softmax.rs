@@ -53,22 +53,62 @@ impl SoftmaxParams {
         let mask = (1i64 << EF) - 1;
         let z = |a: i64| round_shift(a * i64::from(self.m0), self.shift);
         let zmax = acc.iter().map(|&a| z(a)).max().unwrap_or(0);
-        let mut sum = 0u64;
+        let (mut sum, mut emax) = (0u64, 0u32);
         for (&a, out) in acc.iter().zip(p.iter_mut()) {
             let delta = zmax - z(a);
             let q = delta >> EF;
-            // Table entries are below 2^(EBITS + 1): any larger shift floors to 0.
-            let e = if q > i64::from(EBITS) {
-                0
-            } else {
-                table[(delta & mask) as usize] >> q
-            };
+            // Table entries are below 2^(EBITS + 1): any larger shift floors to 0. (A select, not
+            // a branch: which elements lie far below the maximum is data dependent.)
+            let shifted = table[(delta & mask) as usize] >> q.min(31);
+            let e = if q > i64::from(EBITS) { 0 } else { shifted };
             *out = e;
             sum += u64::from(e);
+            emax = emax.max(e);
         }
         // sum >= EXP2[0] = 2^EBITS > 0: the maximum element contributes it.
+        let div = FloorDiv::new(2 * sum, (u64::from(emax) << 17) + sum);
         for out in p.iter_mut() {
-            *out = ((u64::from(*out) << 17) + sum).div_euclid(2 * sum) as u32;
+            *out = div.div((u64::from(*out) << 17) + sum) as u32;
+        }
+    }
+}
+
+/// `floor(x / d)` for one divisor and many numerators: a multiply and a shift instead of a
+/// division where the numerators are below 2^[`FloorDiv::N`] (Granlund and Montgomery 1994,
+/// Theorem 4.2: with `2^(l-1) < d <= 2^l` and `m = ceil(2^(N+l) / d)`, `floor(x * m / 2^(N+l))`
+/// equals `floor(x / d)` for every `0 <= x < 2^N`), else the division itself.
+#[derive(Clone, Copy, Debug)]
+pub struct FloorDiv {
+    d: u64,
+    /// `m`, or 0 when the numerators may be too large (then `x / d` is computed).
+    m: u128,
+    shift: u32,
+}
+
+impl FloorDiv {
+    /// Numerator bits the multiply covers (`m < 2^(N+1) + 1`, so `x * m < 2^(2N+1)` fits u128).
+    pub const N: u32 = 40;
+
+    /// For divisor `d > 0` and numerators at most `x_max`.
+    pub fn new(d: u64, x_max: u64) -> Self {
+        assert!(d > 0, "division by zero");
+        if x_max >= 1 << Self::N {
+            return FloorDiv { d, m: 0, shift: 0 };
+        }
+        let l = 64 - (d - 1).leading_zeros(); // ceil(log2 d): 2^(l-1) < d <= 2^l
+        let shift = Self::N + l;
+        let m = (1u128 << shift).div_ceil(u128::from(d));
+        FloorDiv { d, m, shift }
+    }
+
+    /// `floor(x / d)` (x at most the `x_max` given).
+    #[inline]
+    pub fn div(&self, x: u64) -> u64 {
+        if self.m == 0 {
+            x / self.d
+        } else {
+            debug_assert!(x < 1 << Self::N);
+            ((u128::from(x) * self.m) >> self.shift) as u64
         }
     }
 }
@@ -78,6 +118,40 @@ mod tests {
     use super::*;
     use rand::rngs::StdRng;
     use rand::{RngExt, SeedableRng};
+
+    #[test]
+    fn floor_div_is_exact() {
+        let mut v = 0x853c_49e6_748f_ea9bu64;
+        let mut next = move || {
+            v ^= v << 13;
+            v ^= v >> 7;
+            v ^= v << 17;
+            v
+        };
+        let top = (1u64 << FloorDiv::N) - 1;
+        let divisors: Vec<u64> = (1..300u64)
+            .chain((0..63).flat_map(|b| [(1u64 << b) - 1, 1 << b, (1 << b) + 1]))
+            .chain((0..2000).map(|_| next() >> (next() % 64)))
+            .collect();
+        for d in divisors {
+            let d = d.max(1);
+            let f = FloorDiv::new(d, top);
+            let edges = [0, 1, d - 1, d, d + 1, top, top - 1, top / d * d];
+            let below = (top / d * d).saturating_sub(1);
+            let xs: Vec<u64> = edges
+                .into_iter()
+                .chain([below])
+                .chain((0..50).map(|_| next() & top))
+                .collect();
+            for x in xs {
+                let x = x.min(top);
+                assert_eq!(f.div(x), x / d, "{x} / {d}");
+            }
+            // Beyond 2^N: the division itself.
+            let g = FloorDiv::new(d, u64::MAX);
+            assert_eq!(g.div(u64::MAX), u64::MAX / d);
+        }
+    }
 
     #[test]
     fn table_endpoints() {

@@ -3,10 +3,14 @@
 
 use rayon::prelude::*;
 
+use super::kernel::{
+    Accumulators, AvScratch, AvValues, Codes, Kernel, OutputStage, PackedOperands, Residual,
+    SoftmaxRows, Table, Values,
+};
+use super::linear::IntLinear;
 use super::model::{IntBlock, IntModel, RESIDUAL_FRAC_BITS};
 use crate::arith::LogCode;
 use crate::arith::gelu;
-use crate::arith::shift_av::attention_row;
 use crate::error::{Error, Result};
 
 /// An integer tensor with its element type, as captured.
@@ -67,13 +71,6 @@ fn tensor<T: Copy + Into<i64>>(shape: &[usize], bits: u32, signed: bool, data: &
     }
 }
 
-/// The residual add (U8): saturating `s32` addition of a requantized layer output.
-fn residual_add(x: &mut [i32], y: &[i32]) {
-    for (a, &b) in x.iter_mut().zip(y) {
-        *a = a.saturating_add(b);
-    }
-}
-
 impl IntModel {
     /// Input codes `[C, H, W]` (u8) of one normalized image `[C, H, W]` (f32): the model's input
     /// quantizer, `clamp(round_half_even(x / s) + z, 0, 255)` as the reference quantizes it.
@@ -97,6 +94,17 @@ impl IntModel {
 
     /// Logits in residual-stream fixed point (`s32`, 16 fraction bits) for a batch of input codes.
     pub fn forward_codes(&self, codes: &[u8], batch: usize) -> Result<Vec<i32>> {
+        self.forward_codes_with(Kernel::detect(), codes, batch)
+    }
+
+    /// [`Self::forward_codes`] with a chosen kernel (panics if the CPU lacks it); every kernel
+    /// gives the same logits.
+    pub fn forward_codes_with(
+        &self,
+        kernel: Kernel,
+        codes: &[u8],
+        batch: usize,
+    ) -> Result<Vec<i32>> {
         let n = self.input_len();
         if codes.len() != batch * n {
             return Err(Error::Shape {
@@ -106,7 +114,7 @@ impl IntModel {
         }
         let per: Vec<Vec<i32>> = codes
             .par_chunks(n)
-            .map(|img| self.forward_image(img, &mut NoCapture))
+            .map(|img| self.forward_image_with(kernel, img, &mut NoCapture))
             .collect();
         Ok(per.concat())
     }
@@ -121,6 +129,17 @@ impl IntModel {
 
     /// One image's forward pass from its input codes `[C, H, W]`, reporting every tensor.
     pub fn forward_image(&self, codes: &[u8], cap: &mut dyn Capture) -> Vec<i32> {
+        self.forward_image_with(Kernel::detect(), codes, cap)
+    }
+
+    /// [`Self::forward_image`] with a chosen kernel (panics if the CPU lacks it).
+    pub fn forward_image_with(
+        &self,
+        kernel: Kernel,
+        codes: &[u8],
+        cap: &mut dyn Capture,
+    ) -> Vec<i32> {
+        assert!(kernel.available(), "{kernel:?} not supported by this CPU");
         let cfg = &self.config;
         let (d, t) = (cfg.embed_dim, cfg.seq_len());
         let prefix = cfg.num_prefix_tokens();
@@ -138,18 +157,23 @@ impl IntModel {
         put(cap, "patch_embed.input", || {
             tensor(&[np, plen], 8, false, &patches)
         });
-        let acc = self.patch.accumulate(&patches, np);
-        self.capture_acc(cap, "patch_embed.acc", &[np, d], &acc);
+        let mut work = Work::default();
         let mut x = self.pos.clone();
-        for (row, acc_row) in acc.chunks_exact(d).enumerate() {
-            let dst = &mut x[(prefix + row) * d..(prefix + row + 1) * d];
-            for (n, (v, &a)) in dst.iter_mut().zip(acc_row).enumerate() {
-                *v = v.saturating_add(self.patch.requant[n].apply(a));
-            }
-        }
+        // Patch rows of the residual stream: pos + requantized patch embedding (U2, U8).
+        self.linear(
+            kernel,
+            &self.patch,
+            &patches,
+            np,
+            &mut work.a16,
+            cap,
+            "patch_embed.acc",
+            &mut x[prefix * d..(prefix + np) * d],
+            &Residual(&self.patch.lanes),
+        );
         put(cap, "embed", || tensor(&[t, d], 32, true, &x));
         for (i, blk) in self.blocks.iter().enumerate() {
-            self.block(i, blk, &mut x, cap);
+            self.block(kernel, i, blk, &mut x, &mut work, cap);
         }
         let mut logits: Option<Vec<i32>> = None;
         for (h, (ln, head)) in self.head_norms.iter().zip(&self.heads).enumerate() {
@@ -159,13 +183,18 @@ impl IntModel {
             put(cap, &format!("{tag}.input"), || {
                 tensor(&[1, d], self.abits, false, &codes)
             });
-            let acc = head.accumulate(&codes, 1);
-            self.capture_acc(cap, &format!("{tag}.acc"), &[1, head.out_features], &acc);
-            let out: Vec<i32> = acc
-                .iter()
-                .enumerate()
-                .map(|(n, &a)| head.requant[n].apply(a))
-                .collect();
+            let mut out = vec![0i32; head.out_features];
+            self.linear(
+                kernel,
+                head,
+                &codes,
+                1,
+                &mut work.a16,
+                cap,
+                &format!("{tag}.acc"),
+                &mut out,
+                &Values(&head.lanes),
+            );
             logits = Some(match logits {
                 // Distilled DeiT: the two heads averaged, rounding half up (U8).
                 Some(first) => first
@@ -187,51 +216,98 @@ impl IntModel {
         put(cap, name, || tensor(shape, self.acc_bits, true, acc));
     }
 
-    fn block(&self, i: usize, b: &IntBlock, x: &mut [i32], cap: &mut dyn Capture) {
+    /// A linear layer (U1) and its output stage `epi` ([`IntLinear::run`]). When
+    /// capturing, the accumulators `[rows, out]` are reported as `acc_name` before the output
+    /// stage runs on them; otherwise the output stage is fused into the matmul. Same integers
+    /// either way.
+    #[allow(clippy::too_many_arguments)]
+    fn linear<T: Send>(
+        &self,
+        kernel: Kernel,
+        l: &IntLinear,
+        a: &[u8],
+        rows: usize,
+        a16: &mut Vec<i16>,
+        cap: &mut dyn Capture,
+        acc_name: &str,
+        out: &mut [T],
+        epi: &impl OutputStage<T>,
+    ) {
+        let n = l.out_features;
+        assert_eq!(out.len(), rows * n, "{}: output size", l.name);
+        if cap.enabled() {
+            let mut acc = vec![0i64; rows * n];
+            l.run(kernel, a, rows, a16, &mut acc, &Accumulators);
+            self.capture_acc(cap, acc_name, &[rows, n], &acc);
+            for (v, o) in acc.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+                epi.apply(kernel, 0, v, o);
+            }
+        } else {
+            l.run(kernel, a, rows, a16, out, epi);
+        }
+    }
+
+    fn block(
+        &self,
+        kernel: Kernel,
+        i: usize,
+        b: &IntBlock,
+        x: &mut [i32],
+        w: &mut Work,
+        cap: &mut dyn Capture,
+    ) {
         let cfg = &self.config;
         let (d, t, h, dh) = (cfg.embed_dim, cfg.seq_len(), cfg.num_heads, cfg.head_dim());
         let ab = self.abits;
         let p = |s: &str| format!("blocks.{i}.{s}");
 
         // norm1 -> qkv input codes (U5).
-        let mut xn = vec![0u8; t * d];
-        for (row, out) in x.chunks_exact(d).zip(xn.chunks_exact_mut(d)) {
+        w.xn.resize(t * d, 0);
+        for (row, out) in x.chunks_exact(d).zip(w.xn.chunks_exact_mut(d)) {
             b.ln1.apply(row, out);
         }
         put(cap, &p("attn.qkv.input"), || {
-            tensor(&[t, d], ab, false, &xn)
+            tensor(&[t, d], ab, false, &w.xn)
         });
-        let acc = b.qkv.accumulate(&xn, t);
-        self.capture_acc(cap, &p("attn.qkv.acc"), &[t, 3 * d], &acc);
-        let qkv: Vec<u8> = acc
-            .iter()
-            .enumerate()
-            .map(|(j, &a)| b.qkv.requant[j % (3 * d)].apply(a) as u8)
-            .collect();
+        w.qkv.resize(t * 3 * d, 0);
+        self.linear(
+            kernel,
+            &b.qkv,
+            &w.xn,
+            t,
+            &mut w.a16,
+            cap,
+            &p("attn.qkv.acc"),
+            &mut w.qkv,
+            &Codes(&b.qkv.lanes),
+        );
         put(cap, &p("attn.qkv.output"), || {
-            tensor(&[t, 3 * d], ab, false, &qkv)
+            tensor(&[t, 3 * d], ab, false, &w.qkv)
         });
 
         // Per head: scores (U1 with key operands), softmax (U6), log2 codes (U3), A x V (U4),
         // requantization to the proj input codes (U2).
+        let keep = cap.enabled();
+        let qkv = &w.qkv;
         let heads: Vec<HeadResult> = (0..h)
             .into_par_iter()
-            .map(|head| self.attention_head(b, &qkv, head))
+            .map(|head| self.attention_head(kernel, b, qkv, head, keep))
             .collect();
-        let mut merged = vec![0u8; t * d];
-        let mut scores_all = Vec::with_capacity(h * t * t);
-        let mut probs_all = Vec::with_capacity(h * t * t);
-        let mut codes_all = Vec::with_capacity(h * t * t);
-        let mut av_all = Vec::with_capacity(h * t * dh);
+        w.merged.resize(t * d, 0);
+        let mut scores_all = Vec::new();
+        let mut probs_all = Vec::new();
+        let mut codes_all = Vec::new();
+        let mut av_all = Vec::new();
         for (head, r) in heads.into_iter().enumerate() {
-            for qi in 0..t {
-                merged[qi * d + head * dh..qi * d + (head + 1) * dh]
-                    .copy_from_slice(&r.out[qi * dh..(qi + 1) * dh]);
+            for (dst, src) in w.merged.chunks_exact_mut(d).zip(r.out.chunks_exact(dh)) {
+                dst[head * dh..(head + 1) * dh].copy_from_slice(src);
             }
-            scores_all.extend(r.scores);
-            probs_all.extend(r.probs);
-            codes_all.extend(r.codes);
-            av_all.extend(r.av);
+            if keep {
+                scores_all.extend(r.scores);
+                probs_all.extend(r.probs);
+                codes_all.extend(r.codes);
+                av_all.extend(r.av);
+            }
         }
         self.capture_acc(cap, &p("attn.scores"), &[h, t, t], &scores_all);
         put(cap, &p("attn.probs"), || {
@@ -243,49 +319,82 @@ impl IntModel {
         });
         self.capture_acc(cap, &p("attn.av"), &[h, t, dh], &av_all);
         put(cap, &p("attn.proj.input"), || {
-            tensor(&[t, d], ab, false, &merged)
+            tensor(&[t, d], ab, false, &w.merged)
         });
 
-        let acc = b.proj.accumulate(&merged, t);
-        self.capture_acc(cap, &p("attn.proj.acc"), &[t, d], &acc);
-        let y: Vec<i32> = acc
-            .iter()
-            .enumerate()
-            .map(|(j, &a)| b.proj.requant[j % d].apply(a))
-            .collect();
-        residual_add(x, &y);
+        // proj, requantized and added to the residual stream (U2, U8).
+        self.linear(
+            kernel,
+            &b.proj,
+            &w.merged,
+            t,
+            &mut w.a16,
+            cap,
+            &p("attn.proj.acc"),
+            x,
+            &Residual(&b.proj.lanes),
+        );
         put(cap, &p("residual1"), || tensor(&[t, d], 32, true, x));
 
         // norm2 -> fc1 -> GELU table -> fc2 -> residual.
-        let mut yn = vec![0u8; t * d];
-        for (row, out) in x.chunks_exact(d).zip(yn.chunks_exact_mut(d)) {
+        w.xn.resize(t * d, 0);
+        for (row, out) in x.chunks_exact(d).zip(w.xn.chunks_exact_mut(d)) {
             b.ln2.apply(row, out);
         }
-        put(cap, &p("mlp.fc1.input"), || tensor(&[t, d], ab, false, &yn));
-        let hid = b.fc1.out_features;
-        let acc = b.fc1.accumulate(&yn, t);
-        self.capture_acc(cap, &p("mlp.fc1.acc"), &[t, hid], &acc);
-        let g: Vec<u8> = acc
-            .iter()
-            .enumerate()
-            .map(|(j, &a)| gelu::apply(&b.fc1.requant[j % hid], &b.gelu, a))
-            .collect();
-        put(cap, &p("mlp.fc2.input"), || {
-            tensor(&[t, hid], ab, false, &g)
+        put(cap, &p("mlp.fc1.input"), || {
+            tensor(&[t, d], ab, false, &w.xn)
         });
-        let acc = b.fc2.accumulate(&g, t);
-        self.capture_acc(cap, &p("mlp.fc2.acc"), &[t, d], &acc);
-        let y: Vec<i32> = acc
-            .iter()
-            .enumerate()
-            .map(|(j, &a)| b.fc2.requant[j % d].apply(a))
-            .collect();
-        residual_add(x, &y);
+        let hid = b.fc1.out_features;
+        w.hidden.resize(t * hid, 0);
+        self.linear(
+            kernel,
+            &b.fc1,
+            &w.xn,
+            t,
+            &mut w.a16,
+            cap,
+            &p("mlp.fc1.acc"),
+            &mut w.hidden,
+            &Table {
+                lanes: &b.fc1.lanes,
+                table: &b.gelu,
+                offset: 1 << (gelu::HBITS - 1),
+            },
+        );
+        put(cap, &p("mlp.fc2.input"), || {
+            tensor(&[t, hid], ab, false, &w.hidden)
+        });
+        self.linear(
+            kernel,
+            &b.fc2,
+            &w.hidden,
+            t,
+            &mut w.a16,
+            cap,
+            &p("mlp.fc2.acc"),
+            x,
+            &Residual(&b.fc2.lanes),
+        );
         put(cap, &p("residual2"), || tensor(&[t, d], 32, true, x));
     }
 }
 
-/// One head's attention, every intermediate kept for capture.
+/// Buffers one image's forward pass reuses from layer to layer.
+#[derive(Default)]
+struct Work {
+    /// Activation codes widened for the matmul kernels.
+    a16: Vec<i16>,
+    /// LayerNorm output codes `[T, D]`.
+    xn: Vec<u8>,
+    /// q, k, v codes `[T, 3D]`.
+    qkv: Vec<u8>,
+    /// proj input codes `[T, D]`.
+    merged: Vec<u8>,
+    /// fc2 input codes `[T, hidden]`.
+    hidden: Vec<u8>,
+}
+
+/// One head's attention; the intermediates only when they are to be captured.
 struct HeadResult {
     scores: Vec<i64>,
     probs: Vec<i64>,
@@ -295,44 +404,56 @@ struct HeadResult {
     out: Vec<u8>,
 }
 
+/// Query rows whose scores are computed together (one block of scores stays in cache).
+const QUERY_BLOCK: usize = 16;
+
 impl IntModel {
     /// Scores (U1 with key operands), softmax (U6), log2 codes (U3), A x V (U4) and the
     /// requantization to the proj input codes (U2), for head `head` of the qkv codes `[T, 3D]`.
-    fn attention_head(&self, b: &IntBlock, qkv: &[u8], head: usize) -> HeadResult {
+    /// With `keep`, every intermediate is returned for capture.
+    fn attention_head(
+        &self,
+        kernel: Kernel,
+        b: &IntBlock,
+        qkv: &[u8],
+        head: usize,
+        keep: bool,
+    ) -> HeadResult {
         let cfg = &self.config;
         let (d, t, dh) = (cfg.embed_dim, cfg.seq_len(), cfg.head_dim());
-        let col = |which: usize, tok: usize, c: usize| {
-            i32::from(qkv[tok * 3 * d + which * d + head * dh + c])
+        // Channels of q, k or v (which = 0, 1, 2) of this head, for token `tok`.
+        let cols = |which: usize, tok: usize| {
+            let s = tok * 3 * d + which * d + head * dh;
+            &qkv[s..s + dh]
         };
-        let q: Vec<i16> = (0..t * dh).map(|i| col(0, i / dh, i % dh) as i16).collect();
-        // Key operands w[c][j] = k[j][c] - z_k (stored per key) and the per-key bias
-        // -z_q * sum_c w[c][j].
-        let kop: Vec<i16> = (0..t * dh)
-            .map(|i| (col(1, i / dh, i % dh) - b.k_zero) as i16)
+        // Key operands w[c][j] = k[j][c] - z_k (stored per key), packed as the matmul's
+        // stationary operand, and the per-key bias -z_q * sum_c w[c][j]; query codes widened
+        // for the kernel; value operands v[j][c] - z_v, one row per key.
+        let mut kop = Vec::with_capacity(t * dh);
+        let mut qcodes = Vec::with_capacity(t * dh);
+        let mut vop = Vec::with_capacity(t * dh);
+        for j in 0..t {
+            kop.extend(cols(1, j).iter().map(|&v| (i32::from(v) - b.k_zero) as i16));
+            qcodes.extend_from_slice(cols(0, j));
+            vop.extend(cols(2, j).iter().map(|&v| i32::from(v) - b.v_zero));
+        }
+        let kbias: Vec<i64> = kop
+            .chunks_exact(dh)
+            .map(|row| -i64::from(b.q_zero) * row.iter().map(|&v| i64::from(v)).sum::<i64>())
             .collect();
-        let kbias: Vec<i64> = (0..t)
-            .map(|j| {
-                -i64::from(b.q_zero)
-                    * kop[j * dh..(j + 1) * dh]
-                        .iter()
-                        .map(|&v| i64::from(v))
-                        .sum::<i64>()
-            })
-            .collect();
-        // Value operands v[j][c] - z_v, one row per key.
-        let vop: Vec<i32> = (0..t * dh)
-            .map(|i| col(2, i / dh, i % dh) - b.v_zero)
-            .collect();
-        let kernel = super::linear::Kernel::detect();
-        let mut av = vec![0i64; dh];
+        let keys = PackedOperands::from_rows(&kop, t, dh);
+        let mut q16 = Vec::new();
+        keys.widen(&qcodes, t, &mut q16);
+        let values = AvValues::new(vop, dh, b.av_fraction_bits);
+        let cap = |n: usize| if keep { n } else { 0 };
         let mut r = HeadResult {
-            scores: Vec::with_capacity(t * t),
-            probs: Vec::with_capacity(t * t),
-            codes: Vec::with_capacity(t * t),
-            av: Vec::with_capacity(t * dh),
+            scores: Vec::with_capacity(cap(t * t)),
+            probs: Vec::with_capacity(cap(t * t)),
+            codes: Vec::with_capacity(cap(t * t)),
+            av: Vec::with_capacity(cap(t * dh)),
             out: Vec::with_capacity(t * dh),
         };
-        let mut scores = vec![0i64; t];
+        let mut scores = vec![0i64; QUERY_BLOCK * t];
         let mut probs = vec![0u32; t];
         let mut codes = vec![
             LogCode {
@@ -341,34 +462,45 @@ impl IntModel {
             };
             t
         ];
-        for qi in 0..t {
-            let qrow = &q[qi * dh..(qi + 1) * dh];
-            for (j4, s4) in scores.chunks_mut(4).enumerate() {
-                let key = |i: usize| {
-                    let j = (4 * j4 + i).min(t - 1);
-                    &kop[j * dh..(j + 1) * dh]
-                };
-                let dots = kernel.dot4([key(0), key(1), key(2), key(3)], qrow);
-                for (i, s) in s4.iter_mut().enumerate() {
-                    *s = kbias[4 * j4 + i] + dots[i];
+        let mut av = vec![0i64; dh];
+        let mut scratch = AvScratch::default();
+        let softmax = SoftmaxRows::new(b.softmax, &self.exp2);
+        let stride = keys.stride();
+        for q0 in (0..t).step_by(QUERY_BLOCK) {
+            let rows = (t - q0).min(QUERY_BLOCK);
+            let block = &mut scores[..rows * t];
+            keys.matmul(
+                kernel,
+                &q16[q0 * stride..(q0 + rows) * stride],
+                rows,
+                &kbias,
+                block,
+                &Accumulators,
+            );
+            for srow in block.chunks_exact(t) {
+                softmax.apply(kernel, srow, &mut probs);
+                if keep {
+                    for (c, &pj) in codes.iter_mut().zip(&probs) {
+                        *c = b.logcode.code(pj);
+                    }
+                    values.row(kernel, &codes, &mut scratch, &mut av);
+                } else {
+                    // The same codes, computed inside U4 (vectorized) and not kept.
+                    values.row_from_probs(kernel, &b.logcode, &probs, &mut scratch, &mut av);
+                }
+                r.out
+                    .extend(av.iter().map(|&out| b.av_requant.apply(out) as u8));
+                if keep {
+                    r.av.extend_from_slice(&av);
+                    r.scores.extend_from_slice(srow);
+                    r.probs.extend(probs.iter().map(|&v| i64::from(v)));
+                    r.codes.extend(
+                        codes
+                            .iter()
+                            .map(|c| if c.zero { -1 } else { i64::from(c.code) }),
+                    );
                 }
             }
-            b.softmax.apply(&self.exp2, &scores, &mut probs);
-            for (c, &pj) in codes.iter_mut().zip(&probs) {
-                *c = b.logcode.code(pj);
-            }
-            attention_row(&codes, &vop, b.av_fraction_bits, &mut av);
-            for &out in &av {
-                r.av.push(out);
-                r.out.push(b.av_requant.apply(out) as u8);
-            }
-            r.scores.extend_from_slice(&scores);
-            r.probs.extend(probs.iter().map(|&v| i64::from(v)));
-            r.codes.extend(
-                codes
-                    .iter()
-                    .map(|c| if c.zero { -1 } else { i64::from(c.code) }),
-            );
         }
         r
     }
@@ -391,4 +523,46 @@ fn im2col(codes: &[u8], cfg: &crate::model::VitConfig) -> Vec<u8> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::EvalTransform;
+    use crate::quant::config::QuantConfig;
+
+    /// The embedded demo model through every kernel: the fused (uncaptured) logits, every
+    /// captured tensor and the captured logits are identical across kernels, and the captured
+    /// path agrees with the fused one.
+    #[test]
+    fn every_kernel_gives_the_same_model_outputs() {
+        for (wbits, abits) in [(8, 8), (4, 4)] {
+            let q = crate::demo::quantized(QuantConfig::new(wbits, abits).unwrap()).unwrap();
+            let int = IntModel::lower(&q, 32).unwrap();
+            let tf = EvalTransform::new(&q.model.preprocess, q.vit_config().img_size).unwrap();
+            let split = crate::demo::test_split().unwrap();
+            let images = 3;
+            let batch = split.batch(0..images, &tf).unwrap();
+            let codes = int.quantize_input(&batch.data);
+            let want = int
+                .forward_codes_with(Kernel::Portable, &codes, images)
+                .unwrap();
+            let (n, classes) = (int.input_len(), want.len() / images);
+            let mut want_cap = CaptureAll::default();
+            let logits = int.forward_image_with(Kernel::Portable, &codes[n..2 * n], &mut want_cap);
+            assert_eq!(logits, want[classes..2 * classes]);
+            for kernel in [Kernel::Avx2].into_iter().filter(|k| k.available()) {
+                let got = int.forward_codes_with(kernel, &codes, images).unwrap();
+                assert_eq!(got, want, "W{wbits}A{abits} {kernel:?}");
+                let mut cap = CaptureAll::default();
+                let logits = int.forward_image_with(kernel, &codes[n..2 * n], &mut cap);
+                assert_eq!(logits, want[classes..2 * classes], "{kernel:?}");
+                assert_eq!(cap.tensors.len(), want_cap.tensors.len());
+                for ((name, t), (want_name, w)) in cap.tensors.iter().zip(&want_cap.tensors) {
+                    assert_eq!(name, want_name);
+                    assert!(t == w, "W{wbits}A{abits} {kernel:?}: {name} differs");
+                }
+            }
+        }
+    }
 }

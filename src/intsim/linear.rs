@@ -3,8 +3,9 @@
 //! requantization constants.
 
 use num_bigint::BigInt;
-use rayon::prelude::*;
 
+pub use super::kernel::Kernel;
+use super::kernel::{Accumulators, OutputStage, PackedOperands, RequantLanes};
 use crate::arith::Requant;
 
 /// One quantized linear layer in integers.
@@ -23,115 +24,42 @@ pub struct IntLinear {
     pub a_max: u32,
     /// Requantization of each output channel.
     pub requant: Vec<Requant>,
-}
-
-/// Products are summed in i32 over chunks this long: `255 * 256 * 2^14 < 2^31`, so no chunk can
-/// overflow whatever the weights; chunk sums are added in i64. The result is the exact sum.
-const CHUNK: usize = 1 << 14;
-
-/// Exact dot products of four activation rows with one operand row, portable code (the compiler
-/// vectorizes it for the baseline target).
-#[inline(always)]
-fn dot4_generic(a: [&[i16]; 4], w: &[i16]) -> [i64; 4] {
-    let mut total = [0i64; 4];
-    let mut start = 0;
-    while start < w.len() {
-        let end = (start + CHUNK).min(w.len());
-        for r in 0..4 {
-            let s: i32 = a[r][start..end]
-                .iter()
-                .zip(&w[start..end])
-                .map(|(&x, &y)| i32::from(x) * i32::from(y))
-                .sum();
-            total[r] += i64::from(s);
-        }
-        start = end;
-    }
-    total
-}
-
-/// AVX2 (`vpmaddwd`): four rows against one operand row, 16 products per instruction, summed in
-/// i32 lanes within each [`CHUNK`] (exact, as the portable kernel), then in i64.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn dot4_avx2(a: [&[i16]; 4], w: &[i16]) -> [i64; 4] {
-    use std::arch::x86_64::*;
-    let len = w.len();
-    for row in a {
-        assert!(row.len() >= len);
-    }
-    let mut total = [0i64; 4];
-    let mut start = 0;
-    while start < len {
-        let end = (start + CHUNK).min(len);
-        let vec_end = start + (end - start) / 16 * 16;
-        let mut acc = [_mm256_setzero_si256(); 4];
-        let mut k = start;
-        while k < vec_end {
-            // SAFETY: k + 16 <= vec_end <= len <= every row's length (asserted above).
-            unsafe {
-                let wv = _mm256_loadu_si256(w.as_ptr().add(k) as *const __m256i);
-                for r in 0..4 {
-                    let av = _mm256_loadu_si256(a[r].as_ptr().add(k) as *const __m256i);
-                    acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(av, wv));
-                }
-            }
-            k += 16;
-        }
-        for r in 0..4 {
-            let mut lanes = [0i32; 8];
-            // SAFETY: `lanes` is 32 bytes.
-            unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, acc[r]) };
-            let mut s: i32 = lanes.iter().sum();
-            for kk in vec_end..end {
-                s += i32::from(a[r][kk]) * i32::from(w[kk]);
-            }
-            total[r] += i64::from(s);
-        }
-        start = end;
-    }
-    total
-}
-
-/// Which dot-product kernel runs (all give identical results; tests check it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kernel {
-    Portable,
-    Avx2,
-}
-
-impl Kernel {
-    /// The fastest kernel this CPU supports.
-    pub fn detect() -> Kernel {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx2") {
-                return Kernel::Avx2;
-            }
-        }
-        Kernel::Portable
-    }
-
-    /// Whether this CPU can run the kernel.
-    pub fn available(self) -> bool {
-        match self {
-            Kernel::Portable => true,
-            Kernel::Avx2 => Kernel::detect() == Kernel::Avx2,
-        }
-    }
-
-    #[inline]
-    pub fn dot4(self, a: [&[i16]; 4], w: &[i16]) -> [i64; 4] {
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `Kernel::Avx2` is only used when `available()` (the CPU has AVX2).
-            Kernel::Avx2 => unsafe { dot4_avx2(a, w) },
-            _ => dot4_generic(a, w),
-        }
-    }
+    /// `w` packed for the matmul kernels ([`IntLinear::new`] builds it; `w` is what is exported,
+    /// so a layer is built once and not edited).
+    pub(crate) packed: PackedOperands,
+    /// `requant` laid out for the vector output stages.
+    pub(crate) lanes: RequantLanes,
 }
 
 impl IntLinear {
+    /// A layer from its operands `w` (`[out, in]`, one row per output channel) and constants;
+    /// packs the operands for the matmul kernels once.
+    pub fn new(
+        name: String,
+        in_features: usize,
+        out_features: usize,
+        w: Vec<i16>,
+        bias: Vec<i64>,
+        a_max: u32,
+        requant: Vec<Requant>,
+    ) -> Self {
+        assert_eq!(w.len(), in_features * out_features, "{name}: operand size");
+        assert_eq!(bias.len(), out_features, "{name}: bias size");
+        let packed = PackedOperands::from_rows(&w, out_features, in_features);
+        let lanes = RequantLanes::new(&requant);
+        IntLinear {
+            name,
+            in_features,
+            out_features,
+            w,
+            bias,
+            a_max,
+            requant,
+            packed,
+            lanes,
+        }
+    }
+
     /// Accumulators `[rows, out]` for codes `a` (`[rows, in]`), with the fastest kernel.
     pub fn accumulate(&self, a: &[u8], rows: usize) -> Vec<i64> {
         self.accumulate_with(Kernel::detect(), a, rows)
@@ -139,26 +67,32 @@ impl IntLinear {
 
     /// Accumulators with a chosen kernel (panics if the CPU lacks it).
     pub fn accumulate_with(&self, kernel: Kernel, a: &[u8], rows: usize) -> Vec<i64> {
-        assert!(kernel.available(), "{kernel:?} not supported by this CPU");
-        let (k, n_out) = (self.in_features, self.out_features);
-        assert_eq!(a.len(), rows * k, "{}: input size", self.name);
-        let a16: Vec<i16> = a.iter().map(|&v| i16::from(v)).collect();
-        let mut acc = vec![0i64; rows * n_out];
-        // Four rows at a time share each operand row; groups of four rows run in parallel.
-        acc.par_chunks_mut(4 * n_out)
-            .zip(a16.par_chunks(4 * k))
-            .for_each(|(out, rows4)| {
-                let r = rows4.len() / k;
-                let row = |i: usize| &rows4[i.min(r - 1) * k..(i.min(r - 1) + 1) * k];
-                let a4 = [row(0), row(1), row(2), row(3)];
-                for n in 0..n_out {
-                    let s = kernel.dot4(a4, &self.w[n * k..(n + 1) * k]);
-                    for i in 0..r {
-                        out[i * n_out + n] = self.bias[n] + s[i];
-                    }
-                }
-            });
-        acc
+        let mut out = vec![0i64; rows * self.out_features];
+        self.run(kernel, a, rows, &mut Vec::new(), &mut out, &Accumulators);
+        out
+    }
+
+    /// The matmul of codes `a` (`[rows, in]`) with its output stage fused, so accumulators never
+    /// go to memory: `epi` gets row segments of accumulators `acc[r][n0..n0 + len]` and the
+    /// matching `out[r * out_features + n0..][..len]` ([`PackedOperands::matmul`]).
+    /// `a16` is scratch for the widened codes. Row blocks run in parallel.
+    pub fn run<T: Send>(
+        &self,
+        kernel: Kernel,
+        a: &[u8],
+        rows: usize,
+        a16: &mut Vec<i16>,
+        out: &mut [T],
+        epi: &impl OutputStage<T>,
+    ) {
+        assert_eq!(
+            a.len(),
+            rows * self.in_features,
+            "{}: input size",
+            self.name
+        );
+        self.packed.widen(a, rows, a16);
+        self.packed.matmul(kernel, a16, rows, &self.bias, out, epi);
     }
 
     /// Worst-case `|acc|` over every possible activation code vector (exact, big integers):
@@ -193,15 +127,7 @@ mod tests {
 
     fn layer(w: Vec<i16>, bias: Vec<i64>, k: usize) -> IntLinear {
         let out = bias.len();
-        IntLinear {
-            name: "t".into(),
-            in_features: k,
-            out_features: out,
-            w,
-            bias,
-            a_max: 15,
-            requant: vec![],
-        }
+        IntLinear::new("t".into(), k, out, w, bias, 15, vec![])
     }
 
     #[test]

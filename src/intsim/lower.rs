@@ -97,15 +97,15 @@ fn lower_linear(
         bias.push(folded as i64);
         requant.push(out(n, s_in)?);
     }
-    Ok(IntLinear {
-        name: layer.name(),
-        in_features: k,
-        out_features: n_out,
+    Ok(IntLinear::new(
+        layer.name(),
+        k,
+        n_out,
         w,
         bias,
-        a_max: (1 << a_bits) - 1,
+        (1 << a_bits) - 1,
         requant,
-    })
+    ))
 }
 
 /// Requantization to the residual stream (`s32`, [`RESIDUAL_FRAC_BITS`] fraction bits).

@@ -3,10 +3,12 @@
 //! This is the definition the generated RTL and the golden vectors are checked against.
 
 pub mod forward;
+pub mod kernel;
 pub mod linear;
 pub mod lower;
 pub mod model;
 
 pub use forward::{Capture, CaptureAll, IntTensor, NoCapture};
+pub use kernel::Kernel;
 pub use linear::{IntLinear, signed_bits};
 pub use model::{AccRequirement, IntBlock, IntModel, RESIDUAL_FRAC_BITS};
