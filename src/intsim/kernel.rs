@@ -746,35 +746,11 @@ impl<'a> SoftmaxRows<'a> {
             sum += u64::from(e);
             emax = emax.max(e);
         }
-        // (3) p = floor((e 2^17 + S) / 2S). Vector lanes compute it in binary64 holding exact
-        // integers: with e < 2^21 and S < 2^31 (at most 1024 keys), x = e 2^17 + S < 2^39 and
-        // every product below is under 2^53, so the only inexact step is the estimate
-        // q0 = floor(x * (1 / 2S)), which is off by at most one; the exact remainder
-        // x - q0 2S corrects it. The rest of the row divides as the unit does ([`FloorDiv`]).
+        // (3) p = floor((e 2^17 + S) / 2S), by the unit's exact integer multiply-shift divider
+        // ([`FloorDiv`]) for the whole row: no floating point in the datapath.
         let d = 2 * sum;
-        let (vd, vs) = (_mm256_set1_pd(d as f64), _mm256_set1_pd(sum as f64));
-        let inv = _mm256_set1_pd(1.0 / d as f64);
-        let (scale, one, zero_pd) = (
-            _mm256_set1_pd(131072.0),
-            _mm256_set1_pd(1.0),
-            _mm256_setzero_pd(),
-        );
-        for i in (0..body).step_by(4) {
-            // SAFETY: i + 4 <= body <= p.len().
-            let e = unsafe { _mm_loadu_si128(p.as_ptr().add(i).cast()) };
-            let x = _mm256_fmadd_pd(_mm256_cvtepi32_pd(e), scale, vs);
-            let q0 = _mm256_floor_pd(_mm256_mul_pd(x, inv));
-            let r = _mm256_fnmadd_pd(q0, vd, x);
-            let q = _mm256_sub_pd(
-                q0,
-                _mm256_and_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(r, zero_pd), one),
-            );
-            let q = _mm256_add_pd(q, _mm256_and_pd(_mm256_cmp_pd::<_CMP_GE_OQ>(r, vd), one));
-            // SAFETY: i + 4 <= body <= p.len().
-            unsafe { _mm_storeu_si128(p.as_mut_ptr().add(i).cast(), _mm256_cvttpd_epi32(q)) };
-        }
         let div = FloorDiv::new(d, (u64::from(emax) << 17) + sum);
-        for out in &mut p[body..] {
+        for out in &mut p[..] {
             *out = div.div((u64::from(*out) << 17) + sum) as u32;
         }
     }
