@@ -95,6 +95,13 @@ struct Sim {
     std::exit(3);
 }
 
+// The golden operand a required plusarg +NAME= specifies (golden.h's operand syntax).
+inline golden::Tensor operand(const golden::Dir& g, int argc, char** argv, const char* name) {
+    const std::string v = tb::arg_str(argc, argv, name, "");
+    if (v.empty()) golden::die(std::string("missing +") + name + "=");
+    return g.load(v);
+}
+
 // Checks that every element of t fits `bits` bits of the given signedness.
 inline void require_fits(const golden::Tensor& t, unsigned bits, bool is_signed, const std::string& field) {
     for (size_t i = 0; i < t.v.size(); i++)

@@ -23,11 +23,7 @@ const unsigned LANES = REPQ_PE_COLS;
 int main(int argc, char** argv) {
     Verilated::commandArgs(argc, argv);
     const golden::Dir g(tb::arg_str(argc, argv, "golden", "."));
-    auto arg = [&](const char* name) {
-        const std::string v = tb::arg_str(argc, argv, name, "");
-        if (v.empty()) golden::die(std::string("missing +") + name + "=");
-        return g.load(v);
-    };
+    auto arg = [&](const char* name) { return harness::operand(g, argc, argv, name); };
     const golden::Tensor p = arg("p"), c_int = arg("c_int"), th = arg("thresholds");
     const bool combined = !tb::arg_str(argc, argv, "codes", "").empty();
     const golden::Tensor code = combined ? arg("codes") : arg("code");

@@ -146,11 +146,7 @@ uint64_t run(harness::Sim<Vrepq_requant>& s, const Operands& o, tb::Rng& rng, un
 int main(int argc, char** argv) {
     Verilated::commandArgs(argc, argv);
     const golden::Dir g(tb::arg_str(argc, argv, "golden", "."));
-    auto arg = [&](const char* name) {
-        const std::string v = tb::arg_str(argc, argv, name, "");
-        if (v.empty()) golden::die(std::string("missing +") + name + "=");
-        return g.load(v);
-    };
+    auto arg = [&](const char* name) { return harness::operand(g, argc, argv, name); };
     const golden::Tensor acc = arg("acc"), m0 = arg("m0"), shift = arg("shift"), zp = arg("zero_point"),
                          lo = arg("lo"), hi = arg("hi"), out = arg("out");
     if (out.constant()) golden::die("out " + out.name + " must be a tensor (it gives the shape)");

@@ -25,11 +25,7 @@ const unsigned VBITS = REPQ_ABITS + 1;
 int main(int argc, char** argv) {
     Verilated::commandArgs(argc, argv);
     const golden::Dir g(tb::arg_str(argc, argv, "golden", "."));
-    auto arg = [&](const char* name) {
-        const std::string v = tb::arg_str(argc, argv, name, "");
-        if (v.empty()) golden::die(std::string("missing +") + name + "=");
-        return g.load(v);
-    };
+    auto arg = [&](const char* name) { return harness::operand(g, argc, argv, name); };
     const bool combined = !tb::arg_str(argc, argv, "codes", "").empty();
     const golden::Tensor code = combined ? arg("codes") : arg("code");
     const golden::Tensor zero = combined ? code : arg("zero");

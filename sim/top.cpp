@@ -234,11 +234,7 @@ Result run_job(harness::Sim<Vrepq_top>& s, const Job& j, const golden::Tensor& o
 int main(int argc, char** argv) {
     Verilated::commandArgs(argc, argv);
     const golden::Dir g(tb::arg_str(argc, argv, "golden", "."));
-    auto arg = [&](const char* name) {
-        const std::string v = tb::arg_str(argc, argv, name, "");
-        if (v.empty()) golden::die(std::string("missing +") + name + "=");
-        return g.load(v);
-    };
+    auto arg = [&](const char* name) { return harness::operand(g, argc, argv, name); };
     const golden::Tensor a = arg("a"), w = arg("w"), bias = arg("bias"), m0 = arg("m0"), shift = arg("shift"),
                          zp = arg("zero_point"), lo = arg("lo"), hi = arg("hi"), out = arg("out");
     const unsigned seed = tb::arg_uint(argc, argv, "seed", 1);
