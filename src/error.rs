@@ -92,6 +92,15 @@ pub enum Error {
     #[error("verification failed: {0}")]
     Mismatch(String),
 
+    /// The reader of stdout went away (a closed pipe, `repq-hw info | head -1`): the command
+    /// stops; the binary exits quietly with status 141 (`cli::output`).
+    #[error("stdout was closed by its reader")]
+    StdoutClosed,
+
+    /// Writing the command's output to stdout failed for another reason (a full disk).
+    #[error("writing to stdout: {0}; check where stdout goes (a full disk?)")]
+    Stdout(#[source] std::io::Error),
+
     /// Anything else that a user asked for and this tool cannot do.
     #[error("{0}")]
     Invalid(String),

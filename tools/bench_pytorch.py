@@ -5,9 +5,9 @@ torch.no_grad() with torch.set_num_threads(THREADS), runs WARMUP untimed forward
 [BATCH, 3, H, W] input and then times ITERS forwards, printing images/s (median and best) and
 ms per batch. Nothing is written to disk.
 
-Run:
+Run, with the `python` of a virtual environment made with tools/requirements.txt:
 
-    /work/venv/bin/python tools/bench_pytorch.py [--model deit_small_patch16_224] [--batch 8]
+    python tools/bench_pytorch.py [--model deit_small_patch16_224] [--batch 8]
         [--threads 2] [--warmup 3] [--iters 10]
 """
 

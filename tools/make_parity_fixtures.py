@@ -27,9 +27,9 @@ peaked, 1 elsewhere); every bias 0.02*N(0,1); LayerNorm weight 1 + 0.1*N(0,1), L
 per-channel offset N(0, 0.1) so they are clearly non-zero. Seeds are fixed per model, so
 re-running the script reproduces the files bit for bit (on the same torch build).
 
-Run from anywhere:
+Run from anywhere, with the `python` of a virtual environment made with tools/requirements.txt:
 
-    /work/venv/bin/python tools/make_parity_fixtures.py [--out DIR]
+    python tools/make_parity_fixtures.py [--out DIR]
 """
 
 from __future__ import annotations

@@ -25,9 +25,9 @@ The images are generated from fixed seeds (smooth gradients + shapes + noise + s
 so resampling is exercised). The script prints, per image and transform, the size timm
 resized to and the crop offsets, so the Rust side can be checked.
 
-Run from anywhere:
+Run from anywhere, with the `python` of a virtual environment made with tools/requirements.txt:
 
-    /work/venv/bin/python tools/make_preprocess_fixtures.py [--out DIR]
+    python tools/make_preprocess_fixtures.py [--out DIR]
 """
 
 from __future__ import annotations

@@ -42,9 +42,9 @@ NAME and bit width B:
     quantile.SRC            torch.quantile(SRC, p) for each p, SRC = act_pt, act_cw, weight, attn, edge
                             (flattened) and act_pt_prefixN (the first N values of act_pt, N = 1 .. 1001)
 
-Run from anywhere:
+Run from anywhere, with the `python` of a virtual environment made with tools/requirements.txt:
 
-    /work/venv/bin/python tools/make_quantizer_fixtures.py [--out DIR]
+    python tools/make_quantizer_fixtures.py [--out DIR]
 """
 
 from __future__ import annotations

@@ -31,10 +31,10 @@ embed_dim=96, depth=6, num_heads=3, mlp_ratio=4.0): 49 patch tokens + cls. AdamW
 warmup + cosine schedule, label smoothing, fixed seeds, torch.set_num_threads(2),
 torch.use_deterministic_algorithms(True).
 
-Run from anywhere:
+Run from anywhere, with the `python` of a virtual environment made with tools/requirements.txt:
 
-    /work/venv/bin/python tools/train_demo.py                 # train and write assets/demo/
-    /work/venv/bin/python tools/train_demo.py --export-imagefolder DIR
+    python tools/train_demo.py                 # train and write assets/demo/
+    python tools/train_demo.py --export-imagefolder DIR
         # no training: read assets/demo/digits_test.safetensors and write the test split as an
         # ImageFolder, DIR/<label>/<i>.png (8x8 grayscale PNG), where <i> is the five-digit
         # position in the test split (row i of reference.safetensors `logits`), e.g. 00017.png
@@ -260,7 +260,8 @@ README = """\
 
 A tiny timm Vision Transformer trained on scikit-learn's bundled handwritten digits
 (`sklearn.datasets.load_digits`, 1797 8x8 images). Regenerate everything here with
-`/work/venv/bin/python tools/train_demo.py`; write the test split as an ImageFolder (for
+`python tools/train_demo.py` (`python` of a virtual environment made with
+`tools/requirements.txt`); write the test split as an ImageFolder (for
 `repq-hw eval --data DIR`) with `tools/train_demo.py --export-imagefolder DIR`.
 
 | | |

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::ModelArg;
+use super::output::outln;
 use super::quantize::{CalibArgs, EvalSet, calibration_images, describe_calibration};
 use crate::data::EvalTransform;
 use crate::error::{Error, Result};
@@ -85,7 +86,7 @@ pub fn run(args: &AblateArgs) -> Result<()> {
     let log_sqrt2 = run(PostLnMode::Reparam, PostSoftmaxMode::LogSqrt2)?;
 
     let bits = format!("W{}/A{}", args.wbits, args.abits);
-    println!(
+    outln!(
         "{}: {} on {} ({} images); calibration: {n} images ({}); z~ {}",
         model.name,
         bits,
@@ -93,9 +94,9 @@ pub fn run(args: &AblateArgs) -> Result<()> {
         fp.logits.len() / classes,
         describe_calibration(&info),
         args.z_tilde
-    );
-    println!();
-    println!("Table 3. Quantizers ({bits}) for post-LayerNorm activations (post-Softmax: reparam)");
+    )?;
+    outln!()?;
+    outln!("Table 3. Quantizers ({bits}) for post-LayerNorm activations (post-Softmax: reparam)")?;
     print_table(
         &fp,
         classes,
@@ -105,9 +106,9 @@ pub fn run(args: &AblateArgs) -> Result<()> {
             ("Channel-Wise Quant.", "no", &channel_wise),
             ("Scale Reparam", "yes", &reparam),
         ],
-    );
-    println!();
-    println!("Table 4. Quantizers ({bits}) for post-Softmax activations (post-LayerNorm: reparam)");
+    )?;
+    outln!()?;
+    outln!("Table 4. Quantizers ({bits}) for post-Softmax activations (post-LayerNorm: reparam)")?;
     print_table(
         &fp,
         classes,
@@ -117,14 +118,14 @@ pub fn run(args: &AblateArgs) -> Result<()> {
             ("Log-sqrt2 Quant.", "no", &log_sqrt2),
             ("Scale Reparam", "yes", &reparam),
         ],
-    );
-    println!();
+    )?;
+    outln!()?;
     let same = log_sqrt2
         .logits
         .iter()
         .zip(&reparam.logits)
         .all(|(a, b)| a.to_bits() == b.to_bits());
-    println!(
+    outln!(
         "log-sqrt2 vs scale reparam logits: {}",
         if same {
             "bit-identical".to_string()
@@ -137,7 +138,7 @@ pub fn run(args: &AblateArgs) -> Result<()> {
                 .fold(0f32, f32::max);
             format!("differ (max |difference| {max:e})")
         }
-    );
+    )?;
     Ok(())
 }
 
@@ -145,20 +146,21 @@ pub fn run(args: &AblateArgs) -> Result<()> {
 /// float one on the same images (top-1 moves in steps of one image, which on a small test set
 /// hides the differences the tables are about): how often its top-1 class is the float model's,
 /// and the mean squared error of its logits against the float logits.
-fn print_table(fp: &Row, classes: usize, rows: &[(&str, &str, &Row)]) {
-    println!(
+fn print_table(fp: &Row, classes: usize, rows: &[(&str, &str, &Row)]) -> Result<()> {
+    outln!(
         "| Method              | Hardware | Top-1 (%) | Agrees with FP (%) | Logit MSE vs FP |"
-    );
-    println!(
+    )?;
+    outln!(
         "| ------------------- | -------- | --------- | ------------------ | --------------- |"
-    );
+    )?;
     for (m, h, r) in rows {
         let (agree, mse) = distance(fp, r, classes);
-        println!(
+        outln!(
             "| {m:<19} | {h:<8} | {:>9.2} | {agree:>18.2} | {mse:>15.5} |",
             r.top1
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// (top-1 agreement in percent, mean squared logit difference) of `r` against `fp`.

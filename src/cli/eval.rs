@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use super::ModelArg;
+use super::output::outln;
 use crate::data::{EvalTransform, ImageFolder};
 use crate::error::{Error, Result};
 use crate::eval::{Accuracy, evaluate};
@@ -113,12 +114,12 @@ fn run_one(
             )));
         }
     };
-    println!(
+    outln!(
         "{}: {} images of {what}: top-1 {:.2}%  top-5 {:.2}%  ({kind})",
         model.name,
         acc.total,
         acc.top1_pct(),
         acc.top5_pct()
-    );
+    )?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use super::output::outln;
 use crate::error::{Error, Result};
 use crate::rtl::{self, GenConfig, PeShape, Target, config::DEFAULT_M_TILE};
 
@@ -142,16 +143,22 @@ pub fn run(args: &GenArgs) -> Result<()> {
     let cfg = args.config()?;
     let report = rtl::generate(&cfg, &args.out)?;
     let d = &report.design;
-    println!(
+    outln!(
         "repq-hw gen: wrote {} files to {}",
         report.files.len(),
         report.dir.display()
-    );
-    println!(
+    )?;
+    outln!(
         "  {}x{} weight-stationary array, w{}a{}, s{} accumulators ({} required: {})",
-        d.rows, d.cols, d.wbits, d.abits, d.acc_bits, d.acc_bits_required, d.requirement.source
-    );
-    println!(
+        d.rows,
+        d.cols,
+        d.wbits,
+        d.abits,
+        d.acc_bits,
+        d.acc_bits_required,
+        d.requirement.source
+    )?;
+    outln!(
         "  M tile {} rows, {} requantization lanes, output FIFO {} rows, target {} at {} MHz, top {}",
         d.m_tile,
         d.requant_lanes,
@@ -159,22 +166,22 @@ pub fn run(args: &GenArgs) -> Result<()> {
         d.target.description(),
         d.clock_mhz,
         rtl::TOP
-    );
+    )?;
     if d.out_signed() {
-        println!(
+        outln!(
             "  output lanes s{} (signed; lo/hi s{} in the parameter beat)",
             d.out_lane_bits(),
             d.out_lane_bits()
-        );
+        )?;
     }
     if !d.attention_capable {
-        println!(
+        outln!(
             "  note: wbits < abits, so this array cannot run Q K^T (keys need s{} operands)",
             d.abits + 1
-        );
+        )?;
     }
     for f in &report.files {
-        println!("  {}", f);
+        outln!("  {}", f)?;
     }
     Ok(())
 }

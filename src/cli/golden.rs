@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use super::output::outln;
 use super::quantize::{CalibArgs, LoadedModel, calibration_images, describe_calibration};
 use crate::data::{EvalTransform, Rgb8Image, open_rgb};
 use crate::error::{Error, Result};
@@ -70,13 +71,13 @@ pub fn run(args: &GoldenArgs) -> Result<()> {
         let t = Instant::now();
         let g = GoldenDir::open(dir)?;
         let n = g.verify()?;
-        println!(
+        outln!(
             "{}: {} files, {n} elements, every one readable and consistent with {} ({:.2} s)",
             dir.display(),
             g.manifest.files.len(),
             crate::golden::manifest::MANIFEST,
             t.elapsed().as_secs_f64()
-        );
+        )?;
         return Ok(());
     }
     let out = args
@@ -96,12 +97,12 @@ pub fn run(args: &GoldenArgs) -> Result<()> {
         run_model(args, &argv)?
     };
     let (n, bytes) = (files.0, files.1);
-    println!(
+    outln!(
         "{what}: {n} files, {:.2} MB, written to {} in {:.2} s",
         bytes as f64 / 1e6,
         out.display(),
         t.elapsed().as_secs_f64()
-    );
+    )?;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use super::output::out;
 use crate::error::Result;
 use crate::model::Model;
 
@@ -13,7 +14,7 @@ pub struct InfoArgs {
 
 pub fn run(args: &InfoArgs) -> Result<()> {
     let model = super::load_model(args.model.as_deref())?;
-    print!("{}", describe(&model));
+    out!("{}", describe(&model))?;
     Ok(())
 }
 

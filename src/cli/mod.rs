@@ -5,6 +5,7 @@ mod eval;
 mod generate;
 mod golden;
 mod info;
+pub mod output;
 mod perf;
 mod predict;
 pub mod quantize;

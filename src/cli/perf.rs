@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use super::output::out;
 use crate::error::{Error, Result};
 use crate::model::VitConfig;
 use crate::perf::{self, Unit, report};
@@ -145,7 +146,7 @@ pub fn run(args: &PerfArgs) -> Result<()> {
             model_report(&d, &name, &cfg)
         }
     };
-    print!("{text}");
+    out!("{text}")?;
     Ok(())
 }
 

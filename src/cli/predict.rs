@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use rayon::prelude::*;
 
 use super::ModelArg;
+use super::output::{errln, outln};
 use crate::data::{EvalTransform, open_rgb};
 use crate::error::{Error, Result};
 use crate::eval::{probabilities, top_k};
@@ -63,24 +64,25 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         _ => loaded.forward(&flat, batch)?,
     };
     let k = cfg.num_classes;
+    // The file first: a closed stdout ends the command at the first line printed.
+    if let Some(path) = &args.logits {
+        crate::npy::write_f32(path, &[batch, k], &logits)?;
+        errln!("logits [{batch}, {k}] written to {}", path.display());
+    }
     for (path, row) in args.images.iter().zip(logits.chunks_exact(k)) {
-        println!("{}", path.display());
+        outln!("{}", path.display())?;
         let probs = probabilities(row);
         for (rank, (class, _)) in top_k(row, args.top.min(k)).into_iter().enumerate() {
             let name = model
                 .labels
                 .as_ref()
                 .map_or_else(|| format!("class {class}"), |l| l[class].clone());
-            println!(
+            outln!(
                 "  {}. {name:<24} p={:.4} (index {class})",
                 rank + 1,
                 probs[class]
-            );
+            )?;
         }
-    }
-    if let Some(path) = &args.logits {
-        crate::npy::write_f32(path, &[batch, k], &logits)?;
-        eprintln!("logits [{batch}, {k}] written to {}", path.display());
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::ModelArg;
+use super::output::{errln, outln};
 use crate::data::{EvalTransform, ImageFolder, transform_files};
 use crate::demo::DigitSet;
 use crate::error::{Error, Result};
@@ -97,7 +98,7 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
     let transform = EvalTransform::new(&model.preprocess, model.config().img_size)?;
     let eval_set = EvalSet::open(args.data.as_deref(), args.model.model.is_none())?;
     let (images, n, info) = calibration_images(&model, &transform, &args.calib)?;
-    eprintln!(
+    errln!(
         "{}: calibrating {} on {n} images ({})",
         model.name,
         config.label(),
@@ -108,12 +109,12 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
     drop(images);
     let secs = t.elapsed().as_secs_f64();
     q.save(&args.out)?;
-    println!(
+    outln!(
         "{}: {} calibrated in {secs:.2} s, written to {}",
         model.name,
         config.label(),
         args.out.display()
-    );
+    )?;
     if let Some(set) = eval_set {
         let classes = model.config().num_classes;
         set.check_classes(classes)?;
@@ -121,14 +122,14 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
         let acc = set.evaluate(&transform, args.batch_size, classes, &what, |x, b| {
             q.forward(x, b)
         })?;
-        println!(
+        outln!(
             "{}: {} images of {}: top-1 {:.2}%  top-5 {:.2}%  ({what})",
             model.name,
             acc.total,
             set.describe(),
             acc.top1_pct(),
             acc.top5_pct()
-        );
+        )?;
     }
     Ok(())
 }

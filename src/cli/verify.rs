@@ -3,8 +3,10 @@
 
 use std::path::PathBuf;
 
+use super::output::{errln, outln};
 use crate::error::{Error, Result};
-use crate::verify::{Harness, Outcome, VerifyOptions, verify};
+use crate::verify::build_dir::make_safe;
+use crate::verify::{CaseResult, Harness, Outcome, Progress, VerifyOptions, verify};
 
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
@@ -15,8 +17,10 @@ pub struct VerifyArgs {
     /// repeat for several
     #[arg(long, value_name = "DIR", required = true)]
     pub golden: Vec<PathBuf>,
-    /// Where Verilator builds the harnesses (kept for incremental re-runs);
-    /// default: verify-build beside the RTL directory
+    /// Where Verilator builds the harnesses (kept for incremental re-runs); default: the RTL
+    /// directory's own build directory in the cache ($XDG_CACHE_HOME or ~/.cache,
+    /// repq-hw/verify/NAME-HASH). A path with spaces or non-ASCII characters, where GNU Make cannot
+    /// build, is replaced by a directory in the cache derived from it
     #[arg(long, value_name = "DIR")]
     pub build: Option<PathBuf>,
     /// Model-mode golden vectors: the transformer blocks to run, comma-separated
@@ -54,14 +58,6 @@ pub struct VerifyArgs {
 }
 
 pub fn run(args: &VerifyArgs) -> Result<()> {
-    let build = match &args.build {
-        Some(b) => b.clone(),
-        None => std::path::absolute(&args.rtl)
-            .map_err(|e| Error::io(&args.rtl, e))?
-            .parent()
-            .map(|p| p.join("verify-build"))
-            .unwrap_or_else(|| PathBuf::from("verify-build")),
-    };
     let blocks = if args.all_blocks {
         let mut depth = 0;
         for d in &args.golden {
@@ -75,36 +71,36 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
     let opts = VerifyOptions {
         rtl: args.rtl.clone(),
         golden: args.golden.clone(),
-        build,
+        build: args.build.clone(),
         blocks,
         seeds: args.seeds.clone(),
         stall: args.stall,
         fst: args.fst.clone(),
     };
-    eprintln!(
-        "building the Verilator harnesses in {} (first build: about a minute)",
-        opts.build.display()
-    );
-    let report = verify(&opts, |r| {
-        let status = match &r.outcome {
-            // A matmul's count is the array model's (job_cycles), an A x V case's the shift
-            // unit's (av_cycles).
-            Outcome::Pass { cycles: Some(c) } if r.case.harness == Harness::ShiftAv => {
-                format!("bit-exact, {c} cycles without stalls (A x V model {c})")
+    let report = verify(&opts, |p| match p {
+        Progress::Building { harnesses, dir } => {
+            let names: Vec<&str> = harnesses.iter().map(|h| h.name()).collect();
+            errln!(
+                "Verilator harnesses {} in {}",
+                names.join(", "),
+                dir.display()
+            );
+            if let Some(b) = args.build.as_deref().filter(|b| !make_safe(b)) {
+                errln!(
+                    "  (--build {} holds characters GNU Make cannot build in; its builds go here)",
+                    b.display()
+                );
             }
-            Outcome::Pass { cycles: Some(c) } => {
-                format!("bit-exact, {c} cycles without stalls (model {c})")
-            }
-            Outcome::Pass { cycles: None } => "bit-exact".into(),
-            Outcome::Unsupported(why) => format!("not runnable: {why}"),
-            Outcome::Fail(why) => format!("FAIL: {why}"),
-        };
-        eprintln!(
-            "  {:<48} {:<8} {status} ({:.1} s)",
-            r.case.name,
-            r.case.harness.name(),
-            r.seconds
-        );
+        }
+        Progress::Built {
+            harness,
+            compiled,
+            seconds,
+        } => {
+            let what = if compiled { "compiled" } else { "up to date" };
+            errln!("  {:<8} {what} ({seconds:.1} s)", harness.name());
+        }
+        Progress::Case(r) => case_line(r),
     })?;
     let md = report.markdown();
     if let Some(p) = &args.report {
@@ -112,7 +108,7 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
         std::fs::write(&tmp, &md).map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, p).map_err(|e| Error::io(p, e))?;
     }
-    println!("{}", report.summary());
+    outln!("{}", report.summary())?;
     if report.ok(args.allow_unsupported) {
         Ok(())
     } else if report.failed() > 0 {
@@ -137,4 +133,27 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
             report.rtl.config
         )))
     }
+}
+
+/// The progress line of one case.
+fn case_line(r: &CaseResult) {
+    let status = match &r.outcome {
+        // A matmul's count is the array model's (job_cycles), an A x V case's the shift
+        // unit's (av_cycles).
+        Outcome::Pass { cycles: Some(c) } if r.case.harness == Harness::ShiftAv => {
+            format!("bit-exact, {c} cycles without stalls (A x V model {c})")
+        }
+        Outcome::Pass { cycles: Some(c) } => {
+            format!("bit-exact, {c} cycles without stalls (model {c})")
+        }
+        Outcome::Pass { cycles: None } => "bit-exact".into(),
+        Outcome::Unsupported(why) => format!("not runnable: {why}"),
+        Outcome::Fail(why) => format!("FAIL: {why}"),
+    };
+    errln!(
+        "  {:<48} {:<8} {status} ({:.1} s)",
+        r.case.name,
+        r.case.harness.name(),
+        r.seconds
+    );
 }

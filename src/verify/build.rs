@@ -5,7 +5,8 @@ use std::process::Command;
 
 use crate::error::{Error, Result};
 
-use super::sources::write_sources;
+use super::build_dir::usable_build_dir;
+use super::sources::{mirror_dir, write_sources};
 
 /// The harnesses of `sim/`: one for the top level, one per standalone unit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -72,10 +73,20 @@ pub fn verilator_available() -> bool {
         .unwrap_or(false)
 }
 
+/// A harness build: the executable, and whether this build compiled it (`false`: it was up to
+/// date).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HarnessBuild {
+    pub exe: PathBuf,
+    pub compiled: bool,
+}
+
 /// Builds `harness` against the generated sources in `rtl_dir` (its `files.f`) in
 /// `build_dir/<harness>[-fst]`, with `--x-assign unique --x-initial unique` (the run chooses the
 /// seed) and, with `trace`, FST waveform support. Incremental: Verilator skips an identical
-/// re-run and make recompiles only what changed. Returns the executable.
+/// re-run and make recompiles only what changed. A `build_dir` GNU Make cannot build in (spaces,
+/// non-ASCII) is replaced by one derived from it ([`super::build_dir::usable_build_dir`]).
+/// Returns the executable.
 pub fn build_harness(
     rtl_dir: &Path,
     harness: Harness,
@@ -96,6 +107,27 @@ pub fn build_harness_with(
     trace: bool,
     params: &[(&str, i64)],
 ) -> Result<PathBuf> {
+    build_harness_checked(rtl_dir, harness, build_dir, trace, params).map(|b| b.exe)
+}
+
+/// [`build_harness_with`], also telling whether the executable was compiled or up to date.
+///
+/// The sources are copied into the build directory first (the RTL directory's files into
+/// `build_dir/rtl-sources`, the harnesses into `build_dir/sim`), only where they changed, and
+/// Verilator reads the copies: every path in its makefiles is inside the Make-safe build
+/// directory, whatever the RTL directory is called.
+///
+/// # Errors
+/// [`Error::Invalid`] for a bad override name, [`Error::Dataset`] when `rtl_dir` has no
+/// `files.f`, [`Error::Io`] for the copies, [`Error::Tool`] when Verilator or the C++ build fails
+/// (with the last 30 lines of its log).
+pub fn build_harness_checked(
+    rtl_dir: &Path,
+    harness: Harness,
+    build_dir: &Path,
+    trace: bool,
+    params: &[(&str, i64)],
+) -> Result<HarnessBuild> {
     for (name, _) in params {
         if name.is_empty()
             || name.starts_with(|c: char| c.is_ascii_digit())
@@ -106,17 +138,19 @@ pub fn build_harness_with(
             )));
         }
     }
-    let rtl_dir = std::path::absolute(rtl_dir).map_err(|e| Error::io(rtl_dir, e))?;
-    let build_dir = std::path::absolute(build_dir).map_err(|e| Error::io(build_dir, e))?;
     let files_f = rtl_dir.join("files.f");
     if !files_f.is_file() {
         return Err(Error::Dataset {
-            path: rtl_dir.clone(),
+            path: rtl_dir.to_path_buf(),
             reason: "not a generated RTL directory (no files.f; run `repq-hw gen`)".into(),
         });
     }
+    let rtl_canonical = std::fs::canonicalize(rtl_dir).map_err(|e| Error::io(rtl_dir, e))?;
+    let build_dir = usable_build_dir(build_dir)?;
     let sim = build_dir.join("sim");
     write_sources(&sim)?;
+    let rtl = build_dir.join("rtl-sources");
+    mirror_dir(&rtl_canonical, &rtl)?;
     let overrides: String = params
         .iter()
         .map(|(k, v)| format!("-{k}{}", v.to_string().replace('-', "m")))
@@ -136,7 +170,7 @@ pub fn build_harness_with(
         .arg(format!(
             "-O1 -I{} -I{}{}",
             sim.display(),
-            rtl_dir.display(),
+            rtl.display(),
             params
                 .iter()
                 .map(|(k, v)| format!(" -DREPQ_G_{k}={v}"))
@@ -149,17 +183,22 @@ pub fn build_harness_with(
     if trace {
         cmd.arg("--trace-fst");
     }
-    cmd.arg("-F").arg(&files_f).arg(sim.join(harness.source()));
+    cmd.arg("-F")
+        .arg(rtl.join("files.f"))
+        .arg(sim.join(harness.source()));
     // Verilator's generated makefiles hold absolute paths: a build directory that was moved, or
-    // that served other sources or options, starts over.
+    // that served other sources (another RTL directory) or options, starts over.
     let stamp = dir.join("build-command.txt");
-    let command = format!("{cmd:?}");
+    let command = format!("rtl {}\n{cmd:?}", rtl_canonical.display());
     if std::fs::read_to_string(&stamp).ok().as_deref() != Some(command.as_str()) {
         let obj = dir.join("obj");
         if obj.exists() {
             std::fs::remove_dir_all(&obj).map_err(|e| Error::io(&obj, e))?;
         }
     }
+    let exe = dir.join("obj").join("harness");
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let before = modified(&exe);
     let out = cmd.output().map_err(|e| Error::Tool {
         tool: "verilator".into(),
         reason: format!("cannot run it ({e}); install Verilator 5 (apt-get install verilator)"),
@@ -170,16 +209,18 @@ pub fn build_harness_with(
         return Err(Error::Tool {
             tool: "verilator".into(),
             reason: format!(
-                "building the {} harness against {} failed ({}):\n{}",
+                "building the {} harness against {} in {} failed ({}):\n{}",
                 harness.name(),
                 rtl_dir.display(),
+                dir.display(),
                 out.status,
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n")
             ),
         });
     }
     std::fs::write(&stamp, &command).map_err(|e| Error::io(&stamp, e))?;
-    Ok(dir.join("obj").join("harness"))
+    let compiled = before.is_none() || modified(&exe) != before;
+    Ok(HarnessBuild { exe, compiled })
 }
 
 #[cfg(test)]

@@ -10,14 +10,19 @@
 //! `--x-assign unique --x-initial unique` ([`run`]), and reports ([`report`]).
 
 pub mod build;
+pub mod build_dir;
 pub mod cases;
 pub mod design;
 pub mod report;
 pub mod run;
 pub mod sources;
 
-pub use build::{Harness, build_harness, build_harness_with, verilator_available};
+pub use build::{
+    Harness, HarnessBuild, build_harness, build_harness_checked, build_harness_with,
+    verilator_available,
+};
+pub use build_dir::{cache_dir, default_build_dir, usable_build_dir};
 pub use cases::{Case, cases_for};
 pub use design::RtlInfo;
 pub use report::{CaseResult, Outcome, VerifyReport};
-pub use run::{VerifyOptions, verify};
+pub use run::{Progress, VerifyOptions, verify};

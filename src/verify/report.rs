@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use super::build::Harness;
 use super::cases::Case;
 use super::design::RtlInfo;
 
@@ -38,6 +39,11 @@ pub struct VerifyReport {
     pub results: Vec<CaseResult>,
     /// Cases the design cannot run, decided before running (name, reason).
     pub skipped: Vec<(String, String)>,
+    /// Where the harnesses were built.
+    pub build_dir: PathBuf,
+    /// Harnesses this run compiled, and those that were up to date.
+    pub compiled: Vec<Harness>,
+    pub up_to_date: Vec<Harness>,
     pub build_seconds: f64,
     pub run_seconds: f64,
 }
@@ -75,13 +81,16 @@ impl VerifyReport {
     /// One line per case.
     pub fn summary(&self) -> String {
         format!(
-            "{} of {} cases bit-exact, {} failed, {} not runnable on {} (build {:.1} s, runs {:.1} s)",
+            "{} of {} cases bit-exact, {} failed, {} not runnable on {} (build {:.1} s: {} \
+             compiled, {} up to date; runs {:.1} s)",
             self.passed(),
             self.results.len() + self.skipped.len(),
             self.failed(),
             self.not_run(),
             self.rtl.config,
             self.build_seconds,
+            self.compiled.len(),
+            self.up_to_date.len(),
             self.run_seconds
         )
     }

@@ -8,7 +8,8 @@ use crate::error::{Error, Result};
 use crate::golden::GoldenDir;
 use crate::perf::{av_cycles, job_cycles};
 
-use super::build::{Harness, build_harness, verilator_available};
+use super::build::{Harness, build_harness_checked, verilator_available};
+use super::build_dir::{default_build_dir, usable_build_dir};
 use super::cases::{Case, cases_for};
 use super::design::RtlInfo;
 use super::report::{CaseResult, Outcome, VerifyReport};
@@ -20,8 +21,11 @@ pub struct VerifyOptions {
     pub rtl: PathBuf,
     /// Directories written by `repq-hw golden` (one or more).
     pub golden: Vec<PathBuf>,
-    /// Where the Verilator builds go (reused across runs).
-    pub build: PathBuf,
+    /// Where the Verilator builds go (reused across runs); `None`: the RTL directory's own build
+    /// directory in the cache ([`super::build_dir::default_build_dir`]). A directory GNU Make
+    /// cannot build in (spaces, non-ASCII) is replaced by one derived from it
+    /// ([`super::build_dir::usable_build_dir`]).
+    pub build: Option<PathBuf>,
     /// Model mode: the transformer blocks to run.
     pub blocks: Vec<usize>,
     /// Every case runs once per seed: the stall pattern and Verilator's `+verilator+seed`
@@ -33,9 +37,30 @@ pub struct VerifyOptions {
     pub fst: Option<PathBuf>,
 }
 
+/// What [`verify`] reports while it works.
+#[derive(Clone, Copy, Debug)]
+pub enum Progress<'a> {
+    /// The inputs are read; the harnesses the cases need are built next, in `dir`.
+    Building {
+        harnesses: &'a [Harness],
+        dir: &'a Path,
+    },
+    /// One harness is ready: compiled by this run, or up to date; `seconds` it took.
+    Built {
+        harness: Harness,
+        compiled: bool,
+        seconds: f64,
+    },
+    /// One case ran.
+    Case(&'a CaseResult),
+}
+
 /// Builds the needed harnesses, runs every case, and returns the report (`Err` only for
 /// problems before any case ran: no Verilator, unreadable inputs, a failed build).
-pub fn verify(opts: &VerifyOptions, mut progress: impl FnMut(&CaseResult)) -> Result<VerifyReport> {
+pub fn verify(
+    opts: &VerifyOptions,
+    mut progress: impl FnMut(Progress<'_>),
+) -> Result<VerifyReport> {
     let rtl = RtlInfo::read(&opts.rtl)?;
     let design = rtl.design(&opts.rtl)?;
     if opts.seeds.is_empty() {
@@ -71,15 +96,35 @@ pub fn verify(opts: &VerifyOptions, mut progress: impl FnMut(&CaseResult)) -> Re
             reason: "not found on PATH; install Verilator 5 (apt-get install verilator)".into(),
         });
     }
+    let build_dir = match &opts.build {
+        Some(b) => usable_build_dir(b)?,
+        None => default_build_dir(&opts.rtl)?,
+    };
+    let needed: Vec<Harness> = Harness::ALL
+        .into_iter()
+        .filter(|&h| cases.iter().any(|c| c.harness == h))
+        .collect();
+    progress(Progress::Building {
+        harnesses: &needed,
+        dir: &build_dir,
+    });
     let t0 = Instant::now();
     let mut exes = std::collections::BTreeMap::new();
-    for h in Harness::ALL {
-        if cases.iter().any(|c| c.harness == h) {
-            exes.insert(
-                h,
-                build_harness(&opts.rtl, h, &opts.build, opts.fst.is_some())?,
-            );
+    let (mut compiled, mut up_to_date) = (Vec::new(), Vec::new());
+    for &h in &needed {
+        let t = Instant::now();
+        let b = build_harness_checked(&opts.rtl, h, &build_dir, opts.fst.is_some(), &[])?;
+        progress(Progress::Built {
+            harness: h,
+            compiled: b.compiled,
+            seconds: t.elapsed().as_secs_f64(),
+        });
+        if b.compiled {
+            compiled.push(h);
+        } else {
+            up_to_date.push(h);
         }
+        exes.insert(h, b.exe);
     }
     let build_seconds = t0.elapsed().as_secs_f64();
     if let Some(d) = &opts.fst {
@@ -148,7 +193,7 @@ pub fn verify(opts: &VerifyOptions, mut progress: impl FnMut(&CaseResult)) -> Re
             seeds: opts.seeds.clone(),
             seconds: t.elapsed().as_secs_f64(),
         };
-        progress(&r);
+        progress(Progress::Case(&r));
         results.push(r);
     }
     Ok(VerifyReport {
@@ -157,6 +202,9 @@ pub fn verify(opts: &VerifyOptions, mut progress: impl FnMut(&CaseResult)) -> Re
         golden_dirs: opts.golden.clone(),
         results,
         skipped,
+        build_dir,
+        compiled,
+        up_to_date,
         build_seconds,
         run_seconds: t1.elapsed().as_secs_f64(),
     })

@@ -28,3 +28,36 @@ pub fn write_sources(dir: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// Makes `to` a copy of the regular files at the top level of the generated RTL directory
+/// `from` (not recursive): files whose contents differ are rewritten (so that make rebuilds only
+/// what changed), files `from` no longer has are removed. The build reads the copy, so that no
+/// path of the user's (spaces, non-ASCII) appears in a Makefile.
+///
+/// # Errors
+/// [`Error::Io`] naming the file that cannot be read, written or removed.
+pub fn mirror_dir(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to).map_err(|e| Error::io(to, e))?;
+    let mut names = std::collections::BTreeSet::new();
+    for e in fs::read_dir(from).map_err(|e| Error::io(from, e))? {
+        let e = e.map_err(|e| Error::io(from, e))?;
+        let src = e.path();
+        // Follows symbolic links: a linked file counts as the file.
+        if !src.is_file() {
+            continue;
+        }
+        let bytes = fs::read(&src).map_err(|e| Error::io(&src, e))?;
+        let dst = to.join(e.file_name());
+        if fs::read(&dst).ok().as_deref() != Some(bytes.as_slice()) {
+            fs::write(&dst, &bytes).map_err(|e| Error::io(&dst, e))?;
+        }
+        names.insert(e.file_name());
+    }
+    for e in fs::read_dir(to).map_err(|e| Error::io(to, e))? {
+        let e = e.map_err(|e| Error::io(to, e))?;
+        if !names.contains(&e.file_name()) && e.path().is_file() {
+            fs::remove_file(e.path()).map_err(|e2| Error::io(e.path(), e2))?;
+        }
+    }
+    Ok(())
+}
