@@ -40,7 +40,7 @@
 #define REPQ_BOUND_MAX_K 384u     /* largest K the accumulator bound covers */
 #define REPQ_BOUND_MAX_TOKENS 50u
 #define REPQ_ATTENTION_CAPABLE 1  /* wbits >= abits: Q K^T on the array */
-#define REPQ_AV_FRACTION_BITS 12      /* U4 F for REPQ_BOUND_MAX_TOKENS keys (-1: none fits) */
+#define REPQ_AV_FRACTION_BITS 13      /* U4 F for REPQ_BOUND_MAX_TOKENS keys (-1: none fits) */
 #define REPQ_M_TILE 256u           /* TM: rows per M tile */
 #define REPQ_DIM_BITS 16u
 #define REPQ_MAX_DIM 65535u

@@ -127,3 +127,26 @@ fn gen_sizes_the_accumulator_from_a_quantized_artifact() {
     assert!(String::from_utf8_lossy(&narrow.stderr).contains("narrower than required"));
     assert!(!dir.path().join("narrow").exists());
 }
+
+/// One U4 `F` for the simulator, the golden vectors and the RTL: at 24-bit accumulators the demo
+/// (50 tokens, 8-bit values) takes F = 9, since 50 * 255 * 2^9 = 6,528,000 <= 2^23 - 1 (the
+/// earlier `T * 2^(abits + F) * (1 + sqrt 2)` rule gave 8), and the A x V requirement is exactly
+/// that bound for the model's value zero points.
+#[test]
+fn av_fraction_bits_use_the_exact_bound() {
+    let q = quantized(8, 8);
+    let int = IntModel::lower(&q, 24).unwrap();
+    let f = repq_hw::rtl::bound::av_fraction_bits(50, 8, 24);
+    assert_eq!(f, Some(9));
+    for (i, b) in int.blocks.iter().enumerate() {
+        assert_eq!(Some(b.av_fraction_bits), f);
+        let vmax = b.v_zero.max(255 - b.v_zero) as u64;
+        let req = int
+            .requirements()
+            .into_iter()
+            .find(|r| r.what == format!("blocks.{i}.attn A@V"))
+            .unwrap();
+        assert_eq!(req.bound, (50 * vmax * 512).into());
+        assert!(req.bits <= 24);
+    }
+}

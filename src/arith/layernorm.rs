@@ -8,11 +8,78 @@ pub const LNF: u32 = 16;
 /// Fraction bits of the affine constants `G` and `B`.
 pub const GF: u32 = 24;
 
+use crate::error::{Error, Result};
+
+/// Largest width `D` the unit is defined for: `Q + E` (below `D^3 2^64 + 2^64`) fits `u128`.
+pub const MAX_DIM: usize = 1 << 21;
+
+/// `ceil(log2(v))` for `v >= 1`.
+fn ceil_log2(v: u128) -> u32 {
+    128 - (v - 1).leading_zeros()
+}
+
+/// Two's-complement or unsigned widths of the intermediates of U5 for width `D` on an `s32`
+/// residual stream: `(S, d, Q)` as `(s{..}, s{..}, u{..})`. `|S| <= D 2^31`,
+/// `|d| = |sum_j (x_c - x_j)| <= (D - 1)(2^32 - 1)`, `Q = sum d^2 <= D ((D - 1)(2^32 - 1))^2`.
+pub fn intermediate_bits(d: usize) -> (u32, u32, u32) {
+    let d = d.max(1) as u128;
+    let s = 32 + ceil_log2(d);
+    let dmax = (d - 1) * ((1u128 << 32) - 1);
+    let dev = if dmax == 0 {
+        1
+    } else {
+        1 + (128 - dmax.leading_zeros())
+    };
+    // d^2 * D in bits: at most 2 * bits(dmax) + ceil(log2 D).
+    let q = if dmax == 0 {
+        1
+    } else {
+        2 * (128 - dmax.leading_zeros()) + ceil_log2(d)
+    };
+    (s, dev, q)
+}
+
+/// `E = round_half_up(eps * D^3 * 2^(2 r_frac))`, the epsilon in the units of `Q`, computed
+/// exactly from the binary32 `eps` (its exact value `m 2^e`, no intermediate rounding) for a
+/// residual stream with `r_frac` fraction bits. `None` for a negative or non-finite `eps`, a
+/// width above [`MAX_DIM`], or an `E` that does not fit `u64`.
+pub fn eps_units(eps: f32, d: usize, r_frac: u32) -> Option<u64> {
+    if !(eps.is_finite() && eps >= 0.0) || d > MAX_DIM {
+        return None;
+    }
+    if eps == 0.0 {
+        return Some(0);
+    }
+    let bits = eps.to_bits();
+    let exp = ((bits >> 23) & 0xff) as i32;
+    let frac = bits & 0x7f_ffff;
+    // eps = m * 2^e exactly (subnormals: no hidden bit, exponent -149).
+    let (m, e) = if exp == 0 {
+        (frac, -149)
+    } else {
+        (frac | 0x80_0000, exp - 150)
+    };
+    let d = d as u128;
+    let p = u128::from(m) * d * d * d; // < 2^24 * 2^63
+    let k = e + 2 * r_frac as i32;
+    let v = if k >= 0 {
+        if k >= 64 || p.leading_zeros() < k as u32 {
+            return None;
+        }
+        p << k
+    } else if -k >= 127 {
+        0
+    } else {
+        (p + (1u128 << (-k - 1))) >> -k
+    };
+    u64::try_from(v).ok()
+}
+
 /// Constants of one LayerNorm (whole channel vector), derived offline.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LayerNormParams {
-    /// `E = round(eps * D^3 / s_r^2)`: the epsilon in the units of `Q`.
-    pub eps_q: u128,
+    /// `E` ([`eps_units`]): the epsilon in the units of `Q`, `u64`.
+    pub eps_q: u64,
     /// `G[c] = round(gamma[c] * sqrt(D) / s_out * 2^(GF - LNF))`.
     pub g: Vec<i64>,
     /// `B[c] = round((beta[c] / s_out + z_out) * 2^GF)`.
@@ -74,7 +141,7 @@ impl LayerNormParams {
             q += u128::from(a) * u128::from(a);
             max_dev = max_dev.max(a);
         }
-        let r = isqrt(q + self.eps_q);
+        let r = isqrt(q + u128::from(self.eps_q));
         // The integers below in u64/i64 where they provably fit (|d| < 2^45 and r < 2^62 keep
         // 2 d 2^LNF + r below 2^63), else in i128 ([`Self::apply_wide`]); both compute the
         // formulas above exactly.
@@ -113,7 +180,7 @@ impl LayerNormParams {
         let dn = i128::from(self.dim() as i64);
         let dev = |v: i32| dn * i128::from(v) - i128::from(sum);
         let q: u128 = x.iter().map(|&v| dev(v).unsigned_abs().pow(2)).sum();
-        let r = isqrt(q + self.eps_q) as i128;
+        let r = isqrt(q + u128::from(self.eps_q)) as i128;
         for (c, (&v, o)) in x.iter().zip(out.iter_mut()).enumerate() {
             let n: i128 = if r == 0 {
                 0
@@ -156,37 +223,67 @@ impl FloorDivU64 {
 }
 
 /// The constants for a LayerNorm with affine factors `gamma`, `beta` and epsilon `eps` on a
-/// residual stream of scale `s_r`, producing codes of scale `s_out`, zero point `z_out` (may be
-/// fractional, as the reparameterized z~ of Eq. 16) and `bits` bits.
+/// residual stream with `r_frac` fraction bits, producing codes of scale `s_out`, zero point
+/// `z_out` (may be fractional, as the reparameterized z~ of Eq. 16) and `bits` bits.
+///
+/// Errors (naming `what`) for a width above [`MAX_DIM`], an epsilon that is negative, not finite
+/// or whose `E` does not fit `u64`, and a `G` or `B` that is not finite or does not fit `s64`.
+#[allow(clippy::too_many_arguments)]
 pub fn layer_norm_params(
     gamma: &[f32],
     beta: &[f32],
-    eps: f64,
-    s_r: f64,
+    eps: f32,
+    r_frac: u32,
     s_out: f64,
     z_out: f64,
     bits: u32,
-) -> LayerNormParams {
-    let d = gamma.len() as f64;
-    let eps_q = (eps * d.powi(3) / (s_r * s_r)).round();
+    what: &str,
+) -> Result<LayerNormParams> {
+    let bad = |reason: String| Err(Error::Invalid(format!("{what}: {reason} (U5)")));
+    let dim = gamma.len();
+    if dim == 0 || dim > MAX_DIM || beta.len() != dim {
+        return bad(format!(
+            "width {dim} ({} beta values) outside 1..={MAX_DIM}",
+            beta.len()
+        ));
+    }
+    let Some(eps_q) = eps_units(eps, dim, r_frac) else {
+        return bad(format!(
+            "epsilon {eps} gives no u64 constant E = eps * D^3 * 2^{} (it must be finite and \
+             non-negative)",
+            2 * r_frac
+        ));
+    };
+    let d = dim as f64;
     let gscale = d.sqrt() / s_out * f64::from(1u32 << (GF - LNF));
-    LayerNormParams {
-        eps_q: eps_q.clamp(0.0, 2f64.powi(100)) as u128,
-        g: gamma
-            .iter()
-            .map(|&g| crate::arith::requant::round_half_even(f64::from(g) * gscale) as i64)
-            .collect(),
-        b: beta
-            .iter()
-            .map(|&b| {
-                crate::arith::requant::round_half_even(
-                    (f64::from(b) / s_out + z_out) * f64::from(1u32 << GF),
-                ) as i64
-            })
-            .collect(),
+    let fixed = |v: f64, name: &str, c: usize| {
+        let r = crate::arith::requant::round_half_even(v);
+        if r.is_finite() && r.abs() < 2f64.powi(63) {
+            Ok(r as i64)
+        } else {
+            Err(Error::Invalid(format!(
+                "{what}: {name}[{c}] = {v} does not fit s64 (output scale {s_out} too small for \
+                 the affine factors) (U5)"
+            )))
+        }
+    };
+    let g = gamma
+        .iter()
+        .enumerate()
+        .map(|(c, &g)| fixed(f64::from(g) * gscale, "G", c))
+        .collect::<Result<Vec<_>>>()?;
+    let b = beta
+        .iter()
+        .enumerate()
+        .map(|(c, &b)| fixed((f64::from(b) / s_out + z_out) * f64::from(1u32 << GF), "B", c))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(LayerNormParams {
+        eps_q,
+        g,
+        b,
         lo: 0,
         hi: (1 << bits) - 1,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -244,7 +341,7 @@ mod tests {
             let gamma: Vec<f32> = (0..d).map(|_| rng.random_range(-3.0f32..3.0)).collect();
             let beta: Vec<f32> = (0..d).map(|_| rng.random_range(-1.0f32..1.0)).collect();
             for (s_out, z_out, bits) in [(0.031, 7.4, 4), (0.002, 120.3, 8), (1e-5, 0.0, 8)] {
-                let p = layer_norm_params(&gamma, &beta, 1e-6, 2f64.powi(-16), s_out, z_out, bits);
+                let p = layer_norm_params(&gamma, &beta, 1e-6, 16, s_out, z_out, bits, "t").unwrap();
                 for _ in 0..50 {
                     let scale = 10f64.powf(rng.random_range(-4.0..4.5));
                     let x: Vec<i32> = (0..d)
@@ -262,6 +359,74 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// `E` against an exact big-rational reference: `eps` as the fraction `m / 2^-e`.
+    #[test]
+    fn eps_units_are_exact() {
+        use num_bigint::BigUint;
+        let reference = |eps: f32, d: usize, r: u32| -> Option<u64> {
+            let (m, e) = {
+                let b = eps.to_bits();
+                let (exp, frac) = ((b >> 23) & 0xff, b & 0x7f_ffff);
+                if exp == 0 {
+                    (frac, -149)
+                } else {
+                    (frac | 0x80_0000, exp as i32 - 150)
+                }
+            };
+            let num = BigUint::from(m) * BigUint::from(d).pow(3u32);
+            let k = e + 2 * r as i32;
+            let v = if k >= 0 {
+                num << k as u32
+            } else {
+                (num + (BigUint::from(1u32) << (-k - 1) as u32)) >> (-k) as u32
+            };
+            u64::try_from(v).ok()
+        };
+        for eps in [1e-6f32, 1e-5, 1e-12, 0.1, 1.0, f32::MIN_POSITIVE, 1e-45, 3.0e-7] {
+            for d in [1usize, 96, 192, 384, 768, 1000, 4097] {
+                assert_eq!(eps_units(eps, d, 16), reference(eps, d, 16), "{eps} {d}");
+            }
+        }
+        // 1e-6 at D = 96: binary32 1e-6 is 9.99999997e-7 = 8589935 * 2^-43, times 96^3 * 2^32
+        // is the integer 3,799,912,176.
+        assert_eq!(eps_units(1e-6, 96, 16), Some(3_799_912_176));
+        assert_eq!(eps_units(0.0, 96, 16), Some(0));
+        assert_eq!(eps_units(-1e-6, 96, 16), None);
+        assert_eq!(eps_units(f32::NAN, 96, 16), None);
+        assert_eq!(eps_units(1.0, 1 << 20, 16), None); // 2^60 * 2^32 does not fit u64
+    }
+
+    #[test]
+    fn intermediate_widths() {
+        // D = 96: |S| <= 96 * 2^31 needs s39; |d| <= 95 (2^32 - 1) needs s40; Q needs u85.
+        assert_eq!(intermediate_bits(96), (39, 40, 85));
+        // D = 2^16: S fits s48, as the document said before it gave the formula.
+        assert_eq!(intermediate_bits(1 << 16).0, 48);
+        let (s, d, q) = intermediate_bits(MAX_DIM);
+        assert!(s <= 64 && d <= 64 && q <= 127, "{s} {d} {q}");
+        // The widths hold the extremes.
+        for dim in [1usize, 2, 3, 96, 1000] {
+            let (s, d, q) = intermediate_bits(dim);
+            let n = dim as i128;
+            assert!(n * (1i128 << 31) <= 1i128 << (s - 1));
+            let dmax = (n - 1) * ((1i128 << 32) - 1);
+            assert!(dmax < 1i128 << (d - 1));
+            assert!((dmax as u128).pow(2) * dim as u128 <= u128::MAX >> (128 - q));
+        }
+    }
+
+    #[test]
+    fn bad_constants_are_refused() {
+        let e = layer_norm_params(&[1.0; 4], &[0.0; 4], -1e-6, 16, 0.1, 0.0, 8, "norm")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("norm") && e.contains("epsilon"), "{e}");
+        let e = layer_norm_params(&[1.0; 4], &[0.0; 4], 1e-6, 16, 1e-30, 0.0, 8, "norm")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("G[0]") && e.contains("s64"), "{e}");
     }
 
     #[test]
@@ -284,7 +449,7 @@ mod tests {
         let gamma: Vec<f32> = (0..d).map(|_| rng.random_range(0.2f32..2.0)).collect();
         let beta: Vec<f32> = (0..d).map(|_| rng.random_range(-0.5f32..0.5)).collect();
         let (s_out, z_out, bits) = (0.031, 7.4, 4);
-        let p = layer_norm_params(&gamma, &beta, 1e-6, s_r, s_out, z_out, bits);
+        let p = layer_norm_params(&gamma, &beta, 1e-6, 16, s_out, z_out, bits, "t").unwrap();
         let mut checked = 0;
         for _ in 0..200 {
             let scale = rng.random_range(0.01f64..50.0);
@@ -313,7 +478,7 @@ mod tests {
 
     #[test]
     fn constant_token_gives_beta_codes() {
-        let p = layer_norm_params(&[1.0; 4], &[0.1, -0.1, 0.0, 0.2], 0.0, 1.0, 0.1, 3.0, 4);
+        let p = layer_norm_params(&[1.0; 4], &[0.1, -0.1, 0.0, 0.2], 0.0, 0, 0.1, 3.0, 4, "t").unwrap();
         let mut out = [0u8; 4];
         p.apply(&[5, 5, 5, 5], &mut out);
         assert_eq!(out, [4, 2, 3, 5]);
@@ -322,15 +487,7 @@ mod tests {
     #[test]
     fn extreme_inputs_do_not_overflow() {
         let d = 768;
-        let p = layer_norm_params(
-            &vec![3.0; d],
-            &vec![0.0; d],
-            1e-6,
-            2f64.powi(-16),
-            0.01,
-            0.0,
-            8,
-        );
+        let p = layer_norm_params(&vec![3.0; d], &vec![0.0; d], 1e-6, 16, 0.01, 0.0, 8, "t").unwrap();
         let mut x = vec![i32::MIN; d];
         x[0] = i32::MAX;
         let mut out = vec![0u8; d];

@@ -12,21 +12,90 @@ pub fn round_shift(x: i64, n: u32) -> i64 {
     (x >> n) + ((x >> (n - 1)) & 1)
 }
 
-/// The constants of one output channel's requantization.
+/// Largest multiplier `M0` (`u31`, the RTL's field).
+pub const M0_MAX: u32 = (1 << 31) - 1;
+/// Smallest and largest right shift `n` (`u6` field; `round_shift` needs `n >= 1`, and
+/// `acc * M0 + 2^(n-1)` stays below 2^63 for `n <= 62`).
+pub const SHIFT_MIN: u32 = 1;
+/// See [`SHIFT_MIN`].
+pub const SHIFT_MAX: u32 = 62;
+
+/// The constants of one output channel's requantization. Deserializing checks them
+/// ([`Requant::check`]), so loaded constants with `lo > hi` are refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "RequantFields")]
 pub struct Requant {
-    /// Multiplier, 0 or in [2^30, 2^31 - 1].
+    /// Multiplier, `u31` (0 ..= [`M0_MAX`]). [`Requant::multiplier`] gives 0 or a value in
+    /// [2^30, 2^31 - 1], except at `shift = 62`, where a multiplier below 2^-31 gives any value
+    /// below 2^30.
     pub m0: u32,
-    /// Right shift, 1..=62.
+    /// Right shift, [`SHIFT_MIN`]..=[`SHIFT_MAX`].
     pub shift: u32,
-    /// Added after the shift.
+    /// Added after the shift (`s32`).
     pub zero_point: i32,
-    /// Output clamp, inclusive.
+    /// Output clamp, inclusive, `lo <= hi` (the RTL returns `lo` when `lo > hi`,
+    /// `min(max(y, lo), hi)` would give `hi`: such constants are refused, never evaluated).
     pub lo: i32,
     pub hi: i32,
 }
 
+/// [`Requant`] as read, before [`Requant::check`].
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequantFields {
+    m0: u32,
+    shift: u32,
+    zero_point: i32,
+    lo: i32,
+    hi: i32,
+}
+
+impl TryFrom<RequantFields> for Requant {
+    type Error = Error;
+
+    fn try_from(f: RequantFields) -> Result<Self> {
+        let r = Requant {
+            m0: f.m0,
+            shift: f.shift,
+            zero_point: f.zero_point,
+            lo: f.lo,
+            hi: f.hi,
+        };
+        r.check("requantization")?;
+        Ok(r)
+    }
+}
+
 impl Requant {
+    /// Checks the fields against the ranges the RTL holds: `M0 <= 2^31 - 1`, `n` in 1..=62,
+    /// `lo <= hi`. `what` names the layer or tensor in the error.
+    pub fn check(&self, what: &str) -> Result<()> {
+        let bad = |field: &str, reason: String| {
+            Err(Error::Invalid(format!(
+                "{what}: requantization {field} {reason} (docs/arithmetic.md, U2)"
+            )))
+        };
+        if self.m0 > M0_MAX {
+            return bad("m0", format!("= {} does not fit u31", self.m0));
+        }
+        if !(SHIFT_MIN..=SHIFT_MAX).contains(&self.shift) {
+            return bad(
+                "shift",
+                format!("= {} is outside {SHIFT_MIN}..={SHIFT_MAX}", self.shift),
+            );
+        }
+        if self.lo > self.hi {
+            return bad(
+                "bounds",
+                format!(
+                    "lo = {} > hi = {}: give lo <= hi (an empty clamp has no defined output)",
+                    self.lo, self.hi
+                ),
+            );
+        }
+        Ok(())
+    }
+
     /// Turns a real multiplier `m >= 0` into `(M0, n)` as docs/arithmetic.md (U2, Constants) says.
     /// `what` names the layer in the error for a multiplier of 2^30 or more.
     pub fn multiplier(m: f64, what: &str) -> Result<(u32, u32)> {
@@ -164,6 +233,79 @@ mod tests {
         assert_eq!((m0, n), (1 << 22, 62));
         assert!(Requant::multiplier(2f64.powi(30), "layer x").is_err());
         assert!(Requant::multiplier(f64::NAN, "t").is_err());
+    }
+
+    #[test]
+    fn loading_checks_the_fields() {
+        let ok = r#"{"m0": 1073741824, "shift": 30, "zero_point": 0, "lo": 0, "hi": 255}"#;
+        let r: Requant = serde_json::from_str(ok).unwrap();
+        assert_eq!((r.lo, r.hi), (0, 255));
+        for (text, want) in [
+            (
+                r#"{"m0": 1073741824, "shift": 30, "zero_point": 0, "lo": 7, "hi": 6}"#,
+                "lo = 7 > hi = 6",
+            ),
+            (
+                r#"{"m0": 1073741824, "shift": 0, "zero_point": 0, "lo": 0, "hi": 6}"#,
+                "shift = 0",
+            ),
+        ] {
+            let e = serde_json::from_str::<Requant>(text).unwrap_err().to_string();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+        let wide = Requant {
+            m0: 1 << 31,
+            ..r
+        };
+        assert!(wide.check("x").unwrap_err().to_string().contains("u31"));
+    }
+
+    /// gemmlowp's two-step requantization (`SaturatingRoundingDoublingHighMul`, then
+    /// `RoundingDivideByPOT` by `n - 31`), for `n >= 31`.
+    fn gemmlowp(acc: i32, m0: i32, n: u32) -> i64 {
+        let ab = i64::from(acc) * i64::from(m0);
+        let nudge = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
+        // C++ integer division truncates toward zero, as Rust's `/` does.
+        let high = (ab + nudge) / (1i64 << 31);
+        let e = n - 31;
+        if e == 0 {
+            return high;
+        }
+        let mask = (1i64 << e) - 1;
+        let rem = high & mask;
+        let threshold = (mask >> 1) + i64::from(high < 0);
+        (high >> e) + i64::from(rem > threshold)
+    }
+
+    /// The document's statement: single rounding and gemmlowp differ by at most one LSB, on
+    /// negative ties and wherever gemmlowp's first rounding (of the doubled high product) moves
+    /// the value across a tie of the second.
+    #[test]
+    fn differs_from_gemmlowp_by_at_most_one() {
+        // A positive non-tie: 1 * M0 / 2^32 = 0.45 rounds to 0 here; gemmlowp first rounds
+        // 0.9 to 1, then 1 / 2 = 0.5 away from zero to 1.
+        let m0 = 1_932_735_283;
+        assert_eq!(round_shift(i64::from(m0), 32), 0);
+        assert_eq!(gemmlowp(1, m0, 32), 1);
+        // A negative tie: -2 * 2^30 / 2^32 = -0.5 rounds up to 0 here; gemmlowp's first step is
+        // exact (-1) and its second rounds -1 / 2 away from zero to -1.
+        assert_eq!(round_shift(-(1i64 << 31), 32), 0);
+        assert_eq!(gemmlowp(-2, 1 << 30, 32), -1);
+        let mut v = 0x9e37_79b9_7f4a_7c15u64;
+        let mut differ = 0;
+        for _ in 0..200_000 {
+            v ^= v << 13;
+            v ^= v >> 7;
+            v ^= v << 17;
+            let acc = (v as i32) >> (v >> 59);
+            let m0 = (1 << 30) | ((v >> 32) as i32 & ((1 << 30) - 1));
+            let n = 31 + (v >> 40) as u32 % 20;
+            let ours = round_shift(i64::from(acc) * i64::from(m0), n);
+            let theirs = gemmlowp(acc, m0, n);
+            assert!((ours - theirs).abs() <= 1, "{acc} {m0} {n}");
+            differ += usize::from(ours != theirs);
+        }
+        assert!(differ > 0);
     }
 
     #[test]

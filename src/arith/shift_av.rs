@@ -7,6 +7,43 @@ use super::requant::round_shift;
 /// `round(sqrt(2) * 2^15)`.
 pub const SQRT2_Q15: i64 = 46341;
 
+/// Largest fraction bits `F` of U4 (the hardware's `F` field and the shifter are sized for it).
+pub const F_MAX: u32 = 16;
+
+/// The exact range `[lo, hi]` of `out` (and the bound of `E` and `O`) over every input of one U4
+/// output with `tokens` keys, value operands `|v_j| <= v_max` and `f` fraction bits.
+///
+/// An even code leaves a term unshifted (`|term| <= v_max 2^F`, reached by code 0), an odd code
+/// shifts it at least once (`k >= 1`), so the odd sum times `sqrt(2)` is at most `sqrt(2) / 2` of
+/// the same terms unshifted. Hence, whenever `v_max 2^F >= 2`, the extremes are all-even rows:
+/// `[-T v_max 2^F, T v_max 2^F]`. (For `v_max 2^F = 1` the negative side is the all-odd row
+/// `round_shift(-T * SQRT2, 15)`, since `-1 >> 1 = -1`.) Exhaustively checked against every input
+/// of small units in the tests.
+pub fn av_out_range(tokens: u64, v_max: u64, f: u32) -> (i128, i128) {
+    let x = i128::from(v_max) << f;
+    let t = i128::from(tokens);
+    // Odd-code extremes: code 1 shifts once; -(x) >> 1 floors to -ceil(x / 2).
+    let odd_lo = {
+        let o = -t * ((x + 1) >> 1) * i128::from(SQRT2_Q15);
+        (o >> 15) + ((o >> 14) & 1)
+    };
+    (odd_lo.min(-t * x), t * x)
+}
+
+/// `F` of U4: the largest `F <= F_MAX` for which every output, even sum and odd sum of `tokens`
+/// keys fits `s{acc_bits}`, with value operands `v = V_code - z_v` of `abits`-bit codes and zero
+/// points (`|v| <= 2^abits - 1`): by [`av_out_range`], the largest `F` with
+/// `T * (2^abits - 1) * 2^F <= 2^(acc_bits - 1) - 1`. `None` when not even `F = 0` fits.
+/// The one definition the simulator, the golden vectors and the RTL generator use.
+pub fn av_fraction_bits(tokens: u64, abits: u32, acc_bits: u32) -> Option<u32> {
+    let v_max = (1u64 << abits) - 1;
+    let lim = (1i128 << (acc_bits - 1)) - 1;
+    (0..=F_MAX).rev().find(|&f| {
+        let (lo, hi) = av_out_range(tokens, v_max, f);
+        lo >= -lim - 1 && hi <= lim
+    })
+}
+
 /// One output element: `E + round_shift(O * SQRT2, 15)` over the keys, for codes `codes[j]` and
 /// value operands `values[j]` (`V_code - z_v`), with `f` fraction bits.
 pub fn attention_value(codes: &[LogCode], values: &[i32], f: u32) -> i64 {
@@ -98,6 +135,64 @@ mod tests {
         let out = attention_value(&codes, &[3, -5, 7, 100], 4);
         // E = 8, O = 56: 56 * 46341 = 2595096; (2595096 + 16384) >> 15 = 79
         assert_eq!(out, 8 + 79);
+    }
+
+    /// Every input of small units: the brute-force extremes of `out` equal [`av_out_range`].
+    #[test]
+    fn out_range_is_exact() {
+        for t in 1..=3usize {
+            for v_max in 1..=3i32 {
+                for f in 0..=2u32 {
+                    // The extremes use +-v_max; codes 0..=3 cover no shift, one and two shifts
+                    // of both parities; the zero flag only removes a term.
+                    let codes: Vec<LogCode> = (0..5)
+                        .map(|c| LogCode {
+                            code: c.min(3),
+                            zero: c == 4,
+                        })
+                        .collect();
+                    let vals: Vec<i32> = (-v_max..=v_max).collect();
+                    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+                    let n = (codes.len() * vals.len()).pow(t as u32);
+                    for mut i in 0..n {
+                        let mut cs = Vec::new();
+                        let mut vs = Vec::new();
+                        for _ in 0..t {
+                            let j = i % (codes.len() * vals.len());
+                            i /= codes.len() * vals.len();
+                            cs.push(codes[j % codes.len()]);
+                            vs.push(vals[j / codes.len()]);
+                        }
+                        let out = attention_value(&cs, &vs, f);
+                        lo = lo.min(out);
+                        hi = hi.max(out);
+                    }
+                    let want = av_out_range(t as u64, v_max as u64, f);
+                    assert_eq!(
+                        (i128::from(lo), i128::from(hi)),
+                        want,
+                        "T={t} v_max={v_max} F={f}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fraction_bits_fill_the_accumulator() {
+        // 50 keys of 8-bit values at 28 bits: 50 * 255 * 2^13 = 104,448,000 <= 2^27 - 1.
+        assert_eq!(av_fraction_bits(50, 8, 28), Some(13));
+        assert_eq!(av_fraction_bits(50, 8, 10), None);
+        // The 6x14x5 W2A2 unit job at 8 bits: 14 * 3 * 2^1 = 84 <= 127, 168 is not.
+        assert_eq!(av_fraction_bits(14, 2, 8), Some(1));
+        for (t, a, acc) in [(50u64, 8u32, 28u32), (50, 4, 19), (197, 8, 32), (1, 2, 8), (14, 2, 8)]
+        {
+            let f = av_fraction_bits(t, a, acc).unwrap();
+            let lim = (1i128 << (acc - 1)) - 1;
+            let bound = |f: u32| i128::from(t) * ((1i128 << a) - 1) << f;
+            assert!(bound(f) <= lim, "T={t} a={a} acc={acc}");
+            assert!(f == F_MAX || bound(f + 1) > lim, "T={t} a={a} acc={acc}");
+        }
     }
 
     #[test]

@@ -43,11 +43,19 @@ fn log_scale(q: &QuantizedModel, i: usize) -> Option<f64> {
     }
 }
 
-/// Per-output-channel weight scales.
-fn weight_scales(q: &QuantizedModel, layer: WeightLayer) -> Option<Vec<f64>> {
-    q.weights
-        .get(&layer)
-        .map(|w| w.quantizer.scales().iter().map(|&s| f64::from(s)).collect())
+/// Per-output-channel weight scales of the integer model's layer (which may differ from the
+/// fake-quant model's: [`crate::quant::zero_range`]).
+fn weight_scales(m: &IntModel, layer: WeightLayer) -> Option<Vec<f64>> {
+    let l = match layer {
+        WeightLayer::PatchEmbed => &m.patch,
+        WeightLayer::Qkv(i) => &m.blocks.get(i)?.qkv,
+        WeightLayer::Proj(i) => &m.blocks.get(i)?.proj,
+        WeightLayer::Fc1(i) => &m.blocks.get(i)?.fc1,
+        WeightLayer::Fc2(i) => &m.blocks.get(i)?.fc2,
+        WeightLayer::Head => m.heads.first()?,
+        WeightLayer::HeadDist => m.heads.get(1)?,
+    };
+    Some(l.w_scales.clone()).filter(|s| s.len() == l.out_features)
 }
 
 /// The narrowest of `u{abits}`, `s16`, `s32` that holds every clamp bound.
@@ -164,7 +172,7 @@ impl Exporter<'_> {
                 w[i * n + o] = l.w[o * k + i];
             }
         }
-        let ws = weight_scales(self.q, layer);
+        let ws = weight_scales(self.m, layer);
         let wbits = self.m.wbits;
         let f = self.param(
             &format!("{}.w", l.name),
@@ -195,7 +203,7 @@ impl Exporter<'_> {
     }
 
     fn layer_norm(&mut self, name: &str, ln: &LayerNormParams) {
-        let eps = u64::try_from(ln.eps_q).unwrap_or(u64::MAX);
+        let eps = ln.eps_q;
         let abits = self.m.abits;
         self.param(
             &format!("{name}.eps_q"),
@@ -242,13 +250,9 @@ impl Exporter<'_> {
         let cfg = &m.config;
         let (t, d, dh) = (cfg.seq_len(), cfg.embed_dim, cfg.head_dim());
         let abits = m.abits;
-        if m.blocks.iter().any(|b| b.ln1.eps_q > u128::from(u64::MAX))
-            || m.head_norms.iter().any(|n| n.eps_q > u128::from(u64::MAX))
-        {
-            return Err(Error::Invalid(
-                "golden vectors: a LayerNorm epsilon constant E needs more than 64 bits".into(),
-            ));
-        }
+        // Every value below fits its element type: the integer model was checked when it was
+        // built (IntModel::check_representable); checked again here for models built otherwise.
+        m.check_representable()?;
         let s_img = Some(m.input_scale);
         self.linear(&m.patch, WeightLayer::PatchEmbed, s_img);
         self.param(
@@ -394,7 +398,7 @@ impl Exporter<'_> {
                 }
             };
             let chan = |layer: WeightLayer, sa: Option<f64>| -> Option<Vec<f64>> {
-                let ws = weight_scales(q, layer)?;
+                let ws = weight_scales(m, layer)?;
                 let sa = sa?;
                 Some(ws.iter().map(|s| s * sa).collect())
             };
@@ -424,24 +428,21 @@ impl Exporter<'_> {
                     f.entry.channel_scales =
                         chan(WeightLayer::Qkv(i), site(q, Site::QkvInput(i)).map(|x| x.0));
                 }
-                (Some(i), "attn.qkv.output") => {
-                    let s: Option<Vec<f64>> = [Site::Query(i), Site::Key(i), Site::Value(i)]
-                        .iter()
-                        .map(|&s| site(q, s).map(|x| x.0))
-                        .collect();
-                    f.entry.channel_scales = s.map(|s| (0..3 * d).map(|c| s[c / d]).collect());
+                (Some(_), "attn.qkv.output") => {
+                    let b = blk.expect("block");
+                    let s = [b.q_scale, b.k_scale, b.v_scale];
+                    f.entry.channel_scales = Some((0..3 * d).map(|c| s[c / d]).collect());
                 }
-                (Some(i), "attn.scores") => {
-                    f.entry.scale = site(q, Site::Query(i))
-                        .zip(site(q, Site::Key(i)))
-                        .map(|(a, b)| a.0 * b.0);
+                (Some(_), "attn.scores") => {
+                    let b = blk.expect("block");
+                    f.entry.scale = Some(b.q_scale * b.k_scale);
                 }
                 (Some(_), "attn.probs") => f.entry.scale = Some(2f64.powi(-(PBITS as i32))),
                 (Some(i), "attn.codes") => f.entry.scale = log_scale(q, i),
                 (Some(i), "attn.av") => {
-                    f.entry.scale = log_scale(q, i).zip(site(q, Site::Value(i))).map(|(s, v)| {
-                        s * v.0 * 2f64.powi(-(blk.expect("block").av_fraction_bits as i32))
-                    });
+                    let b = blk.expect("block");
+                    f.entry.scale = log_scale(q, i)
+                        .map(|s| s * b.v_scale * 2f64.powi(-(b.av_fraction_bits as i32)));
                 }
                 (Some(i), "attn.proj.input") => with(f, site(q, Site::ProjInput(i))),
                 (Some(i), "attn.proj.acc") => {
@@ -526,9 +527,9 @@ impl Exporter<'_> {
                             kbias.push(-i64::from(b.q_zero) * s);
                         }
                     }
-                    let sq = site(q, Site::Query(i));
-                    let sk = site(q, Site::Key(i));
-                    let sv = site(q, Site::Value(i));
+                    let sq = Some((b.q_scale, f64::from(b.q_zero)));
+                    let sk = Some((b.k_scale, f64::from(b.k_zero)));
+                    let sv = Some((b.v_scale, f64::from(b.v_zero)));
                     let p = |s: &str| format!("blocks.{i}.attn.{s}");
                     with(
                         self.act(

@@ -144,7 +144,7 @@ impl RandomSpec {
                 ),
             ));
         }
-        if crate::rtl::bound::av_fraction_bits(k as u64, self.abits, self.acc_bits).is_none() {
+        if crate::arith::shift_av::av_fraction_bits(k as u64, self.abits, self.acc_bits).is_none() {
             return Err(bad(
                 "--shape",
                 format!(
@@ -477,7 +477,7 @@ fn logcode(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) -> 
 fn shift_av(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) -> Result<u32> {
     let [m, k, n] = spec.shape;
     let abits = spec.abits;
-    let f = crate::rtl::bound::av_fraction_bits(k as u64, abits, spec.acc_bits)
+    let f = crate::arith::shift_av::av_fraction_bits(k as u64, abits, spec.acc_bits)
         .ok_or_else(|| Error::Invalid("no F fits (checked before)".into()))?;
     let cmax = (1u32 << abits) - 1;
     let vmax = (1i32 << abits) - 1;
@@ -647,5 +647,26 @@ mod tests {
         );
         let e = spec(8, 8, 16, 64).check().unwrap_err().to_string();
         assert!(e.contains("does not fit s16"), "{e}");
+    }
+
+    /// A 6x14x5 W2A2 job at 8 bits: the matmul reaches 14 * 3 * 3 = 126 and attention x V
+    /// 14 * 3 * 2^F, so F = 1 (84) fits s8 and the job is accepted.
+    #[test]
+    fn narrow_jobs_take_the_exact_av_bound() {
+        let spec = RandomSpec {
+            seed: 3,
+            shape: [6, 14, 5],
+            wbits: 2,
+            abits: 2,
+            acc_bits: 8,
+        };
+        let (files, info) = generate(&spec).unwrap();
+        assert_eq!(info.av_fraction_bits, 1);
+        let out = files
+            .iter()
+            .find(|f| f.entry.name == "shift_av.out")
+            .unwrap();
+        assert!(out.data.iter().all(|&v| (-128..=127).contains(&v)));
+        assert!(out.data.contains(&84), "the all-code-0 row of +3 values reaches the bound");
     }
 }

@@ -24,6 +24,9 @@ pub struct IntLinear {
     pub a_max: u32,
     /// Requantization of each output channel.
     pub requant: Vec<Requant>,
+    /// Real weight scale of each output channel (the integer model's, after
+    /// [`crate::quant::zero_range`]); empty when not known.
+    pub w_scales: Vec<f64>,
     /// `w` packed for the matmul kernels ([`IntLinear::new`] builds it; `w` is what is exported,
     /// so a layer is built once and not edited).
     pub(crate) packed: PackedOperands,
@@ -55,6 +58,7 @@ impl IntLinear {
             bias,
             a_max,
             requant,
+            w_scales: Vec::new(),
             packed,
             lanes,
         }

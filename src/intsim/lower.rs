@@ -5,16 +5,18 @@
 use num_bigint::BigInt;
 
 use super::linear::{IntLinear, signed_bits};
-use super::model::{AccRequirement, IntBlock, IntModel, RESIDUAL_FRAC_BITS};
+use super::model::{AccRequirement, IntBlock, IntModel, RESIDUAL_FRAC_BITS, Widened};
 use crate::arith::gelu::{gelu_table, h_scale, to_h};
 use crate::arith::requant::round_half_even;
+use crate::arith::shift_av::av_out_range;
 use crate::arith::{LogCodeParams, Requant, SoftmaxParams, exp2_table, layer_norm_params};
 use crate::error::{Error, Result};
 use crate::model::{LayerNorm, Linear, Site};
 use crate::quant::config::{PostLnMode, PostSoftmaxMode};
 use crate::quant::layers::{WeightLayer, site_name};
 use crate::quant::model::{ActQuantizer, QuantizedModel};
-use crate::quant::quantizer::{Granularity, UniformQuantizer};
+use crate::quant::quantizer::Granularity;
+use crate::quant::zero_range::{include_zero, integer_weight};
 
 fn unsupported(what: String) -> Error {
     Error::Invalid(format!("integer model: {what}"))
@@ -55,7 +57,10 @@ fn integer_zero_point(z: f64, site: Site) -> Result<i32> {
 
 /// The integer layer for `layer`, whose input codes have scale `s_a` and zero point `z_a` (may be
 /// fractional: it only enters the folded bias), with output requantization given by `out(n, s_in)`
-/// for channel `n` and the real value `s_in` of one accumulator LSB.
+/// for channel `n` and the real value `s_in` of one accumulator LSB. The weight is quantized by
+/// the integer model's rule ([`integer_weight`]: rows whose range does not hold 0 are widened);
+/// widened rows are added to `widened`.
+#[allow(clippy::too_many_arguments)]
 fn lower_linear(
     q: &QuantizedModel,
     layer: WeightLayer,
@@ -64,28 +69,28 @@ fn lower_linear(
     z_a: f64,
     a_bits: u32,
     out: &dyn Fn(usize, f64) -> Result<Requant>,
+    widened: &mut Vec<Widened>,
 ) -> Result<IntLinear> {
     let qw = q
         .weights
         .get(&layer)
         .ok_or_else(|| unsupported(format!("no weight quantizer for {}", layer.name())))?;
     let (k, n_out) = (linear.in_features, linear.out_features);
-    let wq: &UniformQuantizer = &qw.quantizer;
-    let zw = wq.rounded_zero_points();
-    if !wq.has_integer_zero_points() || qw.codes.len() != k * n_out || zw.len() != n_out {
+    if qw.codes.len() != k * n_out || qw.quantizer.scales().len() != n_out {
         return Err(unsupported(format!(
-            "{}: weight codes or zero points do not fit [{n_out}, {k}] with integer zero points",
+            "{}: weight codes or zero points do not fit [{n_out}, {k}]",
             layer.name()
         )));
     }
+    let iw = integer_weight(qw, &linear.weight, &layer.name())?;
     let mut w = Vec::with_capacity(k * n_out);
     let mut bias = Vec::with_capacity(n_out);
     let mut requant = Vec::with_capacity(n_out);
     for n in 0..n_out {
-        let row = &qw.codes[n * k..(n + 1) * k];
-        w.extend(row.iter().map(|&c| i16::from(c) - zw[n] as i16));
+        let row = &iw.codes[n * k..(n + 1) * k];
+        w.extend(row.iter().map(|&c| i16::from(c) - iw.zero_points[n] as i16));
         let wsum: i64 = w[n * k..].iter().map(|&v| i64::from(v)).sum();
-        let s_in = s_a * f64::from(wq.scales()[n]);
+        let s_in = s_a * f64::from(iw.scales[n]);
         let b = linear.bias.as_ref().map_or(0.0, |b| f64::from(b[n]));
         let folded = round_half_even(b / s_in - z_a * wsum as f64);
         if !folded.is_finite() || folded.abs() > 2f64.powi(62) {
@@ -97,7 +102,11 @@ fn lower_linear(
         bias.push(folded as i64);
         requant.push(out(n, s_in)?);
     }
-    Ok(IntLinear::new(
+    widened.extend(iw.widened.iter().map(|&(row, z)| Widened {
+        what: format!("{} row {row}", layer.name()),
+        zero_point: z,
+    }));
+    let mut l = IntLinear::new(
         layer.name(),
         k,
         n_out,
@@ -105,7 +114,9 @@ fn lower_linear(
         bias,
         (1 << a_bits) - 1,
         requant,
-    ))
+    );
+    l.w_scales = iw.scales.iter().map(|&s| f64::from(s)).collect();
+    Ok(l)
 }
 
 /// Requantization to the residual stream (`s32`, [`RESIDUAL_FRAC_BITS`] fraction bits).
@@ -120,13 +131,24 @@ fn to_residual(s_in: f64, what: &str) -> Result<Requant> {
     })
 }
 
-/// A real vector to residual-stream fixed point.
-fn residual_fixed(v: impl Iterator<Item = f64>) -> Vec<i32> {
-    v.map(|x| {
-        round_half_even(x * f64::from(1u32 << RESIDUAL_FRAC_BITS))
-            .clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32
-    })
-    .collect()
+/// `sat32(round_half_even((a + b) * 2^RESIDUAL_FRAC_BITS))` for binary32 `a`, `b`, with the
+/// exact real sum (no rounding before the one to fixed point): the f64 sum `s` and its exact
+/// error `e` (Knuth's TwoSum) decide a tie of `s` the way `s + e` lies.
+pub fn residual_fixed_sum(a: f32, b: f32) -> i32 {
+    let (a, b) = (f64::from(a), f64::from(b));
+    let s = a + b;
+    let bb = s - a;
+    let e = (a - (s - bb)) + (b - bb);
+    let v = s * f64::from(1u32 << RESIDUAL_FRAC_BITS);
+    let fl = v.floor();
+    // A tie point (k + 1/2) 2^-16 is a binary64 value, and `s` is the correctly rounded sum, so
+    // `s` and `a + b` are on the same side of every tie except when `s` is the tie itself.
+    let r = if v - fl == 0.5 && e != 0.0 {
+        if e > 0.0 { fl + 1.0 } else { fl }
+    } else {
+        round_half_even(v)
+    };
+    r.clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32
 }
 
 fn ln_params(
@@ -134,23 +156,44 @@ fn ln_params(
     s_out: f64,
     z_out: f64,
     bits: u32,
-) -> crate::arith::layernorm::LayerNormParams {
+    what: &str,
+) -> Result<crate::arith::layernorm::LayerNormParams> {
     layer_norm_params(
         &ln.gamma,
         &ln.beta,
-        f64::from(ln.eps),
-        2f64.powi(-(RESIDUAL_FRAC_BITS as i32)),
+        ln.eps,
+        RESIDUAL_FRAC_BITS,
         s_out,
         z_out,
         bits,
+        what,
     )
 }
 
-/// `F` of U4: the largest `F <= 16` with `T * 2^(abits + F) * (1 + sqrt(2)) < 2^(acc_bits - 1)`,
-/// decided exactly ([`crate::rtl::bound::av_fraction_bits`], the same function the RTL generator
-/// uses, so the simulator and the hardware agree on `F`).
+/// `(s, z)` of the key or value quantizer for the integer model ([`include_zero`]), recording a
+/// widened one.
+fn operand_quantizer(
+    s: f64,
+    z: i32,
+    bits: u32,
+    site: Site,
+    widened: &mut Vec<Widened>,
+) -> (f64, i32) {
+    let (s2, z2) = include_zero(s as f32, z, bits);
+    if z2 == z {
+        return (s, z);
+    }
+    widened.push(Widened {
+        what: site_name(site),
+        zero_point: z,
+    });
+    (f64::from(s2), z2)
+}
+
+/// `F` of U4 ([`crate::arith::shift_av::av_fraction_bits`], the same function the RTL generator
+/// and the golden vectors use, so the simulator and the hardware agree on `F`).
 pub fn av_fraction_bits(tokens: usize, abits: u32, acc_bits: u32) -> Result<u32> {
-    crate::rtl::bound::av_fraction_bits(tokens as u64, abits, acc_bits).ok_or_else(|| {
+    crate::arith::shift_av::av_fraction_bits(tokens as u64, abits, acc_bits).ok_or_else(|| {
         Error::Invalid(format!(
             "accumulator too narrow: attention x V over {tokens} tokens at {abits} bits does not \
              fit {acc_bits} bits even with F = 0"
@@ -185,6 +228,7 @@ impl IntModel {
         let abits = q.config.abits;
         let (t, d, dh) = (cfg.seq_len(), cfg.embed_dim, cfg.head_dim());
 
+        let mut widened = Vec::new();
         // Patch embedding: 8-bit image codes -> residual stream.
         let (s_img, z_img, img_bits) = per_tensor(q, Site::PatchInput)?;
         let patch = lower_linear(
@@ -195,6 +239,7 @@ impl IntModel {
             z_img,
             img_bits,
             &|_, s| to_residual(s, "patch_embed.proj"),
+            &mut widened,
         )?;
         let mut prefix = vec![vit.cls_token.clone()];
         if let Some(dist) = &vit.dist_token {
@@ -204,15 +249,10 @@ impl IntModel {
         let mut pos = Vec::with_capacity(t * d);
         for j in 0..t {
             let p = &vit.pos_embed[j * d..(j + 1) * d];
-            let row: Vec<f64> = if j < prefix.len() {
-                p.iter()
-                    .zip(&prefix[j])
-                    .map(|(a, b)| f64::from(*a) + f64::from(*b))
-                    .collect()
-            } else {
-                p.iter().map(|&a| f64::from(a)).collect()
-            };
-            pos.extend(residual_fixed(row.into_iter()));
+            match prefix.get(j) {
+                Some(tok) => pos.extend(p.iter().zip(tok).map(|(&a, &b)| residual_fixed_sum(a, b))),
+                None => pos.extend(p.iter().map(|&a| residual_fixed_sum(a, 0.0))),
+            }
         }
 
         let table = exp2_table();
@@ -220,13 +260,26 @@ impl IntModel {
         let mut blocks = Vec::with_capacity(cfg.depth);
         for (i, blk) in vit.blocks.iter().enumerate() {
             let (s_x, z_x, _) = per_tensor(q, Site::QkvInput(i))?;
-            let ln1 = ln_params(&blk.norm1, s_x, z_x, abits);
+            let ln1 = ln_params(&blk.norm1, s_x, z_x, abits, &format!("blocks.{i}.norm1"))?;
             let (s_q, z_q, _) = per_tensor(q, Site::Query(i))?;
             let (s_k, z_k, _) = per_tensor(q, Site::Key(i))?;
             let (s_v, z_v, _) = per_tensor(q, Site::Value(i))?;
             let zq = integer_zero_point(z_q, Site::Query(i))?;
-            let zk = integer_zero_point(z_k, Site::Key(i))?;
-            let zv = integer_zero_point(z_v, Site::Value(i))?;
+            // Keys and values become operands `code - z` (s{abits+1}): their ranges hold 0.
+            let (s_k, zk) = operand_quantizer(
+                s_k,
+                integer_zero_point(z_k, Site::Key(i))?,
+                abits,
+                Site::Key(i),
+                &mut widened,
+            );
+            let (s_v, zv) = operand_quantizer(
+                s_v,
+                integer_zero_point(z_v, Site::Value(i))?,
+                abits,
+                Site::Value(i),
+                &mut widened,
+            );
             let qkv_name = format!("blocks.{i}.attn.qkv");
             let qkv = lower_linear(
                 q,
@@ -243,6 +296,7 @@ impl IntModel {
                     };
                     Requant::to_codes(s_in / s_o, z_o, abits, &qkv_name)
                 },
+                &mut widened,
             )?;
             let s_log = match q.activations.get(&Site::AttnProbs(i)) {
                 Some(ActQuantizer::Log(l)) => f64::from(l.scale()),
@@ -276,9 +330,10 @@ impl IntModel {
                 f64::from(zp),
                 abits,
                 &|_, s| to_residual(s, &proj_name),
+                &mut widened,
             )?;
             let (s_y, z_y, _) = per_tensor(q, Site::Fc1Input(i))?;
-            let ln2 = ln_params(&blk.norm2, s_y, z_y, abits);
+            let ln2 = ln_params(&blk.norm2, s_y, z_y, abits, &format!("blocks.{i}.norm2"))?;
             let (s_g, z_g, _) = per_tensor(q, Site::Fc2Input(i))?;
             let zg = integer_zero_point(z_g, Site::Fc2Input(i))?;
             let s_h = h_scale(s_g, f64::from(zg), abits);
@@ -291,6 +346,7 @@ impl IntModel {
                 z_y,
                 abits,
                 &|_, s| to_h(s, s_h, &fc1_name),
+                &mut widened,
             )?;
             let gelu = gelu_table(s_h, s_g, f64::from(zg), abits);
             let fc2_name = format!("blocks.{i}.mlp.fc2");
@@ -302,6 +358,7 @@ impl IntModel {
                 f64::from(zg),
                 abits,
                 &|_, s| to_residual(s, &fc2_name),
+                &mut widened,
             )?;
             blocks.push(IntBlock {
                 ln1,
@@ -309,6 +366,9 @@ impl IntModel {
                 q_zero: zq,
                 k_zero: zk,
                 v_zero: zv,
+                q_scale: s_q,
+                k_scale: s_k,
+                v_scale: s_v,
                 softmax,
                 logcode,
                 av_fraction_bits: f_av,
@@ -334,10 +394,18 @@ impl IntModel {
         for (site, layer, linear) in head_sites {
             let Some(linear) = linear else { continue };
             let (s_h, z_h, _) = per_tensor(q, site)?;
-            head_norms.push(ln_params(&vit.norm, s_h, z_h, abits));
-            heads.push(lower_linear(q, layer, linear, s_h, z_h, abits, &|_, s| {
-                to_residual(s, &layer.name())
-            })?);
+            let norm_name = format!("{} norm", layer.name());
+            head_norms.push(ln_params(&vit.norm, s_h, z_h, abits, &norm_name)?);
+            heads.push(lower_linear(
+                q,
+                layer,
+                linear,
+                s_h,
+                z_h,
+                abits,
+                &|_, s| to_residual(s, &layer.name()),
+                &mut widened,
+            )?);
         }
 
         let model = IntModel {
@@ -354,7 +422,9 @@ impl IntModel {
             head_norms,
             heads,
             exp2: table,
+            widened,
         };
+        model.check_representable()?;
         model.check_accumulators()?;
         Ok(model)
     }
@@ -381,10 +451,10 @@ impl IntModel {
                 format!("blocks.{i}.attn q@k^T"),
                 BigInt::from(dh) * dev(b.q_zero) * dev(b.k_zero),
             );
-            // A x V (U4): |E| + |O| * sqrt(2) rounded, <= T * 2^F * max|v - z_v| * 46341/2^15 + T*2^F*max|v|.
-            let term = BigInt::from(t) * (BigInt::from(1u64) << b.av_fraction_bits) * dev(b.v_zero);
-            let odd = ((&term * BigInt::from(crate::arith::SQRT2_Q15)) >> 15u32) + 1u32;
-            push(format!("blocks.{i}.attn A@V"), &term + odd);
+            // A x V (U4): the exact range of the outputs for |v - z_v| <= max|v - z_v|.
+            let vmax = u64::try_from(dev(b.v_zero)).unwrap_or(u64::MAX);
+            let (lo, hi) = av_out_range(t as u64, vmax, b.av_fraction_bits);
+            push(format!("blocks.{i}.attn A@V"), BigInt::from(hi.max(-lo)));
             push(b.proj.name.clone(), b.proj.acc_bound());
             push(b.fc1.name.clone(), b.fc1.acc_bound());
             push(b.fc2.name.clone(), b.fc2.acc_bound());

@@ -17,9 +17,15 @@ pub struct IntBlock {
     pub ln1: LayerNormParams,
     /// qkv with requantization to the q, k, v codes (channels 0..D, D..2D, 2D..3D).
     pub qkv: IntLinear,
+    /// Zero points of the q, k, v codes (`k - z_k`, `v - z_v` are operands: `z_k`, `z_v` lie in
+    /// `0 ..= 2^abits - 1`).
     pub q_zero: i32,
     pub k_zero: i32,
     pub v_zero: i32,
+    /// Real scales of the q, k, v codes (after the integer model's rule for keys and values).
+    pub q_scale: f64,
+    pub k_scale: f64,
+    pub v_scale: f64,
     /// Scores to probabilities (U6).
     pub softmax: SoftmaxParams,
     /// Probabilities to log2 codes with parity (U3).
@@ -64,6 +70,18 @@ pub struct IntModel {
     pub heads: Vec<IntLinear>,
     /// The U6 table.
     pub exp2: Vec<u32>,
+    /// Quantizers the integer model widened to include 0 (weight rows, keys, values; see
+    /// [`crate::quant::zero_range`]), in lowering order.
+    pub widened: Vec<Widened>,
+}
+
+/// One quantizer whose range the integer model widened to include 0.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Widened {
+    /// The weight row (`head row 0`) or activation site (`blocks.0.attn.k`).
+    pub what: String,
+    /// The authors' zero point, outside the code range.
+    pub zero_point: i32,
 }
 
 /// The worst case of one accumulator.

@@ -8,7 +8,8 @@
 //! * [`model`]: the quantized model and its fake-quant forward;
 //! * [`artifact`]: the versioned safetensors file `repq-hw quantize` writes
 //!   (docs/quantized-format.md);
-//! * [`config`]: bit widths and the ablation modes of the paper's Tables 3 and 4.
+//! * [`config`]: bit widths and the ablation modes of the paper's Tables 3 and 4;
+//! * [`zero_range`]: the integer model's rule for quantizers whose range does not hold 0.
 pub mod artifact;
 pub mod calibrate;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod model;
 pub mod quantizer;
 pub mod reparam;
 pub mod tails;
+pub mod zero_range;
 
 pub use artifact::is_artifact;
 pub use calibrate::calibrate;

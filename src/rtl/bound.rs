@@ -1,4 +1,5 @@
-//! Accumulator bounds, exact in big integers (docs/arithmetic.md, U1 and U4).
+//! Accumulator bounds, exact in big integers (docs/arithmetic.md, U1; U4's is
+//! [`crate::arith::shift_av::av_fraction_bits`]).
 //!
 //! The array accumulates `bias[n] + sum_k a[m][k] * w[k][n]` in `s{acc}` two's complement and never
 //! wraps: the generator refuses an accumulator narrower than the bound computed here. Two entry
@@ -78,37 +79,8 @@ pub fn column_range(
     )
 }
 
-/// `SQRT2 = 46341` of U4 as the exact bound test uses it.
-const SQRT2_Q15: u64 = 46341;
-
-/// Whether the U4 bound `T * 2^(abits + F) * (1 + sqrt(2))` fits `s{acc_bits}`
-/// (is at most `2^(acc_bits - 1) - 1`), decided exactly: with `X = T * 2^(abits + F)` and
-/// `L = 2^(acc_bits - 1)`, `X (1 + sqrt 2) < L` iff `X < L` and `2 X^2 < (L - X)^2`.
-pub fn av_bound_fits(max_tokens: u64, abits: u32, f: u32, acc_bits: u32) -> bool {
-    let x = BigUint::from(max_tokens) << (abits + f);
-    let l = BigUint::from(1u32) << (acc_bits - 1);
-    if x >= l {
-        return false;
-    }
-    let d = &l - &x;
-    BigUint::from(2u32) * &x * &x < &d * &d
-}
-
-/// The fraction bits `F` of the attention x V unit (U4): the largest `F <= 16` for which
-/// [`av_bound_fits`], or `None` when not even `F = 0` fits.
-pub fn av_fraction_bits(max_tokens: u64, abits: u32, acc_bits: u32) -> Option<u32> {
-    (0..=16u32)
-        .rev()
-        .find(|&f| av_bound_fits(max_tokens, abits, f, acc_bits))
-}
-
-/// The largest `|out|` the U4 hardware can produce for `T` keys (used by tests to keep random
-/// vectors inside the accumulator): `|E| + |O| <= T (2^abits) 2^F` and the `sqrt(2)` product
-/// rounds up by at most one.
-pub fn av_out_bound(max_tokens: u64, abits: u32, f: u32) -> BigUint {
-    let x = BigUint::from(max_tokens) << (abits + f);
-    ((&x * SQRT2_Q15) >> 15u32) + 1u32 + &x
-}
+/// `F` of the attention x V unit (U4), the one definition in [`crate::arith::shift_av`].
+pub use crate::arith::shift_av::av_fraction_bits;
 
 #[cfg(test)]
 mod tests {
@@ -141,19 +113,5 @@ mod tests {
     fn column_range_is_attained() {
         let (lo, hi) = column_range(-7, [3, -2, 0, 5], 4);
         assert_eq!((lo, hi), (BigInt::from(-7 - 30), BigInt::from(-7 + 120)));
-    }
-
-    #[test]
-    fn av_fraction_bits_matches_the_float_bound() {
-        for (t, a, acc) in [(50u64, 8u32, 28u32), (50, 4, 19), (197, 8, 32), (1, 4, 8)] {
-            let f = av_fraction_bits(t, a, acc);
-            let float = (0..=16u32).rev().find(|&f| {
-                (t as f64) * 2f64.powi((a + f) as i32) * (1.0 + 2f64.sqrt())
-                    < 2f64.powi(acc as i32 - 1)
-            });
-            assert_eq!(f, float, "T={t} a={a} acc={acc}");
-        }
-        assert_eq!(av_fraction_bits(50, 8, 28), Some(12)); // 50 * 2^20 * 2.414 = 126.6e6 < 2^27
-        assert_eq!(av_fraction_bits(50, 8, 10), None);
     }
 }

@@ -1,0 +1,274 @@
+//! The integer model against the operand and field widths of the hardware (docs/arithmetic.md,
+//! "Operands the hardware holds"), checked once when the model is built, so that nothing
+//! downstream (the simulator, golden vectors, `gen --model`, the RTL) meets a value its field
+//! cannot hold.
+
+use super::linear::IntLinear;
+use super::model::{IntBlock, IntModel};
+use crate::arith::gelu::HBITS;
+use crate::arith::layernorm::LayerNormParams;
+use crate::arith::logcode::PBITS;
+use crate::arith::requant::{M0_MAX, SHIFT_MAX, SHIFT_MIN};
+use crate::arith::shift_av::{F_MAX, av_fraction_bits};
+use crate::arith::softmax::EBITS;
+use crate::arith::{Requant, SoftmaxParams};
+use crate::error::{Error, Result};
+
+/// `[-2^(bits-1), 2^(bits-1) - 1]`.
+pub fn signed_range(bits: u32) -> (i64, i64) {
+    (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1)
+}
+
+/// `[0, 2^bits - 1]`.
+pub fn unsigned_range(bits: u32) -> (i64, i64) {
+    (0, (1i64 << bits) - 1)
+}
+
+/// The type name of a range, `s9` / `u8`.
+fn type_name(signed: bool, bits: u32) -> String {
+    format!("{}{bits}", if signed { 's' } else { 'u' })
+}
+
+fn bad(what: String) -> Error {
+    Error::Invalid(format!(
+        "integer model: {what} (docs/arithmetic.md, \"Operands the hardware holds\"; the \
+         lowering should have made it representable: please report this with the model)"
+    ))
+}
+
+/// The first element of `values` outside `s{bits}` / `u{bits}`.
+fn fits<T: Copy + Into<i64>>(
+    values: &[T],
+    signed: bool,
+    bits: u32,
+    tensor: &str,
+    field: &str,
+) -> Result<()> {
+    let (lo, hi) = if signed {
+        signed_range(bits)
+    } else {
+        unsigned_range(bits)
+    };
+    match values
+        .iter()
+        .map(|&v| v.into())
+        .enumerate()
+        .find(|(_, v)| !(lo..=hi).contains(v))
+    {
+        None => Ok(()),
+        Some((i, v)) => Err(bad(format!(
+            "{tensor} {field}[{i}] = {v} does not fit {}",
+            type_name(signed, bits)
+        ))),
+    }
+}
+
+/// The output kind of a requantization: codes, the GELU index, or the residual stream.
+#[derive(Clone, Copy, Debug)]
+enum Output {
+    Codes(u32),
+    GeluIndex,
+    Residual,
+}
+
+impl Output {
+    fn range(self) -> (i64, i64) {
+        match self {
+            Output::Codes(bits) => unsigned_range(bits),
+            Output::GeluIndex => signed_range(HBITS),
+            Output::Residual => signed_range(32),
+        }
+    }
+}
+
+fn requant(r: &Requant, out: Output, what: &str) -> Result<()> {
+    r.check(what)?;
+    let (lo, hi) = out.range();
+    if i64::from(r.lo) < lo || i64::from(r.hi) > hi {
+        return Err(bad(format!(
+            "{what}: clamp bounds {} ..= {} outside the output range {lo} ..= {hi}",
+            r.lo, r.hi
+        )));
+    }
+    Ok(())
+}
+
+fn softmax(p: &SoftmaxParams, what: &str) -> Result<()> {
+    if p.m0 > M0_MAX || !(SHIFT_MIN..=SHIFT_MAX).contains(&p.shift) {
+        return Err(bad(format!(
+            "{what}: logit multiplier M0 = {}, shift = {} outside u31, {SHIFT_MIN}..={SHIFT_MAX}",
+            p.m0, p.shift
+        )));
+    }
+    Ok(())
+}
+
+impl IntModel {
+    /// Checks every operand and constant against its field (docs/arithmetic.md, "Operands the
+    /// hardware holds"): weight operands `s{wbits+1}`, key and value zero points in the code range
+    /// (so `k - z_k`, `v - z_v` fit `s{abits+1}`), biases `s{acc_bits}`, every requantization's
+    /// `M0` (`u31`), shift (1..=62) and clamp bounds (`lo <= hi` within its output type), the
+    /// softmax, log2-code, U4 and LayerNorm constants, the GELU and exponent tables. Errors name
+    /// the tensor, field, index and value. [`IntModel::lower`] calls it; a model assembled any
+    /// other way should too.
+    pub fn check_representable(&self) -> Result<()> {
+        let (w, a, acc) = (self.wbits, self.abits, self.acc_bits);
+        if !(2..=8).contains(&w) || !(2..=8).contains(&a) || !(8..=32).contains(&acc) {
+            return Err(bad(format!(
+                "widths W{w}A{a} with {acc}-bit accumulators outside W2..8, A2..8, 8..=32"
+            )));
+        }
+        let (t, d) = (self.config.seq_len(), self.config.embed_dim);
+        if self.pos.len() != t * d {
+            return Err(bad(format!("embed.pos has {} values, not T * D = {}", self.pos.len(), t * d)));
+        }
+        self.check_linear(&self.patch, self.input_bits, Output::Residual)?;
+        for (i, b) in self.blocks.iter().enumerate() {
+            self.check_block(i, b)?;
+        }
+        for (ln, h) in self.head_norms.iter().zip(&self.heads) {
+            self.check_layer_norm(ln, &format!("{} norm", h.name))?;
+            self.check_linear(h, a, Output::Residual)?;
+        }
+        fits(&self.exp2, false, EBITS + 1, "softmax.exp2", "entry")?;
+        Ok(())
+    }
+
+    fn check_linear(&self, l: &IntLinear, in_bits: u32, out: Output) -> Result<()> {
+        let name = &l.name;
+        if l.w.len() != l.in_features * l.out_features
+            || l.bias.len() != l.out_features
+            || l.requant.len() != l.out_features
+        {
+            return Err(bad(format!("{name}: operand, bias or requantization count")));
+        }
+        if l.a_max != (1 << in_bits) - 1 {
+            return Err(bad(format!(
+                "{name}: largest input code {} for {in_bits}-bit inputs",
+                l.a_max
+            )));
+        }
+        // Stored [out, in]: row n is output channel n.
+        if let Some((i, v)) = l
+            .w
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(signed_range(self.wbits + 1).0..=signed_range(self.wbits + 1).1)
+                .contains(&i64::from(**v)))
+        {
+            let (n, k) = (i / l.in_features, i % l.in_features);
+            return Err(bad(format!(
+                "{name}.w operand w[{k}][{n}] = {v} does not fit s{}",
+                self.wbits + 1
+            )));
+        }
+        fits(&l.bias, true, self.acc_bits, name, "bias")?;
+        for (n, r) in l.requant.iter().enumerate() {
+            requant(r, out, &format!("{name} channel {n}"))?;
+        }
+        Ok(())
+    }
+
+    fn check_layer_norm(&self, ln: &LayerNormParams, what: &str) -> Result<()> {
+        let d = self.config.embed_dim;
+        if ln.g.len() != d || ln.b.len() != d {
+            return Err(bad(format!("{what}: {} G and {} B constants for width {d}", ln.g.len(), ln.b.len())));
+        }
+        let (lo, hi) = unsigned_range(self.abits);
+        if !(lo <= i64::from(ln.lo) && ln.lo <= ln.hi && i64::from(ln.hi) <= hi) {
+            return Err(bad(format!(
+                "{what}: output clamp {} ..= {} not within 0 ..= {hi}",
+                ln.lo, ln.hi
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_block(&self, i: usize, b: &IntBlock) -> Result<()> {
+        let a = self.abits;
+        let p = |s: &str| format!("blocks.{i}.{s}");
+        self.check_layer_norm(&b.ln1, &p("norm1"))?;
+        self.check_layer_norm(&b.ln2, &p("norm2"))?;
+        self.check_linear(&b.qkv, a, Output::Codes(a))?;
+        let (_, amax) = unsigned_range(a);
+        for (what, z) in [("k", b.k_zero), ("v", b.v_zero)] {
+            if !(0..=amax).contains(&i64::from(z)) {
+                return Err(bad(format!(
+                    "{} zero point {z} outside 0 ..= {amax}: its operands {what} - z do not fit s{}",
+                    p(&format!("attn.{what}")),
+                    a + 1
+                )));
+            }
+        }
+        softmax(&b.softmax, &p("attn softmax"))?;
+        let lc = &b.logcode;
+        if lc.bits != a {
+            return Err(bad(format!("{}: {}-bit log2 codes, the model has {a}", p("attn.logcode"), lc.bits)));
+        }
+        fits(&[lc.c_int], true, 16, &p("attn.logcode"), "c_int")?;
+        fits(&lc.thresholds, false, PBITS + 1, &p("attn.logcode"), "thresholds")?;
+        let f = av_fraction_bits(self.config.seq_len() as u64, a, self.acc_bits);
+        if b.av_fraction_bits > F_MAX || Some(b.av_fraction_bits) != f {
+            return Err(bad(format!(
+                "{}: F = {}, the accumulator's F is {f:?}",
+                p("attn.av"),
+                b.av_fraction_bits
+            )));
+        }
+        requant(&b.av_requant, Output::Codes(a), &p("attn A x V"))?;
+        self.check_linear(&b.proj, a, Output::Residual)?;
+        self.check_linear(&b.fc1, a, Output::GeluIndex)?;
+        if b.gelu.len() != 1 << HBITS {
+            return Err(bad(format!("{}: {} table entries, not 2^{HBITS}", p("mlp.gelu"), b.gelu.len())));
+        }
+        fits(&b.gelu, false, a, &p("mlp.gelu"), "entry")?;
+        self.check_linear(&b.fc2, a, Output::Residual)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::config::QuantConfig;
+
+    fn model() -> IntModel {
+        let q = crate::demo::quantized(QuantConfig::new(4, 4).unwrap()).unwrap();
+        IntModel::lower(&q, 24).unwrap()
+    }
+
+    /// Each field out of its range is refused with the tensor, field and value named.
+    #[test]
+    fn every_field_is_checked() {
+        let m = model();
+        m.check_representable().unwrap();
+        type Edit = fn(&mut IntModel);
+        let cases: [(Edit, &str); 10] = [
+            (|m| m.heads[0].w[5] = 16, "head.w operand w[5][0] = 16 does not fit s5"),
+            (|m| m.heads[0].w[0] = -17, "does not fit s5"),
+            (|m| m.blocks[0].fc1.bias[3] = 1 << 23, "blocks.0.mlp.fc1 bias[3] = 8388608 does not fit s24"),
+            (|m| m.blocks[0].k_zero = 16, "blocks.0.attn.k zero point 16"),
+            (|m| m.blocks[0].v_zero = -1, "blocks.0.attn.v zero point -1"),
+            (
+                |m| {
+                    m.blocks[0].qkv.requant[2].lo = 9;
+                    m.blocks[0].qkv.requant[2].hi = 3;
+                },
+                "lo = 9 > hi = 3",
+            ),
+            (|m| m.blocks[0].qkv.requant[2].hi = 16, "clamp bounds 0 ..= 16"),
+            (|m| m.blocks[0].fc1.requant[0].shift = 63, "shift = 63"),
+            (|m| m.patch.requant[0].m0 = 1 << 31, "m0 = 2147483648 does not fit u31"),
+            (|m| m.blocks[0].gelu[7] = 16, "blocks.0.mlp.gelu entry[7] = 16 does not fit u4"),
+        ];
+        for (edit, want) in cases {
+            let mut bad = m.clone();
+            edit(&mut bad);
+            let e = match bad.check_representable() {
+                Ok(()) => panic!("accepted: {want}"),
+                Err(e) => e.to_string(),
+            };
+            assert!(e.contains(want), "want {want:?}: {e}");
+        }
+    }
+}
