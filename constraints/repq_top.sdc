@@ -3,10 +3,13 @@
 # Configuration 16x16_w8a8: 16x16 weight-stationary array, u8 activations x s9 operands, s28 accumulators,
 # M tile 256 rows, 16 requantization lanes, target generic at 200 MHz. Accumulator 28 bits; 28 bits required by
 #   the demo ViT architecture (width 96, MLP 384, 50 tokens), worst case for K = 384: |acc| <= 3 * K * (2^8 - 1) * (2^8 - 1).
-# Timing constraints for repq_top, 200 MHz (SDC; any SDC-driven flow).
+# Timing constraints for repq_top, 200 MHz (SDC; any SDC-driven flow: OpenSTA / OpenROAD,
+# vendor tools). Only create_clock, set_input_delay, set_output_delay, get_ports and all_outputs
+# are used, which every SDC reader has (no remove_from_collection: OpenSTA lacks it); the inputs
+# other than clk are named.
 # The core is meant to be embedded: its stream and control ports are registered or driven from
 # registers through shallow logic on the repq_top side, so the I/O budgets below give each side
 # of a port half a cycle. Adjust them to the surrounding design.
 create_clock -name clk -period 5.000 [get_ports clk]
-set_input_delay -clock clk 2.500 [remove_from_collection [all_inputs] [get_ports clk]]
+set_input_delay -clock clk 2.500 [get_ports {rst start m_rows k_depth n_cols s_act_valid s_act_data s_wgt_valid s_wgt_data s_prm_valid s_prm_data m_out_ready}]
 set_output_delay -clock clk 2.500 [all_outputs]

@@ -4,7 +4,9 @@
 # M tile 256 rows, 16 requantization lanes, target xcup at 300 MHz. Accumulator 28 bits; 28 bits required by
 #   the demo ViT architecture (width 96, MLP 384, 50 tokens), worst case for K = 384: |acc| <= 3 * K * (2^8 - 1) * (2^8 - 1).
 # Timing constraints for repq_top on Xilinx UltraScale+, 300 MHz (XDC).
-# For out-of-context synthesis of the core; pin locations belong to the surrounding design. The
+# For out-of-context synthesis of the core (the `synth` target of repq_top.core runs exactly that:
+# Vivado synthesis with -mode out_of_context, stopping before implementation); pin locations and
+# I/O standards belong to the design that embeds the core. The
 # stream and control ports are registered or driven from registers through shallow logic on the
 # repq_top side; the I/O budgets give each side of a port half a cycle.
 create_clock -name clk -period 3.333 [get_ports clk]

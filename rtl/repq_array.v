@@ -22,6 +22,7 @@
 // cycle. Weights are double-buffered in the PEs (bank bit travelling with the activations), so
 // loading the next tile overlaps the current one.
 
+`timescale 1ns / 1ps
 `default_nettype none
 
 module repq_array #(

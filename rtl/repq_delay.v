@@ -5,6 +5,7 @@
 //   the demo ViT architecture (width 96, MLP 384, 50 tokens), worst case for K = 384: |acc| <= 3 * K * (2^8 - 1) * (2^8 - 1).
 // Data delay line: DEPTH >= 1 register stages, no reset (maps to SRLs / plain registers).
 
+`timescale 1ns / 1ps
 `default_nettype none
 
 module repq_delay #(

@@ -17,7 +17,10 @@
  *           act: mr beats, m = m0 .. m0+mr-1, lane r = a[m][k0+r]
  *       out: mr beats, m = m0 .. m0+mr-1, lane c = out[m][n0+c]
  *
- * Lanes past the matrix edge are ignored on input and zero on output.
+ * Lanes past the matrix edge are ignored on input and zero on output. The streams may be fed
+ * from separate channels, or by one thread one beat at a time in exactly this order (all act
+ * beats of a tile before its first out beat): the output FIFO holds REPQ_FIFO_DEPTH >= REPQ_M_TILE
+ * rows, a whole tile, so that order cannot deadlock.
  */
 #ifndef REPQ_PARAMS_H
 #define REPQ_PARAMS_H
@@ -34,17 +37,16 @@
 #define REPQ_OUT_LANE_BITS 8u     /* m_out lane bits, also the lo/hi field width */
 #define REPQ_OUT_SIGNED 0          /* 1: lanes and lo/hi signed (--out-bits); 0: u{ABITS} codes */
 #define REPQ_WBITS 8u             /* weight code bits */
-#define REPQ_W_OPERAND_BITS 9u      /* stationary operand w_code - z_w (signed) */
+#define REPQ_W_OPERAND_BITS 9u      /* stationary operand (signed, max(wbits, abits) + 1): w_code - z_w, or k_code - z_k for Q K^T */
 #define REPQ_ACC_BITS 28u        /* accumulator (signed) */
 #define REPQ_ACC_BITS_REQUIRED 28u
 #define REPQ_BOUND_MAX_K 384u     /* largest K the accumulator bound covers */
 #define REPQ_BOUND_MAX_TOKENS 50u
-#define REPQ_ATTENTION_CAPABLE 1  /* wbits >= abits: Q K^T on the array */
-#define REPQ_AV_FRACTION_BITS 13      /* U4 F for REPQ_BOUND_MAX_TOKENS keys (-1: none fits) */
+#define REPQ_AV_FRACTION_BITS 12      /* U4 F for REPQ_BOUND_MAX_TOKENS keys (-1: none fits) */
 #define REPQ_M_TILE 256u           /* TM: rows per M tile */
 #define REPQ_DIM_BITS 16u
 #define REPQ_MAX_DIM 65535u
-#define REPQ_FIFO_DEPTH 64u
+#define REPQ_FIFO_DEPTH 256u        /* output rows buffered, >= REPQ_M_TILE */
 #define REPQ_REQUANT_LANES 16u      /* U: an output row takes REPQ_PE_COLS / U cycles */
 #define REPQ_ARRAY_LATENCY 34u  /* cycles, activation accepted -> row leaves the array */
 #define REPQ_OUTPUT_LATENCY 46u /* cycles, activation accepted -> output row in FIFO */

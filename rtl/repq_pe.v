@@ -18,6 +18,7 @@
 // No reset: the datapath carries no state that matters after a reset (valid bits travel in the
 // control path).
 
+`timescale 1ns / 1ps
 `default_nettype none
 
 module repq_pe #(

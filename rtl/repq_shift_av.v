@@ -19,6 +19,7 @@
 // 3 accumulate, 4 sqrt(2) product, 5 round and add; an output row is valid SHIFT_AV_LATENCY = 5
 // cycles after its last beat was accepted (without output stalls).
 
+`timescale 1ns / 1ps
 `default_nettype none
 
 module repq_shift_av #(

@@ -7,7 +7,8 @@
 //   out[m][n] = requant_n( bias[n] + sum_k a[m][k] * w[k][n] )       (U1 then U2)
 // a: u8 activation codes, w: s9 stationary operands (w_code - z_w, or k_code - z_k
 // for Q K^T), bias: s28, accumulation exact in s28, out: u8 codes.
-// wbits >= abits: the array also runs attention scores Q K^T (keys minus z_k as operands).
+// The operand lanes are s(max(wbits, abits) + 1) = s9: weights minus their zero points (s9) and
+// keys minus theirs (s9) both fit, so the array runs the linear layers and Q K^T.
 //
 // CONTROL. Pulse `start` (while busy = 0) with m_rows = M, k_depth = K, n_cols = N (each
 // 1 .. 65535; any of them 0 completes at once: done pulses, nothing is streamed). busy stays high
@@ -31,7 +32,10 @@
 // Each stream is consumed in its own order independently of the others (the design buffers one
 // tile of parameters and one pass of weights ahead), so a driver may feed them from separate DMA
 // channels; activation rows are re-sent for every N tile (weight-stationary: the weights of a
-// tile stay while all mr rows pass).
+// tile stay while all mr rows pass). A single-threaded driver may also move one stream at a time
+// in exactly the order above, every beat of a step before the next step (all mr activation beats
+// of the last K tile before the first m_out beat of the tile): the output FIFO holds
+// 256 >= TM rows, a whole tile, so no step waits for a later one and the order cannot deadlock.
 //
 // Parameter beat, 113 bits, LSB first:
 //   [27:0] bias (s28)
@@ -51,8 +55,10 @@
 //     once the pass before the previous one has left the array (double buffering), or
 // (b) a later K tile would read a row of the accumulator buffer before the previous K tile wrote
 //     it back (M tiles shorter than the array latency), or
-// (c) the output FIFO (64 rows) has no room reserved for a last-K-tile row.
+// (c) the output FIFO (256 rows) has no room reserved for a last-K-tile row (only when m_out is
+//     not read: the FIFO holds an M tile).
 
+`timescale 1ns / 1ps
 `default_nettype none
 
 module repq_top #(
@@ -63,7 +69,7 @@ module repq_top #(
     parameter integer ACC = 28,
     parameter integer TM = 256,
     parameter integer DIMW = 16,
-    parameter integer FIFO_DEPTH = 64,
+    parameter integer FIFO_DEPTH = 256,
     parameter integer RQ_LANES = 16,                // divides C
     parameter integer PRM_BITS = ACC + 69 + 2 * ABITS    // derived: do not override
 ) (

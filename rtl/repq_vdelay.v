@@ -6,6 +6,7 @@
 // Control delay line: DEPTH >= 1 register stages with a synchronous reset to zero (valid bits
 // and the metadata travelling with them).
 
+`timescale 1ns / 1ps
 `default_nettype none
 
 module repq_vdelay #(

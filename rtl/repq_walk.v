@@ -13,6 +13,7 @@
 // the tile order by construction. pass_par toggles after every pass (the weight bank),
 // tile_par after every (m0, n0) tile (the parameter bank).
 
+`timescale 1ns / 1ps
 `default_nettype none
 
 module repq_walk #(

@@ -10,9 +10,14 @@
 //   +seed=S +stall=PERCENT (default 30) +jobs=J (default 3) +fst=FILE
 // Runs: a zero-size job; job 0 with every stream always valid/ready (its cycle count, from the
 // cycle after the start pulse to done, is printed as "C cycles without stalls"); jobs 1 .. J-1
-// with random gaps on s_act, s_wgt, s_prm and random back-pressure on m_out; a job cut off by a
-// reset halfway; a clean job after that reset. Every run must deliver every output element
-// exactly once, equal to the golden tensor, and m_out_last on the last beat only.
+// with random gaps on s_act, s_wgt, s_prm and random back-pressure on m_out; a single-threaded
+// job that moves one stream at a time in the documented order (every beat of a step before the
+// next step: a tile's parameters, per K tile its weights then its activations, then the tile's
+// outputs), with random gaps, which must not deadlock; a job cut off by a reset halfway; a clean
+// job after that reset. Every run must deliver every output element exactly once, equal to the
+// golden tensor, and m_out_last on the last beat only.
+#include <utility>
+
 #include "Vrepq_top.h"
 #include "harness.h"
 
@@ -27,10 +32,14 @@ const char* const UNIT = "repq_top";
 
 // The beats of one job, in stream order, and for every output lane the flat index of its
 // element in the output tensor (-1: a lane past the matrix edge, which must be zero).
+enum Stream { PRM, WGT, ACT, OUT };
+
 struct Job {
     size_t m = 0, k = 0, n = 0;
     std::vector<tb::Words> act, wgt, prm, out;
     std::vector<std::vector<long>> out_index;
+    // The documented order as steps (stream, beats) for a single-threaded driver.
+    std::vector<std::pair<Stream, size_t>> steps;
 };
 
 tb::Words beat(unsigned words) { return tb::Words(words, 0); }
@@ -75,6 +84,7 @@ Job pack(const golden::Tensor& a, const golden::Tensor& w, const golden::Tensor&
         const size_t mr = std::min(TM, j.m - m0i);
         for (size_t n0 = 0; n0 < j.n; n0 += C) {
             const size_t nr = std::min(C, j.n - n0);
+            j.steps.push_back({PRM, nr});
             for (size_t n = n0; n < n0 + nr; n++) {
                 tb::Words b = beat(REPQ_PRM_BEAT_WORDS);
                 repq_put_bits(b.data(), REPQ_PRM_BIAS_LSB, REPQ_PRM_BIAS_BITS, uint64_t(col(bias, n)));
@@ -87,6 +97,8 @@ Job pack(const golden::Tensor& a, const golden::Tensor& w, const golden::Tensor&
             }
             for (size_t k0 = 0; k0 < j.k; k0 += R) {
                 const size_t kr = std::min(R, j.k - k0);
+                j.steps.push_back({WGT, kr});
+                j.steps.push_back({ACT, mr});
                 for (size_t k = k0; k < k0 + kr; k++) {
                     tb::Words b = beat(REPQ_WGT_BEAT_WORDS);
                     for (size_t c = 0; c < nr; c++)
@@ -101,6 +113,7 @@ Job pack(const golden::Tensor& a, const golden::Tensor& w, const golden::Tensor&
                     j.act.push_back(b);
                 }
             }
+            j.steps.push_back({OUT, mr});
             for (size_t m = m0i; m < m0i + mr; m++) {
                 tb::Words b = beat(REPQ_OUT_BEAT_WORDS);
                 std::vector<long> idx(C, -1);
@@ -121,6 +134,26 @@ int64_t lane(const tb::Words& b, size_t c) {
     if (REPQ_OUT_SIGNED && REPQ_OUT_LANE_BITS < 64 && ((x >> (REPQ_OUT_LANE_BITS - 1)) & 1))
         return int64_t(x - (uint64_t(1) << REPQ_OUT_LANE_BITS));
     return int64_t(x);
+}
+
+// Checks output beat `got` on the m_out port (valid and ready high).
+void check_out(const Vrepq_top& t, const Job& j, const golden::Tensor& out, size_t got, const std::string& what) {
+    if (got >= j.out.size()) harness::protocol(UNIT, what + ": extra output beat");
+    const tb::Words o = tb::get(t.m_out_data);
+    for (size_t c = 0; c < REPQ_PE_COLS; c++) {
+        const long idx = j.out_index[got][c];
+        const int64_t g = lane(o, c);
+        if (idx < 0) {
+            if (g != 0)
+                harness::protocol(UNIT, what + ": output beat " + std::to_string(got) + " lane " + std::to_string(c) +
+                                            " past the matrix edge is " + std::to_string(g) + ", not 0");
+        } else if (g != out.v[idx]) {
+            harness::mismatch(UNIT, out, size_t(idx), out.v[idx], g,
+                              what + ", output beat " + std::to_string(got) + " lane " + std::to_string(c));
+        }
+    }
+    if (bool(t.m_out_last) != (got + 1 == j.out.size()))
+        harness::protocol(UNIT, what + ": m_out_last wrong at output beat " + std::to_string(got));
 }
 
 struct Source {
@@ -183,23 +216,7 @@ Result run_job(harness::Sim<Vrepq_top>& s, const Job& j, const golden::Tensor& o
         t.m_out_ready = !rng.chance(stall);
         s.settle();
         if (t.m_out_valid && t.m_out_ready) {
-            if (got >= j.out.size()) harness::protocol(UNIT, what + ": extra output beat");
-            const tb::Words o = tb::get(t.m_out_data);
-            for (size_t c = 0; c < REPQ_PE_COLS; c++) {
-                const long idx = j.out_index[got][c];
-                const int64_t g = lane(o, c);
-                if (idx < 0) {
-                    if (g != 0)
-                        harness::protocol(UNIT, what + ": output beat " + std::to_string(got) + " lane " +
-                                                    std::to_string(c) + " past the matrix edge is " +
-                                                    std::to_string(g) + ", not 0");
-                } else if (g != out.v[idx]) {
-                    harness::mismatch(UNIT, out, size_t(idx), out.v[idx], g,
-                                      what + ", output beat " + std::to_string(got) + " lane " + std::to_string(c));
-                }
-            }
-            if (bool(t.m_out_last) != (got + 1 == j.out.size()))
-                harness::protocol(UNIT, what + ": m_out_last wrong at output beat " + std::to_string(got));
+            check_out(t, j, out, got, what);
             if (got == 0) first_out = s.cycles;
             got++;
         }
@@ -227,6 +244,81 @@ Result run_job(harness::Sim<Vrepq_top>& s, const Job& j, const golden::Tensor& o
     s.settle();
     if (t.busy) harness::protocol(UNIT, what + ": busy after done");
     return Result{s.cycles - c0, first_out - first_act};
+}
+
+// One job driven by a single thread: one stream at a time in the documented order (j.steps),
+// each beat presented (after a random gap) until taken, the output read only in its own steps.
+// The design must take every beat without the driver moving another stream first.
+void run_single_threaded(harness::Sim<Vrepq_top>& s, const Job& j, const golden::Tensor& out, tb::Rng& rng,
+                         unsigned stall) {
+    auto& t = s.top;
+    const std::string what = "single-threaded job";
+    if (t.busy) harness::protocol(UNIT, what + ": busy before start");
+    t.m_rows = uint32_t(j.m);
+    t.k_depth = uint32_t(j.k);
+    t.n_cols = uint32_t(j.n);
+    t.start = 1;
+    s.tick();
+    t.start = 0;
+    t.s_act_valid = 0;
+    t.s_wgt_valid = 0;
+    t.s_prm_valid = 0;
+    t.m_out_ready = 0;
+    size_t next[4] = {0, 0, 0, 0};
+    const char* const names[4] = {"prm", "wgt", "act", "out"};
+    // The slowest a beat may take when the design does not wait for the driver: the array and
+    // output latency, a weight pass and a parameter tile, the stall gaps.
+    const uint64_t patience = 4 * (REPQ_OUTPUT_LATENCY + REPQ_PE_ROWS + REPQ_PE_COLS) + 200;
+    bool done_seen = false;
+    for (const auto& step : j.steps) {
+        const Stream stream = step.first;
+        for (size_t b = 0; b < step.second; b++) {
+            const uint64_t since = s.cycles;
+            bool moved = false;
+            while (!moved) {
+                if (s.cycles - since > patience)
+                    harness::protocol(UNIT, what + ": deadlock: " + names[stream] + " beat " + std::to_string(next[stream]) +
+                                                " not taken within " + std::to_string(patience) + " cycles (prm " +
+                                                std::to_string(next[PRM]) + "/" + std::to_string(j.prm.size()) + ", wgt " +
+                                                std::to_string(next[WGT]) + "/" + std::to_string(j.wgt.size()) + ", act " +
+                                                std::to_string(next[ACT]) + "/" + std::to_string(j.act.size()) + ", out " +
+                                                std::to_string(next[OUT]) + "/" + std::to_string(j.out.size()) + " done)");
+                const bool on = !rng.chance(stall);
+                t.s_prm_valid = stream == PRM && on;
+                t.s_wgt_valid = stream == WGT && on;
+                t.s_act_valid = stream == ACT && on;
+                t.m_out_ready = stream == OUT && on;
+                if (stream == PRM) tb::set(t.s_prm_data, j.prm[next[PRM]]);
+                if (stream == WGT) tb::set(t.s_wgt_data, j.wgt[next[WGT]]);
+                if (stream == ACT) tb::set(t.s_act_data, j.act[next[ACT]]);
+                s.settle();
+                switch (stream) {
+                    case PRM: moved = on && t.s_prm_ready; break;
+                    case WGT: moved = on && t.s_wgt_ready; break;
+                    case ACT: moved = on && t.s_act_ready; break;
+                    case OUT:
+                        moved = on && t.m_out_valid;
+                        if (moved) check_out(t, j, out, next[OUT], what);
+                        break;
+                }
+                s.edge();
+                if (t.done) done_seen = true;
+            }
+            next[stream]++;
+        }
+    }
+    t.s_prm_valid = 0;
+    t.s_wgt_valid = 0;
+    t.s_act_valid = 0;
+    t.m_out_ready = 0;
+    if (next[PRM] != j.prm.size() || next[WGT] != j.wgt.size() || next[ACT] != j.act.size() ||
+        next[OUT] != j.out.size())
+        harness::protocol(UNIT, what + ": the steps do not cover every beat");
+    s.settle();
+    if (!done_seen && !t.done) harness::protocol(UNIT, what + ": no done pulse after the last output beat");
+    s.edge();
+    s.settle();
+    if (t.busy || t.m_out_valid) harness::protocol(UNIT, what + ": busy or output left after done");
 }
 
 }  // namespace
@@ -263,11 +355,12 @@ int main(int argc, char** argv) {
         const Result r = run_job(s, j, out, rng, i == 0 ? 0 : stall, 0, "job " + std::to_string(i));
         if (i == 0) ideal = r;
     }
+    run_single_threaded(s, j, out, rng, stall);
     run_job(s, j, out, rng, stall, ideal.cycles / 2 + 1, "job cut off by a reset");
     reset(s);
     run_job(s, j, out, rng, stall, 0, "job after a reset in mid-run");
-    std::printf("top %s: %s M=%zu K=%zu N=%zu: %zu output elements equal in each of %u+1 jobs (seed %u, "
-                "stall %u%%); %llu cycles without stalls; first-row latency %llu\n",
+    std::printf("top %s: %s M=%zu K=%zu N=%zu: %zu output elements equal in each of %u+1 jobs and a "
+                "single-threaded job (seed %u, stall %u%%); %llu cycles without stalls; first-row latency %llu\n",
                 harness::config(), out.name.c_str(), j.m, j.k, j.n, j.m * j.n, jobs, seed, stall,
                 (unsigned long long)ideal.cycles, (unsigned long long)ideal.first_latency);
     return 0;

@@ -455,6 +455,32 @@ fn refuses_to_replace_a_foreign_directory_and_keeps_it_intact() {
     rtl::generate(&c, &empty).unwrap();
 }
 
+/// The default accumulator requirement (the demo architecture's fc2 bound) also covers every
+/// other matmul of the demo model at every supported width pair, Q K^T included: keys minus their
+/// zero point are `s{abits+1}` operands over the head dimension, with the folded bias
+/// `-z_q * sum_c (k - z_k)` of at most the same magnitude.
+#[test]
+fn demo_requirement_covers_every_matmul_of_the_demo_model() {
+    use num_bigint::BigInt;
+    let cfg = repq_hw::demo::model().unwrap().vit.config;
+    assert_eq!(cfg.embed_dim as u64, rtl::config::DEMO_EMBED_DIM);
+    assert_eq!(cfg.mlp_hidden as u64, rtl::config::DEMO_MLP_HIDDEN);
+    assert_eq!(cfg.seq_len() as u64, rtl::config::DEMO_TOKENS);
+    let code = |b: u32| BigInt::from((1i64 << b) - 1);
+    for &w in &rtl::config::SUPPORTED_BITS {
+        for &a in &rtl::config::SUPPORTED_BITS {
+            let r = rtl::AccRequirement::demo_architecture(a, w);
+            for k in [cfg.embed_dim, cfg.mlp_hidden, cfg.patch_len()] {
+                let linear = BigInt::from(3 * k as i64) * code(a) * code(w);
+                assert!(r.acc_max >= linear, "w{w}a{a}: linear K = {k}");
+            }
+            let scores = BigInt::from(2 * cfg.head_dim() as i64) * code(a) * code(a);
+            assert!(r.acc_max >= scores, "w{w}a{a}: Q K^T");
+            assert_eq!(r.acc_min, -r.acc_max.clone());
+        }
+    }
+}
+
 #[test]
 fn accumulator_defaults_and_bounds() {
     let d = cfg("16x16", 8, 8, Target::Generic).validate().unwrap();
@@ -462,8 +488,20 @@ fn accumulator_defaults_and_bounds() {
     assert_eq!(d.requirement.max_k, 384);
     let d = cfg("4x4", 4, 4, Target::Generic).validate().unwrap();
     assert_eq!(d.acc_bits, 19);
-    let d = cfg("4x4", 4, 8, Target::Generic).validate().unwrap();
-    assert!(!d.attention_capable);
+    // Stationary operand lanes: max(wbits, abits) + 1, so that keys minus their zero point (s9
+    // at A8) fit a W4A8 array and Q K^T runs on it; the PE product needs a + wob + 1 bits.
+    for (w, a, wob) in [
+        (4, 8, 9),
+        (8, 4, 9),
+        (4, 4, 5),
+        (6, 8, 9),
+        (8, 6, 9),
+        (6, 6, 7),
+    ] {
+        let d = cfg("4x4", w, a, Target::Generic).validate().unwrap();
+        assert_eq!(d.wob, wob, "w{w}a{a}");
+        assert!(d.acc_bits >= a + wob + 1, "w{w}a{a}: s{}", d.acc_bits);
+    }
     let d = GenConfig {
         acc_bits: Some(32),
         ..cfg("4x4", 4, 4, Target::Generic)
@@ -747,8 +785,9 @@ fn binary_generates_the_rendered_files() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("wrote 18 files"), "{stdout}");
-    assert!(stdout.contains("cannot run Q K^T"), "{stdout}");
+    assert!(stdout.contains("wrote 20 files"), "{stdout}");
+    // W4A8: the operand lanes are s9, Q K^T runs on this array (no note says otherwise).
+    assert!(!stdout.contains("Q K^T"), "{stdout}");
     let files = files_of(&cfg("4x8", 4, 8, Target::Ecp5));
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), files.len());
     for f in files {

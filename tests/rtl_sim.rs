@@ -490,6 +490,7 @@ fn run_top_with(
             log.contains(&format!("{} output elements equal", m * n)),
             "{log}"
         );
+        assert!(log.contains("and a single-threaded job"), "{log}");
         let ideal = stall_free_cycles(&log)
             .unwrap_or_else(|| panic!("{name} job {i}: no cycle count in {log}"));
         cycles.push(ideal);
@@ -642,5 +643,26 @@ fn top_out_bits_16_gelu_index_5x3_w8a8() {
     assert_eq!(
         wide, codes,
         "cycles without stalls, --out-bits 16 vs the default"
+    );
+}
+
+/// The driver contract on a 4x4 w8a8 array with the default 256-row M tile: besides the jobs on
+/// concurrent streams, sim/top.cpp runs every job once more single-threaded, one stream at a
+/// time in the documented order, all of a tile's activation beats before its first output beat.
+/// M tiles of more rows than the issue-to-output latency's FIFO (33 and up) must not deadlock:
+/// 32x4x4, 33x4x4, several K and N tiles (70x9x9), a full M tile and a second one (300x24x6).
+#[test]
+fn top_single_threaded_driver_order_4x4_w8a8() {
+    if !have("verilator") {
+        return;
+    }
+    let c = cfg("4x4", 8, 8, 256);
+    let d = c.validate().unwrap();
+    assert!(d.fifo_depth >= d.m_tile, "{} < {}", d.fifo_depth, d.m_tile);
+    let _ = run_top(
+        "sim_top_4x4_w8a8",
+        &c,
+        &[(33, 4, 4), (32, 4, 4), (70, 9, 9), (300, 24, 6)],
+        0x5eed_0800,
     );
 }

@@ -13,8 +13,9 @@
 # Prints one summary line (also written to OUT_DIR/summary.txt):
 #   top:   resources of repq_top alone (flattened, out of context: no I/O buffers)
 #   array: resources of repq_array alone (the R x C PEs with skew and de-skew), with ARRAY=1
-#   Fmax:  from placing and routing repq_top inside scripts/synth/wrap.v (a serial-in, parity-out
-#          harness that registers every core port) with nextpnr's timing analysis; the clock goal
+#   Fmax:  from placing and routing repq_top inside GEN_DIR/repq_synth_wrap.v (the generated
+#          serial-in, parity-out wrapper that registers every core port, also the toplevel of the
+#          .core file's FPGA synth targets) with nextpnr's timing analysis; the clock goal
 #          is the one in GEN_DIR's constraint file (repq_top.lpf / repq_top.pcf, passed to
 #          nextpnr), the device comes from ECP5_DEVICE / ICE40_DEVICE.
 # OUT_DIR/versions.txt records the tool versions.
@@ -33,7 +34,6 @@
 set -euo pipefail
 
 usage="usage: run.sh GEN_DIR TARGET [OUT_DIR]"
-here="$(cd "$(dirname "$0")" && pwd)"
 gen="$(cd "${1:?$usage}" && pwd)"
 target="${2:?$usage}"
 out="${3:-$gen/synth-$target}"
@@ -56,7 +56,7 @@ SEED="${SEED:-1}"
 
 case "$YOSYS $NEXTPNR_ECP5 $NEXTPNR_ICE40" in
 *yowasp*)
-    for p in "$gen" "$out" "$here"; do
+    for p in "$gen" "$out"; do
         case "$p" in
         /tmp | /tmp/*)
             echo "run.sh: YoWASP tools mount their own /tmp: keep GEN_DIR, OUT_DIR and this script outside /tmp ($p)" >&2
@@ -67,19 +67,16 @@ case "$YOSYS $NEXTPNR_ECP5 $NEXTPNR_ICE40" in
     ;;
 esac
 
-[ -f "$gen/repq_params.h" ] && [ -f "$gen/files.f" ] || {
-    echo "run.sh: $gen is not a repq-hw gen output (no repq_params.h / files.f)" >&2
+[ -f "$gen/repq_params.h" ] && [ -f "$gen/files.f" ] && [ -f "$gen/repq_synth_wrap.v" ] || {
+    echo "run.sh: $gen is not a repq-hw gen output of this version (no repq_params.h / files.f / repq_synth_wrap.v)" >&2
     exit 2
 }
 define() { sed -n "s/^#define $1 \([0-9]*\)u.*/\1/p" "$gen/repq_params.h"; }
-act=$(define REPQ_ACT_BEAT_BITS); wgt=$(define REPQ_WGT_BEAT_BITS)
-prm=$(define REPQ_PRM_BEAT_BITS); obits=$(define REPQ_OUT_BEAT_BITS); dimw=$(define REPQ_DIM_BITS)
 clock=$(define REPQ_CLOCK_KHZ)
 freq=$(awk "BEGIN { printf \"%.3f\", $clock / 1000 }")
 config=$(sed -n 's/^#define REPQ_CONFIG "\(.*\)"/\1/p' "$gen/repq_params.h")
 lanes=$(define REPQ_REQUANT_LANES); mtile=$(define REPQ_M_TILE)
 sources=$(grep -v '^//' "$gen/files.f" | sed "s|^|$gen/|" | tr '\n' ' ')
-chparam="chparam -set ACT_BITS $act -set WGT_BITS $wgt -set PRM_BITS $prm -set OUT_BITS $obits -set DIMW $dimw repq_synth_wrap"
 
 {
     echo "yosys: $("$YOSYS" -V 2>&1 | head -1)"
@@ -162,7 +159,7 @@ pnr() {
     fi
     # Newer Yosys marks module boundaries with $scopeinfo cells, which older nextpnr (Debian's
     # nextpnr-ice40 0.4) cannot place: they carry no logic, so they go before the netlist is written.
-    "$YOSYS" -q -l "$out/wrap.log" -p "read_verilog $sources $here/wrap.v; $chparam; $wcmd -top repq_synth_wrap; delete t:\$scopeinfo; write_json $out/wrap.json" \
+    "$YOSYS" -q -l "$out/wrap.log" -p "read_verilog $sources $gen/repq_synth_wrap.v; $wcmd -top repq_synth_wrap; delete t:\$scopeinfo; write_json $out/wrap.json" \
         >/dev/null 2>>"$out/stderr.log"
     # The harness's five pins are left to the placer.
     local extra=(--lpf-allow-unconstrained)

@@ -12,7 +12,7 @@ pub struct GenArgs {
     /// 1 to 256
     #[arg(long, value_name = "RxC", allow_hyphen_values = true)]
     pub pe: String,
-    /// Weight code bits (4, 6 or 8); the stationary operand is one bit wider
+    /// Weight code bits (4, 6 or 8); the stationary operand lanes are max(wbits, abits) + 1 bits
     #[arg(long, value_name = "BITS", default_value_t = 8)]
     pub wbits: u32,
     /// Activation code bits (4, 6 or 8)
@@ -172,12 +172,6 @@ pub fn run(args: &GenArgs) -> Result<()> {
             "  output lanes s{} (signed; lo/hi s{} in the parameter beat)",
             d.out_lane_bits(),
             d.out_lane_bits()
-        )?;
-    }
-    if !d.attention_capable {
-        outln!(
-            "  note: wbits < abits, so this array cannot run Q K^T (keys need s{} operands)",
-            d.abits + 1
         )?;
     }
     for f in &report.files {

@@ -281,13 +281,5 @@ pub fn model_report(d: &Design, name: &str, cfg: &VitConfig) -> String {
          run back to back from start to done, no overlap; LayerNorm, softmax (and its log2 codes), \
          GELU, residual additions and host transfers are not in the RTL and not counted"
     );
-    if !d.attention_capable {
-        let _ = writeln!(
-            s,
-            "note: wbits < abits: this array cannot run Q K^T (keys need s{} operands); its rows \
-             are counted as if it could",
-            d.abits + 1
-        );
-    }
     s
 }

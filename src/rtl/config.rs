@@ -434,7 +434,8 @@ impl AccRequirement {
 #[derive(Clone, Debug, PartialEq)]
 pub struct GenConfig {
     pub pe: PeShape,
-    /// Weight code bits (the stationary operand is one bit wider).
+    /// Weight code bits (the stationary operand lanes are `max(wbits, abits) + 1` bits: see
+    /// [`Design::wob`]).
     pub wbits: u32,
     /// Activation code bits.
     pub abits: u32,
@@ -517,8 +518,11 @@ impl GenConfig {
             "{} at w{}a{} (accumulator range {} .. {})",
             requirement.source, self.wbits, self.abits, requirement.acc_min, requirement.acc_max
         );
-        // The PE product u{a} x s{w+1} must fit with a bit to spare (the PE sign-extends it).
-        let required = requirement.bits().max(self.abits + self.wbits + 2);
+        // The stationary operand lanes carry weights minus their zero points (s{wbits+1}) and, for
+        // Q K^T, keys minus theirs (s{abits+1}): they are as wide as the wider of the two.
+        let wob = self.wbits.max(self.abits) + 1;
+        // The PE product u{a} x s{wob} must fit with a bit to spare (the PE sign-extends it).
+        let required = requirement.bits().max(self.abits + wob + 1);
         if required > MAX_ACC_BITS {
             return Err(GenError::RequirementTooWide { required, what });
         }
@@ -580,17 +584,23 @@ impl GenConfig {
             cols,
             wbits: self.wbits,
             abits: self.abits,
-            wob: self.wbits + 1,
+            wob,
             obits,
             acc_bits,
             acc_bits_required: required,
             m_tile: self.m_tile,
             dim_bits: DIM_BITS,
-            fifo_depth: (output_latency + 2).next_power_of_two().max(4),
+            // A whole M tile of output rows fits (the driver contract: a single-threaded driver
+            // that feeds a tile's activations before it reads the tile's outputs never
+            // deadlocks), and so does the issue-to-output latency (the array never waits for
+            // room with the output always ready).
+            fifo_depth: (output_latency + 2)
+                .max(self.m_tile)
+                .next_power_of_two()
+                .max(4),
             requant_lanes,
             target: self.target,
             clock_mhz,
-            attention_capable: self.wbits >= self.abits,
             av_fraction_bits,
             requirement,
             command,
@@ -607,7 +617,10 @@ pub struct Design {
     pub cols: u32,
     pub wbits: u32,
     pub abits: u32,
-    /// Stationary operand bits, `wbits + 1`.
+    /// Stationary operand bits, `max(wbits, abits) + 1`: weights minus their zero points
+    /// (`s{wbits+1}`) for the linear layers, and keys minus the key zero point (`s{abits+1}`, the
+    /// keys are activation codes) for `Q K^T`, so that every matmul of the model runs on the array
+    /// whatever the two widths (W4A8: `s9` lanes).
     pub wob: u32,
     /// Output lane bits: `abits` (unsigned codes, the default) or `abits + 1 ..= 32` (signed).
     pub obits: u32,
@@ -618,15 +631,15 @@ pub struct Design {
     pub m_tile: u32,
     /// Width of the M, K, N inputs.
     pub dim_bits: u32,
-    /// Output FIFO depth (power of two), at least the issue-to-output latency: with the output
-    /// always ready the array never waits for it.
+    /// Output FIFO depth (power of two): at least the M tile, so that every output row of an
+    /// `(m0, n0)` tile fits before the driver reads any (a driver may feed the streams one at a
+    /// time in the documented order), and at least the issue-to-output latency, so that with
+    /// the output always ready the array never waits for it.
     pub fifo_depth: u32,
     /// Requantization lanes U (C / U cycles per output row).
     pub requant_lanes: u32,
     pub target: Target,
     pub clock_mhz: f64,
-    /// `wbits >= abits`: the array can run `Q K^T` with keys as the stationary operand.
-    pub attention_capable: bool,
     /// U4 fraction bits `F` for the requirement's token count at this accumulator width.
     pub av_fraction_bits: Option<u32>,
     pub requirement: AccRequirement,

@@ -20,7 +20,6 @@ struct Json<'a> {
     acc_bits: u32,
     acc_bits_required: u32,
     requirement: Requirement<'a>,
-    attention_capable: bool,
     m_tile: u32,
     dim_bits: u32,
     fifo_depth: u32,
@@ -30,7 +29,7 @@ struct Json<'a> {
     constraints: String,
     latency: Latency,
     streams: Streams,
-    stream_order: [&'static str; 8],
+    stream_order: [&'static str; 9],
     files: &'a [String],
 }
 
@@ -78,7 +77,7 @@ struct Streams {
 }
 
 /// The stream order, as in the RTL header (tile bases m0, n0, k0; extents mr, nr, kr).
-pub const STREAM_ORDER: [&str; 8] = [
+pub const STREAM_ORDER: [&str; 9] = [
     "for m0 in 0, TM, 2 TM, .. < M (mr = min(TM, M - m0)):",
     "  for n0 in 0, C, 2 C, .. < N (nr = min(C, N - n0)):",
     "    prm: nr beats, column n = n0 .. n0+nr-1",
@@ -87,6 +86,7 @@ pub const STREAM_ORDER: [&str; 8] = [
     "      act: mr beats, m = m0 .. m0+mr-1, lane r = a[m][k0+r]",
     "    out: mr beats, m = m0 .. m0+mr-1, lane c = out[m][n0+c]; m_out_last on the job's last beat",
     "lanes past the matrix edge: ignored on input, zero on output",
+    "streams: separate channels, or one thread one beat at a time in this order (fifo_depth >= TM: cannot deadlock)",
 ];
 
 /// The JSON text (pretty, with a final newline).
@@ -112,7 +112,6 @@ pub fn json(d: &Design, files: &[String]) -> String {
             acc_max: d.requirement.acc_max.to_string(),
             av_fraction_bits: d.av_fraction_bits,
         },
-        attention_capable: d.attention_capable,
         m_tile: d.m_tile,
         dim_bits: d.dim_bits,
         fifo_depth: d.fifo_depth,

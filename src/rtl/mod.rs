@@ -40,7 +40,10 @@ pub mod write;
 use std::path::{Path, PathBuf};
 
 pub use config::{AccRequirement, Design, Field, GenConfig, GenError, PeShape, Side, Target};
-pub use render::{GeneratedFile, SOURCES, TOP, UNIT_TOPS, render_all};
+pub use render::{
+    GeneratedFile, SOURCES, SYNTH_WRAP, TESTBENCH, TOP, TOP_INPUTS, UNIT_TOPS, XILINX_PART,
+    core_vlnv, render_all,
+};
 
 use crate::error::Result;
 

@@ -30,6 +30,27 @@ pub const SOURCES: [&str; 12] = [
 
 /// The top-level module.
 pub const TOP: &str = "repq_top";
+/// The input ports of `repq_top` other than `clk`, in port order (the SDC names them).
+pub const TOP_INPUTS: [&str; 12] = [
+    "rst",
+    "start",
+    "m_rows",
+    "k_depth",
+    "n_cols",
+    "s_act_valid",
+    "s_act_data",
+    "s_wgt_valid",
+    "s_wgt_data",
+    "s_prm_valid",
+    "s_prm_data",
+    "m_out_ready",
+];
+/// The place-and-route wrapper of `repq_top` (the FPGA `synth` targets' toplevel).
+pub const SYNTH_WRAP: &str = "repq_synth_wrap";
+/// The Verilator testbench of the `.core` file's `sim` target.
+pub const TESTBENCH: &str = "repq_top_tb.cpp";
+/// The Xilinx part of the UltraScale+ `synth` target.
+pub const XILINX_PART: &str = "xczu9eg-ffvb1156-2-e";
 /// The standalone units (not instantiated by `repq_top`), each its own lint/simulation top.
 pub const UNIT_TOPS: [&str; 3] = ["repq_requant", "repq_logcode", "repq_shift_av"];
 
@@ -93,6 +114,20 @@ verilog_template!(WalkV, "rtl/repq_walk.v");
 verilog_template!(RequantV, "rtl/repq_requant.v");
 verilog_template!(LogcodeV, "rtl/repq_logcode.v");
 verilog_template!(ShiftAvV, "rtl/repq_shift_av.v");
+verilog_template!(SynthWrapV, "flow/repq_synth_wrap.v");
+verilog_template!(TestbenchCpp, "flow/repq_top_tb.cpp");
+
+#[derive(Template)]
+#[template(path = "flow/repq_yosys_generic.tcl", escape = "none")]
+struct YosysGenericTcl<'a> {
+    header: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "flow/repq_vivado_ooc.tcl", escape = "none")]
+struct VivadoOocTcl<'a> {
+    header: &'a str,
+}
 #[derive(Template)]
 #[template(path = "rtl/repq_top.v", escape = "none")]
 struct TopV<'a> {
@@ -126,7 +161,7 @@ struct CoreFile<'a> {
     sources: &'a [&'a str],
     constraint_file: String,
     constraint_type: &'a str,
-    synth_tool: &'a str,
+    xilinx_part: &'a str,
 }
 
 macro_rules! constraint_template {
@@ -138,6 +173,7 @@ macro_rules! constraint_template {
             header: &'a str,
             d: &'a Design,
             half: String,
+            inputs: &'a [&'a str],
         }
     };
 }
@@ -157,6 +193,36 @@ struct CHeader<'a> {
     logcode_latency: u32,
     shift_av_latency: u32,
     clock_khz: u64,
+}
+
+/// The FuseSoC VLNV of the generated `.core` file, `repq_hw:rtl:NAME:VERSION`, with a name that
+/// differs for every configuration `repq-hw gen` accepts (FuseSoC keeps one core per name):
+/// `repq_top_{tag}_acc{A}_tm{TM}_u{U}_{target}_{clock}mhz` (the tag holds the array, the code
+/// widths and signed output lanes; a fractional clock writes `p` for the point), and, for an
+/// accumulator requirement other than the demo architecture's (`--model`), `_req` and a
+/// 32-bit FNV-1a hash of that requirement.
+pub fn core_vlnv(d: &Design) -> String {
+    let clock = d.clock_mhz_str().replace('.', "p");
+    let mut name = format!(
+        "repq_top_{}_acc{}_tm{}_u{}_{}_{clock}mhz",
+        d.tag(),
+        d.acc_bits,
+        d.m_tile,
+        d.requant_lanes,
+        d.target.name()
+    );
+    let r = &d.requirement;
+    if *r != super::config::AccRequirement::demo_architecture(d.abits, d.wbits) {
+        let key = format!(
+            "{}\n{}\n{}\n{}\n{}",
+            r.source, r.max_k, r.max_tokens, r.acc_min, r.acc_max
+        );
+        let hash = key.bytes().fold(0x811c_9dc5u32, |h, b| {
+            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        });
+        name.push_str(&format!("_req{hash:08x}"));
+    }
+    format!("repq_hw:rtl:{name}:{}", d.version)
 }
 
 /// The constraint file's name for the design's target.
@@ -221,6 +287,7 @@ pub fn render_all(d: &Design) -> Vec<GeneratedFile> {
                 header: hh,
                 d,
                 half,
+                inputs: &TOP_INPUTS,
             },
             &cf,
         ),
@@ -229,6 +296,7 @@ pub fn render_all(d: &Design) -> Vec<GeneratedFile> {
                 header: hh,
                 d,
                 half,
+                inputs: &TOP_INPUTS,
             },
             &cf,
         ),
@@ -237,6 +305,7 @@ pub fn render_all(d: &Design) -> Vec<GeneratedFile> {
                 header: hh,
                 d,
                 half,
+                inputs: &TOP_INPUTS,
             },
             &cf,
         ),
@@ -245,25 +314,41 @@ pub fn render_all(d: &Design) -> Vec<GeneratedFile> {
                 header: hh,
                 d,
                 half,
+                inputs: &TOP_INPUTS,
             },
             &cf,
         ),
     });
-    let (constraint_type, synth_tool) = match d.target {
-        Target::Generic => ("SDC", "yosys"),
-        Target::UltraScalePlus => ("xdc", "vivado"),
-        Target::Ecp5 => ("LPF", "trellis"),
-        Target::Ice40 => ("PCF", "icestorm"),
+    let constraint_type = match d.target {
+        Target::Generic => "SDC",
+        Target::UltraScalePlus => "xdc",
+        Target::Ecp5 => "LPF",
+        Target::Ice40 => "PCF",
     };
+    files.push(render(
+        &SynthWrapV { header: h, d },
+        &format!("{SYNTH_WRAP}.v"),
+    ));
+    files.push(render(&TestbenchCpp { header: h, d }, TESTBENCH));
+    match d.target {
+        Target::Generic => files.push(render(
+            &YosysGenericTcl { header: hh },
+            "repq_yosys_generic.tcl",
+        )),
+        Target::UltraScalePlus => {
+            files.push(render(&VivadoOocTcl { header: hh }, "repq_vivado_ooc.tcl"))
+        }
+        Target::Ecp5 | Target::Ice40 => {}
+    }
     files.push(render(
         &CoreFile {
             header: hh,
             d,
-            vlnv: format!("repq_hw:rtl:repq_top_{}:{}", d.tag(), d.version),
+            vlnv: core_vlnv(d),
             sources: &SOURCES,
             constraint_file: cf.clone(),
             constraint_type,
-            synth_tool,
+            xilinx_part: XILINX_PART,
         },
         "repq_top.core",
     ));

@@ -11,7 +11,10 @@
  *           act: mr beats, m = m0 .. m0+mr-1, lane r = a[m][k0+r]
  *       out: mr beats, m = m0 .. m0+mr-1, lane c = out[m][n0+c]
  *
- * Lanes past the matrix edge are ignored on input and zero on output.
+ * Lanes past the matrix edge are ignored on input and zero on output. The streams may be fed
+ * from separate channels, or by one thread one beat at a time in exactly this order (all act
+ * beats of a tile before its first out beat): the output FIFO holds REPQ_FIFO_DEPTH >= REPQ_M_TILE
+ * rows, a whole tile, so that order cannot deadlock.
  */
 #ifndef REPQ_PARAMS_H
 #define REPQ_PARAMS_H
@@ -32,17 +35,16 @@
 #define REPQ_OUT_LANE_BITS {{ d.out_lane_bits() }}u     /* m_out lane bits, also the lo/hi field width */
 #define REPQ_OUT_SIGNED {% if d.out_signed() %}1{% else %}0{% endif %}          /* 1: lanes and lo/hi signed (--out-bits); 0: u{ABITS} codes */
 #define REPQ_WBITS {{ d.wbits }}u             /* weight code bits */
-#define REPQ_W_OPERAND_BITS {{ d.wob }}u      /* stationary operand w_code - z_w (signed) */
+#define REPQ_W_OPERAND_BITS {{ d.wob }}u      /* stationary operand (signed, max(wbits, abits) + 1): w_code - z_w, or k_code - z_k for Q K^T */
 #define REPQ_ACC_BITS {{ d.acc_bits }}u        /* accumulator (signed) */
 #define REPQ_ACC_BITS_REQUIRED {{ d.acc_bits_required }}u
 #define REPQ_BOUND_MAX_K {{ d.requirement.max_k }}u     /* largest K the accumulator bound covers */
 #define REPQ_BOUND_MAX_TOKENS {{ d.requirement.max_tokens }}u
-#define REPQ_ATTENTION_CAPABLE {% if d.attention_capable %}1{% else %}0{% endif %}  /* wbits >= abits: Q K^T on the array */
 #define REPQ_AV_FRACTION_BITS {{ av_f }}      /* U4 F for REPQ_BOUND_MAX_TOKENS keys (-1: none fits) */
 #define REPQ_M_TILE {{ d.m_tile }}u           /* TM: rows per M tile */
 #define REPQ_DIM_BITS {{ d.dim_bits }}u
 #define REPQ_MAX_DIM {{ (1 << d.dim_bits) - 1 }}u
-#define REPQ_FIFO_DEPTH {{ d.fifo_depth }}u
+#define REPQ_FIFO_DEPTH {{ d.fifo_depth }}u        /* output rows buffered, >= REPQ_M_TILE */
 #define REPQ_REQUANT_LANES {{ d.requant_lanes }}u      /* U: an output row takes REPQ_PE_COLS / U cycles */
 #define REPQ_ARRAY_LATENCY {{ d.array_latency() }}u  /* cycles, activation accepted -> row leaves the array */
 #define REPQ_OUTPUT_LATENCY {{ d.output_latency() }}u /* cycles, activation accepted -> output row in FIFO */

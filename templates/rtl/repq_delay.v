@@ -1,6 +1,7 @@
 {{ header }}
 // Data delay line: DEPTH >= 1 register stages, no reset (maps to SRLs / plain registers).
 
+`timescale 1ns / 1ps
 `default_nettype none
 
 module repq_delay #(

@@ -2,6 +2,7 @@
 // First-word-fall-through FIFO on a repq_sdpram with a registered output (capacity DEPTH + 1).
 // The writer must not push into a full FIFO (repq_top reserves room with credits).
 
+`timescale 1ns / 1ps
 `default_nettype none
 
 module repq_fifo #(

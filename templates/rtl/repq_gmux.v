@@ -2,6 +2,7 @@
 // Group multiplexer: selects group `sel` (0 .. G-1) of G groups of W bits. The loop unrolls to
 // constant slices (no index arithmetic, which synthesis could map onto multipliers).
 
+`timescale 1ns / 1ps
 `default_nettype none
 
 module repq_gmux #(

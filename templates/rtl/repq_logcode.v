@@ -13,6 +13,7 @@
 // Pipeline: 3 stages (register; leading-one detect and normalize; compare and encode) with a
 // ready/valid handshake on both sides (a stall holds every stage).
 
+`timescale 1ns / 1ps
 `default_nettype none
 
 module repq_logcode #(

@@ -23,6 +23,7 @@
 //   9 compare with lo and hi  10 select
 // SIDE bits travel alongside (valid-qualified metadata).
 
+`timescale 1ns / 1ps
 `default_nettype none
 
 module repq_requant #(

@@ -1,6 +1,7 @@
 {{ header }}
 // Simple dual-port RAM: one write port, one synchronous read port (block RAM on every target).
 
+`timescale 1ns / 1ps
 `default_nettype none
 
 module repq_sdpram #(

@@ -7,12 +7,8 @@
 {%- else %}
 // for Q K^T), bias: s{{ d.acc_bits }}, accumulation exact in s{{ d.acc_bits }}, out: u{{ d.abits }} codes.
 {%- endif %}
-{%- if d.attention_capable %}
-// wbits >= abits: the array also runs attention scores Q K^T (keys minus z_k as operands).
-{%- else %}
-// wbits < abits: keys minus z_k (s{{ d.abits + 1 }}) do not fit the s{{ d.wob }} operand, so this array
-// cannot run Q K^T; it runs the linear layers only.
-{%- endif %}
+// The operand lanes are s(max(wbits, abits) + 1) = s{{ d.wob }}: weights minus their zero points (s{{ d.wbits + 1 }}) and
+// keys minus theirs (s{{ d.abits + 1 }}) both fit, so the array runs the linear layers and Q K^T.
 //
 // CONTROL. Pulse `start` (while busy = 0) with m_rows = M, k_depth = K, n_cols = N (each
 // 1 .. 65535; any of them 0 completes at once: done pulses, nothing is streamed). busy stays high
@@ -36,7 +32,10 @@
 // Each stream is consumed in its own order independently of the others (the design buffers one
 // tile of parameters and one pass of weights ahead), so a driver may feed them from separate DMA
 // channels; activation rows are re-sent for every N tile (weight-stationary: the weights of a
-// tile stay while all mr rows pass).
+// tile stay while all mr rows pass). A single-threaded driver may also move one stream at a time
+// in exactly the order above, every beat of a step before the next step (all mr activation beats
+// of the last K tile before the first m_out beat of the tile): the output FIFO holds
+// {{ d.fifo_depth }} >= TM rows, a whole tile, so no step waits for a later one and the order cannot deadlock.
 //
 // Parameter beat, {{ d.param_bits() }} bits, LSB first:
 {%- for f in d.param_fields() %}
@@ -73,10 +72,12 @@
 //     once the pass before the previous one has left the array (double buffering), or
 // (b) a later K tile would read a row of the accumulator buffer before the previous K tile wrote
 //     it back (M tiles shorter than the array latency), or
-// (c) the output FIFO ({{ d.fifo_depth }} rows) has no room reserved for a last-K-tile row{% if d.requant_groups() > 1 %}, or
+// (c) the output FIFO ({{ d.fifo_depth }} rows) has no room reserved for a last-K-tile row (only when m_out is
+//     not read: the FIFO holds an M tile){% if d.requant_groups() > 1 %}, or
 // (d) the previous last-K-tile row was accepted fewer than C / U = {{ d.requant_groups() }} cycles ago: {{ d.requant_lanes }}
 //     requantization lanes serve the {{ d.cols }} columns{% endif %}.
 
+`timescale 1ns / 1ps
 `default_nettype none
 
 module repq_top #(
