@@ -7,6 +7,7 @@ pub mod layernorm;
 pub mod logcode;
 pub mod matmul;
 pub mod requant;
+pub mod residual;
 pub mod shift_av;
 pub mod softmax;
 
@@ -14,5 +15,6 @@ pub use layernorm::{LayerNormParams, layer_norm_params};
 pub use logcode::{LogCode, LogCodeParams, PBITS};
 pub use matmul::matmul_acc;
 pub use requant::{Requant, round_shift};
-pub use shift_av::{SQRT2_Q15, attention_value};
+pub use residual::residual_add;
+pub use shift_av::{SQRT2_Q15, attention_value, merge_heads};
 pub use softmax::{SoftmaxParams, exp2_table};

@@ -2,7 +2,7 @@
 //! output (paper Eq. 19-20; docs/arithmetic.md).
 
 use super::logcode::LogCode;
-use super::requant::round_shift;
+use super::requant::{Requant, round_shift};
 
 /// `round(sqrt(2) * 2^15)`.
 pub const SQRT2_Q15: i64 = 46341;
@@ -93,9 +93,40 @@ pub fn attention_row(codes: &[LogCode], values: &[i32], f: u32, out: &mut [i64])
     }
 }
 
+/// The U2 requantization of the U4 outputs into the proj input codes, heads merged
+/// (docs/arithmetic.md, "A x V to proj input codes"): `av` is `[H, T, D_h]` (head, query,
+/// channel), `requant` holds one constant set per head (or one for all heads), and the result is
+/// `[T, H * D_h]` with head `h`'s channel `c` in column `h * D_h + c`.
+pub fn merge_heads(av: &[i64], heads: usize, d_h: usize, requant: &[Requant]) -> Vec<i32> {
+    assert!(heads > 0 && d_h > 0 && av.len() % (heads * d_h) == 0);
+    assert!(requant.len() == 1 || requant.len() == heads, "one constant set, or one per head");
+    let t = av.len() / (heads * d_h);
+    let d = heads * d_h;
+    let mut out = vec![0i32; t * d];
+    for (i, &x) in av.iter().enumerate() {
+        let (h, row, c) = (i / (t * d_h), (i / d_h) % t, i % d_h);
+        out[row * d + h * d_h + c] = requant[h % requant.len()].apply(x);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merge_heads_places_head_h_channel_c_at_column_h_dh_plus_c() {
+        // 2 heads, 3 queries, 2 channels; identity-like requantization (M = 1/2, zero point 10).
+        let r = Requant::to_codes(0.5, 10, 8, "t").unwrap();
+        let av: Vec<i64> = (0..12).map(|i| 2 * i).collect();
+        let out = merge_heads(&av, 2, 2, &[r]);
+        // av[h][t][c] = 2 * (h * 6 + t * 2 + c) -> (h * 6 + t * 2 + c) + 10
+        assert_eq!(out, vec![10, 11, 16, 17, 12, 13, 18, 19, 14, 15, 20, 21]);
+        // Per-head constants.
+        let r2 = Requant::to_codes(0.5, 100, 8, "t").unwrap();
+        let out = merge_heads(&av, 2, 2, &[r, r2]);
+        assert_eq!(&out[..4], &[10, 11, 106, 107]);
+    }
 
     #[test]
     fn row_form_equals_per_channel_form() {

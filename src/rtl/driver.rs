@@ -10,7 +10,7 @@ struct Json<'a> {
     generated_by: String,
     command: &'a str,
     top: &'static str,
-    units: [&'static str; 3],
+    units: [&'static str; 6],
     config: String,
     pe_rows: u32,
     pe_cols: u32,

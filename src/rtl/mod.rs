@@ -22,7 +22,9 @@
 //! * Three sequencers walk the same tile loop nest (`repq_walk`): the weight loader, the
 //!   parameter loader and the activation issue; bank flags, a lag counter (accumulator-buffer
 //!   read-after-write) and output credits keep them consistent under any stream stalls.
-//! * Standalone units: `repq_requant` (U2), `repq_logcode` (U3), `repq_shift_av` (U4).
+//! * Standalone units: `repq_requant` (U2), `repq_logcode` (U3), `repq_shift_av` (U4), and after
+//!   them ([`units`]) `repq_av_requant` (U4 outputs to proj input codes, heads merged), `repq_gelu`
+//!   (U7's table) and `repq_residual` (U8).
 //!
 //! The stream order of `repq_top` (the driver contract) is stated in the generated `repq_top.v`,
 //! `repq_params.h` and `repq_params.json`, and implemented by [`streams`] (which also computes the
@@ -35,6 +37,7 @@ pub mod config;
 pub mod driver;
 pub mod render;
 pub mod streams;
+pub mod units;
 pub mod write;
 
 use std::path::{Path, PathBuf};

@@ -4,6 +4,7 @@ use askama::Template;
 
 use super::config::{Design, LOGCODE_LATENCY, REQUANT_LATENCY, SHIFT_AV_LATENCY, Target};
 use super::driver;
+use super::units::UnitParams;
 
 /// One generated file: its name inside the output directory and its contents.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,7 +14,7 @@ pub struct GeneratedFile {
 }
 
 /// The Verilog sources, leaves first (the order of `files.f` and the `.core` file).
-pub const SOURCES: [&str; 12] = [
+pub const SOURCES: [&str; 15] = [
     "repq_delay.v",
     "repq_vdelay.v",
     "repq_sdpram.v",
@@ -26,6 +27,9 @@ pub const SOURCES: [&str; 12] = [
     "repq_logcode.v",
     "repq_shift_av.v",
     "repq_top.v",
+    "repq_av_requant.v",
+    "repq_gelu.v",
+    "repq_residual.v",
 ];
 
 /// The top-level module.
@@ -52,7 +56,14 @@ pub const TESTBENCH: &str = "repq_top_tb.cpp";
 /// The Xilinx part of the UltraScale+ `synth` target.
 pub const XILINX_PART: &str = "xczu9eg-ffvb1156-2-e";
 /// The standalone units (not instantiated by `repq_top`), each its own lint/simulation top.
-pub const UNIT_TOPS: [&str; 3] = ["repq_requant", "repq_logcode", "repq_shift_av"];
+pub const UNIT_TOPS: [&str; 6] = [
+    "repq_requant",
+    "repq_logcode",
+    "repq_shift_av",
+    "repq_av_requant",
+    "repq_gelu",
+    "repq_residual",
+];
 
 /// The provenance header every generated file starts with, each line behind `comment`.
 pub fn header(d: &Design, comment: &str) -> String {
@@ -128,6 +139,22 @@ struct YosysGenericTcl<'a> {
 struct VivadoOocTcl<'a> {
     header: &'a str,
 }
+
+macro_rules! unit_template {
+    ($name:ident, $path:literal) => {
+        #[derive(Template)]
+        #[template(path = $path, escape = "none")]
+        struct $name<'a> {
+            header: &'a str,
+            d: &'a Design,
+            u: &'a UnitParams,
+        }
+    };
+}
+
+unit_template!(AvRequantV, "rtl/repq_av_requant.v");
+unit_template!(GeluV, "rtl/repq_gelu.v");
+unit_template!(ResidualV, "rtl/repq_residual.v");
 #[derive(Template)]
 #[template(path = "rtl/repq_top.v", escape = "none")]
 struct TopV<'a> {
@@ -248,6 +275,8 @@ pub fn render_all(d: &Design) -> Vec<GeneratedFile> {
     let vh = header(d, "//");
     let hh = header(d, "#");
     let h = vh.as_str();
+    let units = UnitParams::new(d);
+    let u = &units;
     let mut files = vec![
         render(&DelayV { header: h, d }, SOURCES[0]),
         render(&VdelayV { header: h, d }, SOURCES[1]),
@@ -269,6 +298,9 @@ pub fn render_all(d: &Design) -> Vec<GeneratedFile> {
             },
             SOURCES[11],
         ),
+        render(&AvRequantV { header: h, d, u }, SOURCES[12]),
+        render(&GeluV { header: h, d, u }, SOURCES[13]),
+        render(&ResidualV { header: h, d, u }, SOURCES[14]),
         render(&LintVlt { header: h }, "repq_lint.vlt"),
         render(
             &FilesF {
