@@ -190,3 +190,42 @@ fn info_ends_with_a_newline() {
     assert!(out.ends_with('\n'), "{out:?}");
     assert!(!out.ends_with("\n\n"), "{out:?}");
 }
+
+/// Descriptors closed outright (`>&-`, `2>&-`) rather than pipes without a reader: the standard
+/// library opens /dev/null in their place, so the commands run as with output discarded.
+#[test]
+fn closed_descriptors_behave_like_dev_null() {
+    let dir = scratch("descriptors");
+    let rtl = dir.join("rtl");
+    for (redirect, args) in [
+        (">&-", vec!["info"]),
+        ("2>&-", vec!["info"]),
+        (">&- 2>&-", vec!["info"]),
+        (
+            ">&- 2>&-",
+            vec!["gen", "--pe", "2x2", "--out", rtl.to_str().unwrap()],
+        ),
+        (">&- 2>&-", vec!["info", "/nonexistent/model.safetensors"]),
+    ] {
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(format!("\"$0\" \"$@\" {redirect}"))
+            .arg(BIN)
+            .args(&args)
+            .output()
+            .expect("run sh");
+        let want = if args.contains(&"/nonexistent/model.safetensors") {
+            1
+        } else {
+            0
+        };
+        assert_eq!(
+            o.status.code(),
+            Some(want),
+            "{args:?} {redirect}:\n{}",
+            text(&o.stderr)
+        );
+        assert!(!text(&o.stderr).contains("panicked"), "{args:?} {redirect}");
+    }
+    assert!(rtl.join("files.f").is_file());
+}
