@@ -38,8 +38,13 @@ fn single_sign_head(wbits: u32, abits: u32) -> QuantizedModel {
         info,
     )
     .unwrap();
-    let z = q.weights[&WeightLayer::Head].quantizer.rounded_zero_points()[0];
-    assert!(z < 0, "the authors' quantizer gives head row 0 the zero point {z}");
+    let z = q.weights[&WeightLayer::Head]
+        .quantizer
+        .rounded_zero_points()[0];
+    assert!(
+        z < 0,
+        "the authors' quantizer gives head row 0 the zero point {z}"
+    );
     q
 }
 
@@ -50,7 +55,9 @@ fn single_sign_weight_row_gives_golden_vectors() {
     let q = single_sign_head(8, 8);
     let int = IntModel::lower(&q, 32).unwrap();
     assert!(
-        int.widened.iter().any(|w| w.what == "head row 0" && w.zero_point < 0),
+        int.widened
+            .iter()
+            .any(|w| w.what == "head row 0" && w.zero_point < 0),
         "{:?}",
         int.widened
     );
@@ -82,8 +89,18 @@ fn golden_and_gen_accept_the_artifact() {
     single_sign_head(8, 8).save(&artifact).unwrap();
     let bin = env!("CARGO_BIN_EXE_repq-hw");
     for args in [
-        vec!["golden", "--model", "ARTIFACT", "--index", "0", "--out", "OUT/golden"],
-        vec!["gen", "--pe", "4x4", "--model", "ARTIFACT", "--out", "OUT/rtl"],
+        vec![
+            "golden",
+            "--model",
+            "ARTIFACT",
+            "--index",
+            "0",
+            "--out",
+            "OUT/golden",
+        ],
+        vec![
+            "gen", "--pe", "4x4", "--model", "ARTIFACT", "--out", "OUT/rtl",
+        ],
     ] {
         let args: Vec<String> = args
             .iter()
@@ -93,7 +110,10 @@ fn golden_and_gen_accept_the_artifact() {
                 None => a.to_string(),
             })
             .collect();
-        let out = std::process::Command::new(bin).args(&args).output().unwrap();
+        let out = std::process::Command::new(bin)
+            .args(&args)
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "repq-hw {}: {}",
