@@ -163,6 +163,12 @@ int main(int argc, char** argv) {
         if (shift.v[i] < 1 || shift.v[i] > 62)
             harness::unsupported("shift " + std::to_string(shift.v[i]) + " of " + shift.name +
                                  (shift.constant() ? "" : " " + shift.index(i)) + " is outside 1 .. 62");
+    // Bounds with lo > hi are refused (docs/arithmetic.md, U2): the RTL would return lo where
+    // min(max(y, lo), hi) gives hi.
+    for (size_t i = 0; i < o.n; i++)
+        if (o.get(lo, i) > o.get(hi, i))
+            harness::unsupported("lo " + std::to_string(o.get(lo, i)) + " > hi " + std::to_string(o.get(hi, i)) +
+                                 " at element " + std::to_string(i) + " of " + lo.name + " / " + hi.name);
 
     const unsigned seed = tb::arg_uint(argc, argv, "seed", 1);
     const unsigned stall = tb::arg_uint(argc, argv, "stall", 10);

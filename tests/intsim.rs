@@ -41,6 +41,8 @@ fn integer_model_tracks_fake_quant() {
     for (w, a, tol) in [(8, 8, 1.0), (6, 6, 1.0), (4, 4, f64::INFINITY)] {
         let q = quantized(w, a);
         let int = IntModel::lower(&q, 32).unwrap();
+        // No quantizer of the demo needs the zero-including rule: its cost here is nil.
+        assert!(int.widened.is_empty(), "W{w}A{a}: {:?}", int.widened);
         let (fq, it) = accuracies(&q, &int);
         let req = int.required_acc_bits();
         println!(

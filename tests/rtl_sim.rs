@@ -134,6 +134,21 @@ fn requant_case(dir: &std::path::Path, acc_bits: u32) {
     let log = run_harness(&exe, &golden, &args);
     eprintln!("ACC={acc_bits}: {log}");
     assert!(log.contains(&format!("{n} outputs equal")), "{log}");
+    // Bounds with lo > hi are refused when loaded (the RTL would give lo, U2's clamp hi).
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.arg(format!("+golden={}", golden.display()));
+    for (k, v) in &args {
+        let v = match *k {
+            "lo" => "#9".to_string(),
+            "hi" => "#3".to_string(),
+            _ => v.clone(),
+        };
+        cmd.arg(format!("+{k}={v}"));
+    }
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("lo 9 > hi 3"), "{err}");
 }
 
 /// U3 over every probability 0 ..= 2^16 (and a few above) at several scales, 4 and 8 bits.

@@ -275,7 +275,13 @@ pub fn layer_norm_params(
     let b = beta
         .iter()
         .enumerate()
-        .map(|(c, &b)| fixed((f64::from(b) / s_out + z_out) * f64::from(1u32 << GF), "B", c))
+        .map(|(c, &b)| {
+            fixed(
+                (f64::from(b) / s_out + z_out) * f64::from(1u32 << GF),
+                "B",
+                c,
+            )
+        })
         .collect::<Result<Vec<_>>>()?;
     Ok(LayerNormParams {
         eps_q,
@@ -341,7 +347,8 @@ mod tests {
             let gamma: Vec<f32> = (0..d).map(|_| rng.random_range(-3.0f32..3.0)).collect();
             let beta: Vec<f32> = (0..d).map(|_| rng.random_range(-1.0f32..1.0)).collect();
             for (s_out, z_out, bits) in [(0.031, 7.4, 4), (0.002, 120.3, 8), (1e-5, 0.0, 8)] {
-                let p = layer_norm_params(&gamma, &beta, 1e-6, 16, s_out, z_out, bits, "t").unwrap();
+                let p =
+                    layer_norm_params(&gamma, &beta, 1e-6, 16, s_out, z_out, bits, "t").unwrap();
                 for _ in 0..50 {
                     let scale = 10f64.powf(rng.random_range(-4.0..4.5));
                     let x: Vec<i32> = (0..d)
@@ -384,7 +391,16 @@ mod tests {
             };
             u64::try_from(v).ok()
         };
-        for eps in [1e-6f32, 1e-5, 1e-12, 0.1, 1.0, f32::MIN_POSITIVE, 1e-45, 3.0e-7] {
+        for eps in [
+            1e-6f32,
+            1e-5,
+            1e-12,
+            0.1,
+            1.0,
+            f32::MIN_POSITIVE,
+            1e-45,
+            3.0e-7,
+        ] {
             for d in [1usize, 96, 192, 384, 768, 1000, 4097] {
                 assert_eq!(eps_units(eps, d, 16), reference(eps, d, 16), "{eps} {d}");
             }
@@ -478,7 +494,8 @@ mod tests {
 
     #[test]
     fn constant_token_gives_beta_codes() {
-        let p = layer_norm_params(&[1.0; 4], &[0.1, -0.1, 0.0, 0.2], 0.0, 0, 0.1, 3.0, 4, "t").unwrap();
+        let p =
+            layer_norm_params(&[1.0; 4], &[0.1, -0.1, 0.0, 0.2], 0.0, 0, 0.1, 3.0, 4, "t").unwrap();
         let mut out = [0u8; 4];
         p.apply(&[5, 5, 5, 5], &mut out);
         assert_eq!(out, [4, 2, 3, 5]);
@@ -487,7 +504,8 @@ mod tests {
     #[test]
     fn extreme_inputs_do_not_overflow() {
         let d = 768;
-        let p = layer_norm_params(&vec![3.0; d], &vec![0.0; d], 1e-6, 16, 0.01, 0.0, 8, "t").unwrap();
+        let p =
+            layer_norm_params(&vec![3.0; d], &vec![0.0; d], 1e-6, 16, 0.01, 0.0, 8, "t").unwrap();
         let mut x = vec![i32::MIN; d];
         x[0] = i32::MAX;
         let mut out = vec![0u8; d];

@@ -250,13 +250,12 @@ mod tests {
                 "shift = 0",
             ),
         ] {
-            let e = serde_json::from_str::<Requant>(text).unwrap_err().to_string();
+            let e = serde_json::from_str::<Requant>(text)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(want), "{text}: {e}");
         }
-        let wide = Requant {
-            m0: 1 << 31,
-            ..r
-        };
+        let wide = Requant { m0: 1 << 31, ..r };
         assert!(wide.check("x").unwrap_err().to_string().contains("u31"));
     }
 

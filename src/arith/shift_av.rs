@@ -216,8 +216,13 @@ mod tests {
         assert_eq!(av_fraction_bits(50, 8, 10), None);
         // The 6x14x5 W2A2 unit job at 8 bits: 14 * 3 * 2^1 = 84 <= 127, 168 is not.
         assert_eq!(av_fraction_bits(14, 2, 8), Some(1));
-        for (t, a, acc) in [(50u64, 8u32, 28u32), (50, 4, 19), (197, 8, 32), (1, 2, 8), (14, 2, 8)]
-        {
+        for (t, a, acc) in [
+            (50u64, 8u32, 28u32),
+            (50, 4, 19),
+            (197, 8, 32),
+            (1, 2, 8),
+            (14, 2, 8),
+        ] {
             let f = av_fraction_bits(t, a, acc).unwrap();
             let lim = (1i128 << (acc - 1)) - 1;
             let bound = |f: u32| i128::from(t) * ((1i128 << a) - 1) << f;

@@ -667,6 +667,9 @@ mod tests {
             .find(|f| f.entry.name == "shift_av.out")
             .unwrap();
         assert!(out.data.iter().all(|&v| (-128..=127).contains(&v)));
-        assert!(out.data.contains(&84), "the all-code-0 row of +3 values reaches the bound");
+        assert!(
+            out.data.contains(&84),
+            "the all-code-0 row of +3 values reaches the bound"
+        );
     }
 }

@@ -120,7 +120,11 @@ impl IntModel {
         }
         let (t, d) = (self.config.seq_len(), self.config.embed_dim);
         if self.pos.len() != t * d {
-            return Err(bad(format!("embed.pos has {} values, not T * D = {}", self.pos.len(), t * d)));
+            return Err(bad(format!(
+                "embed.pos has {} values, not T * D = {}",
+                self.pos.len(),
+                t * d
+            )));
         }
         self.check_linear(&self.patch, self.input_bits, Output::Residual)?;
         for (i, b) in self.blocks.iter().enumerate() {
@@ -140,7 +144,9 @@ impl IntModel {
             || l.bias.len() != l.out_features
             || l.requant.len() != l.out_features
         {
-            return Err(bad(format!("{name}: operand, bias or requantization count")));
+            return Err(bad(format!(
+                "{name}: operand, bias or requantization count"
+            )));
         }
         if l.a_max != (1 << in_bits) - 1 {
             return Err(bad(format!(
@@ -149,13 +155,10 @@ impl IntModel {
             )));
         }
         // Stored [out, in]: row n is output channel n.
-        if let Some((i, v)) = l
-            .w
-            .iter()
-            .enumerate()
-            .find(|(_, v)| !(signed_range(self.wbits + 1).0..=signed_range(self.wbits + 1).1)
-                .contains(&i64::from(**v)))
-        {
+        if let Some((i, v)) = l.w.iter().enumerate().find(|(_, v)| {
+            !(signed_range(self.wbits + 1).0..=signed_range(self.wbits + 1).1)
+                .contains(&i64::from(**v))
+        }) {
             let (n, k) = (i / l.in_features, i % l.in_features);
             return Err(bad(format!(
                 "{name}.w operand w[{k}][{n}] = {v} does not fit s{}",
@@ -172,7 +175,11 @@ impl IntModel {
     fn check_layer_norm(&self, ln: &LayerNormParams, what: &str) -> Result<()> {
         let d = self.config.embed_dim;
         if ln.g.len() != d || ln.b.len() != d {
-            return Err(bad(format!("{what}: {} G and {} B constants for width {d}", ln.g.len(), ln.b.len())));
+            return Err(bad(format!(
+                "{what}: {} G and {} B constants for width {d}",
+                ln.g.len(),
+                ln.b.len()
+            )));
         }
         let (lo, hi) = unsigned_range(self.abits);
         if !(lo <= i64::from(ln.lo) && ln.lo <= ln.hi && i64::from(ln.hi) <= hi) {
@@ -203,10 +210,20 @@ impl IntModel {
         softmax(&b.softmax, &p("attn softmax"))?;
         let lc = &b.logcode;
         if lc.bits != a {
-            return Err(bad(format!("{}: {}-bit log2 codes, the model has {a}", p("attn.logcode"), lc.bits)));
+            return Err(bad(format!(
+                "{}: {}-bit log2 codes, the model has {a}",
+                p("attn.logcode"),
+                lc.bits
+            )));
         }
         fits(&[lc.c_int], true, 16, &p("attn.logcode"), "c_int")?;
-        fits(&lc.thresholds, false, PBITS + 1, &p("attn.logcode"), "thresholds")?;
+        fits(
+            &lc.thresholds,
+            false,
+            PBITS + 1,
+            &p("attn.logcode"),
+            "thresholds",
+        )?;
         let f = av_fraction_bits(self.config.seq_len() as u64, a, self.acc_bits);
         if b.av_fraction_bits > F_MAX || Some(b.av_fraction_bits) != f {
             return Err(bad(format!(
@@ -219,7 +236,11 @@ impl IntModel {
         self.check_linear(&b.proj, a, Output::Residual)?;
         self.check_linear(&b.fc1, a, Output::GeluIndex)?;
         if b.gelu.len() != 1 << HBITS {
-            return Err(bad(format!("{}: {} table entries, not 2^{HBITS}", p("mlp.gelu"), b.gelu.len())));
+            return Err(bad(format!(
+                "{}: {} table entries, not 2^{HBITS}",
+                p("mlp.gelu"),
+                b.gelu.len()
+            )));
         }
         fits(&b.gelu, false, a, &p("mlp.gelu"), "entry")?;
         self.check_linear(&b.fc2, a, Output::Residual)?;
@@ -244,9 +265,15 @@ mod tests {
         m.check_representable().unwrap();
         type Edit = fn(&mut IntModel);
         let cases: [(Edit, &str); 10] = [
-            (|m| m.heads[0].w[5] = 16, "head.w operand w[5][0] = 16 does not fit s5"),
+            (
+                |m| m.heads[0].w[5] = 16,
+                "head.w operand w[5][0] = 16 does not fit s5",
+            ),
             (|m| m.heads[0].w[0] = -17, "does not fit s5"),
-            (|m| m.blocks[0].fc1.bias[3] = 1 << 23, "blocks.0.mlp.fc1 bias[3] = 8388608 does not fit s24"),
+            (
+                |m| m.blocks[0].fc1.bias[3] = 1 << 23,
+                "blocks.0.mlp.fc1 bias[3] = 8388608 does not fit s24",
+            ),
             (|m| m.blocks[0].k_zero = 16, "blocks.0.attn.k zero point 16"),
             (|m| m.blocks[0].v_zero = -1, "blocks.0.attn.v zero point -1"),
             (
@@ -256,10 +283,19 @@ mod tests {
                 },
                 "lo = 9 > hi = 3",
             ),
-            (|m| m.blocks[0].qkv.requant[2].hi = 16, "clamp bounds 0 ..= 16"),
+            (
+                |m| m.blocks[0].qkv.requant[2].hi = 16,
+                "clamp bounds 0 ..= 16",
+            ),
             (|m| m.blocks[0].fc1.requant[0].shift = 63, "shift = 63"),
-            (|m| m.patch.requant[0].m0 = 1 << 31, "m0 = 2147483648 does not fit u31"),
-            (|m| m.blocks[0].gelu[7] = 16, "blocks.0.mlp.gelu entry[7] = 16 does not fit u4"),
+            (
+                |m| m.patch.requant[0].m0 = 1 << 31,
+                "m0 = 2147483648 does not fit u31",
+            ),
+            (
+                |m| m.blocks[0].gelu[7] = 16,
+                "blocks.0.mlp.gelu entry[7] = 16 does not fit u4",
+            ),
         ];
         for (edit, want) in cases {
             let mut bad = m.clone();

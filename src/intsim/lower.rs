@@ -106,15 +106,7 @@ fn lower_linear(
         what: format!("{} row {row}", layer.name()),
         zero_point: z,
     }));
-    let mut l = IntLinear::new(
-        layer.name(),
-        k,
-        n_out,
-        w,
-        bias,
-        (1 << a_bits) - 1,
-        requant,
-    );
+    let mut l = IntLinear::new(layer.name(), k, n_out, w, bias, (1 << a_bits) - 1, requant);
     l.w_scales = iw.scales.iter().map(|&s| f64::from(s)).collect();
     Ok(l)
 }

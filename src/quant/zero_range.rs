@@ -74,9 +74,8 @@ pub fn integer_weight(qw: &QuantizedWeight, weight: &[f32], name: &str) -> Resul
         if z2 == z {
             continue;
         }
-        let row = UniformQuantizer::from_parts(bits, Granularity::PerTensor, vec![s2], vec![
-            z2 as f32,
-        ])?;
+        let row =
+            UniformQuantizer::from_parts(bits, Granularity::PerTensor, vec![s2], vec![z2 as f32])?;
         let codes = row.quantize_codes(&weight[r * k..(r + 1) * k])?;
         out.codes[r * k..(r + 1) * k].copy_from_slice(&codes);
         out.scales[r] = s2;
@@ -98,7 +97,10 @@ mod tests {
                 let s = 0.013f32;
                 let (s2, z2) = include_zero(s, z, bits);
                 assert!((0..=qmax).contains(&z2), "{bits} {z}");
-                let old = (f64::from(-z) * f64::from(s), f64::from(qmax - z) * f64::from(s));
+                let old = (
+                    f64::from(-z) * f64::from(s),
+                    f64::from(qmax - z) * f64::from(s),
+                );
                 let new = (
                     f64::from(-z2) * f64::from(s2),
                     f64::from(qmax - z2) * f64::from(s2),
@@ -125,7 +127,10 @@ mod tests {
         let z = qw.quantizer.rounded_zero_points();
         assert!((0..=15).contains(&z[0]) && z[1] < 0 && z[2] > 15, "{z:?}");
         let iw = integer_weight(&qw, &w, "t").unwrap();
-        assert_eq!(iw.widened.iter().map(|x| x.0).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(
+            iw.widened.iter().map(|x| x.0).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
         assert_eq!(iw.codes[..4], qw.codes[..4]);
         assert_eq!((iw.zero_points[1], iw.zero_points[2]), (0, 15));
         for r in 0..3 {
