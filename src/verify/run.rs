@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::golden::GoldenDir;
-use crate::perf::{av_cycles, job_cycles};
+use crate::perf::{av_cycles, av_requant_cycles, gelu_cycles, job_cycles, residual_cycles};
 
 use super::build::{Harness, build_harness, verilator_available};
 use super::cases::{Case, cases_for};
@@ -108,6 +108,11 @@ pub fn verify(opts: &VerifyOptions, mut progress: impl FnMut(&CaseResult)) -> Re
                     let (m, k, n) = (m as u64, k as u64, n as u64);
                     let (model, function) = match case.harness {
                         Harness::ShiftAv => (av_cycles(&design, m, k, n), "av_cycles"),
+                        Harness::AvRequant => {
+                            (av_requant_cycles(&design, m, k, n), "av_requant_cycles")
+                        }
+                        Harness::Gelu => (gelu_cycles(&design, m, n), "gelu_cycles"),
+                        Harness::Residual => (residual_cycles(&design, m, n), "residual_cycles"),
                         _ => (job_cycles(&design, m, k, n), "job_cycles"),
                     };
                     if model == c {
