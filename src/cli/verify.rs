@@ -99,8 +99,12 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
             Outcome::Unsupported(why) => format!("not runnable: {why}"),
             Outcome::Fail(why) => format!("FAIL: {why}"),
         };
+        let elements = match (&r.outcome, r.elements) {
+            (Outcome::Pass { .. }, Some(e)) => format!(", {e} elements"),
+            _ => String::new(),
+        };
         eprintln!(
-            "  {:<48} {:<8} {status} ({:.1} s)",
+            "  {:<48} {:<8} {status}{elements} ({:.1} s)",
             r.case.name,
             r.case.harness.name(),
             r.seconds
@@ -113,6 +117,7 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
         std::fs::rename(&tmp, p).map_err(|e| Error::io(p, e))?;
     }
     println!("{}", report.summary());
+    println!("{}", report.elements_line());
     if report.ok(args.allow_unsupported) {
         Ok(())
     } else if report.failed() > 0 {

@@ -90,19 +90,21 @@ pub fn verify(opts: &VerifyOptions, mut progress: impl FnMut(&CaseResult)) -> Re
     for case in cases {
         let t = Instant::now();
         let mut outcome = Outcome::Pass { cycles: None };
+        let mut elements = None;
         for (i, &seed) in opts.seeds.iter().enumerate() {
             let fst = opts
                 .fst
                 .as_ref()
                 .filter(|_| i == 0)
                 .map(|d| d.join(format!("{}.fst", file_stem(&case.name))));
-            let o = run_case(
+            let (o, e) = run_case(
                 &exes[&case.harness],
                 &case,
                 seed,
                 opts.stall,
                 fst.as_deref(),
             )?;
+            elements = elements.or(e);
             let o = match (o, case.shape) {
                 (Outcome::Pass { cycles: Some(c) }, Some([m, k, n])) => {
                     let (m, k, n) = (m as u64, k as u64, n as u64);
@@ -152,6 +154,7 @@ pub fn verify(opts: &VerifyOptions, mut progress: impl FnMut(&CaseResult)) -> Re
             outcome,
             seeds: opts.seeds.clone(),
             seconds: t.elapsed().as_secs_f64(),
+            elements,
         };
         progress(&r);
         results.push(r);
@@ -203,8 +206,14 @@ fn check_widths(g: &GoldenDir, rtl: &RtlInfo, dir: &Path, rtl_dir: &Path) -> Res
     Ok(())
 }
 
-/// One harness run.
-fn run_case(exe: &Path, case: &Case, seed: u64, stall: u32, fst: Option<&Path>) -> Result<Outcome> {
+/// One harness run: its outcome and the output elements it says it compared.
+fn run_case(
+    exe: &Path,
+    case: &Case,
+    seed: u64,
+    stall: u32,
+    fst: Option<&Path>,
+) -> Result<(Outcome, Option<u64>)> {
     let mut cmd = Command::new(exe);
     cmd.arg(format!("+golden={}", case.golden.display()));
     for (k, v) in &case.args {
@@ -229,7 +238,8 @@ fn run_case(exe: &Path, case: &Case, seed: u64, stall: u32, fst: Option<&Path>) 
             .unwrap_or("")
             .to_string()
     };
-    Ok(match out.status.code() {
+    let elements = parse_elements(&stdout);
+    let outcome = match out.status.code() {
         Some(0) => Outcome::Pass {
             cycles: parse_cycles(&stdout),
         },
@@ -248,6 +258,24 @@ fn run_case(exe: &Path, case: &Case, seed: u64, stall: u32, fst: Option<&Path>) 
             out.status,
             first(&stderr)
         )),
+    };
+    Ok((outcome, elements))
+}
+
+/// The element count of a harness's summary line: "N elements compared" (the harnesses of the
+/// units after the array), "N output elements equal" (top), "N codes equal" (logcode), "N outputs
+/// equal" (shift_av, requant).
+fn parse_elements(stdout: &str) -> Option<u64> {
+    [
+        " elements compared",
+        " output elements equal",
+        " codes equal",
+        " outputs equal",
+    ]
+    .iter()
+    .find_map(|p| {
+        let i = stdout.find(p)?;
+        stdout[..i].rsplit(' ').next()?.parse().ok()
     })
 }
 
@@ -270,6 +298,16 @@ mod tests {
             Some(150)
         );
         assert_eq!(parse_cycles("logcode: 3 codes equal\n"), None);
+        assert_eq!(parse_elements("logcode x: 3 codes equal in\n"), Some(3));
+        assert_eq!(
+            parse_elements("gelu x: 65536 elements compared in each of 2 runs\n"),
+            Some(65536)
+        );
+        assert_eq!(
+            parse_elements("top x: 12 output elements equal\n"),
+            Some(12)
+        );
+        assert_eq!(parse_elements("nothing\n"), None);
     }
 
     #[test]
