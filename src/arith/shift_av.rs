@@ -99,7 +99,10 @@ pub fn attention_row(codes: &[LogCode], values: &[i32], f: u32, out: &mut [i64])
 /// `[T, H * D_h]` with head `h`'s channel `c` in column `h * D_h + c`.
 pub fn merge_heads(av: &[i64], heads: usize, d_h: usize, requant: &[Requant]) -> Vec<i32> {
     assert!(heads > 0 && d_h > 0 && av.len() % (heads * d_h) == 0);
-    assert!(requant.len() == 1 || requant.len() == heads, "one constant set, or one per head");
+    assert!(
+        requant.len() == 1 || requant.len() == heads,
+        "one constant set, or one per head"
+    );
     let t = av.len() / (heads * d_h);
     let d = heads * d_h;
     let mut out = vec![0i32; t * d];

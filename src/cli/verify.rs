@@ -109,6 +109,7 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
         std::fs::rename(&tmp, p).map_err(|e| Error::io(p, e))?;
     }
     outln!("{}", report.summary())?;
+    outln!("{}", report.elements_line())?;
     if report.ok(args.allow_unsupported) {
         Ok(())
     } else if report.failed() > 0 {
@@ -150,8 +151,12 @@ fn case_line(r: &CaseResult) {
         Outcome::Unsupported(why) => format!("not runnable: {why}"),
         Outcome::Fail(why) => format!("FAIL: {why}"),
     };
+    let elements = match (&r.outcome, r.elements) {
+        (Outcome::Pass { .. }, Some(e)) => format!(", {e} elements"),
+        _ => String::new(),
+    };
     errln!(
-        "  {:<48} {:<8} {status} ({:.1} s)",
+        "  {:<48} {:<8} {status}{elements} ({:.1} s)",
         r.case.name,
         r.case.harness.name(),
         r.seconds

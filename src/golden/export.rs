@@ -6,7 +6,7 @@
 //! attention x V).
 
 use super::{GoldenFile, Kind, signed, unsigned};
-use crate::arith::gelu::{HBITS, h_scale};
+use crate::arith::gelu::{GeluSteps, HBITS, h_scale};
 use crate::arith::layernorm::LayerNormParams;
 use crate::arith::{PBITS, Requant};
 use crate::error::{Error, Result};
@@ -346,6 +346,15 @@ impl Exporter<'_> {
                 unsigned(abits),
                 &b.gelu,
                 "GELU table: entry h + 2^15 is the fc2 input code of fc1 output h (U7)",
+            );
+            let steps = GeluSteps::new(&b.gelu, abits, &p("mlp.gelu"))?;
+            self.param(
+                &p("mlp.gelu_steps"),
+                &[steps.load_words().len()],
+                signed(16),
+                &steps.load_words(),
+                "the GELU table as repq_gelu loads it: T[-2^15], the rise positions, the fall \
+                 positions (U7 in hardware, GeluSteps::load_words)",
             );
             self.linear(
                 &b.fc2,

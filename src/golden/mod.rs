@@ -7,13 +7,15 @@
 //! * the `manifest.toml` schema ([`manifest`]);
 //! * atomic directory writing, the overwrite guard, reading back ([`dir`]);
 //! * one image through an [`IntModel`](crate::intsim::IntModel) ([`export`]);
-//! * a random matmul with requantization and the U3/U4 unit vectors ([`random`]).
+//! * a random matmul with requantization and the U3/U4 unit vectors ([`random`]), and those of
+//!   the A x V requantization, GELU and the residual addition ([`random_units`]).
 
 pub mod dir;
 pub mod export;
 pub mod hex;
 pub mod manifest;
 pub mod random;
+pub mod random_units;
 
 use std::collections::BTreeMap;
 

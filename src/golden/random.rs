@@ -2,7 +2,8 @@
 //! requantization (U1 + U2), probabilities through the log2 code unit (U3), and an `M x K x N`
 //! attention x V through the shift unit (U4), every expected value computed by the reference
 //! units of [`crate::arith`]. Deterministic per seed: one `StdRng::seed_from_u64(seed)` draws
-//! everything in a fixed order (matmul, code unit, shift unit).
+//! everything in a fixed order (matmul, code unit, shift unit, then the units of
+//! [`super::random_units`]).
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -173,6 +174,7 @@ pub fn generate(spec: &RandomSpec) -> Result<(Vec<GoldenFile>, RandomInfo)> {
     matmul(spec, &mut rng, &mut files)?;
     let scales = logcode(spec, &mut rng, &mut files);
     let f = shift_av(spec, &mut rng, &mut files)?;
+    super::random_units::generate(spec, &mut rng, &mut files)?;
     let info = RandomInfo {
         seed: spec.seed,
         shape: spec.shape,

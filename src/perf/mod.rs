@@ -19,9 +19,11 @@
 pub mod array;
 pub mod report;
 pub mod shift_av;
+pub mod units;
 pub mod workload;
 
 pub use array::job_cycles;
 pub use report::{Evaluated, OpCycles, evaluate};
 pub use shift_av::av_cycles;
+pub use units::{av_requant_cycles, gelu_cycles, residual_cycles};
 pub use workload::{Op, Unit, vit_workload};

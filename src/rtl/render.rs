@@ -220,6 +220,8 @@ struct CHeader<'a> {
     logcode_latency: u32,
     shift_av_latency: u32,
     clock_khz: u64,
+    u: &'a UnitParams,
+    residual_latency: u32,
 }
 
 /// The FuseSoC VLNV of the generated `.core` file, `repq_hw:rtl:NAME:VERSION`, with a name that
@@ -395,6 +397,8 @@ pub fn render_all(d: &Design) -> Vec<GeneratedFile> {
             logcode_latency: LOGCODE_LATENCY,
             shift_av_latency: SHIFT_AV_LATENCY,
             clock_khz: (d.clock_mhz * 1000.0).round() as u64,
+            u,
+            residual_latency: super::units::RESIDUAL_LATENCY,
         },
         "repq_params.h",
     ));

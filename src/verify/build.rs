@@ -22,15 +22,24 @@ pub enum Harness {
     /// tests build it, often with `-G` overrides of `LANES`, `ACC` and `OBITS`
     /// ([`build_harness_with`]).
     Requant,
+    /// `repq_av_requant`: A x V outputs to proj input codes, heads merged, `sim/av_requant.cpp`.
+    AvRequant,
+    /// `repq_gelu`: U7's table as steps, `sim/gelu.cpp`.
+    Gelu,
+    /// `repq_residual`: the residual addition (U8), `sim/residual.cpp`.
+    Residual,
 }
 
 impl Harness {
     /// Every harness, in build order.
-    pub const ALL: [Harness; 4] = [
+    pub const ALL: [Harness; 7] = [
         Harness::Top,
         Harness::LogCode,
         Harness::ShiftAv,
         Harness::Requant,
+        Harness::AvRequant,
+        Harness::Gelu,
+        Harness::Residual,
     ];
 
     /// The Verilog module under test.
@@ -40,6 +49,9 @@ impl Harness {
             Harness::LogCode => "repq_logcode",
             Harness::ShiftAv => "repq_shift_av",
             Harness::Requant => "repq_requant",
+            Harness::AvRequant => "repq_av_requant",
+            Harness::Gelu => "repq_gelu",
+            Harness::Residual => "repq_residual",
         }
     }
 
@@ -50,6 +62,9 @@ impl Harness {
             Harness::LogCode => "logcode.cpp",
             Harness::ShiftAv => "shift_av.cpp",
             Harness::Requant => "requant.cpp",
+            Harness::AvRequant => "av_requant.cpp",
+            Harness::Gelu => "gelu.cpp",
+            Harness::Residual => "residual.cpp",
         }
     }
 
@@ -60,6 +75,9 @@ impl Harness {
             Harness::LogCode => "logcode",
             Harness::ShiftAv => "shift_av",
             Harness::Requant => "requant",
+            Harness::AvRequant => "av_requant",
+            Harness::Gelu => "gelu",
+            Harness::Residual => "residual",
         }
     }
 }

@@ -4,9 +4,10 @@
 //! code unit and the shift unit. Model mode: the patch embedding, the selected blocks' qkv
 //! projection, `Q K^T` per head (raw accumulators through an identity requantization),
 //! probabilities to log2 codes, attention x V per head, proj, fc1 and fc2, and the classifier
-//! head(s), each with the requantization of docs/arithmetic.md. Not covered here because the RTL
-//! has no unit for them: LayerNorm (U5), the softmax exponent (U6), GELU (U7), residual adds
-//! (U8), and the U2 requantization of the attention x V outputs (a standalone requantization).
+//! head(s), each with the requantization of docs/arithmetic.md; and the units after the array
+//! ([`unit_cases`]): the A x V outputs to proj input codes (heads merged), the GELU table on fc1's
+//! indices, both residual additions. Not covered here because the RTL has no unit for them:
+//! LayerNorm (U5) and the softmax exponent (U6).
 
 use crate::error::{Error, Result};
 use crate::golden::GoldenDir;
@@ -27,7 +28,10 @@ pub struct Case {
     pub args: Vec<(&'static str, String)>,
     /// `[M, K, N]`: of a `repq_top` job (its stall-free cycle count must equal
     /// [`crate::perf::job_cycles`]), or queries x keys x channels of a `repq_shift_av` case (must
-    /// equal [`crate::perf::av_cycles`]); `None` for cases without a cycle model.
+    /// equal [`crate::perf::av_cycles`]); tokens x head width x heads of a `repq_av_requant` case
+    /// ([`crate::perf::av_requant_cycles`]); rows x 1 x columns of a `repq_gelu` or
+    /// `repq_residual` case ([`crate::perf::gelu_cycles`], [`crate::perf::residual_cycles`]);
+    /// `None` for cases without a cycle model.
     pub shape: Option<[usize; 3]>,
     /// The golden directory the operands are in.
     pub golden: std::path::PathBuf,
@@ -78,6 +82,98 @@ fn linear(g: &GoldenDir, p: &str, a: &str) -> Result<Case> {
         shape: Some([input[0], input[1], w[1]]),
         golden: g.root.clone(),
     })
+}
+
+/// The A x V outputs of every head of `attn` (`blocks.i.attn`) to the proj input codes.
+fn av_requant_case(g: &GoldenDir, attn: &str) -> Result<Case> {
+    let av = dims(g, &format!("{attn}.av"))?;
+    let mut args = vec![
+        ("av", format!("{attn}.av")),
+        ("out", format!("{attn}.proj.input")),
+    ];
+    for f in ["m0", "shift", "zero_point", "lo", "hi"] {
+        args.push((f, format!("{attn}.av.{f}")));
+    }
+    Ok(Case {
+        name: format!("{attn}.proj.input (A x V requantized, heads merged)"),
+        harness: Harness::AvRequant,
+        args,
+        shape: Some([av[1], av[2], av[0]]),
+        golden: g.root.clone(),
+    })
+}
+
+/// `out = sat32(x + y)`.
+fn residual_case(g: &GoldenDir, x: &str, y: &str, out: &str) -> Result<Case> {
+    let o = dims(g, out)?;
+    Ok(Case {
+        name: format!("{out} (residual add)"),
+        harness: Harness::Residual,
+        args: vec![("x", x.into()), ("y", y.into()), ("out", out.into())],
+        shape: Some([o[0], 1, o[1]]),
+        golden: g.root.clone(),
+    })
+}
+
+/// fc1's indices through block `blk`'s GELU table.
+fn gelu_case(g: &GoldenDir, blk: &str) -> Result<Case> {
+    let o = dims(g, &format!("{blk}.mlp.fc2.input"))?;
+    Ok(Case {
+        name: format!("{blk}.mlp.fc2.input (GELU table)"),
+        harness: Harness::Gelu,
+        args: vec![
+            ("steps", format!("{blk}.mlp.gelu_steps")),
+            ("h", format!("{blk}.mlp.fc1.output")),
+            ("out", format!("{blk}.mlp.fc2.input")),
+        ],
+        shape: Some([o[0], 1, o[1]]),
+        golden: g.root.clone(),
+    })
+}
+
+/// The units after the array on random vectors (`golden --random`).
+pub fn random_unit_cases(g: &GoldenDir) -> Result<Vec<Case>> {
+    let av = dims(g, "av_requant.av")?;
+    let mut args = vec![
+        ("av", "av_requant.av".to_string()),
+        ("out", "av_requant.out".into()),
+    ];
+    for f in ["m0", "shift", "zero_point", "lo", "hi"] {
+        args.push((f, format!("av_requant.{f}")));
+    }
+    let h = dims(g, "gelu.h")?;
+    let r = dims(g, "residual.out")?;
+    Ok(vec![
+        Case {
+            name: "av_requant".into(),
+            harness: Harness::AvRequant,
+            args,
+            shape: Some([av[1], av[2], av[0]]),
+            golden: g.root.clone(),
+        },
+        Case {
+            name: "gelu (every index, two tables)".into(),
+            harness: Harness::Gelu,
+            args: vec![
+                ("steps", "gelu.steps".into()),
+                ("h", "gelu.h".into()),
+                ("out", "gelu.out".into()),
+            ],
+            shape: Some([1, 1, h[0]]),
+            golden: g.root.clone(),
+        },
+        Case {
+            name: "residual (saturation both ways)".into(),
+            harness: Harness::Residual,
+            args: vec![
+                ("x", "residual.x".into()),
+                ("y", "residual.y".into()),
+                ("out", "residual.out".into()),
+            ],
+            shape: Some([r[0], 1, r[1]]),
+            golden: g.root.clone(),
+        },
+    ])
 }
 
 /// The cases of a golden directory; `blocks` selects the transformer blocks (model mode).
@@ -138,6 +234,7 @@ pub fn cases_for(
                 shape: Some([code[0], code[1], v[1]]),
                 golden: g.root.clone(),
             });
+            cases.extend(random_unit_cases(g)?);
         }
         "model" => {
             let model = g.manifest.model.as_ref().ok_or_else(|| Error::Dataset {
@@ -215,16 +312,35 @@ pub fn cases_for(
                         golden: g.root.clone(),
                     });
                 }
+                cases.push(av_requant_case(g, &attn)?);
                 cases.push(linear(g, &format!("{attn}.proj"), &format!("{attn}.proj"))?);
+                let before = if b == 0 {
+                    "embed".to_string()
+                } else {
+                    format!("blocks.{}.residual2", b - 1)
+                };
+                cases.push(residual_case(
+                    g,
+                    &before,
+                    &format!("{attn}.proj.output"),
+                    &format!("{blk}.residual1"),
+                )?);
                 cases.push(linear(
                     g,
                     &format!("{blk}.mlp.fc1"),
                     &format!("{blk}.mlp.fc1"),
                 )?);
+                cases.push(gelu_case(g, &blk)?);
                 cases.push(linear(
                     g,
                     &format!("{blk}.mlp.fc2"),
                     &format!("{blk}.mlp.fc2"),
+                )?);
+                cases.push(residual_case(
+                    g,
+                    &format!("{blk}.residual1"),
+                    &format!("{blk}.mlp.fc2.output"),
+                    &format!("{blk}.residual2"),
                 )?);
             }
             cases.push(linear(g, "head", "head")?);

@@ -28,6 +28,8 @@ pub struct CaseResult {
     /// Seeds run (each: random stalls, `+verilator+seed`, a mid-run reset).
     pub seeds: Vec<u64>,
     pub seconds: f64,
+    /// Output elements the harness compared (per run), when it says.
+    pub elements: Option<u64>,
 }
 
 /// A whole verification run.
@@ -95,6 +97,42 @@ impl VerifyReport {
         )
     }
 
+    /// Per unit (harness) that ran: its module, the cases that passed, and the output elements
+    /// they compared (each in every run of every seed).
+    pub fn elements_by_unit(&self) -> Vec<(&'static str, usize, u64)> {
+        let mut v: Vec<(&'static str, usize, u64)> = Vec::new();
+        for r in &self.results {
+            if !matches!(r.outcome, Outcome::Pass { .. }) {
+                continue;
+            }
+            let m = r.case.harness.module();
+            let e = r.elements.unwrap_or(0);
+            match v.iter_mut().find(|(n, _, _)| *n == m) {
+                Some(x) => {
+                    x.1 += 1;
+                    x.2 += e;
+                }
+                None => v.push((m, 1, e)),
+            }
+        }
+        v
+    }
+
+    /// One line: the elements compared per unit.
+    pub fn elements_line(&self) -> String {
+        let parts: Vec<String> = self
+            .elements_by_unit()
+            .iter()
+            .map(|(m, c, e)| {
+                format!(
+                    "{m} {e} elements ({c} case{})",
+                    if *c == 1 { "" } else { "s" }
+                )
+            })
+            .collect();
+        format!("elements compared per unit: {}", parts.join(", "))
+    }
+
     /// A Markdown section.
     pub fn markdown(&self) -> String {
         let mut s = String::new();
@@ -145,6 +183,7 @@ impl VerifyReport {
             let _ = writeln!(s, "| {name} | | | not runnable: {why} | | |");
         }
         let _ = writeln!(s, "\n{}", self.summary());
+        let _ = writeln!(s, "\n{}", self.elements_line());
         s
     }
 }

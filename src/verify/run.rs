@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::golden::GoldenDir;
-use crate::perf::{av_cycles, job_cycles};
+use crate::perf::{av_cycles, av_requant_cycles, gelu_cycles, job_cycles, residual_cycles};
 
 use super::build::{Harness, build_harness_checked, verilator_available};
 use super::build_dir::{default_build_dir, usable_build_dir};
@@ -135,24 +135,31 @@ pub fn verify(
     for case in cases {
         let t = Instant::now();
         let mut outcome = Outcome::Pass { cycles: None };
+        let mut elements = None;
         for (i, &seed) in opts.seeds.iter().enumerate() {
             let fst = opts
                 .fst
                 .as_ref()
                 .filter(|_| i == 0)
                 .map(|d| d.join(format!("{}.fst", file_stem(&case.name))));
-            let o = run_case(
+            let (o, e) = run_case(
                 &exes[&case.harness],
                 &case,
                 seed,
                 opts.stall,
                 fst.as_deref(),
             )?;
+            elements = elements.or(e);
             let o = match (o, case.shape) {
                 (Outcome::Pass { cycles: Some(c) }, Some([m, k, n])) => {
                     let (m, k, n) = (m as u64, k as u64, n as u64);
                     let (model, function) = match case.harness {
                         Harness::ShiftAv => (av_cycles(&design, m, k, n), "av_cycles"),
+                        Harness::AvRequant => {
+                            (av_requant_cycles(&design, m, k, n), "av_requant_cycles")
+                        }
+                        Harness::Gelu => (gelu_cycles(&design, m, n), "gelu_cycles"),
+                        Harness::Residual => (residual_cycles(&design, m, n), "residual_cycles"),
                         _ => (job_cycles(&design, m, k, n), "job_cycles"),
                     };
                     if model == c {
@@ -192,6 +199,7 @@ pub fn verify(
             outcome,
             seeds: opts.seeds.clone(),
             seconds: t.elapsed().as_secs_f64(),
+            elements,
         };
         progress(Progress::Case(&r));
         results.push(r);
@@ -246,8 +254,14 @@ fn check_widths(g: &GoldenDir, rtl: &RtlInfo, dir: &Path, rtl_dir: &Path) -> Res
     Ok(())
 }
 
-/// One harness run.
-fn run_case(exe: &Path, case: &Case, seed: u64, stall: u32, fst: Option<&Path>) -> Result<Outcome> {
+/// One harness run: its outcome and the output elements it says it compared.
+fn run_case(
+    exe: &Path,
+    case: &Case,
+    seed: u64,
+    stall: u32,
+    fst: Option<&Path>,
+) -> Result<(Outcome, Option<u64>)> {
     let mut cmd = Command::new(exe);
     cmd.arg(format!("+golden={}", case.golden.display()));
     for (k, v) in &case.args {
@@ -272,7 +286,8 @@ fn run_case(exe: &Path, case: &Case, seed: u64, stall: u32, fst: Option<&Path>) 
             .unwrap_or("")
             .to_string()
     };
-    Ok(match out.status.code() {
+    let elements = parse_elements(&stdout);
+    let outcome = match out.status.code() {
         Some(0) => Outcome::Pass {
             cycles: parse_cycles(&stdout),
         },
@@ -291,6 +306,24 @@ fn run_case(exe: &Path, case: &Case, seed: u64, stall: u32, fst: Option<&Path>) 
             out.status,
             first(&stderr)
         )),
+    };
+    Ok((outcome, elements))
+}
+
+/// The element count of a harness's summary line: "N elements compared" (the harnesses of the
+/// units after the array), "N output elements equal" (top), "N codes equal" (logcode), "N outputs
+/// equal" (shift_av, requant).
+fn parse_elements(stdout: &str) -> Option<u64> {
+    [
+        " elements compared",
+        " output elements equal",
+        " codes equal",
+        " outputs equal",
+    ]
+    .iter()
+    .find_map(|p| {
+        let i = stdout.find(p)?;
+        stdout[..i].rsplit(' ').next()?.parse().ok()
     })
 }
 
@@ -313,6 +346,16 @@ mod tests {
             Some(150)
         );
         assert_eq!(parse_cycles("logcode: 3 codes equal\n"), None);
+        assert_eq!(parse_elements("logcode x: 3 codes equal in\n"), Some(3));
+        assert_eq!(
+            parse_elements("gelu x: 65536 elements compared in each of 2 runs\n"),
+            Some(65536)
+        );
+        assert_eq!(
+            parse_elements("top x: 12 output elements equal\n"),
+            Some(12)
+        );
+        assert_eq!(parse_elements("nothing\n"), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 /// (file name, contents) of every harness source.
-pub const SOURCES: [(&str, &str); 7] = [
+pub const SOURCES: [(&str, &str); 11] = [
     ("tb.h", include_str!("../../sim/tb.h")),
     ("golden.h", include_str!("../../sim/golden.h")),
     ("harness.h", include_str!("../../sim/harness.h")),
@@ -15,6 +15,10 @@ pub const SOURCES: [(&str, &str); 7] = [
     ("logcode.cpp", include_str!("../../sim/logcode.cpp")),
     ("shift_av.cpp", include_str!("../../sim/shift_av.cpp")),
     ("requant.cpp", include_str!("../../sim/requant.cpp")),
+    ("stream.h", include_str!("../../sim/stream.h")),
+    ("av_requant.cpp", include_str!("../../sim/av_requant.cpp")),
+    ("gelu.cpp", include_str!("../../sim/gelu.cpp")),
+    ("residual.cpp", include_str!("../../sim/residual.cpp")),
 ];
 
 /// Writes the sources into `dir` (only files whose contents differ, so builds stay incremental).

@@ -53,6 +53,15 @@
 #define REPQ_SHIFT_AV_LATENCY {{ shift_av_latency }}u
 #define REPQ_CLOCK_KHZ {{ clock_khz }}u
 
+/* Units after the array (docs/arithmetic.md U7, U8, A x V requantization) */
+#define REPQ_RESIDUAL_YBITS {{ u.residual_ybits }}u     /* repq_residual increment lanes s{YBITS} */
+#define REPQ_RESIDUAL_LATENCY {{ residual_latency }}u
+#define REPQ_GELU_IBITS {{ u.gelu_ibits }}u         /* repq_gelu index lanes s{IBITS} */
+#define REPQ_GELU_LATENCY {{ u.gelu_latency }}u
+#define REPQ_GELU_LOAD_BEATS {{ u.gelu_load_beats }}u    /* table load: B, 2^ABITS - 1 rises, 2^ABITS - 1 falls */
+#define REPQ_AV_REQUANT_LANES {{ u.av_requant_lanes }}u    /* repq_av_requant RQ_LANES (a beat takes PE_COLS / RQ_LANES cycles) */
+#define REPQ_AV_REQUANT_LATENCY {{ u.av_latency }}u
+
 /* Beat widths in bits and in 32-bit words */
 #define REPQ_ACT_BEAT_BITS {{ d.act_bits() }}u
 #define REPQ_ACT_BEAT_WORDS {{ d.act_bits().div_ceil(32) }}u

@@ -12,9 +12,10 @@
 // code, a step of several codes repeating t; each list padded with 32767 to N = 2^ABITS - 1
 // entries (GeluSteps::new builds them and refuses a table that does not fit).
 // TABLE LOAD (s_tbl, one s16 per beat): 2N + 1 = {{ u.gelu_load_beats }} beats, B, U[1..N], D[1..N], written into every
-// lane's copy. s_tbl_ready is low while an index is in the pipeline; s_h_ready is low while a
-// load is incomplete or s_tbl_valid is high: a load takes effect for every index sent after it.
-// The table is reloaded per layer.
+// lane's copy. The table is reloaded per layer: after reset and after every index beat with
+// s_h_last, s_h_ready stays low until a whole table has been loaded; s_tbl_ready is low while
+// an index is in the pipeline (its lookups read the table). So a layer is: its table, then its
+// index beats, the last with s_h_last (repq_top's m_out_last).
 //
 // Each lane counts #{U[j] < h} by binary lifting, k = ABITS-1 .. 0: p += 2^k if U[p + 2^k] < h.
 // Step k reads only entries (2m + 1) 2^k, at m = p >> (k+1): a memory of 2^(ABITS-1-k) entries
@@ -58,8 +59,9 @@ module repq_gelu #(
     reg [S-1:0] last_q;     // s_h_last travelling with the beat
     wire ce = ~v_q[S-1] | m_code_ready;
     reg [ABITS:0] ld_q;     // next load beat: 0 = B, 1 .. N = U, N+1 .. 2N = D
+    reg need_q;             // no table for the next index yet
     wire loading = (ld_q != {(ABITS+1){1'b0}});
-    assign s_h_ready = ce & ~loading & ~s_tbl_valid;
+    assign s_h_ready = ce & ~need_q;
     assign s_tbl_ready = ~(|v_q);
     wire take = s_h_valid & s_h_ready;
     wire load = s_tbl_valid & s_tbl_ready;
@@ -70,9 +72,12 @@ module repq_gelu #(
         if (rst) begin
             v_q <= {S{1'b0}};
             ld_q <= {(ABITS+1){1'b0}};
+            need_q <= 1'b1;
         end else begin
             if (ce) v_q <= { v_q[S-2:0], take };
             if (load) ld_q <= (ld_q == LOAD_LAST) ? {(ABITS+1){1'b0}} : ld_q + 1'b1;
+            if (load & (ld_q == LOAD_LAST)) need_q <= 1'b0;
+            else if (take & s_h_last) need_q <= 1'b1;
         end
     end
     always @(posedge clk) begin

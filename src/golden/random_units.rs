@@ -1,0 +1,248 @@
+//! Random vectors of the units after the array (`repq-hw golden --random`, drawn after the
+//! matmul, code unit and shift unit vectors of [`super::random`], from the same generator): the
+//! A x V requantization with heads merged, the GELU table unit on every index, and the residual
+//! addition with saturation both ways. Every expected value comes from [`crate::arith`].
+
+use rand::RngExt;
+use rand::rngs::StdRng;
+
+use super::random::RandomSpec;
+use super::{GoldenFile, Kind, signed, unsigned};
+use crate::arith::gelu::{GeluSteps, TABLE_LEN, gelu_table, h_scale};
+use crate::arith::{Requant, merge_heads, residual_add};
+use crate::error::Result;
+
+/// Heads of the A x V requantization vectors.
+pub const AV_HEADS: usize = 3;
+/// GELU tables (each loaded, then every index looked up: the reload is part of the test).
+pub const GELU_TABLES: usize = 2;
+
+fn file<T: Copy + Into<i128>>(
+    kind: Kind,
+    dir: &str,
+    name: &str,
+    shape: &[usize],
+    ty: (u32, bool),
+    data: &[T],
+    what: &str,
+) -> GoldenFile {
+    GoldenFile::new(kind, dir, &format!("{dir}.{name}"), shape, ty, data, what)
+}
+
+/// All three units, in this order.
+pub fn generate(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) -> Result<()> {
+    av_requant(spec, rng, files)?;
+    gelu(spec, rng, files)?;
+    residual(spec, rng, files);
+    Ok(())
+}
+
+/// A x V outputs of [`AV_HEADS`] heads of `M` queries and `N` channels (`[H, M, N]`, `s{acc}`):
+/// element `i` by `i % 7`: 0 the largest, 1 the smallest accumulator, 2 zero, 3 a value next to a
+/// rounding tie of its head's shift, others random at a typical scale. Per head a multiplier,
+/// zero point and (head 1) a narrowed clamp.
+fn av_requant(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) -> Result<()> {
+    let [m, _, n] = spec.shape;
+    let (h, abits, acc_bits) = (AV_HEADS, spec.abits, spec.acc_bits);
+    let amax = (1i32 << abits) - 1;
+    let lim = (1i64 << (acc_bits - 1)) - 1;
+    let typical = (lim >> 4).max(1);
+    let mut requant = Vec::with_capacity(h);
+    for head in 0..h {
+        let mult = f64::from(amax) / (4.0 * typical as f64) * rng.random_range(0.5..2.0);
+        let mut r = Requant::to_codes(mult, rng.random_range(0..=amax), abits, "random A x V")?;
+        if head == 1 {
+            r.lo = rng.random_range(0..=amax / 2);
+            r.hi = rng.random_range(r.lo..=amax);
+        }
+        requant.push(r);
+    }
+    let av: Vec<i64> = (0..h * m * n)
+        .map(|i| match i % 7 {
+            0 => lim,
+            1 => -lim - 1,
+            2 => 0,
+            3 => {
+                // acc * M0 lands next to (k + 1/2) 2^n: acc = round((k + 1/2) 2^n / M0) + {-1, 0, 1}.
+                let r = requant[i / (m * n)];
+                let k = rng.random_range(-64..64) as f64 + 0.5;
+                let x = (k * 2f64.powi(r.shift as i32) / f64::from(r.m0.max(1))).round() as i64;
+                (x + rng.random_range(-1..=1)).clamp(-lim - 1, lim)
+            }
+            _ => rng.random_range(-typical..=typical),
+        })
+        .collect();
+    let out = merge_heads(&av, h, n, &requant);
+    let (p, act) = (Kind::Parameter, Kind::Activation);
+    let d = "av_requant";
+    let per = |f: fn(&Requant) -> i64| requant.iter().map(f).collect::<Vec<i64>>();
+    files.push(file(
+        act,
+        d,
+        "av",
+        &[h, m, n],
+        signed(acc_bits),
+        &av,
+        "attention x V outputs [head, query, channel] (U4 output, the unit's input)",
+    ));
+    for (name, ty, vals, what) in [
+        (
+            "m0",
+            unsigned(31),
+            per(|r| r.m0.into()),
+            "multiplier M0 per head (U2)",
+        ),
+        (
+            "shift",
+            unsigned(6),
+            per(|r| r.shift.into()),
+            "shift n per head (U2)",
+        ),
+        (
+            "zero_point",
+            signed(32),
+            per(|r| r.zero_point.into()),
+            "output zero point per head (U2)",
+        ),
+        (
+            "lo",
+            unsigned(abits),
+            per(|r| r.lo.into()),
+            "lower clamp per head (U2)",
+        ),
+        (
+            "hi",
+            unsigned(abits),
+            per(|r| r.hi.into()),
+            "upper clamp per head (U2)",
+        ),
+    ] {
+        files.push(file(p, d, name, &[h], ty, &vals, what));
+    }
+    files.push(file(
+        act,
+        d,
+        "out",
+        &[m, h * n],
+        unsigned(abits),
+        &out,
+        "proj input codes, heads merged: column h * N + c is head h's channel c (arith::merge_heads)",
+    ));
+    Ok(())
+}
+
+/// [`GELU_TABLES`] tables of `abits`-bit codes for random output quantizers (scale 10^-3 .. 10^-0.5,
+/// zero point in the lower quarter), their table-load words, and every index through each.
+fn gelu(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) -> Result<()> {
+    let abits = spec.abits;
+    let zmax = f64::from((1u32 << abits) / 4);
+    let (mut tables, mut words, mut out) = (Vec::new(), Vec::new(), Vec::new());
+    let mut scales = Vec::new();
+    for s in 0..GELU_TABLES {
+        let s_out = 10f64.powf(rng.random_range(-3.0..-0.5));
+        let z = rng.random_range(0.0..=zmax).round();
+        let t = gelu_table(h_scale(s_out, z, abits), s_out, z, abits);
+        let st = GeluSteps::new(&t, abits, &format!("random GELU table {s}"))?;
+        words.extend(st.load_words());
+        out.extend((0..TABLE_LEN).map(|i| st.lookup((i as i32 - 32768) as i16)));
+        tables.extend(t);
+        scales.push(format!("s_out = {s_out:e}, z_out = {z}"));
+    }
+    let h: Vec<i32> = (-32768..32768).collect();
+    let (p, act) = (Kind::Parameter, Kind::Activation);
+    let d = "gelu";
+    let sets = GELU_TABLES;
+    let load = words.len() / sets;
+    files.push(file(
+        p,
+        d,
+        "table",
+        &[sets, TABLE_LEN],
+        unsigned(abits),
+        &tables,
+        &format!("GELU tables T[h + 2^15] (U7) for {}", scales.join("; ")),
+    ));
+    files.push(file(
+        p,
+        d,
+        "steps",
+        &[sets, load],
+        signed(16),
+        &words,
+        "the tables' load words for repq_gelu: T[-2^15], the rise positions, the fall positions \
+         (GeluSteps::load_words)",
+    ));
+    files.push(file(
+        act,
+        d,
+        "h",
+        &[TABLE_LEN],
+        signed(16),
+        &h,
+        "every index h = -2^15 .. 2^15 - 1 (U7 input)",
+    ));
+    files.push(file(
+        act,
+        d,
+        "out",
+        &[sets, TABLE_LEN],
+        unsigned(abits),
+        &out,
+        "T[h] per table for every index (U7)",
+    ));
+    Ok(())
+}
+
+/// `M x N` residual additions: element `i` by `i % 8`: 0 overflow upward, 1 downward (both
+/// saturate), 2 and 3 sums exactly at `2^31 - 1` and `-2^31` (no saturation), 4 both operands at
+/// the same extreme, others random (residual-sized `x`, any `y`).
+fn residual(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) {
+    let [m, _, n] = spec.shape;
+    let (max, min) = (i64::from(i32::MAX), i64::from(i32::MIN));
+    let (mut x, mut y) = (Vec::with_capacity(m * n), Vec::with_capacity(m * n));
+    for i in 0..m * n {
+        let r = rng.random_range(0..1i64 << 20);
+        let s = rng.random_range(0..1i64 << 20);
+        let (a, b) = match i % 8 {
+            0 => (max - r, r + 1 + s),
+            1 => (min + r, -(r + 1 + s)),
+            2 => (max - r, r),
+            3 => (min + r, -r),
+            4 => {
+                if i % 16 == 4 {
+                    (max, max)
+                } else {
+                    (min, min)
+                }
+            }
+            _ => (
+                rng.random_range(-(1i64 << 26)..1i64 << 26),
+                rng.random_range(min..=max),
+            ),
+        };
+        x.push(a as i32);
+        y.push(b as i32);
+    }
+    let out: Vec<i32> = x
+        .iter()
+        .zip(&y)
+        .map(|(&a, &b)| residual_add(a, b))
+        .collect();
+    let act = Kind::Activation;
+    let d = "residual";
+    for (name, data, what) in [
+        (
+            "x",
+            &x,
+            "residual stream x (s32, 16 fraction bits) (U8 input)",
+        ),
+        (
+            "y",
+            &y,
+            "increments y, a residual-kind U2 output (U8 input)",
+        ),
+        ("out", &out, "sat32(x + y) (U8)"),
+    ] {
+        files.push(file(act, d, name, &[m, n], signed(32), data, what));
+    }
+}
