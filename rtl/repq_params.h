@@ -42,7 +42,7 @@
 #define REPQ_ACC_BITS_REQUIRED 28u
 #define REPQ_BOUND_MAX_K 384u     /* largest K the accumulator bound covers */
 #define REPQ_BOUND_MAX_TOKENS 50u
-#define REPQ_AV_FRACTION_BITS 12      /* U4 F for REPQ_BOUND_MAX_TOKENS keys (-1: none fits) */
+#define REPQ_AV_FRACTION_BITS 13      /* U4 F for REPQ_BOUND_MAX_TOKENS keys (-1: none fits) */
 #define REPQ_M_TILE 256u           /* TM: rows per M tile */
 #define REPQ_DIM_BITS 16u
 #define REPQ_MAX_DIM 65535u
@@ -54,6 +54,15 @@
 #define REPQ_LOGCODE_LATENCY 3u
 #define REPQ_SHIFT_AV_LATENCY 5u
 #define REPQ_CLOCK_KHZ 200000u
+
+/* Units after the array (docs/arithmetic.md U7, U8, A x V requantization) */
+#define REPQ_RESIDUAL_YBITS 32u     /* repq_residual increment lanes s{YBITS} */
+#define REPQ_RESIDUAL_LATENCY 1u
+#define REPQ_GELU_IBITS 16u         /* repq_gelu index lanes s{IBITS} */
+#define REPQ_GELU_LATENCY 10u
+#define REPQ_GELU_LOAD_BEATS 511u    /* table load: B, 2^ABITS - 1 rises, 2^ABITS - 1 falls */
+#define REPQ_AV_REQUANT_LANES 1u    /* repq_av_requant RQ_LANES (a beat takes PE_COLS / RQ_LANES cycles) */
+#define REPQ_AV_REQUANT_LATENCY 28u
 
 /* Beat widths in bits and in 32-bit words */
 #define REPQ_ACT_BEAT_BITS 128u

@@ -785,10 +785,13 @@ fn binary_generates_the_rendered_files() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("wrote 20 files"), "{stdout}");
+    let files = files_of(&cfg("4x8", 4, 8, Target::Ecp5));
+    assert!(
+        stdout.contains(&format!("wrote {} files", files.len())),
+        "{stdout}"
+    );
     // W4A8: the operand lanes are s9, Q K^T runs on this array (no note says otherwise).
     assert!(!stdout.contains("Q K^T"), "{stdout}");
-    let files = files_of(&cfg("4x8", 4, 8, Target::Ecp5));
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), files.len());
     for f in files {
         assert_eq!(
