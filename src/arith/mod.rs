@@ -9,6 +9,8 @@ pub mod matmul;
 pub mod requant;
 pub mod shift_av;
 pub mod softmax;
+pub mod spec;
+pub mod widths;
 
 pub use layernorm::{LayerNormParams, layer_norm_params};
 pub use logcode::{LogCode, LogCodeParams, PBITS};
