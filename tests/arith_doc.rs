@@ -17,7 +17,10 @@ fn generated_sections_match_the_code() {
     let doc = std::fs::read_to_string(&path).unwrap();
     let want = spec::render(&doc).unwrap_or_else(|e| panic!("docs/arithmetic.md: {e}"));
     if std::env::var_os("REPQ_BLESS_DOCS").is_some() && want != doc {
-        std::fs::write(&path, &want).unwrap();
+        // Atomically: the other tests of this file read the document concurrently.
+        let tmp = path.with_extension("md.bless");
+        std::fs::write(&tmp, &want).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
         return;
     }
     if let Some((i, (a, b))) = doc
