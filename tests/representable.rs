@@ -155,7 +155,6 @@ fn key_quantizer_outside_the_code_range_is_widened() {
     );
 }
 
-
 /// Top-1 (percent) of fake-quant logits or integer logits on the embedded test split.
 fn top1(q: &QuantizedModel, int: Option<&IntModel>) -> f64 {
     let tf = EvalTransform::new(&q.model.preprocess, q.vit_config().img_size).unwrap();

@@ -10,6 +10,8 @@ pub mod requant;
 pub mod residual;
 pub mod shift_av;
 pub mod softmax;
+pub mod spec;
+pub mod widths;
 
 pub use layernorm::{LayerNormParams, layer_norm_params};
 pub use logcode::{LogCode, LogCodeParams, PBITS};

@@ -228,7 +228,7 @@ mod tests {
         ] {
             let f = av_fraction_bits(t, a, acc).unwrap();
             let lim = (1i128 << (acc - 1)) - 1;
-            let bound = |f: u32| i128::from(t) * ((1i128 << a) - 1) << f;
+            let bound = |f: u32| (i128::from(t) * ((1i128 << a) - 1)) << f;
             assert!(bound(f) <= lim, "T={t} a={a} acc={acc}");
             assert!(f == F_MAX || bound(f + 1) > lim, "T={t} a={a} acc={acc}");
         }

@@ -8,6 +8,7 @@
 use super::{GoldenFile, Kind, signed, unsigned};
 use crate::arith::gelu::{GeluSteps, HBITS, h_scale};
 use crate::arith::layernorm::LayerNormParams;
+use crate::arith::widths::{act_operand_bits, weight_operand_bits};
 use crate::arith::{PBITS, Requant};
 use crate::error::{Error, Result};
 use crate::intsim::{CaptureAll, IntLinear, IntModel, IntTensor, RESIDUAL_FRAC_BITS};
@@ -177,7 +178,7 @@ impl Exporter<'_> {
         let f = self.param(
             &format!("{}.w", l.name),
             &[k, n],
-            signed(wbits + 1),
+            signed(weight_operand_bits(wbits)),
             &w,
             format!(
                 "{}: stationary operands w[k][n] = W_code[n][k] - z_w[n] (U1)",
@@ -553,7 +554,7 @@ impl Exporter<'_> {
                     self.act(
                         &p("k_operand"),
                         &[h, dh, t],
-                        signed(abits + 1),
+                        signed(act_operand_bits(abits)),
                         &kop,
                         "key operands per head w[h][c][j] = k[j][c] - z_k, the stationary \
                          operand of Q K^T (U1)",
@@ -572,7 +573,7 @@ impl Exporter<'_> {
                     self.act(
                         &p("v_operand"),
                         &[h, t, dh],
-                        signed(abits + 1),
+                        signed(act_operand_bits(abits)),
                         &vop,
                         "value operands per head v[h][j][c] = V_code[j][c] - z_v (U4)",
                     )

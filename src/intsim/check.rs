@@ -11,6 +11,7 @@ use crate::arith::logcode::PBITS;
 use crate::arith::requant::{M0_MAX, SHIFT_MAX, SHIFT_MIN};
 use crate::arith::shift_av::{F_MAX, av_fraction_bits};
 use crate::arith::softmax::EBITS;
+use crate::arith::widths::{C_INT_BITS, RESIDUAL_BITS, act_operand_bits, weight_operand_bits};
 use crate::arith::{Requant, SoftmaxParams};
 use crate::error::{Error, Result};
 
@@ -76,7 +77,7 @@ impl Output {
         match self {
             Output::Codes(bits) => unsigned_range(bits),
             Output::GeluIndex => signed_range(HBITS),
-            Output::Residual => signed_range(32),
+            Output::Residual => signed_range(RESIDUAL_BITS),
         }
     }
 }
@@ -155,14 +156,16 @@ impl IntModel {
             )));
         }
         // Stored [out, in]: row n is output channel n.
-        if let Some((i, v)) = l.w.iter().enumerate().find(|(_, v)| {
-            !(signed_range(self.wbits + 1).0..=signed_range(self.wbits + 1).1)
-                .contains(&i64::from(**v))
-        }) {
+        let wob = weight_operand_bits(self.wbits);
+        let (wlo, whi) = signed_range(wob);
+        if let Some((i, v)) =
+            l.w.iter()
+                .enumerate()
+                .find(|(_, v)| !(wlo..=whi).contains(&i64::from(**v)))
+        {
             let (n, k) = (i / l.in_features, i % l.in_features);
             return Err(bad(format!(
-                "{name}.w operand w[{k}][{n}] = {v} does not fit s{}",
-                self.wbits + 1
+                "{name}.w operand w[{k}][{n}] = {v} does not fit s{wob}"
             )));
         }
         fits(&l.bias, true, self.acc_bits, name, "bias")?;
@@ -203,7 +206,7 @@ impl IntModel {
                 return Err(bad(format!(
                     "{} zero point {z} outside 0 ..= {amax}: its operands {what} - z do not fit s{}",
                     p(&format!("attn.{what}")),
-                    a + 1
+                    act_operand_bits(a)
                 )));
             }
         }
@@ -216,7 +219,7 @@ impl IntModel {
                 lc.bits
             )));
         }
-        fits(&[lc.c_int], true, 16, &p("attn.logcode"), "c_int")?;
+        fits(&[lc.c_int], true, C_INT_BITS, &p("attn.logcode"), "c_int")?;
         fits(
             &lc.thresholds,
             false,

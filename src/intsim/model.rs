@@ -7,8 +7,7 @@ use crate::arith::layernorm::LayerNormParams;
 use crate::arith::{LogCodeParams, Requant, SoftmaxParams};
 use crate::model::VitConfig;
 
-/// Fraction bits of the residual stream (`s32`, real value `x * 2^-16`), docs/arithmetic.md U8.
-pub const RESIDUAL_FRAC_BITS: u32 = 16;
+pub use crate::arith::widths::RESIDUAL_FRAC_BITS;
 
 /// One transformer block in integers.
 #[derive(Clone, Debug)]
