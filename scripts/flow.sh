@@ -60,7 +60,7 @@ if command -v verilator >/dev/null 2>&1; then
   lint() { (cd "$TMP/rtl" && verilator --lint-only -Wall repq_lint.vlt -f files.f --top-module repq_top && echo "verilator --lint-only -Wall: no warnings"); }
   step "Verilator lint of the generated RTL (cd rtl && verilator --lint-only -Wall repq_lint.vlt -f files.f)" lint
   step "Verify the RTL against the golden vectors (Verilator, bit for bit)" "$BIN" verify --rtl "$TMP/rtl" \
-    --golden "$TMP/golden" "${BLOCK_ARGS[@]}" --build "$TMP/verify-build" --report "$TMP/verify.md"
+    --golden "$TMP/golden" "${BLOCK_ARGS[@]}" --report "$TMP/verify.md"
 else
   echo "Verilator not installed: lint and RTL verification skipped (apt-get install verilator)." >> "$REPORT"
 fi

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::ModelArg;
-use super::output::outln;
+use super::output::{errln, outln};
 use crate::data::{EvalTransform, ImageFolder};
 use crate::error::{Error, Result};
 use crate::eval::{Accuracy, evaluate};
@@ -55,6 +55,19 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         }
         _ => None,
     };
+    if let Some(int) = integer.as_ref().filter(|i| !i.widened.is_empty()) {
+        let list: Vec<String> = int
+            .widened
+            .iter()
+            .map(|w| format!("{} (zero point {})", w.what, w.zero_point))
+            .collect();
+        errln!(
+            "note: the integer model widened {} quantizer(s) to include 0 (docs/arithmetic.md, \
+             operand rule): {}",
+            list.len(),
+            list.join(", ")
+        );
+    }
     let mut runs: Vec<(String, Box<ForwardFn<'_>>)> = vec![(
         kind.clone(),
         Box::new(|x: &[f32], b: usize| loaded.forward(x, b)),

@@ -520,7 +520,7 @@ impl GenConfig {
         );
         // The stationary operand lanes carry weights minus their zero points (s{wbits+1}) and, for
         // Q K^T, keys minus theirs (s{abits+1}): they are as wide as the wider of the two.
-        let wob = self.wbits.max(self.abits) + 1;
+        let wob = crate::arith::widths::stationary_lane_bits(self.wbits, self.abits);
         // The PE product u{a} x s{wob} must fit with a bit to spare (the PE sign-extends it).
         let required = requirement.bits().max(self.abits + wob + 1);
         if required > MAX_ACC_BITS {
