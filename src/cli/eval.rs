@@ -35,7 +35,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         return Err(Error::Invalid("--batch-size must be at least 1".into()));
     }
     // A float checkpoint, or a quantized artifact of `repq-hw quantize` (fake-quant forward).
-    let loaded = super::quantize::LoadedModel::load(args.model.model.as_deref())?;
+    let loaded =
+        super::quantize::LoadedModel::load_with(args.model.model.as_deref(), &args.model.options)?;
     let model = loaded.model();
     let kind = loaded.kind();
     let cfg = model.config();

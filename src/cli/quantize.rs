@@ -291,11 +291,20 @@ pub enum LoadedModel {
 impl LoadedModel {
     /// The checkpoint or artifact at `path`, or the embedded model.
     pub fn load(path: Option<&Path>) -> Result<Self> {
+        Self::load_with(path, &super::model_options::ModelOptions::default())
+    }
+
+    /// [`LoadedModel::load`] with the command line's model options (float checkpoints only).
+    pub fn load_with(
+        path: Option<&Path>,
+        options: &super::model_options::ModelOptions,
+    ) -> Result<Self> {
         match path {
             Some(p) if is_artifact(p)? => {
+                options.refuse_for("a quantized artifact (it stores its own fields)")?;
                 Ok(LoadedModel::Quantized(Box::new(QuantizedModel::load(p)?)))
             }
-            _ => super::load_model(path).map(LoadedModel::Float),
+            _ => super::model_options::load(path, options).map(|l| LoadedModel::Float(l.model)),
         }
     }
 

@@ -2,12 +2,14 @@
 //!
 //! * [`rgb`]: the 8-bit RGB image type ([`Rgb8Image`]);
 //! * [`decode`]: PNG/JPEG files to RGB like PIL's `Image.open(p).convert('RGB')`;
+//! * [`jpeg`]: JPEG decoding by libjpeg-turbo, bit-exact with Pillow;
 //! * [`resize`]: Pillow's bicubic `Image.resize`, bit-exact;
 //! * [`transform`]: timm's eval transform (resize, center crop, to-tensor, normalize);
 //! * [`imagefolder`]: torchvision-style ImageFolder data sets, decoded in parallel batches.
 
 pub mod decode;
 pub mod imagefolder;
+pub mod jpeg;
 pub mod resize;
 pub mod rgb;
 pub mod transform;
