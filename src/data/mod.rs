@@ -15,7 +15,7 @@ pub mod rgb;
 pub mod transform;
 
 pub use decode::{decode_rgb, open_rgb};
-pub use imagefolder::{Batch, Batches, ImageFolder, Sample, transform_files};
+pub use imagefolder::{Batch, Batches, ImageFolder, Sample, list_images, transform_files};
 pub use resize::{AxisCoeffs, BicubicResize, resize_bicubic};
 pub use rgb::Rgb8Image;
 pub use transform::EvalTransform;

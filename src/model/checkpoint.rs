@@ -148,7 +148,7 @@ impl TensorFile {
         }
         if !stripped.is_empty() {
             notes.push(format!(
-                "{}: stripped the wrapper prefix {} from the tensor names",
+                "{}: stripped the wrapper prefixes {} from the tensor names",
                 path.display(),
                 stripped.into_iter().collect::<Vec<_>>().join(", ")
             ));
