@@ -488,3 +488,25 @@ fn tensor_file_reads_both_formats() {
     assert!(pt.contains("blocks.1.attn.qkv.weight"));
     assert!(!pt.contains("epoch"));
 }
+
+/// The demo model on its test digits saved as JPEGs, read as an ImageFolder: every logit as
+/// timm's pipeline gives it (PIL decode, timm eval transform, timm forward), rows in the
+/// folder's order.
+#[test]
+fn jpeg_image_folder_logits_match_timm() {
+    let folder = repq_hw::data::ImageFolder::open(fixtures().join("digits_jpeg")).unwrap();
+    assert_eq!(folder.len(), 360);
+    let model = repq_hw::demo::model().unwrap();
+    let t = EvalTransform::new(&model.preprocess, model.config().img_size).unwrap();
+    let mut got = Vec::new();
+    for b in folder.batches(&t, 64) {
+        let b = b.unwrap();
+        got.extend(model.vit.forward(&b.data, b.len()).unwrap());
+    }
+    let bytes = std::fs::read(fixtures().join("digits_jpeg_logits.safetensors")).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    assert_close("digits_jpeg", &got, &tensor(&st, "logits"));
+    let labels: Vec<usize> = folder.samples().iter().map(|s| s.label).collect();
+    let want: Vec<usize> = st.tensor("labels").unwrap().data().iter().map(|&l| l as usize).collect();
+    assert_eq!(labels, want);
+}
