@@ -34,7 +34,11 @@ fn f32s(bytes: &[u8]) -> Vec<f32> {
 }
 
 fn tensor(st: &SafeTensors, name: &str) -> Vec<f32> {
-    f32s(st.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}")).data())
+    f32s(
+        st.tensor(name)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .data(),
+    )
 }
 
 /// (max |diff|, max |want|), asserting the parity bound.
@@ -48,7 +52,10 @@ fn assert_close(what: &str, got: &[f32], want: &[f32]) -> (f32, f32) {
     let scale = want.iter().map(|v| v.abs()).fold(0.0, f32::max);
     eprintln!("{what}: max |diff| {diff:.3e}, max |logit| {scale:.3e}");
     assert!(scale > 0.0, "{what}");
-    assert!(diff <= 1e-4 * scale, "{what}: max |diff| {diff} > 1e-4 * {scale}");
+    assert!(
+        diff <= 1e-4 * scale,
+        "{what}: max |diff| {diff} > 1e-4 * {scale}"
+    );
     (diff, scale)
 }
 
@@ -105,9 +112,21 @@ fn config_json_gives_heads_and_preprocessing() {
         l.arch.as_deref(),
         Some("vit_base_patch16_224.augreg2_in21k_ft_in1k")
     );
-    assert!(field(&l, "num_heads").origin.contains("config.json model_args"));
-    assert!(field(&l, "crop_pct").origin.contains("config.json pretrained_cfg"));
-    assert!(field(&l, "layer_norm_eps").origin.contains("timm vit_base_patch16_224"));
+    assert!(
+        field(&l, "num_heads")
+            .origin
+            .contains("config.json model_args")
+    );
+    assert!(
+        field(&l, "crop_pct")
+            .origin
+            .contains("config.json pretrained_cfg")
+    );
+    assert!(
+        field(&l, "layer_norm_eps")
+            .origin
+            .contains("timm vit_base_patch16_224")
+    );
     assert_eq!(l.model.name, "hub224");
 }
 
@@ -127,29 +146,37 @@ fn without_config_the_open_fields_are_an_error_naming_them() {
         }
         other => panic!("expected Undetermined, got {other}"),
     }
-    assert!(msg.contains("--num-heads") && msg.contains("--arch"), "{msg}");
+    assert!(
+        msg.contains("--num-heads") && msg.contains("--arch"),
+        "{msg}"
+    );
     // The options give them; a wrong head count is refused by name.
-    let mut o = LoadOptions::default();
-    o.overrides = Sidecar::parse(
-        "num_heads = 4\nlayer_norm_eps = 1e-6\nglobal_pool = \"token\"\nmean = [0.5, 0.5, 0.5]\n\
-         std = [0.5, 0.5, 0.5]\ncrop_pct = 0.9\ncrop_mode = \"center\"\n\
-         interpolation = \"bicubic\"\n",
-        Path::new("cli"),
-    )
-    .unwrap();
+    let cli = "num_heads = 4\nlayer_norm_eps = 1e-6\nglobal_pool = \"token\"\n\
+               mean = [0.5, 0.5, 0.5]\nstd = [0.5, 0.5, 0.5]\ncrop_pct = 0.9\n\
+               crop_mode = \"center\"\ninterpolation = \"bicubic\"\n";
+    let mut o = LoadOptions {
+        overrides: Sidecar::parse(cli, Path::new("cli")).unwrap(),
+        ..LoadOptions::default()
+    };
     let l = open(&ckpt, &o).unwrap();
     assert_eq!(l.model.config().num_heads, 4);
     assert_eq!(field(&l, "num_heads").origin, "--num-heads");
     o.overrides.num_heads = Some(5);
     let err = open(&ckpt, &o).unwrap_err();
-    assert!(matches!(&err, Error::Config { field, .. } if field == "num_heads"), "{err}");
+    assert!(
+        matches!(&err, Error::Config { field, .. } if field == "num_heads"),
+        "{err}"
+    );
     // A timm name whose shapes differ from the checkpoint's is refused, naming the field.
     o.overrides = Sidecar {
         arch: Some("vit_base_patch16_224".into()),
         ..Sidecar::default()
     };
     let err = open(&ckpt, &o).unwrap_err();
-    assert!(matches!(&err, Error::Config { field, .. } if field == "embed_dim"), "{err}");
+    assert!(
+        matches!(&err, Error::Config { field, .. } if field == "embed_dim"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&d).unwrap();
 }
 
@@ -183,10 +210,9 @@ fn sidecar_and_options_override_config_json() {
 /// CLIP statistics, 224 / 384), end to end from the JPEG files: decode, transform, forward.
 #[test]
 fn each_tags_preprocessing_matches_timm_end_to_end() {
-    let tags: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("tags.json")).unwrap(),
-    )
-    .unwrap();
+    let tags: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("tags.json")).unwrap())
+            .unwrap();
     let bytes = std::fs::read(fixtures().join("hub_logits.safetensors")).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let images: Vec<_> = jpegs().iter().map(|p| open_rgb(p).unwrap()).collect();
@@ -261,16 +287,32 @@ fn config_json_model_args_that_change_the_model_are_checked() {
         r.unwrap_err()
     };
     let e = case("ls", &|c| c["model_args"]["init_values"] = 1e-5.into());
-    assert!(matches!(e, Error::Unsupported { .. }) && e.to_string().contains("LayerScale"), "{e}");
+    assert!(
+        matches!(e, Error::Unsupported { .. }) && e.to_string().contains("LayerScale"),
+        "{e}"
+    );
     let e = case("unknown", &|c| c["model_args"]["frobnicate"] = true.into());
     assert!(e.to_string().contains("model_args.frobnicate"), "{e}");
-    let e = case("swin", &|c| c["architecture"] = "swin_tiny_patch4_window7_224".into());
-    assert!(matches!(e, Error::Unsupported { .. }) && e.to_string().contains("Swin"), "{e}");
-    let e = case("dinov2", &|c| c["architecture"] = "vit_base_patch14_dinov2".into());
-    assert!(matches!(e, Error::Unsupported { .. }) && e.to_string().contains("LayerScale"), "{e}");
+    let e = case("swin", &|c| {
+        c["architecture"] = "swin_tiny_patch4_window7_224".into()
+    });
+    assert!(
+        matches!(e, Error::Unsupported { .. }) && e.to_string().contains("Swin"),
+        "{e}"
+    );
+    let e = case("dinov2", &|c| {
+        c["architecture"] = "vit_base_patch14_dinov2".into()
+    });
+    assert!(
+        matches!(e, Error::Unsupported { .. }) && e.to_string().contains("LayerScale"),
+        "{e}"
+    );
     // model_args are the keyword arguments timm builds the model with (num_classes included).
     let e = case("classes", &|c| c["model_args"]["num_classes"] = 1000.into());
-    assert!(matches!(&e, Error::Config { field, .. } if field == "num_classes"), "{e}");
+    assert!(
+        matches!(&e, Error::Config { field, .. } if field == "num_classes"),
+        "{e}"
+    );
     let e = case("hf", &|c| {
         c.as_object_mut().unwrap().remove("architecture");
     });
@@ -281,14 +323,24 @@ fn config_json_model_args_that_change_the_model_are_checked() {
 // Key prefixes and extra entries in safetensors
 
 /// hub224's tensors under new names, plus extra tensors, written beside its config.json.
-fn rewritten(name: &str, rename: &dyn Fn(&str) -> String, extra: &[(&str, safetensors::Dtype, Vec<u8>)]) -> PathBuf {
+fn rewritten(
+    name: &str,
+    rename: &dyn Fn(&str) -> String,
+    extra: &[(&str, safetensors::Dtype, Vec<u8>)],
+) -> PathBuf {
     let src = fixtures().join("hub224");
     let bytes = std::fs::read(src.join("model.safetensors")).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
-    let mut views: Vec<(String, TensorView<'_>)> =
-        st.tensors().into_iter().map(|(n, v)| (rename(&n), v)).collect();
+    let mut views: Vec<(String, TensorView<'_>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| (rename(&n), v))
+        .collect();
     for (n, dtype, data) in extra {
-        views.push((n.to_string(), TensorView::new(*dtype, vec![], data).unwrap()));
+        views.push((
+            n.to_string(),
+            TensorView::new(*dtype, vec![], data).unwrap(),
+        ));
     }
     let d = hub_dir(
         name,
@@ -311,8 +363,10 @@ fn wrapper_prefixes_are_stripped_and_said() {
         let l = open(&p, &LoadOptions::default()).unwrap();
         assert_eq!(l.model.vit, plain.vit, "{prefix}");
         assert!(
-            l.notes.iter().any(|n| n.contains("stripped") && n.contains("`module.`")
-                || n.contains(prefix.split('.').next().unwrap())),
+            l.notes
+                .iter()
+                .any(|n| n.contains("stripped") && n.contains("`module.`")
+                    || n.contains(prefix.split('.').next().unwrap())),
             "{prefix}: {:?}",
             l.notes
         );
@@ -334,7 +388,11 @@ fn non_float_entries_are_skipped_with_a_note() {
         &[("epoch", safetensors::Dtype::I64, epoch)],
     );
     let l = open(&p, &LoadOptions::default()).unwrap();
-    assert!(l.notes.iter().any(|n| n.contains("`epoch`")), "{:?}", l.notes);
+    assert!(
+        l.notes.iter().any(|n| n.contains("`epoch`")),
+        "{:?}",
+        l.notes
+    );
     std::fs::remove_dir_all(p.parent().unwrap()).unwrap();
 }
 
@@ -367,7 +425,11 @@ fn pytorch_checkpoints_match_timm() {
     ] {
         let l = open(&fixtures().join(file), &small_options(ema)).unwrap();
         let got = l.model.vit.forward(&x, 2).unwrap();
-        assert_close(&format!("{file} ({key})"), &got, &tensor(&st, &format!("{key}.logits")));
+        assert_close(
+            &format!("{file} ({key})"),
+            &got,
+            &tensor(&st, &format!("{key}.logits")),
+        );
         let notes = l.notes.join("\n");
         eprintln!("{notes}");
         assert!(notes.contains("stripped"), "{notes}");
@@ -378,7 +440,13 @@ fn pytorch_checkpoints_match_timm() {
 fn pytorch_notes_say_what_was_skipped() {
     let l = open(&fixtures().join("train.pth"), &small_options(false)).unwrap();
     let notes = l.notes.join("\n");
-    for what in ["`state_dict`", "`epoch` (int)", "`optimizer` (dict)", "`args` (", "--ema"] {
+    for what in [
+        "`state_dict`",
+        "`epoch` (int)",
+        "`optimizer` (dict)",
+        "`args` (",
+        "--ema",
+    ] {
         assert!(notes.contains(what), "{what} in {notes}");
     }
     let l = open(&fixtures().join("plain.pt"), &small_options(false)).unwrap();
@@ -386,9 +454,15 @@ fn pytorch_notes_say_what_was_skipped() {
     assert!(notes.contains("`epoch` (int)"), "{notes}");
     assert!(notes.contains("num_batches_tracked"), "{notes}");
     // --ema where there are no EMA weights, and on safetensors, is an error naming --ema.
-    for p in [fixtures().join("plain.pt"), fixtures().join("hub224/model.safetensors")] {
+    for p in [
+        fixtures().join("plain.pt"),
+        fixtures().join("hub224/model.safetensors"),
+    ] {
         let err = open(&p, &small_options(true)).unwrap_err();
-        assert!(matches!(&err, Error::Config { field, .. } if field == "--ema"), "{err}");
+        assert!(
+            matches!(&err, Error::Config { field, .. } if field == "--ema"),
+            "{err}"
+        );
     }
 }
 
@@ -459,9 +533,13 @@ fn with_tensors(add: &[(&str, Vec<usize>)], drop: &[&str]) -> Result<Model, Erro
 #[test]
 fn unsupported_architectures_are_named() {
     assert!(with_tensors(&[], &[]).is_ok());
-    let cases: [(&[(&str, Vec<usize>)], &[&str], &str); 6] = [
+    type Case<'a> = (&'a [(&'a str, Vec<usize>)], &'a [&'a str], &'a str);
+    let cases: [Case<'_>; 6] = [
         (
-            &[("layers.0.blocks.0.attn.relative_position_bias_table", vec![169, 3])],
+            &[(
+                "layers.0.blocks.0.attn.relative_position_bias_table",
+                vec![169, 3],
+            )],
             &["pos_embed", "cls_token"],
             "Swin",
         ),
@@ -476,7 +554,10 @@ fn unsupported_architectures_are_named() {
         assert!(matches!(err, Error::Unsupported { .. }), "{name}: {err}");
         let msg = err.to_string();
         assert!(msg.contains(name), "{name}: {msg}");
-        assert!(!msg.contains("safetensors file") && !msg.contains("missing tensor"), "{msg}");
+        assert!(
+            !msg.contains("safetensors file") && !msg.contains("missing tensor"),
+            "{msg}"
+        );
     }
 }
 
@@ -507,6 +588,12 @@ fn jpeg_image_folder_logits_match_timm() {
     let st = SafeTensors::deserialize(&bytes).unwrap();
     assert_close("digits_jpeg", &got, &tensor(&st, "logits"));
     let labels: Vec<usize> = folder.samples().iter().map(|s| s.label).collect();
-    let want: Vec<usize> = st.tensor("labels").unwrap().data().iter().map(|&l| l as usize).collect();
+    let want: Vec<usize> = st
+        .tensor("labels")
+        .unwrap()
+        .data()
+        .iter()
+        .map(|&l| l as usize)
+        .collect();
     assert_eq!(labels, want);
 }

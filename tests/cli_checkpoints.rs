@@ -79,7 +79,11 @@ fn a_320_wide_vit_needs_its_heads_and_reads_them_from_config_json() {
     // No config: an error naming the heads and how to give them; never 5 heads of 64.
     let o = run(&["info", c]);
     assert!(!o.status.success());
-    assert!(err(&o).contains("num_heads") && err(&o).contains("--num-heads"), "{}", err(&o));
+    assert!(
+        err(&o).contains("num_heads") && err(&o).contains("--num-heads"),
+        "{}",
+        err(&o)
+    );
 
     // timm's config.json (as save_config_for_hf writes it, trimmed to what matters).
     std::fs::write(
@@ -115,7 +119,11 @@ fn a_320_wide_vit_needs_its_heads_and_reads_them_from_config_json() {
     let o = run(&["info", c]);
     assert!(o.status.success(), "{}", err(&o));
     assert!(out(&o).contains("4 heads of 80"), "{}", out(&o));
-    assert!(err(&o).contains("stripped") && err(&o).contains("module."), "{}", err(&o));
+    assert!(
+        err(&o).contains("stripped") && err(&o).contains("module."),
+        "{}",
+        err(&o)
+    );
     std::fs::remove_dir_all(&d).unwrap();
 }
 
@@ -144,10 +152,18 @@ fn pytorch_files_take_the_model_options() {
     let o = run(&[&["info", p][..], &opts[..]].concat());
     assert!(o.status.success(), "{}", err(&o));
     assert!(out(&o).contains("32 (4 heads of 8)"), "{}", out(&o));
-    assert!(err(&o).contains("`state_dict`") && err(&o).contains("--ema"), "{}", err(&o));
+    assert!(
+        err(&o).contains("`state_dict`") && err(&o).contains("--ema"),
+        "{}",
+        err(&o)
+    );
     let o = run(&[&["info", p, "--ema"][..], &opts[..]].concat());
     assert!(o.status.success(), "{}", err(&o));
-    assert!(err(&o).contains("read the state dict `state_dict_ema`"), "{}", err(&o));
+    assert!(
+        err(&o).contains("read the state dict `state_dict_ema`"),
+        "{}",
+        err(&o)
+    );
     // Options with the embedded model are refused rather than ignored.
     let o = run(&["info", "--num-heads", "4"]);
     assert!(!o.status.success());
@@ -187,18 +203,29 @@ fn eval_on_a_jpeg_folder_matches_timm_and_ignores_hidden_folders() {
     // A notebook's checkpoint folder with copies of images: never a class.
     let hidden = data.join(".ipynb_checkpoints");
     std::fs::create_dir_all(hidden.join("x")).unwrap();
-    for (i, e) in std::fs::read_dir(data.join("3")).unwrap().take(5).enumerate() {
+    for (i, e) in std::fs::read_dir(data.join("3"))
+        .unwrap()
+        .take(5)
+        .enumerate()
+    {
         std::fs::copy(e.unwrap().path(), hidden.join(format!("x/{i}.jpg"))).unwrap();
     }
     // ... nor walked into inside a class.
     std::fs::create_dir_all(data.join("5/.cache")).unwrap();
-    let seven = std::fs::read_dir(data.join("7")).unwrap().next().unwrap().unwrap();
+    let seven = std::fs::read_dir(data.join("7"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
     std::fs::copy(seven.path(), data.join("5/.cache/a.jpg")).unwrap();
     let o = run(&["eval", "--data", data.to_str().unwrap()]);
     assert!(o.status.success(), "{}", err(&o));
     let text = out(&o);
     eprintln!("{text}timm: top-1 {want:.2}%");
-    assert!(text.contains(&format!("top-1 {want:.2}%")), "timm {want:.2}%: {text}");
+    assert!(
+        text.contains(&format!("top-1 {want:.2}%")),
+        "timm {want:.2}%: {text}"
+    );
     assert!(err(&o).contains(".ipynb_checkpoints"), "{}", err(&o));
     assert!(err(&o).contains(".cache"), "{}", err(&o));
     std::fs::remove_dir_all(&d).unwrap();
@@ -213,7 +240,10 @@ fn eval_prints_the_class_map_when_it_is_not_the_models() {
     let o = run(&["eval", "--data", d.to_str().unwrap()]);
     assert!(o.status.success(), "{}", err(&o));
     let e = err(&o);
-    assert!(e.contains("2 class folders for a model of 10 classes"), "{e}");
+    assert!(
+        e.contains("2 class folders for a model of 10 classes"),
+        "{e}"
+    );
     assert!(e.contains("0  3  (model label 0: 0)"), "{e}");
     assert!(e.contains("1  7  (model label 1: 1)"), "{e}");
     // The demo's own class folders (0..9 = its labels): nothing to say.
@@ -232,10 +262,16 @@ fn calibration_accepts_a_flat_folder_of_images() {
     let flat = d.join("calib");
     std::fs::create_dir_all(&flat).unwrap();
     for c in ["1", "4"] {
-        for e in std::fs::read_dir(fixtures().join("digits_jpeg").join(c)).unwrap().take(5) {
+        for e in std::fs::read_dir(fixtures().join("digits_jpeg").join(c))
+            .unwrap()
+            .take(5)
+        {
             let e = e.unwrap();
-            std::fs::copy(e.path(), flat.join(format!("{c}_{}", e.file_name().to_string_lossy())))
-                .unwrap();
+            std::fs::copy(
+                e.path(),
+                flat.join(format!("{c}_{}", e.file_name().to_string_lossy())),
+            )
+            .unwrap();
         }
     }
     let art = d.join("q.safetensors");

@@ -28,7 +28,11 @@ pub fn describe_loaded(loaded: &Loaded) -> String {
         s += &format!("timm name    {a}\n");
     }
     if !loaded.read.is_empty() {
-        let read: Vec<String> = loaded.read.iter().map(|p| p.display().to_string()).collect();
+        let read: Vec<String> = loaded
+            .read
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
         s += &format!("read         {}\n", read.join(", "));
     }
     s += "\nfield            value                              from\n";

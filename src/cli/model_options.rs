@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::model::{Loaded, LoadOptions, Model, Sidecar};
+use crate::model::{LoadOptions, Loaded, Model, Sidecar};
 
 /// Model options shared by every command that loads a float checkpoint.
 #[derive(Debug, Clone, Default, PartialEq, clap::Args)]
@@ -27,7 +27,12 @@ pub struct ModelOptions {
     #[arg(long, value_name = "POOL")]
     pub global_pool: Option<String>,
     /// Normalization mean per channel
-    #[arg(long, value_name = "R,G,B", value_delimiter = ',', allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "R,G,B",
+        value_delimiter = ',',
+        allow_hyphen_values = true
+    )]
     pub mean: Option<Vec<f32>>,
     /// Normalization std per channel
     #[arg(long, value_name = "R,G,B", value_delimiter = ',')]

@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 
 use safetensors::{Dtype, SafeTensors};
 
+use super::config::VitConfig;
 use super::spec::Shapes;
 use super::vit::{Block, LayerNorm, Linear, VisionTransformer};
-use super::config::VitConfig;
 use crate::error::{Error, Result};
 
 /// Prefixes that wrappers put in front of every state-dict key.
@@ -277,8 +277,14 @@ fn to_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
 /// Tensor-name patterns (matched in `.NAME`, so a leading dot is a name-part boundary) of
 /// architectures this tool does not implement, with their names.
 const UNSUPPORTED_TENSORS: [(&str, &str); 14] = [
-    (".relative_position_bias_table", "Swin Transformer (windowed attention with relative position bias)"),
-    (".layers.0.blocks.", "Swin Transformer (hierarchical stages)"),
+    (
+        ".relative_position_bias_table",
+        "Swin Transformer (windowed attention with relative position bias)",
+    ),
+    (
+        ".layers.0.blocks.",
+        "Swin Transformer (hierarchical stages)",
+    ),
     (".ls1.", "LayerScale (DeiT III, DINOv2, ...)"),
     (".gamma_1", "LayerScale (DeiT III, CaiT, ...)"),
     (".reg_token", "register tokens"),

@@ -193,12 +193,20 @@ impl Sidecar {
         layers.push(Layer {
             num_heads: self.num_heads.map(|v| Given::new(v, g("num_heads"))),
             img_size: img_size.map(|v| Given::new(v, g("img_size"))),
-            ln_eps: self.layer_norm_eps.map(|v| Given::new(v, g("layer_norm_eps"))),
-            global_pool: self.global_pool.clone().map(|v| Given::new(v, g("global_pool"))),
+            ln_eps: self
+                .layer_norm_eps
+                .map(|v| Given::new(v, g("layer_norm_eps"))),
+            global_pool: self
+                .global_pool
+                .clone()
+                .map(|v| Given::new(v, g("global_pool"))),
             mean: self.mean.clone().map(|v| Given::new(v, g("mean"))),
             std: self.std.clone().map(|v| Given::new(v, g("std"))),
             crop_pct: self.crop_pct.map(|v| Given::new(v, g("crop_pct"))),
-            crop_mode: self.crop_mode.clone().map(|v| Given::new(v, g("crop_mode"))),
+            crop_mode: self
+                .crop_mode
+                .clone()
+                .map(|v| Given::new(v, g("crop_mode"))),
             interpolation: self
                 .interpolation
                 .clone()

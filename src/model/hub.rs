@@ -121,10 +121,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Layer>> {
     let mut l = Layer::default();
     let origin = |what: &str| format!("{name} {what}");
     if let Some(n) = cfg.get("num_classes") {
-        l.num_classes = Some(Given::new(as_usize(n, "num_classes", &bad)?, origin("num_classes")));
+        l.num_classes = Some(Given::new(
+            as_usize(n, "num_classes", &bad)?,
+            origin("num_classes"),
+        ));
     }
     if let Some(n) = cfg.get("num_features") {
-        l.embed_dim = Some(Given::new(as_usize(n, "num_features", &bad)?, origin("num_features")));
+        l.embed_dim = Some(Given::new(
+            as_usize(n, "num_features", &bad)?,
+            origin("num_features"),
+        ));
     }
     if let Some(Value::String(p)) = cfg.get("global_pool") {
         l.global_pool = Some(Given::new(p.clone(), origin("global_pool")));
@@ -182,7 +188,12 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Layer>> {
     ] {
         *slot = Some(match pretrained.remove(key) {
             Some(Value::String(s)) => Given::new(s, pre.clone()),
-            Some(v) => return Err(bad(&format!("pretrained_cfg.{key}"), format!("not a string: {v}"))),
+            Some(v) => {
+                return Err(bad(
+                    &format!("pretrained_cfg.{key}"),
+                    format!("not a string: {v}"),
+                ));
+            }
             None => Given::new(default.to_string(), dflt.clone()),
         });
     }
@@ -190,12 +201,17 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Layer>> {
         let s: Vec<usize> = serde_json::from_value(v)
             .map_err(|e| bad("pretrained_cfg.input_size", e.to_string()))?;
         let &[ch, h, w] = s.as_slice() else {
-            return Err(bad("pretrained_cfg.input_size", format!("expected [C, H, W], got {s:?}")));
+            return Err(bad(
+                "pretrained_cfg.input_size",
+                format!("expected [C, H, W], got {s:?}"),
+            ));
         };
         l.img_size = Some(Given::new([h, w], pre.clone()));
         l.in_chans = Some(Given::new(ch, pre.clone()));
     }
-    let labels = cfg.remove("label_names").or_else(|| pretrained.remove("label_names"));
+    let labels = cfg
+        .remove("label_names")
+        .or_else(|| pretrained.remove("label_names"));
     if let Some(v) = labels {
         let names: Vec<String> =
             serde_json::from_value(v).map_err(|e| bad("label_names", e.to_string()))?;
@@ -246,7 +262,10 @@ fn model_args(args: &Map<String, Value>, l: &mut Layer, origin: &str, name: &str
             }
             "depth" => l.depth = Given::some(as_usize(v, key, &bad)?, origin),
             "mlp_ratio" => {
-                mlp_ratio = Some(v.as_f64().ok_or_else(|| bad(key, format!("not a number: {v}")))?)
+                mlp_ratio = Some(
+                    v.as_f64()
+                        .ok_or_else(|| bad(key, format!("not a number: {v}")))?,
+                )
             }
             "patch_size" => l.patch_size = Given::some(pair(v, key, &bad)?, origin),
             "img_size" => l.img_size = Given::some(pair(v, key, &bad)?, origin),
@@ -255,13 +274,19 @@ fn model_args(args: &Map<String, Value>, l: &mut Layer, origin: &str, name: &str
             "qkv_bias" => l.qkv_bias = Given::some(flag(), origin),
             "class_token" => l.class_token = Given::some(flag(), origin),
             "global_pool" => {
-                let p = v.as_str().ok_or_else(|| bad(key, format!("not a string: {v}")))?;
+                let p = v
+                    .as_str()
+                    .ok_or_else(|| bad(key, format!("not a string: {v}")))?;
                 l.global_pool = Given::some(p.to_string(), origin);
             }
             // The shapes tell whether projections have biases.
             "proj_bias" => {}
-            "init_values" if !v.is_null() => unsupported.push("LayerScale (init_values)".to_string()),
-            "reg_tokens" if v.as_u64() != Some(0) => unsupported.push(format!("{v} register tokens")),
+            "init_values" if !v.is_null() => {
+                unsupported.push("LayerScale (init_values)".to_string())
+            }
+            "reg_tokens" if v.as_u64() != Some(0) => {
+                unsupported.push(format!("{v} register tokens"))
+            }
             "no_embed_class" | "qk_norm" | "pre_norm" | "dynamic_img_size" | "fc_norm"
             | "scale_attn_norm" | "scale_mlp_norm"
                 if flag() =>
@@ -269,7 +294,9 @@ fn model_args(args: &Map<String, Value>, l: &mut Layer, origin: &str, name: &str
                 unsupported.push(key.clone())
             }
             "final_norm" if !flag() => unsupported.push("final_norm false".into()),
-            "pos_embed" if v.as_str() != Some("learn") => unsupported.push(format!("pos_embed {v}")),
+            "pos_embed" if v.as_str() != Some("learn") => {
+                unsupported.push(format!("pos_embed {v}"))
+            }
             "init_values" | "reg_tokens" | "no_embed_class" | "qk_norm" | "pre_norm"
             | "dynamic_img_size" | "fc_norm" | "scale_attn_norm" | "scale_mlp_norm"
             | "final_norm" | "pos_embed" => {}

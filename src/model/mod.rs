@@ -87,11 +87,7 @@ impl Model {
             layers.extend(s.layers(&|_| origin.clone(), &p.display().to_string())?);
             read.push(p.clone());
         }
-        layers.extend(
-            options
-                .overrides
-                .layers(&cli_origin, "command line")?,
-        );
+        layers.extend(options.overrides.layers(&cli_origin, "command line")?);
         let name = sidecar
             .as_ref()
             .and_then(|(s, _)| s.name.clone())
@@ -182,10 +178,11 @@ fn default_name(path: &Path) -> String {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "model".into());
     if matches!(stem.as_str(), "model" | "pytorch_model")
-        && let Some(dir) = path
-            .canonicalize()
-            .ok()
-            .and_then(|p| p.parent().and_then(|d| d.file_name()).map(|d| d.to_string_lossy().into_owned()))
+        && let Some(dir) = path.canonicalize().ok().and_then(|p| {
+            p.parent()
+                .and_then(|d| d.file_name())
+                .map(|d| d.to_string_lossy().into_owned())
+        })
     {
         return dir;
     }

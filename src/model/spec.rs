@@ -172,7 +172,12 @@ const OPEN_FIELD_OPTIONS: [(&str, &str); 9] = [
 
 /// Puts the merged sources and the shapes together. `source` names the checkpoint in errors;
 /// `sidecar_hint` is the sidecar file a user could write (for the error message).
-pub fn resolve(merged: Layer, shapes: &Shapes, source: &str, sidecar_hint: &str) -> Result<Resolved> {
+pub fn resolve(
+    merged: Layer,
+    shapes: &Shapes,
+    source: &str,
+    sidecar_hint: &str,
+) -> Result<Resolved> {
     let m = merged;
     if let Some(u) = &m.unsupported {
         return Err(Error::Unsupported {
@@ -189,16 +194,15 @@ pub fn resolve(merged: Layer, shapes: &Shapes, source: &str, sidecar_hint: &str)
             origin: origin.into(),
         })
     };
-    let mismatch = |field: &str, origin: &str, given: String, found: String, tensor: &str| {
-        Error::Config {
+    let mismatch =
+        |field: &str, origin: &str, given: String, found: String, tensor: &str| Error::Config {
             source_name: source.to_string(),
             field: field.into(),
             reason: format!(
                 "{origin} gives {given}, but tensor `{tensor}` shows {found}: the checkpoint is \
                  not that architecture"
             ),
-        }
-    };
+        };
     let bad = |field: &str, origin: &str, reason: String| Error::Config {
         source_name: format!("{source} ({origin})"),
         field: field.into(),
@@ -220,7 +224,11 @@ pub fn resolve(merged: Layer, shapes: &Shapes, source: &str, sidecar_hint: &str)
                     $tensor,
                 ));
             }
-            report($name, format!("{found:?}"), concat!("shapes (", $tensor, ")"));
+            report(
+                $name,
+                format!("{found:?}"),
+                concat!("shapes (", $tensor, ")"),
+            );
         }};
     }
     proven!(embed_dim, "embed_dim", "patch_embed.proj.weight");
@@ -246,7 +254,7 @@ pub fn resolve(merged: Layer, shapes: &Shapes, source: &str, sidecar_hint: &str)
     let mut open = Vec::new();
     let d = shapes.embed_dim;
     let num_heads = match &m.num_heads {
-        Some(g) if g.value == 0 || d % g.value != 0 => {
+        Some(g) if g.value == 0 || !d.is_multiple_of(g.value) => {
             return Err(bad(
                 "num_heads",
                 &g.origin,
@@ -328,29 +336,30 @@ pub fn resolve(merged: Layer, shapes: &Shapes, source: &str, sidecar_hint: &str)
         }
     };
     let c = shapes.in_chans;
-    let mut channel_values = |field: &str, v: &Option<Given<Vec<f32>>>, positive: bool| {
-        match v {
-            Some(g) if g.value.len() != c
-                || g.value.iter().any(|x| !x.is_finite() || (positive && *x <= 0.0)) =>
-            {
-                Err(bad(
-                    field,
-                    &g.origin,
-                    format!(
-                        "needs {c} finite{} values, got {:?}",
-                        if positive { " positive" } else { "" },
-                        g.value
-                    ),
-                ))
-            }
-            Some(g) => {
-                report(field, format!("{:?}", g.value), &g.origin);
-                Ok(g.value.clone())
-            }
-            None => {
-                open.push(if positive { "std" } else { "mean" });
-                Ok(Vec::new())
-            }
+    let mut channel_values = |field: &str, v: &Option<Given<Vec<f32>>>, positive: bool| match v {
+        Some(g)
+            if g.value.len() != c
+                || g.value
+                    .iter()
+                    .any(|x| !x.is_finite() || (positive && *x <= 0.0)) =>
+        {
+            Err(bad(
+                field,
+                &g.origin,
+                format!(
+                    "needs {c} finite{} values, got {:?}",
+                    if positive { " positive" } else { "" },
+                    g.value
+                ),
+            ))
+        }
+        Some(g) => {
+            report(field, format!("{:?}", g.value), &g.origin);
+            Ok(g.value.clone())
+        }
+        None => {
+            open.push(if positive { "std" } else { "mean" });
+            Ok(Vec::new())
         }
     };
     let mean = channel_values("mean", &m.mean, false)?;
@@ -405,7 +414,11 @@ pub fn resolve(merged: Layer, shapes: &Shapes, source: &str, sidecar_hint: &str)
             Some(g.value.clone())
         }
         None => {
-            report("labels", "none".into(), "not given (classes are shown by index)");
+            report(
+                "labels",
+                "none".into(),
+                "not given (classes are shown by index)",
+            );
             None
         }
     };
