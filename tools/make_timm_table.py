@@ -13,6 +13,9 @@ tensor shapes cannot prove and what the loader checks them against:
     tags       {tag: {input_size [c, h, w], mean, std, crop_pct, crop_mode, interpolation,
                       num_classes}} for every pretrained tag registered
 
+and, under `deprecated`, the old names timm still maps to `ARCH.TAG`
+(timm.models.get_deprecated_models for vision_transformer and deit).
+
 Each architecture is built on the `meta` device (no weights, no download) and inspected, so the
 numbers are timm's own. Python floats are written with repr(), which round-trips.
 
@@ -173,8 +176,13 @@ def main() -> None:
     lines = [json.dumps(e, separators=(",", ":")) for e in entries]
     header = {"generator": "tools/make_timm_table.py", "timm": timm.__version__,
               "families": ["deit*", "vit_*"]}
-    text = "{\"about\":" + json.dumps(header, separators=(",", ":")) + ",\n\"models\":[\n"
-    text += ",\n".join(lines) + "\n]}\n"
+    # Names timm still accepts for compatibility (old config.json files use them).
+    deprecated = {}
+    for module in ("vision_transformer", "deit"):
+        deprecated.update({k: v for k, v in timm.models.get_deprecated_models(module).items() if v})
+    text = "{\"about\":" + json.dumps(header, separators=(",", ":")) + ",\n"
+    text += "\"deprecated\":" + json.dumps(dict(sorted(deprecated.items())), separators=(",", ":"))
+    text += ",\n\"models\":[\n" + ",\n".join(lines) + "\n]}\n"
     args.out.write_text(text)
     ok = sum(1 for e in entries if e["unsupported"] is None)
     ntags = sum(len(e["tags"]) for e in entries)

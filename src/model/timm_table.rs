@@ -57,6 +57,9 @@ pub struct TimmArch {
 #[derive(Deserialize)]
 struct Table {
     about: About,
+    /// Old names timm still accepts, to `ARCH.TAG`.
+    #[serde(default)]
+    deprecated: BTreeMap<String, String>,
     models: Vec<TimmArch>,
 }
 
@@ -75,6 +78,7 @@ fn table() -> &'static Table {
             about: About {
                 timm: "unreadable".into(),
             },
+            deprecated: BTreeMap::new(),
             models: Vec::new(),
         })
     })
@@ -117,11 +121,16 @@ pub fn lookup(name: &str, field: &str) -> Result<TimmName> {
         field: "arch".into(),
         reason,
     };
+    let name = name.strip_prefix("timm/").unwrap_or(name);
+    // A deprecated name (e.g. vit_base_patch16_224_in21k) stands for ARCH.TAG, as in timm.
+    let name = match table().deprecated.get(name) {
+        Some(new) => new.as_str(),
+        None => name,
+    };
     let (arch_name, tag) = match name.split_once('.') {
         Some((a, t)) => (a, Some(t)),
         None => (name, None),
     };
-    let arch_name = arch_name.strip_prefix("timm/").unwrap_or(arch_name);
     let Some(arch) = architectures().iter().find(|a| a.arch == arch_name) else {
         if let Some(family) = unsupported_family(arch_name) {
             return Err(Error::Unsupported {
@@ -215,5 +224,9 @@ mod tests {
             lookup("swin_tiny_patch4_window7_224", "test"),
             Err(Error::Unsupported { .. })
         ));
+        let old = lookup("vit_base_patch16_224_in21k", "test").unwrap();
+        assert_eq!(old.full_name(), "vit_base_patch16_224.augreg_in21k");
+        let hub = lookup("timm/deit_small_patch16_224.fb_in1k", "test").unwrap();
+        assert_eq!(hub.arch.num_heads, Some(6));
     }
 }
