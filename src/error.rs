@@ -17,9 +17,29 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    /// A checkpoint file that is not valid safetensors (truncated, corrupt header, ...).
-    #[error("{path}: not a valid safetensors file: {reason}")]
+    /// A checkpoint file that cannot be read (truncated, corrupt header, not safetensors or a
+    /// PyTorch file, ...).
+    #[error("{path}: cannot read the checkpoint: {reason}")]
     Checkpoint { path: PathBuf, reason: String },
+
+    /// A model this tool does not implement (yet), named: never reported as a corrupt file.
+    #[error("{source_name}: {what} is not supported{}", hint.as_deref().map(|h| format!("; {h}")).unwrap_or_default())]
+    Unsupported {
+        source_name: String,
+        what: String,
+        hint: Option<String>,
+    },
+
+    /// Fields of the model that nothing determines (not the tensor shapes, a timm config.json,
+    /// the timm name table, the sidecar or the command line): never guessed.
+    #[error("{source_name}: {} not determined: give {}", fields.join(", "), options)]
+    Undetermined {
+        source_name: String,
+        /// The open fields, by their sidecar names (`num_heads`, `crop_pct`, ...).
+        fields: Vec<String>,
+        /// How to give them, in one phrase.
+        options: String,
+    },
 
     /// A tensor the architecture needs is not in the checkpoint.
     #[error("{path}: missing tensor `{tensor}`")]

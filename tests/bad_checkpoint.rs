@@ -27,13 +27,19 @@ fn valid_bytes() -> Vec<u8> {
     to_safetensors(&VisionTransformer::random(tiny_config(), 1)).unwrap()
 }
 
-fn load(bytes: &[u8]) -> Result<Model, Error> {
-    Model::from_bytes(
-        bytes,
-        Path::new("bad.safetensors"),
-        &Sidecar::default(),
-        None,
+/// Every field the shapes of `tiny_config` cannot tell.
+fn full_sidecar() -> Sidecar {
+    Sidecar::parse(
+        "num_heads = 1\nlayer_norm_eps = 1e-6\nglobal_pool = \"token\"\ncrop_pct = 0.9\n\
+         mean = [0.5, 0.5, 0.5]\nstd = [0.5, 0.5, 0.5]\ncrop_mode = \"center\"\n\
+         interpolation = \"bicubic\"\n",
+        Path::new("bad.toml"),
     )
+    .unwrap()
+}
+
+fn load(bytes: &[u8]) -> Result<Model, Error> {
+    Model::from_bytes(bytes, Path::new("bad.safetensors"), &full_sidecar(), None)
 }
 
 /// Rewrites the safetensors header (JSON) with `edit`, keeping the data section.
@@ -66,10 +72,14 @@ fn truncated_file_names_the_file() {
 
 #[test]
 fn corrupt_header_is_an_error() {
+    // The JSON header's opening brace (byte 8, after the 8-byte length) made invalid. (Byte 10,
+    // used before, only renamed the first tensor, which is a valid file with an unknown tensor.)
     let mut bytes = valid_bytes();
-    bytes[10] = b'#';
+    assert_eq!(bytes[8], b'{');
+    bytes[8] = b'#';
     let err = load(&bytes).unwrap_err();
     assert!(matches!(err, Error::Checkpoint { .. }), "{err}");
+    assert!(err.to_string().contains("bad.safetensors"), "{err}");
 }
 
 #[test]
@@ -134,8 +144,26 @@ fn unknown_tensor_is_refused_not_ignored() {
     ));
     let with_extra = safetensors::serialize(views, None).unwrap();
     let err = load(&with_extra).unwrap_err();
-    assert!(matches!(err, Error::Checkpoint { .. }), "{err}");
+    // An architecture this tool does not implement is named as such, not as a corrupt file.
+    assert!(matches!(err, Error::Unsupported { .. }), "{err}");
     assert!(err.to_string().contains("fc_norm.weight"), "{err}");
+    assert!(err.to_string().contains("fc_norm"), "{err}");
+    assert!(!err.to_string().contains("safetensors file"), "{err}");
+}
+
+#[test]
+fn a_tensor_of_no_known_architecture_is_named() {
+    let bytes = valid_bytes();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let extra = vec![0u8; 4 * 4];
+    let mut views: Vec<(String, safetensors::tensor::TensorView<'_>)> = st.tensors();
+    views.push((
+        "blocks.0.attn.mystery".into(),
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![4], &extra).unwrap(),
+    ));
+    let err = load(&safetensors::serialize(views, None).unwrap()).unwrap_err();
+    assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+    assert!(err.to_string().contains("blocks.0.attn.mystery"), "{err}");
 }
 
 #[test]
@@ -143,7 +171,7 @@ fn sidecar_errors_name_the_field() {
     let bytes = valid_bytes();
     let bad_heads = Sidecar {
         num_heads: Some(5),
-        ..Sidecar::default()
+        ..full_sidecar()
     };
     let err = Model::from_bytes(&bytes, Path::new("m.safetensors"), &bad_heads, None).unwrap_err();
     assert!(
@@ -152,7 +180,7 @@ fn sidecar_errors_name_the_field() {
     );
     let bad_crop = Sidecar {
         crop_pct: Some(1.5),
-        ..Sidecar::default()
+        ..full_sidecar()
     };
     let err = Model::from_bytes(&bytes, Path::new("m.safetensors"), &bad_crop, None).unwrap_err();
     assert!(

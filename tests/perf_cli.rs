@@ -147,7 +147,14 @@ fn checkpoints_and_artifacts_are_read() {
             .unwrap(),
     )
     .unwrap();
-    std::fs::write(dir.path().join("tiny.toml"), "num_heads = 4\n").unwrap();
+    // What the shapes cannot tell (model::spec): heads, epsilon, pooling, preprocessing.
+    std::fs::write(
+        dir.path().join("tiny.toml"),
+        "num_heads = 4\nlayer_norm_eps = 1e-6\nglobal_pool = \"token\"\nmean = [0.5, 0.5, 0.5]\n\
+         std = [0.5, 0.5, 0.5]\ncrop_pct = 1.0\ncrop_mode = \"center\"\n\
+         interpolation = \"bicubic\"\n",
+    )
+    .unwrap();
     let out = ok(&["--pe", "8x8", "--model", ckpt.to_str().unwrap()]);
     check_model_report(&out, &cfg, &["head", "head_dist"]);
     assert!(out.contains("18 tokens, width 48, 4 heads of 12"), "{out}");

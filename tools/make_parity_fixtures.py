@@ -3,8 +3,9 @@
 Produces tests/fixtures/parity/ (relative to the repository root):
 
     NAME.safetensors     model.state_dict() with timm's own tensor names, in the stored dtype
-    NAME.toml            sidecar with only what shapes cannot tell: num_heads, and img_size
-                         when the image is not square
+    NAME.toml            sidecar: `arch` for a registered timm model (deit_tiny), else what
+                         shapes cannot tell (num_heads, layer_norm_eps, global_pool, img_size
+                         when the image is not square) and timm's resolved preprocessing
     NAME_io.safetensors  `input`  f32 [B, C, H, W]  (standard normal)
                          `logits` f32 [B, classes]  (timm forward in float32 with the weights
                                                      AS STORED, i.e. rounded to the stored
@@ -88,11 +89,32 @@ def round_to(model: torch.nn.Module, dtype: torch.dtype) -> None:
                 t.copy_(t.to(dtype).to(torch.float32))
 
 
-def write_sidecar(path: pathlib.Path, num_heads: int, img_size) -> None:
-    lines = [f"num_heads = {num_heads}"]
-    h, w = img_size
+def write_sidecar(path: pathlib.Path, model: torch.nn.Module, arch: str | None) -> None:
+    """The sidecar: the timm name when the model is a registered one (its table entry gives
+    heads, epsilon, pooling and the preprocessing), else every field shapes cannot tell, with
+    the preprocessing timm resolves for the model (resolve_model_data_config)."""
+    if arch is not None:
+        path.write_text(f'arch = "{arch}"\n')
+        return
+    h, w = model.patch_embed.img_size
+    data = timm.data.resolve_model_data_config(model)
+    floats = lambda v: "[" + ", ".join(repr(float(x)) for x in v) + "]"
+    lines = [
+        f"num_heads = {model.blocks[0].attn.num_heads}",
+        f"layer_norm_eps = {model.blocks[0].norm1.eps!r}",
+        f'global_pool = "{model.global_pool}"',
+    ]
     if h != w:
         lines.append(f"img_size = [{h}, {w}]")
+    # (data["input_size"] is timm's default 224 for these unregistered models; the input size
+    # is the model's own, read off pos_embed or given as img_size above.)
+    lines += [
+        f"mean = {floats(data['mean'])}",
+        f"std = {floats(data['std'])}",
+        f"crop_pct = {data['crop_pct']!r}",
+        f'crop_mode = "{data["crop_mode"]}"',
+        f'interpolation = "{data["interpolation"]}"',
+    ]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -115,6 +137,8 @@ def build(name: str) -> tuple[torch.nn.Module, torch.dtype, int]:
 
 
 MODELS = ["deit_tiny", "vit_odd", "deit_distilled"]
+# Fixtures built by a registered timm name get that name in their sidecar.
+TIMM_NAMES = {"deit_tiny": "deit_tiny_patch16_224"}
 
 
 @torch.no_grad()
@@ -138,7 +162,7 @@ def main() -> None:
 
         img_size = model.patch_embed.img_size
         num_heads = model.blocks[0].attn.num_heads
-        write_sidecar(args.out / f"{name}.toml", num_heads, img_size)
+        write_sidecar(args.out / f"{name}.toml", model, TIMM_NAMES.get(name))
 
         g = torch.Generator().manual_seed(2000 + seed)
         x = torch.randn((batch, 3, *img_size), generator=g, dtype=torch.float32)

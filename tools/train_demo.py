@@ -3,7 +3,8 @@
 Produces assets/demo/ (relative to the repository root):
 
     deit_digits.safetensors   float32 state_dict with timm names (<= 4 MB)
-    deit_digits.toml          sidecar: name, num_heads, crop_pct, mean, std, labels
+    deit_digits.toml          sidecar: name, num_heads, layer_norm_eps, global_pool, crop_pct,
+                              crop_mode, interpolation, mean, std, labels
     digits_test.safetensors   `images` uint8 [N, 8, 8] (the raw grayscale test digits) and
                               `labels` uint8 [N], in test-split order
     digits_calib.safetensors  `images` uint8 [32, 8, 8], `labels` uint8 [32]: 32 training
@@ -216,7 +217,11 @@ def main() -> None:
     (args.out / "deit_digits.toml").write_text(
         'name = "deit-digits"\n'
         f"num_heads = {ARCH['num_heads']}\n"
+        f"layer_norm_eps = {model.blocks[0].norm1.eps}\n"
+        f"global_pool = \"{model.global_pool}\"\n"
         "crop_pct = 1.0\n"
+        'crop_mode = "center"\n'
+        'interpolation = "bicubic"\n'
         f"mean = [{mean}, {mean}, {mean}]\n"
         f"std = [{std}, {std}, {std}]\n"
         f"labels = [{labels_toml}]\n"

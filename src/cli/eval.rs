@@ -36,7 +36,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         return Err(Error::Invalid("--batch-size must be at least 1".into()));
     }
     // A float checkpoint, or a quantized artifact of `repq-hw quantize` (fake-quant forward).
-    let loaded = super::quantize::LoadedModel::load(args.model.model.as_deref())?;
+    let loaded =
+        super::quantize::LoadedModel::load_with(args.model.model.as_deref(), &args.model.options)?;
     let model = loaded.model();
     let kind = loaded.kind();
     let cfg = model.config();
@@ -80,6 +81,15 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             ),
             Box::new(move |x: &[f32], b: usize| int.forward(x, b)),
         ));
+    }
+    if let Some(dir) = &args.data {
+        // Said once, before the runs: what was skipped, and the class map if it is not the
+        // model's.
+        let folder = ImageFolder::open(dir)?;
+        super::quantize::report_skipped(folder.skipped());
+        if let Some(note) = folder.class_map_note(classes, model.labels.as_deref()) {
+            eprintln!("note: {note}");
+        }
     }
     for (kind, forward) in &runs {
         run_one(args, &loaded, &transform, classes, kind, forward)?;

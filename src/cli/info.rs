@@ -1,24 +1,49 @@
-//! `repq-hw info [MODEL]`: what a checkpoint is.
+//! `repq-hw info [MODEL]`: what a checkpoint is, and where each of its fields came from.
 
 use std::path::PathBuf;
 
 use super::output::out;
+use super::model_options::ModelOptions;
 use crate::error::Result;
-use crate::model::Model;
+use crate::model::{Loaded, Model};
 
 #[derive(Debug, clap::Args)]
 pub struct InfoArgs {
-    /// A timm ViT/DeiT checkpoint (.safetensors); default: the embedded demo model
+    /// A timm ViT/DeiT checkpoint (.safetensors or PyTorch .pth/.pt/.bin, with timm's
+    /// config.json and/or a MODEL.toml sidecar beside it); default: the embedded demo model
     pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub options: ModelOptions,
 }
 
 pub fn run(args: &InfoArgs) -> Result<()> {
-    let model = super::load_model(args.model.as_deref())?;
-    out!("{}", describe(&model))?;
+    let loaded = super::model_options::load(args.model.as_deref(), &args.options)?;
+    out!("{}", describe_loaded(&loaded))?;
     Ok(())
 }
 
-/// The report `info` prints.
+/// The report `info` prints: the summary, then every field with its value and origin.
+pub fn describe_loaded(loaded: &Loaded) -> String {
+    let mut s = describe(&loaded.model);
+    if let Some(a) = &loaded.arch {
+        s += &format!("timm name    {a}\n");
+    }
+    if !loaded.read.is_empty() {
+        let read: Vec<String> = loaded
+            .read
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        s += &format!("read         {}\n", read.join(", "));
+    }
+    s += "\nfield            value                              from\n";
+    for f in &loaded.fields {
+        s += &format!("{:<16} {:<34} {}\n", f.field, f.value, f.origin);
+    }
+    s
+}
+
+/// The summary of a model: architecture, preprocessing and parameter count.
 pub fn describe(model: &Model) -> String {
     let c = model.config();
     let p = &model.preprocess;
@@ -59,7 +84,7 @@ pub fn describe(model: &Model) -> String {
     s += &format!("qkv bias     {}\n", if c.qkv_bias { "yes" } else { "no" });
     s += &format!("layernorm    eps {:e}\n", c.ln_eps);
     s += &format!(
-        "preprocess   bicubic, crop_pct {}, mean {:?}, std {:?}\n",
+        "preprocess   bicubic, center crop, crop_pct {}, mean {:?}, std {:?}\n",
         p.crop_pct, p.mean, p.std
     );
     s += &format!("parameters   {}\n", model.vit.num_params());

@@ -6,6 +6,7 @@ mod generate;
 mod golden;
 mod info;
 pub mod output;
+pub mod model_options;
 mod perf;
 mod predict;
 pub mod quantize;
@@ -72,15 +73,17 @@ pub fn run(cli: Cli) -> Result<()> {
 /// The model a command works on: the given checkpoint, or the embedded demo model.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelArg {
-    /// A timm ViT/DeiT checkpoint (.safetensors, with an optional MODEL.toml sidecar beside it);
-    /// default: the embedded demo model
+    /// A timm ViT/DeiT checkpoint: .safetensors or a PyTorch .pth/.pt/.bin, with timm's
+    /// config.json and/or a MODEL.toml sidecar beside it; default: the embedded demo model
     #[arg(long, value_name = "MODEL")]
     pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub options: model_options::ModelOptions,
 }
 
 impl ModelArg {
     pub fn load(&self) -> Result<Model> {
-        load_model(self.model.as_deref())
+        Ok(model_options::load(self.model.as_deref(), &self.options)?.model)
     }
 }
 

@@ -39,7 +39,8 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         )));
     }
     // A float checkpoint, or a quantized artifact of `repq-hw quantize` (fake-quant forward).
-    let loaded = super::quantize::LoadedModel::load(args.model.model.as_deref())?;
+    let loaded =
+        super::quantize::LoadedModel::load_with(args.model.model.as_deref(), &args.model.options)?;
     let model = loaded.model();
     let cfg = model.config();
     let transform = EvalTransform::new(&model.preprocess, cfg.img_size)?;

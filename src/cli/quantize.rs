@@ -22,8 +22,8 @@ use crate::quant::{
 /// Where the calibration images come from.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CalibArgs {
-    /// An ImageFolder directory to draw the calibration images from; default (embedded model
-    /// only): the embedded 32 calibration digits
+    /// A folder of images (flat, or an ImageFolder; labels are not used) to draw the calibration
+    /// images from; default (embedded model only): the embedded 32 calibration digits
     #[arg(long, value_name = "DIR")]
     pub calib: Option<PathBuf>,
     /// Number of calibration images, all used in one batch (the paper uses 32)
@@ -141,6 +141,14 @@ pub(crate) fn describe_calibration(info: &CalibrationInfo) -> String {
     }
 }
 
+/// Says on stderr which hidden folders of a data set were not read.
+pub(crate) fn report_skipped(skipped: &[PathBuf]) {
+    if !skipped.is_empty() {
+        let names: Vec<String> = skipped.iter().map(|p| p.display().to_string()).collect();
+        eprintln!("note: skipped hidden folders: {}", names.join(", "));
+    }
+}
+
 /// The calibration batch `[n, 3, H, W]`: `--calib-count` images chosen from `--calib DIR` (or the
 /// embedded calibration digits) by a seeded draw without replacement, in data-set order.
 pub fn calibration_images(
@@ -163,15 +171,15 @@ pub fn calibration_images(
     };
     match &calib.calib {
         Some(dir) => {
-            let folder = ImageFolder::open(dir)?;
-            if count > folder.len() {
-                return Err(too_many(folder.len(), &dir.display().to_string()));
+            // Calibration is unlabeled: a flat folder of images or an ImageFolder.
+            let mut skipped = Vec::new();
+            let images = crate::data::list_images(dir, &mut skipped)?;
+            report_skipped(&skipped);
+            if count > images.len() {
+                return Err(too_many(images.len(), &dir.display().to_string()));
             }
-            let idx = choose(folder.len(), count, calib.seed);
-            let paths: Vec<&Path> = idx
-                .iter()
-                .map(|&i| folder.samples()[i].path.as_path())
-                .collect();
+            let idx = choose(images.len(), count, calib.seed);
+            let paths: Vec<&Path> = idx.iter().map(|&i| images[i].as_path()).collect();
             let data = transform_files(&paths, transform)?;
             let info = CalibrationInfo {
                 source: dir.display().to_string(),
@@ -292,11 +300,20 @@ pub enum LoadedModel {
 impl LoadedModel {
     /// The checkpoint or artifact at `path`, or the embedded model.
     pub fn load(path: Option<&Path>) -> Result<Self> {
+        Self::load_with(path, &super::model_options::ModelOptions::default())
+    }
+
+    /// [`LoadedModel::load`] with the command line's model options (float checkpoints only).
+    pub fn load_with(
+        path: Option<&Path>,
+        options: &super::model_options::ModelOptions,
+    ) -> Result<Self> {
         match path {
             Some(p) if is_artifact(p)? => {
+                options.refuse_for("a quantized artifact (it stores its own fields)")?;
                 Ok(LoadedModel::Quantized(Box::new(QuantizedModel::load(p)?)))
             }
-            _ => super::load_model(path).map(LoadedModel::Float),
+            _ => super::model_options::load(path, options).map(|l| LoadedModel::Float(l.model)),
         }
     }
 

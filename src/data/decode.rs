@@ -11,12 +11,9 @@
 //!   "RGB"/"RGBA" with raw mode `;16B`);
 //! * 16-bit gray: PIL opens it as mode `I;16` and `convert('RGB')` *clamps* each value to
 //!   `0..=255` (so almost every pixel becomes 255); this is reproduced, surprising as it is;
-//! * JPEG: decoded by the `image` crate (zune-jpeg), not libjpeg-turbo as in PIL, so values
-//!   differ by a few levels: on a 4:2:0 photo-like image about 13% of the values differ, by at
-//!   most 4 (4:4:4: about 1%, at most 3; gray: under 1%, at most 1); see
-//!   tests/preprocess.rs. Gray JPEGs are replicated. CMYK/YCCK JPEGs are converted by zune-jpeg,
-//!   whose formula is not PIL's. A JPEG whose markers do not reach the end-of-image marker is
-//!   rejected as truncated, as PIL does (zune-jpeg alone would fill in the missing part).
+//! * JPEG: decoded by libjpeg-turbo as PIL decodes it, bit-exact, gray, CMYK and YCCK included
+//!   (see [`crate::data::jpeg`]). A JPEG whose markers do not reach the end-of-image marker is
+//!   rejected as truncated, as PIL does (libjpeg alone would fill in the missing part).
 //!
 //! Empty, truncated, corrupt or unsupported files give [`Error::Image`] naming the file; a file
 //! that cannot be read at all gives [`Error::Io`].
@@ -57,8 +54,11 @@ pub fn decode_rgb(bytes: &[u8], path: &Path) -> Result<Rgb8Image> {
         None => return Err(fail("not a PNG or JPEG file (unrecognized content)".into())),
     };
     if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
-        // zune-jpeg would fill in the missing part; PIL raises "image file is truncated".
+        // libjpeg would fill in the missing part; PIL raises "image file is truncated".
         return Err(fail("truncated JPEG (no end-of-image marker)".into()));
+    }
+    if format == ImageFormat::Jpeg {
+        return crate::data::jpeg::decode(bytes).map_err(fail);
     }
     let decoded = reader.decode().map_err(|e| fail(e.to_string()))?;
     let gray16_clamps = format == ImageFormat::Png && png_is_16bit_gray(bytes);

@@ -9,6 +9,11 @@
 //! * a file is an image if its name ends, case-insensitively, in `.jpg`, `.jpeg` or `.png`;
 //! * a class folder without any image is an error (torchvision's `allow_empty=False`).
 //!
+//! Unlike torchvision, hidden directories (names starting with `.`, such as
+//! `.ipynb_checkpoints` or `.git`) are never classes and are not walked into: torchvision would
+//! make `.ipynb_checkpoints` class 0 and shift every label. They are listed in
+//! [`ImageFolder::skipped`] so that callers can say so.
+//!
 //! Unlike torchvision, a file with one of the other extensions torchvision would load (`.bmp`,
 //! `.ppm`, `.pgm`, `.tif`, `.tiff`, `.webp`) is an error rather than silently skipped, because
 //! skipping it would evaluate on a different set than timm does; this crate decodes only PNG
@@ -46,6 +51,7 @@ pub struct ImageFolder {
     root: PathBuf,
     classes: Vec<String>,
     samples: Vec<Sample>,
+    skipped: Vec<PathBuf>,
 }
 
 impl ImageFolder {
@@ -65,15 +71,21 @@ impl ImageFolder {
             Err(e) => return Err(Error::io(root, e)),
         }
 
-        let mut class_dirs: Vec<(OsString, PathBuf)> = list_dir(root)?
-            .into_iter()
-            .filter(|e| e.is_dir)
-            .map(|e| (e.name, e.path))
-            .collect();
+        let mut skipped = Vec::new();
+        let mut class_dirs: Vec<(OsString, PathBuf)> = Vec::new();
+        for e in list_dir(root)?.into_iter().filter(|e| e.is_dir) {
+            if is_hidden(&e.name) {
+                skipped.push(e.path);
+            } else {
+                class_dirs.push((e.name, e.path));
+            }
+        }
         if class_dirs.is_empty() {
             return Err(dataset_err(
                 root,
-                "no class folders: an ImageFolder holds one subfolder per class".into(),
+                "no class folders: an ImageFolder holds one subfolder per class (for \
+                 calibration, a flat folder of images also works)"
+                    .into(),
             ));
         }
         class_dirs.sort_by(|a, b| a.0.as_encoded_bytes().cmp(b.0.as_encoded_bytes()));
@@ -82,7 +94,7 @@ impl ImageFolder {
         let mut samples = Vec::new();
         for (label, (name, dir)) in class_dirs.iter().enumerate() {
             let before = samples.len();
-            for path in walk_images(dir)? {
+            for path in walk_images(dir, &mut skipped)? {
                 samples.push(Sample { path, label });
             }
             if samples.len() == before {
@@ -96,11 +108,51 @@ impl ImageFolder {
             }
             classes.push(name.to_string_lossy().into_owned());
         }
+        skipped.sort();
         Ok(ImageFolder {
             root: root.to_path_buf(),
             classes,
             samples,
+            skipped,
         })
+    }
+
+    /// The class-to-index map as text, one `index  folder` line each (with the model's label
+    /// for that index when `labels` are given), if it is worth showing: when the folder's class
+    /// count differs from the model's `num_classes`, or its folder names from the model's
+    /// labels. `None` when they agree.
+    pub fn class_map_note(&self, num_classes: usize, labels: Option<&[String]>) -> Option<String> {
+        let count_differs = self.classes.len() != num_classes;
+        let names_differ = labels.is_some_and(|l| {
+            l.len() < self.classes.len() || self.classes.iter().zip(l).any(|(a, b)| a != b)
+        });
+        if !count_differs && !names_differ {
+            return None;
+        }
+        let why = if count_differs {
+            format!(
+                "{} class folders for a model of {num_classes} classes",
+                self.classes.len()
+            )
+        } else {
+            "the class folder names differ from the model's labels".to_string()
+        };
+        let mut s = format!(
+            "{}: {why}; labels are the folders' positions in sorted order:",
+            self.root.display()
+        );
+        for (i, c) in self.classes.iter().enumerate() {
+            s += &format!("\n  {i:>5}  {c}");
+            if let Some(l) = labels.and_then(|l| l.get(i)) {
+                s += &format!("  (model label {i}: {l})");
+            }
+        }
+        Some(s)
+    }
+
+    /// The hidden directories that were not read (neither classes nor walked into), sorted.
+    pub fn skipped(&self) -> &[PathBuf] {
+        &self.skipped
     }
 
     pub fn root(&self) -> &Path {
@@ -268,10 +320,43 @@ fn list_dir(dir: &Path) -> Result<Vec<Entry>> {
     Ok(out)
 }
 
+/// Whether a file or directory name is hidden (starts with `.`).
+fn is_hidden(name: &std::ffi::OsStr) -> bool {
+    name.as_encoded_bytes().first() == Some(&b'.')
+}
+
+/// Every image file under `root` for calibration, which needs no labels: a flat folder of
+/// images, an ImageFolder, or any mix, walked as [`ImageFolder`] walks a class (torchvision's
+/// order, hidden directories skipped and added to `skipped`). An error if there is none.
+pub fn list_images(root: &Path, skipped: &mut Vec<PathBuf>) -> Result<Vec<PathBuf>> {
+    match std::fs::metadata(root) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::Dataset {
+                path: root.to_path_buf(),
+                reason: "not a directory".into(),
+            });
+        }
+        Err(e) => return Err(Error::io(root, e)),
+    }
+    let images = walk_images(root, skipped)?;
+    if images.is_empty() {
+        return Err(Error::Dataset {
+            path: root.to_path_buf(),
+            reason: format!(
+                "no image under this folder (files ending in {}; hidden folders are skipped)",
+                IMAGE_EXTENSIONS.join(", ")
+            ),
+        });
+    }
+    Ok(images)
+}
+
 /// All image files under `top`, in torchvision's order: `sorted(os.walk(top, followlinks=True))`
 /// (directories by full path string), then files sorted by name within each directory. A
-/// directory reached twice through symlinks is walked once.
-fn walk_images(top: &Path) -> Result<Vec<PathBuf>> {
+/// directory reached twice through symlinks is walked once; hidden directories are not walked
+/// into (they are added to `skipped`).
+fn walk_images(top: &Path, skipped: &mut Vec<PathBuf>) -> Result<Vec<PathBuf>> {
     let mut dirs: Vec<(PathBuf, Vec<Entry>)> = Vec::new();
     let mut seen = HashSet::new();
     let mut stack = vec![top.to_path_buf()];
@@ -281,7 +366,13 @@ fn walk_images(top: &Path) -> Result<Vec<PathBuf>> {
             continue;
         }
         let entries = list_dir(&dir)?;
-        stack.extend(entries.iter().filter(|e| e.is_dir).map(|e| e.path.clone()));
+        for e in entries.iter().filter(|e| e.is_dir) {
+            if is_hidden(&e.name) {
+                skipped.push(e.path.clone());
+            } else {
+                stack.push(e.path.clone());
+            }
+        }
         dirs.push((dir, entries));
     }
     dirs.sort_by(|a, b| {

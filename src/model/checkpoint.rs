@@ -1,60 +1,168 @@
-//! Reading timm ViT/DeiT checkpoints from safetensors.
+//! Reading timm ViT/DeiT checkpoints: safetensors files and PyTorch files
+//! ([`crate::model::pth`]).
 //!
-//! Tensor names are timm's (`patch_embed.proj.weight`, `blocks.N.attn.qkv.weight`, ...). The
-//! architecture is inferred from the tensor shapes; the sidecar fills in what shapes cannot tell.
-//! F32, F16 and BF16 tensors load (converted to f32). Every tensor is checked for shape and for
-//! finite values, and tensors this tool does not understand are an error rather than silently
-//! ignored (they would mean an architecture the forward does not implement).
+//! Tensor names are timm's (`patch_embed.proj.weight`, `blocks.N.attn.qkv.weight`, ...); the
+//! wrapper prefixes `module.` (DataParallel), `_orig_mod.` (torch.compile) and `model.` are
+//! stripped from every name, as timm's `clean_state_dict` does for the first two. What the shapes
+//! prove is read off them ([`infer_shapes`]); the rest comes from [`crate::model::spec`].
+//! F32, F16, BF16 and F64 tensors load (converted to f32 as `copy_` into a float32 model does);
+//! entries that are not floating-point (an `epoch` counter, `num_batches_tracked`) are skipped
+//! with a note. Every tensor is checked for shape and for finite values. Tensors of an
+//! architecture this tool does not implement (Swin, LayerScale, fc_norm, register tokens, ...)
+//! are an [`Error::Unsupported`] naming the architecture, and any other tensor it does not
+//! understand is an error rather than silently ignored.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use safetensors::{Dtype, SafeTensors};
 
-use super::config::{DEFAULT_LN_EPS, Sidecar, VitConfig};
+use super::config::VitConfig;
+use super::spec::Shapes;
 use super::vit::{Block, LayerNorm, Linear, VisionTransformer};
 use crate::error::{Error, Result};
 
-/// The tensors of one safetensors file, converted to f32, with the file's name for errors.
+/// Prefixes that wrappers put in front of every state-dict key.
+const WRAPPER_PREFIXES: [&str; 3] = ["module.", "_orig_mod.", "model."];
+
+/// The float tensors of one checkpoint, converted to f32, with wrapper prefixes stripped from
+/// their names, the file's name for errors, and notes on what was skipped or renamed.
 pub struct TensorFile {
     path: PathBuf,
     tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
+    notes: Vec<String>,
 }
 
 impl TensorFile {
+    /// Reads a safetensors file or a PyTorch file (told apart by content); `ema` picks the EMA
+    /// weights of a PyTorch training checkpoint.
+    pub fn open(path: &Path, ema: bool) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        if super::pth::looks_like_pytorch(&bytes) {
+            drop(bytes);
+            let (raw, notes) = super::pth::read(path, ema)?;
+            return Self::from_raw(raw, notes, path);
+        }
+        if ema {
+            return Err(Error::Config {
+                source_name: path.display().to_string(),
+                field: "--ema".into(),
+                reason: "a safetensors file holds one set of weights; --ema applies to PyTorch                          training checkpoints"
+                    .into(),
+            });
+        }
+        Self::from_bytes(&bytes, path)
+    }
+
     /// Reads and parses a safetensors file.
     pub fn read(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        Self::from_bytes(&bytes, path)
+        Self::open(path, false)
     }
 
     /// Parses safetensors bytes; `path` names the source in errors.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
         let st = SafeTensors::deserialize(bytes).map_err(|e| Error::Checkpoint {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            reason: format!("not a valid safetensors file: {e}"),
         })?;
+        let raw = st
+            .tensors()
+            .into_iter()
+            .map(|(name, view)| {
+                (
+                    name,
+                    view.dtype(),
+                    view.shape().to_vec(),
+                    view.data().to_vec(),
+                )
+            })
+            .collect();
+        Self::from_raw(raw, Vec::new(), path)
+    }
+
+    /// Converts stored tensors: floats to f32 (checked finite), other dtypes skipped with a
+    /// note, wrapper prefixes stripped.
+    fn from_raw(
+        raw: Vec<super::pth::RawTensor>,
+        mut notes: Vec<String>,
+        path: &Path,
+    ) -> Result<Self> {
         let mut tensors = HashMap::new();
-        for (name, view) in st.tensors() {
-            let data = to_f32(view.dtype(), view.data()).ok_or_else(|| Error::TensorDtype {
-                path: path.to_path_buf(),
-                tensor: name.clone(),
-                dtype: format!("{:?}", view.dtype()),
-            })?;
+        let mut skipped = Vec::new();
+        let mut stripped: BTreeSet<String> = BTreeSet::new();
+        for (stored, dtype, shape, bytes) in raw {
+            let data = match dtype {
+                Dtype::F32 | Dtype::F16 | Dtype::BF16 | Dtype::F64 => to_f32(dtype, &bytes)
+                    .ok_or_else(|| Error::TensorDtype {
+                        path: path.to_path_buf(),
+                        tensor: stored.clone(),
+                        dtype: format!("{dtype:?}"),
+                    })?,
+                Dtype::BOOL
+                | Dtype::U8
+                | Dtype::I8
+                | Dtype::U16
+                | Dtype::I16
+                | Dtype::U32
+                | Dtype::I32
+                | Dtype::U64
+                | Dtype::I64 => {
+                    skipped.push(format!("`{stored}` ({dtype:?} {shape:?})"));
+                    continue;
+                }
+                other => {
+                    return Err(Error::TensorDtype {
+                        path: path.to_path_buf(),
+                        tensor: stored,
+                        dtype: format!("{other:?}"),
+                    });
+                }
+            };
             if let Some((index, value)) = data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
                 return Err(Error::NonFinite {
                     path: path.to_path_buf(),
-                    tensor: name,
+                    tensor: stored,
                     index,
                     value: *value,
                 });
             }
-            tensors.insert(name, (view.shape().to_vec(), data));
+            let name = strip_wrappers(&stored, &mut stripped);
+            if tensors.contains_key(&name) {
+                return Err(Error::Checkpoint {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "two tensors are named `{name}` once the wrapper prefixes {} are stripped",
+                        WRAPPER_PREFIXES.join(", ")
+                    ),
+                });
+            }
+            tensors.insert(name, (shape, data));
+        }
+        if !skipped.is_empty() {
+            skipped.sort();
+            notes.push(format!(
+                "{}: skipped entries that are not floating-point tensors: {}",
+                path.display(),
+                skipped.join(", ")
+            ));
+        }
+        if !stripped.is_empty() {
+            notes.push(format!(
+                "{}: stripped the wrapper prefixes {} from the tensor names",
+                path.display(),
+                stripped.into_iter().collect::<Vec<_>>().join(", ")
+            ));
         }
         Ok(TensorFile {
             path: path.to_path_buf(),
             tensors,
+            notes,
         })
+    }
+
+    /// What was skipped or renamed while reading, one line each.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     pub fn path(&self) -> &Path {
@@ -125,9 +233,25 @@ impl TensorFile {
     }
 }
 
-/// Converts little-endian tensor bytes of a supported dtype to f32.
+/// `name` without the wrapper prefixes (repeatedly, in any order); records what it stripped.
+fn strip_wrappers(name: &str, stripped: &mut BTreeSet<String>) -> String {
+    let mut n = name;
+    while let Some(p) = WRAPPER_PREFIXES.iter().find(|p| n.starts_with(**p)) {
+        stripped.insert(format!("`{p}`"));
+        n = &n[p.len()..];
+    }
+    n.to_string()
+}
+
+/// Converts little-endian tensor bytes of a supported dtype to f32 (F64 rounded to nearest).
 fn to_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
     match dtype {
+        Dtype::F64 => Some(
+            bytes
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32)
+                .collect(),
+        ),
         Dtype::F32 => Some(
             bytes
                 .chunks_exact(4)
@@ -150,9 +274,84 @@ fn to_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
     }
 }
 
-/// Infers the architecture from the tensor shapes and the sidecar.
-pub fn infer_config(file: &TensorFile, sidecar: &Sidecar) -> Result<VitConfig> {
-    let path = file.path();
+/// Tensor-name patterns (matched in `.NAME`, so a leading dot is a name-part boundary) of
+/// architectures this tool does not implement, with their names.
+const UNSUPPORTED_TENSORS: [(&str, &str); 14] = [
+    (
+        ".relative_position_bias_table",
+        "Swin Transformer (windowed attention with relative position bias)",
+    ),
+    (
+        ".layers.0.blocks.",
+        "Swin Transformer (hierarchical stages)",
+    ),
+    (".ls1.", "LayerScale (DeiT III, DINOv2, ...)"),
+    (".gamma_1", "LayerScale (DeiT III, CaiT, ...)"),
+    (".reg_token", "register tokens"),
+    (".fc_norm.", "average pooling with fc_norm"),
+    (".norm_pre.", "pre-norm (norm_pre, CLIP-style ViT)"),
+    (".attn_pool.", "attention pooling (MAP head)"),
+    (".attn.q_norm.", "qk_norm"),
+    (".attn.q_bias", "BEiT-style attention (separate q/v biases)"),
+    (".patch_embed.backbone.", "hybrid ViT (CNN backbone)"),
+    (".mlp.fc1_g.", "gated MLP (SwiGLU)"),
+    (".mlp.w12.", "gated MLP (SwiGLU)"),
+    (".rope.", "rotary position embedding"),
+];
+
+/// Names the architecture if the tensors belong to one this tool does not implement.
+pub fn detect_unsupported(file: &TensorFile) -> Result<()> {
+    let path = file.path().display().to_string();
+    let unsupported = |what: String| Error::Unsupported {
+        source_name: path.clone(),
+        what,
+        hint: None,
+    };
+    for name in file.names() {
+        let dotted = format!(".{name}");
+        if let Some((_, what)) = UNSUPPORTED_TENSORS
+            .iter()
+            .find(|(pat, _)| dotted.contains(pat))
+        {
+            return Err(unsupported(format!("{what} (tensor `{name}`)")));
+        }
+    }
+    if file.contains("pos_embed") && !file.contains("cls_token") {
+        return Err(unsupported(
+            "a ViT without a class token (global average pooling; no tensor `cls_token`)".into(),
+        ));
+    }
+    if !file.contains("patch_embed.proj.weight") {
+        let names: Vec<&str> = file.names().into_iter().take(4).collect();
+        let hint = common_prefix(&file.names());
+        return Err(Error::Unsupported {
+            source_name: path.clone(),
+            what: format!(
+                "a checkpoint without `patch_embed.proj.weight` (not a timm ViT/DeiT state dict;                  first tensors: {})",
+                names.join(", ")
+            ),
+            hint: hint.map(|p| {
+                format!(
+                    "every tensor name starts with `{p}`: a wrapper prefix this tool does not                      strip (it strips {})",
+                    WRAPPER_PREFIXES.join(", ")
+                )
+            }),
+        });
+    }
+    Ok(())
+}
+
+/// The dotted prefix every name shares (`foo.` of `foo.a`, `foo.b`), if any.
+fn common_prefix(names: &BTreeSet<&str>) -> Option<String> {
+    let first = names.iter().next()?;
+    let (head, _) = first.split_once('.')?;
+    let p = format!("{head}.");
+    (names.len() > 1 && names.iter().all(|n| n.starts_with(&p))).then_some(p)
+}
+
+/// What the tensor shapes prove about the architecture.
+pub fn infer_shapes(file: &TensorFile) -> Result<Shapes> {
+    detect_unsupported(file)?;
     let pe = file.shape("patch_embed.proj.weight")?;
     let &[embed_dim, in_chans, ph, pw] = pe else {
         return Err(file.shape_error("patch_embed.proj.weight", "[D, C, Ph, Pw]"));
@@ -169,8 +368,6 @@ pub fn infer_config(file: &TensorFile, sidecar: &Sidecar) -> Result<VitConfig> {
     if seq_len <= prefix {
         return Err(file.shape_error("pos_embed", "[1, T, D] with T above the prefix tokens"));
     }
-    let num_patches = seq_len - prefix;
-
     let depth = block_count(file)?;
     let mlp_hidden = if depth > 0 {
         file.shape("blocks.0.mlp.fc1.weight")?[0]
@@ -184,82 +381,16 @@ pub fn infer_config(file: &TensorFile, sidecar: &Sidecar) -> Result<VitConfig> {
     if hd != embed_dim {
         return Err(file.shape_error("head.weight", &format!("[classes, {embed_dim}]")));
     }
-
-    let source = path.display().to_string();
-    let bad = |field: &str, reason: String| Error::Config {
-        source_name: format!("{source} (sidecar)"),
-        field: field.to_string(),
-        reason,
-    };
-    let num_heads = match sidecar.num_heads {
-        Some(0) => return Err(bad("num_heads", "must be positive".into())),
-        Some(h) => h,
-        None if embed_dim % 64 == 0 => embed_dim / 64,
-        None => {
-            return Err(bad(
-                "num_heads",
-                format!(
-                    "embed_dim {embed_dim} is not a multiple of 64: give num_heads in the sidecar"
-                ),
-            ));
-        }
-    };
-    if embed_dim % num_heads != 0 {
-        return Err(bad(
-            "num_heads",
-            format!("{num_heads} does not divide embed_dim {embed_dim}"),
-        ));
-    }
-    let img_size = match sidecar.img_size.as_deref() {
-        Some([s]) => [*s, *s],
-        Some([h, w]) => [*h, *w],
-        Some(other) => {
-            return Err(bad(
-                "img_size",
-                format!("needs 1 or 2 values, got {other:?}"),
-            ));
-        }
-        None => {
-            let side = (num_patches as f64).sqrt().round() as usize;
-            if side * side != num_patches {
-                return Err(bad(
-                    "img_size",
-                    format!("{num_patches} patch tokens are not a square grid: give img_size"),
-                ));
-            }
-            [side * ph, side * pw]
-        }
-    };
-    if img_size[0] % ph != 0
-        || img_size[1] % pw != 0
-        || (img_size[0] / ph) * (img_size[1] / pw) != num_patches
-    {
-        return Err(bad(
-            "img_size",
-            format!(
-                "{img_size:?} with patch {ph}x{pw} does not give the {num_patches} patch tokens of pos_embed"
-            ),
-        ));
-    }
-    let ln_eps = sidecar.layer_norm_eps.unwrap_or(DEFAULT_LN_EPS);
-    if !(ln_eps.is_finite() && ln_eps > 0.0) {
-        return Err(bad(
-            "layer_norm_eps",
-            format!("must be positive, got {ln_eps}"),
-        ));
-    }
-    Ok(VitConfig {
-        img_size,
-        patch_size: [ph, pw],
-        in_chans,
+    Ok(Shapes {
         embed_dim,
+        in_chans,
+        patch_size: [ph, pw],
         depth,
-        num_heads,
         mlp_hidden,
         num_classes,
         qkv_bias: depth > 0 && file.contains("blocks.0.attn.qkv.bias"),
         distilled,
-        ln_eps,
+        num_patches: seq_len - prefix,
     })
 }
 
@@ -338,11 +469,13 @@ pub fn build(mut file: TensorFile, config: VitConfig) -> Result<VisionTransforme
     };
 
     if let Some(extra) = file.names().into_iter().next() {
-        return Err(Error::Checkpoint {
-            path: file.path().to_path_buf(),
-            reason: format!(
-                "tensor `{extra}` is not part of a timm ViT/DeiT this tool implements \
-                 (layer scale, fc_norm, pre-norm and register tokens are not supported)"
+        return Err(Error::Unsupported {
+            source_name: file.path().display().to_string(),
+            what: format!("tensor `{extra}`, not part of a timm ViT/DeiT this tool implements"),
+            hint: Some(
+                "LayerScale, fc_norm, pre-norm, register tokens and other ViT variants are not \
+                 implemented"
+                    .into(),
             ),
         });
     }

@@ -2,14 +2,17 @@
 //!
 //! Most of the architecture is read off the checkpoint's tensor shapes (see
 //! [`crate::model::checkpoint`]); what shapes cannot tell (number of heads, LayerNorm epsilon,
-//! normalization mean/std, crop ratio) comes from an optional TOML sidecar whose defaults are timm's
-//! defaults for DeiT.
+//! pooling, normalization mean/std, crop ratio, ...) comes from timm's `config.json`, the timm
+//! name table, the TOML sidecar or the command line (see [`crate::model::spec`]), never from a
+//! default.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::model::spec::{Given, Layer};
+use crate::model::timm_table;
 
 /// timm's `IMAGENET_DEFAULT_MEAN`.
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
@@ -104,25 +107,38 @@ impl Default for Preprocess {
     }
 }
 
-/// The optional sidecar `MODEL.toml` next to `MODEL.safetensors`. Every field is optional.
+/// The sidecar `MODEL.toml` next to a checkpoint `MODEL.safetensors` (or `.pth`), and the shape
+/// of the command line's model options. Every field is optional; what it gives overrides a timm
+/// `config.json` (see [`crate::model::spec`]).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sidecar {
     /// A name to show (defaults to the file stem).
     pub name: Option<String>,
-    /// Attention heads; default `embed_dim / 64` as in every timm ViT/DeiT.
+    /// A timm model name `ARCH` or `ARCH.TAG` (e.g. `deit_tiny_patch16_224.fb_in1k`): its
+    /// architecture fields and its tag's preprocessing, overridden by the fields below.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    /// Attention heads h (the head width is `embed_dim / h`).
     pub num_heads: Option<usize>,
-    /// Input size `[H, W]` or a single side; default read off `pos_embed` (square grid).
+    /// Input size `[H, W]` or a single side; when absent, read off `pos_embed` if its patch
+    /// grid is square.
     pub img_size: Option<Vec<usize>>,
-    /// LayerNorm epsilon; default 1e-6.
+    /// LayerNorm epsilon (timm's ViTs: 1e-6).
     pub layer_norm_eps: Option<f32>,
-    /// Normalization mean; default ImageNet's.
+    /// Pooling before the head; only `"token"` (the class token) is implemented.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global_pool: Option<String>,
+    /// Normalization mean, one per channel.
     pub mean: Option<Vec<f32>>,
-    /// Normalization std; default ImageNet's.
+    /// Normalization std, one per channel.
     pub std: Option<Vec<f32>>,
-    /// Crop ratio; default 0.875.
+    /// Crop ratio: the shorter side is resized to `size / crop_pct` before the center crop.
     pub crop_pct: Option<f32>,
-    /// Resampling filter; only "bicubic" (timm's default) is implemented.
+    /// timm's crop mode; only `"center"` is implemented.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop_mode: Option<String>,
+    /// Resampling filter; only `"bicubic"` is implemented.
     pub interpolation: Option<String>,
     /// Class names, in output order, for `predict`.
     pub labels: Option<Vec<String>>,
@@ -147,54 +163,57 @@ impl Sidecar {
         Ok(Some((Self::parse(&text, &path)?, path)))
     }
 
-    /// The preprocessing this sidecar asks for, validated against `in_chans`.
-    pub fn preprocess(&self, in_chans: usize, source: &str) -> Result<Preprocess> {
-        let d = Preprocess::default();
-        let expand = |v: &[f32]| -> Vec<f32> {
-            if v.len() == in_chans {
-                v.to_vec()
-            } else {
-                vec![v[0]; in_chans]
+    /// Whether no field is given.
+    pub fn is_empty(&self) -> bool {
+        *self == Sidecar::default()
+    }
+
+    /// What this sidecar says, as resolution layers: the timm table's entry for `arch`, then
+    /// the fields. `origin(field)` names where a field came from (`"sidecar m.toml"`,
+    /// `"--num-heads"`), `source` names the whole in errors.
+    pub fn layers(&self, origin: &dyn Fn(&str) -> String, source: &str) -> Result<Vec<Layer>> {
+        let mut layers = Vec::new();
+        if let Some(a) = &self.arch {
+            let via = origin("arch");
+            layers.push(Layer::from_timm(&timm_table::lookup(a, &via)?, &via));
+        }
+        let g = |field: &str| origin(field);
+        let img_size = match self.img_size.as_deref() {
+            None => None,
+            Some([s]) => Some([*s, *s]),
+            Some([h, w]) => Some([*h, *w]),
+            Some(other) => {
+                return Err(Error::Config {
+                    source_name: source.to_string(),
+                    field: "img_size".into(),
+                    reason: format!("needs 1 or 2 values, got {other:?}"),
+                });
             }
         };
-        let mean = self.mean.clone().unwrap_or_else(|| expand(&d.mean));
-        let std = self.std.clone().unwrap_or_else(|| expand(&d.std));
-        let crop_pct = self.crop_pct.unwrap_or(d.crop_pct);
-        let bad = |field: &str, reason: String| Error::Config {
-            source_name: source.to_string(),
-            field: field.to_string(),
-            reason,
-        };
-        if mean.len() != in_chans || mean.iter().any(|m| !m.is_finite()) {
-            return Err(bad(
-                "mean",
-                format!("needs {in_chans} finite values, got {mean:?}"),
-            ));
-        }
-        if std.len() != in_chans || std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
-            return Err(bad(
-                "std",
-                format!("needs {in_chans} positive values, got {std:?}"),
-            ));
-        }
-        if !(crop_pct > 0.0 && crop_pct <= 1.0) {
-            return Err(bad(
-                "crop_pct",
-                format!("must be in (0, 1], got {crop_pct}"),
-            ));
-        }
-        if let Some(interp) = &self.interpolation
-            && interp != "bicubic"
-        {
-            return Err(bad(
-                "interpolation",
-                format!("only \"bicubic\" is implemented, got {interp:?}"),
-            ));
-        }
-        Ok(Preprocess {
-            mean,
-            std,
-            crop_pct,
-        })
+        layers.push(Layer {
+            num_heads: self.num_heads.map(|v| Given::new(v, g("num_heads"))),
+            img_size: img_size.map(|v| Given::new(v, g("img_size"))),
+            ln_eps: self
+                .layer_norm_eps
+                .map(|v| Given::new(v, g("layer_norm_eps"))),
+            global_pool: self
+                .global_pool
+                .clone()
+                .map(|v| Given::new(v, g("global_pool"))),
+            mean: self.mean.clone().map(|v| Given::new(v, g("mean"))),
+            std: self.std.clone().map(|v| Given::new(v, g("std"))),
+            crop_pct: self.crop_pct.map(|v| Given::new(v, g("crop_pct"))),
+            crop_mode: self
+                .crop_mode
+                .clone()
+                .map(|v| Given::new(v, g("crop_mode"))),
+            interpolation: self
+                .interpolation
+                .clone()
+                .map(|v| Given::new(v, g("interpolation"))),
+            labels: self.labels.clone().map(|v| Given::new(v, g("labels"))),
+            ..Layer::default()
+        });
+        Ok(layers)
     }
 }

@@ -4,17 +4,24 @@
 pub mod checkpoint;
 pub mod config;
 pub mod forward;
+pub mod hub;
 pub mod ops;
+pub mod pth;
 pub mod random;
+pub mod spec;
+pub mod timm_table;
 pub mod vit;
 
 use std::path::{Path, PathBuf};
 
 pub use config::{Preprocess, Sidecar, VitConfig};
 pub use forward::{ActivationHook, NoHook, Site};
+pub use spec::FieldReport;
 pub use vit::{Block, LayerNorm, Linear, VisionTransformer};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use checkpoint::TensorFile;
+use spec::Layer;
 
 /// A loaded model: the network, how to preprocess its inputs, and its class names.
 #[derive(Clone, Debug)]
@@ -29,55 +36,123 @@ pub struct Model {
     pub labels: Option<Vec<String>>,
 }
 
+/// How to load a checkpoint beyond the file itself: the command line's model options.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LoadOptions {
+    /// Fields given on the command line (`--arch`, `--num-heads`, ...), overriding every file.
+    pub overrides: Sidecar,
+    /// Read the EMA weights of a PyTorch training checkpoint.
+    pub ema: bool,
+    /// Do not read a `config.json` beside the checkpoint.
+    pub no_config_json: bool,
+}
+
+/// A loaded model with the account of how it was put together.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub model: Model,
+    /// The timm name the model's fields came from, if any.
+    pub arch: Option<String>,
+    /// Every field with its value and origin (for `info`).
+    pub fields: Vec<FieldReport>,
+    /// What was skipped or renamed while reading (one line each, for stderr).
+    pub notes: Vec<String>,
+    /// The config.json and sidecar that were read.
+    pub read: Vec<PathBuf>,
+}
+
 impl Model {
-    /// Loads `MODEL.safetensors` and the optional sidecar `MODEL.toml` beside it.
+    /// Loads a checkpoint (safetensors or PyTorch) with the `config.json` and sidecar
+    /// `MODEL.toml` beside it, if present.
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let sidecar = Sidecar::beside(path)?;
-        let (sidecar, sidecar_path) = match sidecar {
-            Some((s, p)) => (s, Some(p)),
-            None => (Sidecar::default(), None),
-        };
-        Self::from_bytes(&bytes, path, &sidecar, sidecar_path.as_deref())
+        Ok(Self::open(path, &LoadOptions::default())?.model)
     }
 
-    /// Builds a model from safetensors bytes and a sidecar; `source` names the checkpoint in errors.
+    /// Loads a checkpoint (safetensors or PyTorch) with what is beside it and the
+    /// command-line `options`, keeping the account of where each field came from.
+    pub fn open(path: &Path, options: &LoadOptions) -> Result<Loaded> {
+        let file = TensorFile::open(path, options.ema)?;
+        let mut layers = Vec::new();
+        let mut read = Vec::new();
+        if !options.no_config_json
+            && let Some(cfg) = hub::beside(path)
+        {
+            layers.extend(hub::read(&cfg)?);
+            read.push(cfg);
+        }
+        let sidecar = Sidecar::beside(path)?;
+        let sidecar_hint = path.with_extension("toml").display().to_string();
+        if let Some((s, p)) = &sidecar {
+            let origin = format!("sidecar {}", p.display());
+            layers.extend(s.layers(&|_| origin.clone(), &p.display().to_string())?);
+            read.push(p.clone());
+        }
+        layers.extend(options.overrides.layers(&cli_origin, "command line")?);
+        let name = sidecar
+            .as_ref()
+            .and_then(|(s, _)| s.name.clone())
+            .unwrap_or_else(|| default_name(path));
+        let mut loaded = Self::assemble(file, layers, path, &sidecar_hint, name)?;
+        loaded.read = read;
+        Ok(loaded)
+    }
+
+    /// Builds a model from safetensors bytes and a sidecar (the only source of the fields the
+    /// shapes do not prove); `source` names the checkpoint in errors.
     pub fn from_bytes(
         bytes: &[u8],
         source: &Path,
         sidecar: &Sidecar,
         sidecar_path: Option<&Path>,
     ) -> Result<Self> {
-        let file = checkpoint::TensorFile::from_bytes(bytes, source)?;
-        let config = checkpoint::infer_config(&file, sidecar)?;
+        Ok(Self::from_bytes_loaded(bytes, source, sidecar, sidecar_path)?.model)
+    }
+
+    /// [`Model::from_bytes`], keeping the account of where each field came from.
+    pub fn from_bytes_loaded(
+        bytes: &[u8],
+        source: &Path,
+        sidecar: &Sidecar,
+        sidecar_path: Option<&Path>,
+    ) -> Result<Loaded> {
+        let file = TensorFile::from_bytes(bytes, source)?;
         let sidecar_name = sidecar_path.unwrap_or(source).display().to_string();
-        let preprocess = sidecar.preprocess(config.in_chans, &sidecar_name)?;
-        if let Some(labels) = &sidecar.labels
-            && labels.len() != config.num_classes
-        {
-            return Err(Error::Config {
-                source_name: sidecar_name,
-                field: "labels".into(),
-                reason: format!(
-                    "{} names for a head of {} classes",
-                    labels.len(),
-                    config.num_classes
-                ),
-            });
+        let origin = format!("sidecar {sidecar_name}");
+        let layers = sidecar.layers(&|_| origin.clone(), &sidecar_name)?;
+        let name = sidecar.name.clone().unwrap_or_else(|| default_name(source));
+        let hint = source.with_extension("toml").display().to_string();
+        let mut loaded = Self::assemble(file, layers, source, &hint, name)?;
+        loaded.read = sidecar_path.map(Path::to_path_buf).into_iter().collect();
+        Ok(loaded)
+    }
+
+    fn assemble(
+        file: TensorFile,
+        layers: Vec<Layer>,
+        source: &Path,
+        sidecar_hint: &str,
+        name: String,
+    ) -> Result<Loaded> {
+        let shapes = checkpoint::infer_shapes(&file)?;
+        let mut merged = Layer::default();
+        for l in layers {
+            merged.overlay(l);
         }
-        let vit = checkpoint::build(file, config)?;
-        let name = sidecar.name.clone().unwrap_or_else(|| {
-            source
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "model".into())
-        });
-        Ok(Model {
-            name,
-            source: source.to_path_buf(),
-            vit,
-            preprocess,
-            labels: sidecar.labels.clone(),
+        let resolved = spec::resolve(merged, &shapes, &source.display().to_string(), sidecar_hint)?;
+        let notes = file.notes().to_vec();
+        let vit = checkpoint::build(file, resolved.config)?;
+        Ok(Loaded {
+            model: Model {
+                name,
+                source: source.to_path_buf(),
+                vit,
+                preprocess: resolved.preprocess,
+                labels: resolved.labels,
+            },
+            arch: resolved.arch,
+            fields: resolved.fields,
+            notes,
+            read: Vec::new(),
         })
     }
 
@@ -85,4 +160,31 @@ impl Model {
     pub fn config(&self) -> &VitConfig {
         &self.vit.config
     }
+}
+
+/// The origin of a command-line field: its option.
+fn cli_origin(field: &str) -> String {
+    match field {
+        "layer_norm_eps" => "--layer-norm-eps".into(),
+        f => format!("--{}", f.replace('_', "-")),
+    }
+}
+
+/// The file stem, or the directory's name for timm's hub file names (`model.safetensors`,
+/// `pytorch_model.bin`), which say nothing.
+fn default_name(path: &Path) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    if matches!(stem.as_str(), "model" | "pytorch_model")
+        && let Some(dir) = path.canonicalize().ok().and_then(|p| {
+            p.parent()
+                .and_then(|d| d.file_name())
+                .map(|d| d.to_string_lossy().into_owned())
+        })
+    {
+        return dir;
+    }
+    stem
 }

@@ -209,6 +209,10 @@ impl QuantizedModel {
             mean: Some(p.mean.clone()),
             std: Some(p.std.clone()),
             crop_pct: Some(p.crop_pct),
+            // The only pooling, crop mode and filter the float model can have (model::spec).
+            arch: None,
+            global_pool: Some("token".into()),
+            crop_mode: Some("center".into()),
             interpolation: Some("bicubic".into()),
             labels: self.model.labels.clone(),
         };
