@@ -80,6 +80,16 @@ fn linear(g: &GoldenDir, p: &str, a: &str) -> Result<Case> {
     })
 }
 
+/// The blocks `verify --all-blocks` selects: every block of the deepest model among `dirs`.
+pub fn all_blocks(dirs: &[GoldenDir]) -> Vec<usize> {
+    let depth = dirs
+        .iter()
+        .filter_map(|g| g.manifest.model.as_ref().map(|m| m.depth))
+        .max()
+        .unwrap_or(0);
+    (0..depth).collect()
+}
+
 /// The cases of a golden directory; `blocks` selects the transformer blocks (model mode).
 /// Cases the design cannot run (scores on unsigned output lanes) come back in the second list
 /// with the reason.
