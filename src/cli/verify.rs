@@ -68,7 +68,7 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
             .iter()
             .map(|d| crate::golden::GoldenDir::open(d))
             .collect::<Result<Vec<_>>>()?;
-        crate::verify::cases::all_blocks(&dirs)
+        crate::verify::cases::all_blocks(&dirs)?
     } else {
         args.blocks.clone()
     };

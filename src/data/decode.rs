@@ -31,8 +31,10 @@ use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use crate::data::rgb::Rgb8Image;
 use crate::error::{Error, Result};
 
-/// Largest width or height [`decode_rgb`] accepts, in pixels.
-pub const MAX_SIDE: u32 = 16_384;
+/// Largest width or height [`decode_rgb`] accepts, in pixels (2^20: far beyond any photograph,
+/// while a strip of 1 x 100000 pixels still decodes, to be refused by the eval transform with a
+/// message about its aspect ratio).
+pub const MAX_SIDE: u32 = 1 << 20;
 
 /// Largest decoded image [`decode_rgb`] accepts, in bytes at the decoder's pixel layout (3 bytes a
 /// pixel for 8-bit RGB, 8 for 16-bit RGBA): 256 MiB, about 89 million 8-bit RGB pixels (PIL's
@@ -54,8 +56,8 @@ fn check_size((width, height): (u32, u32), bytes: u64) -> std::result::Result<()
     if width > MAX_SIDE || height > MAX_SIDE || bytes > MAX_DECODED_BYTES {
         return Err(format!(
             "the header declares {width}x{height} (WxH) pixels, {bytes} bytes decoded; the limits \
-             are {MAX_SIDE} pixels a side and {MAX_DECODED_BYTES} bytes (a corrupt header, or \
-             downscale the image first)"
+             are {MAX_SIDE} pixels a side and {MAX_DECODED_BYTES} bytes decoded (a corrupt \
+             header, or downscale the image first)"
         ));
     }
     Ok(())

@@ -174,8 +174,9 @@ pub fn golden(data: &[u8]) {
         root: root.to_path_buf(),
         manifest,
     };
-    let blocks = crate::verify::cases::all_blocks(std::slice::from_ref(&g));
-    if let Err(e) = crate::verify::cases_for(&g, &seeds::rtl_info(), &blocks) {
+    let cases = crate::verify::cases::all_blocks(std::slice::from_ref(&g))
+        .and_then(|blocks| crate::verify::cases_for(&g, &seeds::rtl_info(), &blocks));
+    if let Err(e) = cases {
         report(&e);
     }
 }

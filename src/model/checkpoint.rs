@@ -111,6 +111,16 @@ impl TensorFile {
         }
     }
 
+    /// The shape of a tensor that the architecture is read from: rank `N`, every size positive
+    /// (a zero size would make an empty architecture whose other sizes no data bounds).
+    fn dims<const N: usize>(&self, name: &str, expected: &str) -> Result<[usize; N]> {
+        let shape = self.shape(name)?;
+        match <[usize; N]>::try_from(shape) {
+            Ok(dims) if dims.iter().all(|&d| d > 0) => Ok(dims),
+            _ => Err(self.shape_error(name, &format!("{expected}, every size positive"))),
+        }
+    }
+
     fn shape_error(&self, name: &str, expected: &str) -> Error {
         Error::TensorShape {
             path: self.path.clone(),
@@ -153,14 +163,11 @@ fn to_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
 /// Infers the architecture from the tensor shapes and the sidecar.
 pub fn infer_config(file: &TensorFile, sidecar: &Sidecar) -> Result<VitConfig> {
     let path = file.path();
-    let pe = file.shape("patch_embed.proj.weight")?;
-    let &[embed_dim, in_chans, ph, pw] = pe else {
-        return Err(file.shape_error("patch_embed.proj.weight", "[D, C, Ph, Pw]"));
-    };
-    let pos = file.shape("pos_embed")?;
-    let &[1, seq_len, d] = pos else {
+    let [embed_dim, in_chans, ph, pw] = file.dims("patch_embed.proj.weight", "[D, C, Ph, Pw]")?;
+    let [one, seq_len, d] = file.dims("pos_embed", "[1, T, D]")?;
+    if one != 1 {
         return Err(file.shape_error("pos_embed", "[1, T, D]"));
-    };
+    }
     if d != embed_dim {
         return Err(file.shape_error("pos_embed", &format!("[1, T, {embed_dim}]")));
     }
@@ -173,14 +180,11 @@ pub fn infer_config(file: &TensorFile, sidecar: &Sidecar) -> Result<VitConfig> {
 
     let depth = block_count(file)?;
     let mlp_hidden = if depth > 0 {
-        file.shape("blocks.0.mlp.fc1.weight")?[0]
+        file.dims::<2>("blocks.0.mlp.fc1.weight", "[D_f, D]")?[0]
     } else {
         4 * embed_dim
     };
-    let head = file.shape("head.weight")?;
-    let &[num_classes, hd] = head else {
-        return Err(file.shape_error("head.weight", "[classes, D]"));
-    };
+    let [num_classes, hd] = file.dims("head.weight", "[classes, D]")?;
     if hd != embed_dim {
         return Err(file.shape_error("head.weight", &format!("[classes, {embed_dim}]")));
     }
@@ -232,7 +236,7 @@ pub fn infer_config(file: &TensorFile, sidecar: &Sidecar) -> Result<VitConfig> {
     };
     if img_size[0] % ph != 0
         || img_size[1] % pw != 0
-        || (img_size[0] / ph) * (img_size[1] / pw) != num_patches
+        || (img_size[0] / ph).checked_mul(img_size[1] / pw) != Some(num_patches)
     {
         return Err(bad(
             "img_size",
