@@ -11,6 +11,8 @@ pub mod data;
 pub mod demo;
 pub mod error;
 pub mod eval;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod golden;
 pub mod intsim;
 pub mod model;

@@ -15,10 +15,6 @@ use crate::golden::{GoldenDir, GoldenFile, check_target, write_dir};
 use crate::intsim::IntModel;
 use crate::quant::{QuantConfig, calibrate};
 
-/// Largest image, in pixels, the eval transform may resize an `--image` to before its center
-/// crop (an extreme aspect ratio scales the long side up without bound).
-pub const MAX_RESIZED_PIXELS: usize = 1 << 26;
-
 #[derive(Debug, clap::Args)]
 pub struct GoldenArgs {
     /// A quantized artifact of `repq-hw quantize`, or a float checkpoint to quantize on the fly
@@ -151,19 +147,10 @@ fn run_random(args: &GoldenArgs, argv: &[String]) -> Result<((usize, u64), Strin
 /// The decoded `--image`, checked to be something the eval transform can produce.
 fn load_image(path: &Path, transform: &EvalTransform) -> Result<Rgb8Image> {
     let img = open_rgb(path)?;
-    let (w, h) = (img.width(), img.height());
-    let (rw, rh) = transform
-        .resized_size(w, h)
+    // Refused here, before the model runs, rather than when the transform is applied.
+    transform
+        .resized_size(img.width(), img.height())
         .map_err(|e| Error::Invalid(format!("--image {}: {e}", path.display())))?;
-    if rw.saturating_mul(rh) > MAX_RESIZED_PIXELS {
-        let [ch, cw] = transform.input_size();
-        return Err(Error::Invalid(format!(
-            "--image {}: a {w}x{h} (WxH) image would be resized to {rw}x{rh} before the \
-             {cw}x{ch} center crop, more than {MAX_RESIZED_PIXELS} pixels; its aspect ratio is \
-             too extreme for the model's eval transform (give an image closer to {cw}x{ch})",
-            path.display()
-        )));
-    }
     Ok(img)
 }
 

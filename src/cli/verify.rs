@@ -59,12 +59,12 @@ pub struct VerifyArgs {
 
 pub fn run(args: &VerifyArgs) -> Result<()> {
     let blocks = if args.all_blocks {
-        let mut depth = 0;
-        for d in &args.golden {
-            let g = crate::golden::GoldenDir::open(d)?;
-            depth = depth.max(g.manifest.model.map(|m| m.depth).unwrap_or(0));
-        }
-        (0..depth).collect()
+        let dirs = args
+            .golden
+            .iter()
+            .map(|d| crate::golden::GoldenDir::open(d))
+            .collect::<Result<Vec<_>>>()?;
+        crate::verify::cases::all_blocks(&dirs)?
     } else {
         args.blocks.clone()
     };

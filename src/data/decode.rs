@@ -16,15 +16,49 @@
 //!   rejected as truncated, as PIL does (libjpeg alone would fill in the missing part).
 //!
 //! Empty, truncated, corrupt or unsupported files give [`Error::Image`] naming the file; a file
-//! that cannot be read at all gives [`Error::Io`].
+//! that cannot be read at all gives [`Error::Io`]. So does a header declaring more than
+//! [`MAX_SIDE`] pixels a side or [`MAX_DECODED_BYTES`] decoded, before anything is allocated for
+//! the pixels.
 
 use std::io::Cursor;
 use std::path::Path;
 
-use image::{DynamicImage, ImageFormat, ImageReader};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 
 use crate::data::rgb::Rgb8Image;
 use crate::error::{Error, Result};
+
+/// Largest width or height [`decode_rgb`] accepts, in pixels (2^20: far beyond any photograph,
+/// while a strip of 1 x 100000 pixels still decodes, to be refused by the eval transform with a
+/// message about its aspect ratio).
+pub const MAX_SIDE: u32 = 1 << 20;
+
+/// Largest decoded image [`decode_rgb`] accepts, in bytes at the decoder's pixel layout (3 bytes a
+/// pixel for 8-bit RGB, 8 for 16-bit RGBA): 256 MiB, about 89 million 8-bit RGB pixels (PIL's
+/// `MAX_IMAGE_PIXELS` is 89,478,485). It bounds what a file's header can make the decoder
+/// allocate, whatever the file's own size.
+pub const MAX_DECODED_BYTES: u64 = 256 << 20;
+
+/// The `image` crate's limits for [`decode_rgb`]: [`MAX_DECODED_BYTES`] for every allocation of
+/// the decoder (the sides are checked by [`check_size`] with a message of our own).
+fn decode_limits() -> image::Limits {
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_DECODED_BYTES);
+    limits
+}
+
+/// Refuses, before any pixel is decoded, a header that declares more than [`MAX_SIDE`] a side or
+/// [`MAX_DECODED_BYTES`] in all.
+fn check_size((width, height): (u32, u32), bytes: u64) -> std::result::Result<(), String> {
+    if width > MAX_SIDE || height > MAX_SIDE || bytes > MAX_DECODED_BYTES {
+        return Err(format!(
+            "the header declares {width}x{height} (WxH) pixels, {bytes} bytes decoded; the limits \
+             are {MAX_SIDE} pixels a side and {MAX_DECODED_BYTES} bytes decoded (a corrupt \
+             header, or downscale the image first)"
+        ));
+    }
+    Ok(())
+}
 
 /// Reads and decodes a PNG or JPEG file to RGB (PIL's `Image.open(path).convert('RGB')`).
 pub fn open_rgb(path: &Path) -> Result<Rgb8Image> {
@@ -60,7 +94,11 @@ pub fn decode_rgb(bytes: &[u8], path: &Path) -> Result<Rgb8Image> {
     if format == ImageFormat::Jpeg {
         return crate::data::jpeg::decode(bytes).map_err(fail);
     }
-    let decoded = reader.decode().map_err(|e| fail(e.to_string()))?;
+    let mut reader = reader;
+    reader.limits(decode_limits());
+    let decoder = reader.into_decoder().map_err(|e| fail(e.to_string()))?;
+    check_size(decoder.dimensions(), decoder.total_bytes()).map_err(fail)?;
+    let decoded = DynamicImage::from_decoder(decoder).map_err(|e| fail(e.to_string()))?;
     let gray16_clamps = format == ImageFormat::Png && png_is_16bit_gray(bytes);
     to_rgb8(decoded, gray16_clamps).map_err(fail)
 }

@@ -25,6 +25,11 @@ use crate::error::{Error, Result};
 use crate::model::Preprocess;
 
 /// How the image is scaled before the center crop.
+/// Largest image the resize before the center crop may produce, in pixels (2^26: 192 MiB of
+/// 8-bit RGB). Only an extreme aspect ratio reaches it: the shorter side is scaled to about the
+/// input size, so a 1-pixel-high panorama grows by that factor in both directions.
+pub const MAX_RESIZED_PIXELS: usize = 1 << 26;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ScaleRule {
     /// torchvision `Resize(n)`: the shorter side to `n`.
@@ -153,6 +158,18 @@ impl EvalTransform {
             return Err(Error::Shape {
                 context: "eval transform".into(),
                 reason: format!("a {width}x{height} (WxH) image would be resized to {nw}x{nh}"),
+            });
+        }
+        if nw.saturating_mul(nh) > MAX_RESIZED_PIXELS {
+            let [ch, cw] = self.size;
+            return Err(Error::Shape {
+                context: "eval transform".into(),
+                reason: format!(
+                    "a {width}x{height} (WxH) image would be resized to {nw}x{nh} before the \
+                     {cw}x{ch} center crop, more than {MAX_RESIZED_PIXELS} pixels; its aspect \
+                     ratio is too extreme for the model's eval transform (give an image closer \
+                     to {cw}x{ch})"
+                ),
             });
         }
         Ok((nw, nh))

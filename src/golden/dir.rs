@@ -149,6 +149,26 @@ fn install(tmp: &Path, out: &Path) -> Result<()> {
     fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))
 }
 
+/// The elements of one element file's bytes, parsed as its manifest entry says (what
+/// [`GoldenDir::read`] does after reading the file at `path`). Errors read `FILE:LINE: problem`.
+pub fn parse_file(
+    entry: &super::manifest::FileEntry,
+    bytes: &[u8],
+    path: &Path,
+) -> Result<Vec<i128>> {
+    hex::parse(bytes, &entry.layout()).map_err(|e| {
+        Error::Invalid(format!(
+            "{}:{}: {} (tensor {}, {} {:?})",
+            path.display(),
+            e.line,
+            e.problem,
+            entry.name,
+            entry.type_name(),
+            entry.shape
+        ))
+    })
+}
+
 /// A golden-vector directory opened for reading.
 #[derive(Clone, Debug)]
 pub struct GoldenDir {
@@ -172,17 +192,7 @@ impl GoldenDir {
     pub fn read(&self, entry: &super::manifest::FileEntry) -> Result<Vec<i128>> {
         let path = self.root.join(&entry.path);
         let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        hex::parse(&bytes, &entry.layout()).map_err(|e| {
-            Error::Invalid(format!(
-                "{}:{}: {} (tensor {}, {} {:?})",
-                path.display(),
-                e.line,
-                e.problem,
-                entry.name,
-                entry.type_name(),
-                entry.shape
-            ))
-        })
+        parse_file(entry, &bytes, &path)
     }
 
     /// The elements of tensor `name`.

@@ -44,8 +44,12 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// The product of `shape` (`usize::MAX` if it overflows, which no file can hold).
     pub fn elements(&self) -> usize {
-        self.shape.iter().product()
+        self.shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .unwrap_or(usize::MAX)
     }
 }
 
@@ -150,7 +154,9 @@ pub fn parse(text: &[u8], layout: &Layout) -> Result<Vec<i128>, ParseError> {
     let expected = layout.elements();
     let max = (1u128 << bits) - 1;
     let ty = || type_name(bits, layout.signed);
-    let mut out = Vec::with_capacity(expected);
+    // Every element takes `want_digits + 1` bytes: a shape that claims more than the text holds
+    // fails below, without first reserving for it.
+    let mut out = Vec::with_capacity(expected.min(text.len() / (want_digits + 1)));
     let mut input = text;
     let mut n = 0usize;
     while !input.is_empty() {

@@ -219,6 +219,16 @@ impl TensorFile {
         }
     }
 
+    /// The shape of a tensor that the architecture is read from: rank `N`, every size positive
+    /// (a zero size would make an empty architecture whose other sizes no data bounds).
+    fn dims<const N: usize>(&self, name: &str, expected: &str) -> Result<[usize; N]> {
+        let shape = self.shape(name)?;
+        match <[usize; N]>::try_from(shape) {
+            Ok(dims) if dims.iter().all(|&d| d > 0) => Ok(dims),
+            _ => Err(self.shape_error(name, &format!("{expected}, every size positive"))),
+        }
+    }
+
     fn shape_error(&self, name: &str, expected: &str) -> Error {
         Error::TensorShape {
             path: self.path.clone(),
@@ -359,7 +369,7 @@ pub fn infer_shapes(file: &TensorFile) -> Result<Shapes> {
     let pos = file.shape("pos_embed")?;
     let &[1, seq_len, d] = pos else {
         return Err(file.shape_error("pos_embed", "[1, T, D]"));
-    };
+    }
     if d != embed_dim {
         return Err(file.shape_error("pos_embed", &format!("[1, T, {embed_dim}]")));
     }
@@ -370,14 +380,11 @@ pub fn infer_shapes(file: &TensorFile) -> Result<Shapes> {
     }
     let depth = block_count(file)?;
     let mlp_hidden = if depth > 0 {
-        file.shape("blocks.0.mlp.fc1.weight")?[0]
+        file.dims::<2>("blocks.0.mlp.fc1.weight", "[D_f, D]")?[0]
     } else {
         4 * embed_dim
     };
-    let head = file.shape("head.weight")?;
-    let &[num_classes, hd] = head else {
-        return Err(file.shape_error("head.weight", "[classes, D]"));
-    };
+    let [num_classes, hd] = file.dims("head.weight", "[classes, D]")?;
     if hd != embed_dim {
         return Err(file.shape_error("head.weight", &format!("[classes, {embed_dim}]")));
     }

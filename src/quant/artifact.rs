@@ -281,28 +281,39 @@ mod erased {
 /// Whether `path` is a quantized artifact: a safetensors file whose header metadata has
 /// `format = "repq-hw-quantized"` (any version). Reads only the header.
 pub fn is_artifact(path: &Path) -> Result<bool> {
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    Ok(is_artifact_header(f))
+}
+
+/// [`is_artifact`] on any reader: reads the 8-byte header length and at most that many bytes of
+/// JSON header (never more than the reader holds, so a length field claiming gigabytes costs
+/// nothing), and looks for `__metadata__.format = "repq-hw-quantized"`. Anything unreadable is
+/// `false` (the float checkpoint loader then reports what is wrong with the file).
+pub fn is_artifact_header(reader: impl Read) -> bool {
+    /// safetensors' own limit on the JSON header.
+    const MAX_HEADER: u64 = 100_000_000;
+    let mut reader = reader;
     let mut len = [0u8; 8];
-    if f.read_exact(&mut len).is_err() {
-        return Ok(false);
+    if reader.read_exact(&mut len).is_err() {
+        return false;
     }
     let n = u64::from_le_bytes(len);
-    if n > 100_000_000 {
-        return Ok(false);
+    if n > MAX_HEADER {
+        return false;
     }
-    let mut header = vec![0u8; n as usize];
-    if f.read_exact(&mut header).is_err() {
-        return Ok(false);
+    let mut header = Vec::new();
+    if reader.take(n).read_to_end(&mut header).is_err() || header.len() as u64 != n {
+        return false;
     }
     #[derive(Deserialize)]
     struct Header {
         #[serde(rename = "__metadata__")]
         metadata: Option<HashMap<String, String>>,
     }
-    Ok(serde_json::from_slice::<Header>(&header)
+    serde_json::from_slice::<Header>(&header)
         .ok()
         .and_then(|h| h.metadata)
-        .is_some_and(|m| m.get("format").map(String::as_str) == Some(FORMAT)))
+        .is_some_and(|m| m.get("format").map(String::as_str) == Some(FORMAT))
 }
 
 struct Loader<'a> {

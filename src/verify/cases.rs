@@ -53,20 +53,26 @@ fn identity_requant(rtl: &RtlInfo) -> Option<[(&'static str, String); 5]> {
     ])
 }
 
-fn dims(g: &GoldenDir, name: &str) -> Result<Vec<usize>> {
-    g.manifest
+/// The shape of tensor `name`, which must have rank `N` (`what` names the axes in the error).
+fn dims<const N: usize>(g: &GoldenDir, name: &str, what: &str) -> Result<[usize; N]> {
+    let shape = &g
+        .manifest
         .entry(name)
-        .map(|e| e.shape.clone())
         .ok_or_else(|| Error::Dataset {
             path: g.root.clone(),
             reason: format!("golden manifest has no tensor `{name}`"),
-        })
+        })?
+        .shape;
+    <[usize; N]>::try_from(shape.as_slice()).map_err(|_| Error::Dataset {
+        path: g.root.clone(),
+        reason: format!("golden tensor `{name}` has shape {shape:?}, expected {what}"),
+    })
 }
 
 /// A linear layer: parameters `P.*`, activations `A.input` / `A.output`.
 fn linear(g: &GoldenDir, p: &str, a: &str) -> Result<Case> {
-    let input = dims(g, &format!("{a}.input"))?;
-    let w = dims(g, &format!("{p}.w"))?;
+    let input = dims::<2>(g, &format!("{a}.input"), "[rows, in]")?;
+    let w = dims::<2>(g, &format!("{p}.w"), "[in, out]")?;
     let mut args = vec![
         ("a", format!("{a}.input")),
         ("w", format!("{p}.w")),
@@ -174,6 +180,42 @@ pub fn random_unit_cases(g: &GoldenDir) -> Result<Vec<Case>> {
             golden: g.root.clone(),
         },
     ])
+
+/// Checks that tensor `name` has one slice per head of the `[model]` table.
+fn heads_match(g: &GoldenDir, heads: usize, name: &str, found: usize) -> Result<()> {
+    if found == heads {
+        return Ok(());
+    }
+    Err(Error::Dataset {
+        path: g.root.clone(),
+        reason: format!(
+            "golden tensor `{name}` holds {found} heads but the [model] table says num_heads = \
+             {heads}"
+        ),
+    })
+}
+
+/// The blocks `verify --all-blocks` selects: every block of the deepest model among `dirs`.
+/// Each block has files of its own, so a `depth` above the number of files in its manifest is an
+/// error (not a list of that many blocks).
+pub fn all_blocks(dirs: &[GoldenDir]) -> Result<Vec<usize>> {
+    let mut depth = 0;
+    for g in dirs {
+        if let Some(m) = &g.manifest.model {
+            if m.depth > g.manifest.files.len() {
+                return Err(Error::Dataset {
+                    path: g.root.clone(),
+                    reason: format!(
+                        "the [model] table says depth = {} but the manifest lists only {} files",
+                        m.depth,
+                        g.manifest.files.len()
+                    ),
+                });
+            }
+            depth = depth.max(m.depth);
+        }
+    }
+    Ok((0..depth).collect())
 }
 
 /// The cases of a golden directory; `blocks` selects the transformer blocks (model mode).
@@ -219,8 +261,8 @@ pub fn cases_for(
                 shape: None,
                 golden: g.root.clone(),
             });
-            let code = dims(g, "shift_av.code")?;
-            let v = dims(g, "shift_av.v")?;
+            let code = dims::<2>(g, "shift_av.code", "[M, K]")?;
+            let v = dims::<2>(g, "shift_av.v", "[K, N]")?;
             cases.push(Case {
                 name: "shift_av".into(),
                 harness: Harness::ShiftAv,
@@ -255,8 +297,10 @@ pub fn cases_for(
                 let blk = format!("blocks.{b}");
                 let attn = format!("{blk}.attn");
                 cases.push(linear(g, &format!("{attn}.qkv"), &format!("{attn}.qkv"))?);
-                let q = dims(g, &format!("{attn}.q"))?;
-                let k = dims(g, &format!("{attn}.k_operand"))?;
+                let q = dims::<3>(g, &format!("{attn}.q"), "[heads, T, D_h]")?;
+                let k = dims::<3>(g, &format!("{attn}.k_operand"), "[heads, D_h, T]")?;
+                heads_match(g, model.num_heads, &format!("{attn}.q"), q[0])?;
+                heads_match(g, model.num_heads, &format!("{attn}.k_operand"), k[0])?;
                 for h in 0..model.num_heads {
                     let name = format!("{attn}.scores[{h}] (Q K^T)");
                     let Some(ident) = identity_requant(rtl) else {
@@ -296,8 +340,10 @@ pub fn cases_for(
                     shape: None,
                     golden: g.root.clone(),
                 });
-                let codes = dims(g, &format!("{attn}.codes"))?;
-                let v = dims(g, &format!("{attn}.v_operand"))?;
+                let codes = dims::<3>(g, &format!("{attn}.codes"), "[heads, T, T]")?;
+                let v = dims::<3>(g, &format!("{attn}.v_operand"), "[heads, T, D_h]")?;
+                heads_match(g, model.num_heads, &format!("{attn}.codes"), codes[0])?;
+                heads_match(g, model.num_heads, &format!("{attn}.v_operand"), v[0])?;
                 for h in 0..model.num_heads {
                     cases.push(Case {
                         name: format!("{attn}.av[{h}] (attention x V)"),
