@@ -87,9 +87,13 @@ fn check_model_report(out: &str, cfg: &VitConfig, heads: &[&str]) {
             "attn.qkv",
             "attn.q@k^T",
             "attn.a@v",
+            "attn.proj.input",
             "attn.proj",
+            "residual1",
             "mlp.fc1",
+            "mlp.gelu",
             "mlp.fc2",
+            "residual2",
         ] {
             assert_eq!(rows(&format!("blocks.{i}.{op} ")), 1, "{op}: {out}");
         }
@@ -107,7 +111,7 @@ fn check_model_report(out: &str, cfg: &VitConfig, heads: &[&str]) {
     );
     assert!(out.contains("images/s"), "{out}");
     assert!(
-        out.contains("LayerNorm, softmax (and its log2 codes), GELU, residual additions"),
+        out.contains("repq_gelu with its table load, repq_residual"),
         "{out}"
     );
     assert!(out.contains("not in the RTL and not counted"), "{out}");

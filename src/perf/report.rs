@@ -4,7 +4,7 @@
 use crate::rtl::Design;
 
 use super::workload::{Op, Unit};
-use super::{av_cycles, job_cycles};
+use super::{av_cycles, av_requant_cycles, gelu_cycles, job_cycles, residual_cycles};
 
 /// One matmul's figures.
 #[derive(Clone, Debug, PartialEq)]
@@ -14,8 +14,8 @@ pub struct OpCycles {
     pub cycles_each: u64,
     /// Cycles of all `count` jobs.
     pub cycles: u64,
-    /// MACs over the unit's capacity in those cycles: `R * C` per cycle on the array, `C` lanes
-    /// on the shift unit.
+    /// MACs (elements) over the unit's capacity in those cycles: `R * C` per cycle on the array,
+    /// `C` lanes on the shift unit and the units after it.
     pub utilization: f64,
 }
 
@@ -27,15 +27,19 @@ pub struct Evaluated {
     pub array_macs: u64,
     pub shift_av_cycles: u64,
     pub shift_av_macs: u64,
+    /// The units after the array and the shift unit (`repq_av_requant`, `repq_gelu`,
+    /// `repq_residual`): cycles and elements.
+    pub units_cycles: u64,
+    pub units_elements: u64,
 }
 
 impl Evaluated {
     /// Cycles of the whole workload.
     pub fn cycles(&self) -> u64 {
-        self.array_cycles + self.shift_av_cycles
+        self.array_cycles + self.shift_av_cycles + self.units_cycles
     }
 
-    /// MACs of the whole workload.
+    /// MACs of the whole workload (the array's and the shift unit's).
     pub fn macs(&self) -> u64 {
         self.array_macs + self.shift_av_macs
     }
@@ -77,11 +81,16 @@ pub fn evaluate(d: &Design, ops: &[Op]) -> Evaluated {
         array_macs: 0,
         shift_av_cycles: 0,
         shift_av_macs: 0,
+        units_cycles: 0,
+        units_elements: 0,
     };
     for op in ops {
         let (each, lanes) = match op.unit {
             Unit::Array => (job_cycles(d, op.m, op.k, op.n), array_pes(d)),
             Unit::ShiftAv => (av_cycles(d, op.m, op.k, op.n), d.cols.into()),
+            Unit::AvRequant => (av_requant_cycles(d, op.m, op.k, op.n), d.cols.into()),
+            Unit::Gelu => (gelu_cycles(d, op.m, op.n), d.cols.into()),
+            Unit::Residual => (residual_cycles(d, op.m, op.n), d.cols.into()),
         };
         let cycles = each * op.count;
         match op.unit {
@@ -92,6 +101,10 @@ pub fn evaluate(d: &Design, ops: &[Op]) -> Evaluated {
             Unit::ShiftAv => {
                 e.shift_av_cycles += cycles;
                 e.shift_av_macs += op.macs();
+            }
+            Unit::AvRequant | Unit::Gelu | Unit::Residual => {
+                e.units_cycles += cycles;
+                e.units_elements += op.macs();
             }
         }
         e.ops.push(OpCycles {
@@ -135,7 +148,7 @@ mod tests {
             .validate()
             .unwrap();
         let ops = vit_workload(&deit_small());
-        assert_eq!(ops.len(), 1 + 12 * 6 + 1);
+        assert_eq!(ops.len(), 1 + 12 * 10 + 1);
         assert_eq!(
             (ops[0].m, ops[0].k, ops[0].n, ops[0].count),
             (196, 768, 384, 1)
@@ -145,9 +158,12 @@ mod tests {
         let e = evaluate(&d, &ops);
         assert_eq!(e.array_cycles, 17_362_722);
         assert_eq!(e.shift_av_cycles, 11_177_352);
-        assert_eq!(e.cycles(), 28_540_074);
+        // Per block: A x V requantization 75,661, GELU 19,433, two residual additions 4,729 each.
+        assert_eq!(e.units_cycles, 12 * (75_661 + 19_433 + 2 * 4_729));
+        assert_eq!(e.cycles(), 29_794_698);
         assert_eq!(e.shift_av_macs, 6 * 12 * 197 * 197 * 64);
-        assert_eq!(format!("{:.1}", 1.0 / seconds(e.cycles(), 200.0)), "7.0");
+        assert_eq!(e.units_elements, 12 * 197 * (384 + 1536 + 2 * 384));
+        assert_eq!(format!("{:.1}", 1.0 / seconds(e.cycles(), 200.0)), "6.7");
         assert_eq!(format!("{:.1}%", 100.0 * e.array_utilization(&d)), "99.4%");
     }
 
@@ -159,7 +175,8 @@ mod tests {
             .unwrap();
         let cfg = crate::demo::model().unwrap().config().clone();
         let e = evaluate(&d, &vit_workload(&cfg));
-        assert_eq!(e.cycles(), 230_728);
-        assert_eq!(format!("{:.1}", 1.0 / seconds(e.cycles(), 200.0)), "866.8");
+        assert_eq!(e.units_cycles, 42_816);
+        assert_eq!(e.cycles(), 273_544);
+        assert_eq!(format!("{:.1}", 1.0 / seconds(e.cycles(), 200.0)), "731.1");
     }
 }

@@ -10,6 +10,13 @@ pub enum Unit {
     Array,
     /// `repq_shift_av` (U4): attention x V by shifts.
     ShiftAv,
+    /// `repq_av_requant`: the A x V outputs to proj input codes, heads merged. `m x k x n` is
+    /// tokens x head width x heads.
+    AvRequant,
+    /// `repq_gelu`: U7's table, loaded once per job. `m x k x n` is rows x 1 x columns.
+    Gelu,
+    /// `repq_residual`: the residual addition (U8). `m x k x n` is rows x 1 x columns.
+    Residual,
 }
 
 /// One matmul, repeated `count` times with the same shape (the heads of an attention layer).
@@ -46,7 +53,7 @@ impl Op {
         }
     }
 
-    /// Multiply-accumulates of all `count` jobs.
+    /// Multiply-accumulates of all `count` jobs (elements for the units after the array).
     pub fn macs(&self) -> u64 {
         self.m * self.k * self.n * self.count
     }
@@ -59,8 +66,9 @@ impl Op {
 
 /// Every matmul of one forward pass of `cfg`: `patch_embed` (patches x patch length x width),
 /// per block `qkv`, `Q K^T` per head (keys as the stationary operand), `A x V` per head on the
-/// shift unit, `proj`, `fc1`, `fc2`, then the classifier head(s) on the class (and
-/// distillation) token only.
+/// shift unit, its requantization to the proj input (all heads, `repq_av_requant`), `proj`, the
+/// residual addition, `fc1`, GELU (`repq_gelu`), `fc2`, the residual addition, then the
+/// classifier head(s) on the class (and distillation) token only.
 pub fn vit_workload(cfg: &VitConfig) -> Vec<Op> {
     let (d, t, h, dh) = (cfg.embed_dim, cfg.seq_len(), cfg.num_heads, cfg.head_dim());
     let hid = cfg.mlp_hidden;
@@ -77,9 +85,13 @@ pub fn vit_workload(cfg: &VitConfig) -> Vec<Op> {
         ops.push(Op::new(p("attn.qkv"), Unit::Array, t, d, 3 * d, 1));
         ops.push(Op::new(p("attn.q@k^T"), Unit::Array, t, dh, t, h));
         ops.push(Op::new(p("attn.a@v"), Unit::ShiftAv, t, t, dh, h));
+        ops.push(Op::new(p("attn.proj.input"), Unit::AvRequant, t, dh, h, 1));
         ops.push(Op::new(p("attn.proj"), Unit::Array, t, d, d, 1));
+        ops.push(Op::new(p("residual1"), Unit::Residual, t, 1, d, 1));
         ops.push(Op::new(p("mlp.fc1"), Unit::Array, t, d, hid, 1));
+        ops.push(Op::new(p("mlp.gelu"), Unit::Gelu, t, 1, hid, 1));
         ops.push(Op::new(p("mlp.fc2"), Unit::Array, t, hid, d, 1));
+        ops.push(Op::new(p("residual2"), Unit::Residual, t, 1, d, 1));
     }
     ops.push(Op::new("head", Unit::Array, 1, d, cfg.num_classes, 1));
     if cfg.distilled {

@@ -3,6 +3,8 @@
 //! Verilator builds and runs of the golden-vector harnesses of sim/.
 #![allow(dead_code)]
 
+pub mod mutate;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

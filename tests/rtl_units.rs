@@ -1,0 +1,368 @@
+//! The units after the array in Verilator: `repq_residual` (U8), `repq_gelu` (U7's table) and
+//! `repq_av_requant` (A x V to proj input codes, heads merged), each built once as a mutant
+//! schemata (tests/rtl_common/mutate.rs) and run
+//!
+//! * with no mutant on unit-mode golden vectors of the reference units: the random vectors of
+//!   `repq-hw golden --random` (every GELU index through two tables, residual saturation both
+//!   ways, per-head constants and rounding ties) and edge shapes, with stalls and a mid-run reset;
+//! * without stalls, where the cycle count must equal the cycle model (src/perf/units.rs);
+//! * with every mutant of the generated mutation set: each must fail, or be listed below with
+//!   the reason it cannot (the survivors are compared exactly, so a new survivor fails the test).
+//!
+//! One Verilator build per unit and configuration; skipped with a notice without Verilator.
+
+mod rtl_common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+use repq_hw::arith::{Requant, merge_heads, residual_add};
+use repq_hw::golden::random::{RandomSpec, generate as random_vectors};
+use repq_hw::golden::{GoldenFile, signed, unsigned};
+use repq_hw::perf::units::{av_requant_cycles_with, gelu_cycles, residual_cycles};
+use repq_hw::rtl::{Design, GenConfig, PeShape};
+use repq_hw::verify::Harness;
+use rtl_common::mutate::{Mutant, Rounding, schematize};
+use rtl_common::{build, generate_incremental, have, scratch, stall_free_cycles, tensor, write_golden};
+
+/// 4x4 w8a8, s32 accumulators, s32 output lanes (the increments and indices of the real model),
+/// 8-row M tiles (several M tiles on small shapes).
+fn config() -> GenConfig {
+    GenConfig {
+        acc_bits: Some(32),
+        out_bits: Some(32),
+        m_tile: 8,
+        ..GenConfig::new(PeShape { rows: 4, cols: 4 })
+    }
+}
+
+/// One harness run: (plusargs, the cycle model's count for its stall-free run).
+struct Run {
+    args: Vec<(&'static str, String)>,
+    cycles: u64,
+}
+
+/// A schematized build of one unit: the executable and the mutants.
+struct Build {
+    exe: PathBuf,
+    mutants: Vec<Mutant>,
+}
+
+/// Generates `config()`, schematizes `files` of it (with the rounding addends `rounding`) into
+/// `DIR/rtl_mut`, and builds `h` there with the parameter overrides `params`.
+fn schemata_build(
+    name: &str,
+    h: Harness,
+    files: &[&str],
+    rounding: &[Rounding],
+    params: &[(&str, i64)],
+) -> (Build, Design, PathBuf) {
+    let dir = scratch(&format!("units_{name}"));
+    let d = generate_incremental(&config(), &dir.join("rtl"));
+    let texts: Vec<(String, String)> = files
+        .iter()
+        .map(|f| {
+            (
+                f.to_string(),
+                std::fs::read_to_string(dir.join("rtl").join(f)).unwrap(),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = texts
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let s = schematize(&refs, rounding);
+    let m = dir.join("rtl_mut");
+    std::fs::create_dir_all(&m).unwrap();
+    for e in std::fs::read_dir(dir.join("rtl")).unwrap() {
+        let e = e.unwrap();
+        let text = match s.files.iter().find(|(n, _)| **n == *e.file_name()) {
+            Some((_, t)) => t.clone(),
+            None => std::fs::read_to_string(e.path()).unwrap(),
+        };
+        let p = m.join(e.file_name());
+        if std::fs::read_to_string(&p).ok().as_deref() != Some(text.as_str()) {
+            std::fs::write(&p, text).unwrap();
+        }
+    }
+    let exe = build(&m, h, &dir.join("build"), params);
+    (
+        Build {
+            exe,
+            mutants: s.mutants,
+        },
+        d,
+        dir,
+    )
+}
+
+/// Runs `exe` on `golden` with `run`'s plusargs and mutant `mutant`; Ok(stdout) or Err(report).
+fn run_once(exe: &Path, golden: &Path, run: &Run, mutant: u32, seed: u64) -> Result<String, String> {
+    let mut cmd = Command::new(exe);
+    cmd.arg(format!("+golden={}", golden.display()))
+        .arg(format!("+mutant={mutant}"))
+        .arg(format!("+seed={seed}"))
+        .arg(format!("+verilator+seed+{seed}"))
+        .arg("+verilator+rand+reset+2");
+    for (k, v) in &run.args {
+        cmd.arg(format!("+{k}={v}"));
+    }
+    let out = cmd.output().map_err(|e| e.to_string())?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    match out.status.code() {
+        Some(0) => Ok(stdout),
+        Some(2) | Some(3) => panic!("bad vectors or arguments for {exe:?}: {stderr}"),
+        _ => Err(format!("{}: {}", out.status, stderr.lines().next().unwrap_or(""))),
+    }
+}
+
+/// Every run passes without a mutant (two seeds), with the modelled stall-free cycle count;
+/// then every mutant must fail some run. Returns the survivors' descriptions.
+fn check_unit(name: &str, b: &Build, golden: &Path, runs: &[Run]) -> Vec<String> {
+    for r in runs {
+        for seed in [1, 2] {
+            let log = run_once(&b.exe, golden, r, 0, seed)
+                .unwrap_or_else(|e| panic!("{name} {:?} (no mutant): {e}", r.args));
+            eprintln!("{name}: {}", log.trim());
+            assert!(log.contains("elements compared"), "{log}");
+            assert_eq!(
+                stall_free_cycles(&log),
+                Some(r.cycles),
+                "{name} {:?}: the cycle model says {}, the RTL: {log}",
+                r.args,
+                r.cycles
+            );
+        }
+    }
+    let mut survivors = Vec::new();
+    let mut killed = 0;
+    for m in &b.mutants {
+        let dead = runs.iter().any(|r| run_once(&b.exe, golden, r, m.id, 1).is_err());
+        if dead {
+            killed += 1;
+        } else {
+            survivors.push(format!("{}:{} {} {}", m.file, m.line, m.kind, m.what));
+        }
+    }
+    eprintln!(
+        "MUTATION {name}: {} mutants, {killed} killed, {} survived",
+        b.mutants.len(),
+        survivors.len()
+    );
+    for s in &survivors {
+        eprintln!("  survivor {s}");
+    }
+    survivors
+}
+
+/// The random vectors of `repq-hw golden --random` for `shape` (the units' tensors among them).
+fn random_files(d: &Design, seed: u64, shape: [usize; 3]) -> Vec<GoldenFile> {
+    let spec = RandomSpec {
+        seed,
+        shape,
+        wbits: d.wbits,
+        abits: d.abits,
+        acc_bits: d.acc_bits,
+    };
+    random_vectors(&spec).unwrap().0
+}
+
+/// Survivors must be exactly `expected` (a substring of each survivor's description, with the
+/// reason it survives).
+fn assert_survivors(name: &str, got: &[String], expected: &[(&str, &str)]) {
+    let unexplained: Vec<&String> = got
+        .iter()
+        .filter(|s| !expected.iter().any(|(e, _)| s.contains(e)))
+        .collect();
+    let stale: Vec<&str> = expected
+        .iter()
+        .filter(|(e, _)| !got.iter().any(|s| s.contains(e)))
+        .map(|(e, _)| *e)
+        .collect();
+    assert!(
+        unexplained.is_empty() && stale.is_empty(),
+        "{name}: unexplained survivors {unexplained:#?}; listed survivors that were killed {stale:?}"
+    );
+}
+
+#[test]
+fn residual_unit_runs_the_model_and_kills_its_mutants() {
+    if !have("verilator") {
+        return;
+    }
+    let (b, d, dir) = schemata_build("residual", Harness::Residual, &["repq_residual.v"], &[], &[]);
+    let mut files = random_files(&d, 21, [13, 1, 10]);
+    let mut runs = vec![Run {
+        args: vec![
+            ("x", "residual.x".into()),
+            ("y", "residual.y".into()),
+            ("out", "residual.out".into()),
+        ],
+        cycles: residual_cycles(&d, 13, 10),
+    }];
+    // Edge shapes: one element, one lane group, several M and N tiles.
+    let mut rng = StdRng::seed_from_u64(0x5e51);
+    for (i, &(m, n)) in [(1usize, 1usize), (5, 4), (17, 9)].iter().enumerate() {
+        let x: Vec<i32> = (0..m * n).map(|_| rng.random()).collect();
+        let y: Vec<i32> = (0..m * n).map(|_| rng.random()).collect();
+        let out: Vec<i32> = x.iter().zip(&y).map(|(&a, &b)| residual_add(a, b)).collect();
+        for (t, v) in [("x", &x), ("y", &y), ("out", &out)] {
+            files.push(tensor(&format!("e{i}.{t}"), &[m, n], signed(32), v));
+        }
+        runs.push(Run {
+            args: vec![
+                ("x", format!("e{i}.x")),
+                ("y", format!("e{i}.y")),
+                ("out", format!("e{i}.out")),
+            ],
+            cycles: residual_cycles(&d, m as u64, n as u64),
+        });
+    }
+    let golden = dir.join("golden");
+    write_golden(&golden, "rtl_units residual", &files);
+    let survivors = check_unit("repq_residual", &b, &golden, &runs);
+    assert_survivors("repq_residual", &survivors, RESIDUAL_SURVIVORS);
+}
+
+/// Survivors of repq_residual's mutation set, with the reason.
+const RESIDUAL_SURVIVORS: &[(&str, &str)] = &[];
+
+#[test]
+fn gelu_unit_runs_every_index_and_kills_its_mutants() {
+    if !have("verilator") {
+        return;
+    }
+    let (b, d, dir) = schemata_build("gelu", Harness::Gelu, &["repq_gelu.v"], &[], &[]);
+    let mut files = random_files(&d, 22, [3, 1, 3]);
+    let mut runs = vec![Run {
+        args: vec![
+            ("steps", "gelu.steps".into()),
+            ("h", "gelu.h".into()),
+            ("out", "gelu.out".into()),
+        ],
+        cycles: gelu_cycles(&d, 1, 65536),
+    }];
+    // The second random table on index matrices of edge shapes (h any s16).
+    let table: Vec<i64> = files
+        .iter()
+        .find(|f| f.entry.name == "gelu.table")
+        .unwrap()
+        .data[65536..]
+        .iter()
+        .map(|&v| v as i64)
+        .collect();
+    let steps: Vec<i64> = {
+        let f = files.iter().find(|f| f.entry.name == "gelu.steps").unwrap();
+        let l = f.entry.shape[1];
+        f.data[l..].iter().map(|&v| v as i64).collect()
+    };
+    files.push(tensor("t1.steps", &[steps.len()], signed(16), &steps));
+    let mut rng = StdRng::seed_from_u64(0x6e1);
+    for (i, &(m, n)) in [(1usize, 1usize), (9, 5), (3, 12)].iter().enumerate() {
+        let h: Vec<i32> = (0..m * n).map(|_| rng.random_range(-32768..32768)).collect();
+        let out: Vec<i64> = h.iter().map(|&x| table[(x + 32768) as usize]).collect();
+        files.push(tensor(&format!("g{i}.h"), &[m, n], signed(16), &h));
+        files.push(tensor(&format!("g{i}.out"), &[m, n], unsigned(d.abits), &out));
+        runs.push(Run {
+            args: vec![
+                ("steps", "t1.steps".into()),
+                ("h", format!("g{i}.h")),
+                ("out", format!("g{i}.out")),
+            ],
+            cycles: gelu_cycles(&d, m as u64, n as u64),
+        });
+    }
+    let golden = dir.join("golden");
+    write_golden(&golden, "rtl_units gelu", &files);
+    let survivors = check_unit("repq_gelu", &b, &golden, &runs);
+    assert_survivors("repq_gelu", &survivors, GELU_SURVIVORS);
+}
+
+/// Survivors of repq_gelu's mutation set, with the reason.
+const GELU_SURVIVORS: &[(&str, &str)] = &[];
+
+/// The A x V requantization on random vectors (3 heads, per-head constants, rounding ties) and
+/// edge shapes, with one requantization lane (4 cycles per beat) and with four (one cycle).
+#[test]
+fn av_requant_unit_merges_heads_and_kills_its_mutants() {
+    if !have("verilator") {
+        return;
+    }
+    let rounding: &[Rounding] = &[("repq_requant.v", "zp8, q8_t[0] }", "zp8, 1'b0 }")];
+    let mut all_survivors: Option<Vec<String>> = None;
+    for lanes in [1u32, 4] {
+        let name = format!("av_requant_u{lanes}");
+        let (b, d, dir) = schemata_build(
+            &name,
+            Harness::AvRequant,
+            &["repq_av_requant.v", "repq_requant.v"],
+            rounding,
+            &[("RQ_LANES", i64::from(lanes))],
+        );
+        let mut files = random_files(&d, 23, [13, 1, 10]);
+        let mut runs = vec![Run {
+            args: av_args("av_requant"),
+            cycles: av_requant_cycles_with(&d, lanes, 13, 10, 3),
+        }];
+        let mut rng = StdRng::seed_from_u64(0xa7 + u64::from(lanes));
+        for (i, &(t, dh, h)) in [(1usize, 1usize, 1usize), (5, 4, 2), (7, 9, 1), (3, 3, 4)]
+            .iter()
+            .enumerate()
+        {
+            let lim = 1i64 << 31;
+            let av: Vec<i64> = (0..h * t * dh)
+                .map(|_| rng.random_range(-lim..lim) >> rng.random_range(0..24))
+                .collect();
+            let rq: Vec<Requant> = (0..h)
+                .map(|_| {
+                    let mult = 2f64.powf(rng.random_range(-30.0..-10.0));
+                    Requant::to_codes(mult, rng.random_range(0..256), 8, "t").unwrap()
+                })
+                .collect();
+            let out = merge_heads(&av, h, dh, &rq);
+            let p = format!("a{i}");
+            files.push(tensor(&format!("{p}.av"), &[h, t, dh], signed(32), &av));
+            let per = |f: fn(&Requant) -> i64| rq.iter().map(f).collect::<Vec<i64>>();
+            files.push(tensor(&format!("{p}.m0"), &[h], unsigned(31), &per(|r| r.m0.into())));
+            files.push(tensor(&format!("{p}.shift"), &[h], unsigned(6), &per(|r| r.shift.into())));
+            files.push(tensor(
+                &format!("{p}.zero_point"),
+                &[h],
+                signed(32),
+                &per(|r| r.zero_point.into()),
+            ));
+            files.push(tensor(&format!("{p}.lo"), &[h], unsigned(8), &per(|r| r.lo.into())));
+            files.push(tensor(&format!("{p}.hi"), &[h], unsigned(8), &per(|r| r.hi.into())));
+            files.push(tensor(&format!("{p}.out"), &[t, h * dh], unsigned(8), &out));
+            runs.push(Run {
+                args: av_args(&p),
+                cycles: av_requant_cycles_with(&d, lanes, t as u64, dh as u64, h as u64),
+            });
+        }
+        let golden = dir.join("golden");
+        write_golden(&golden, &format!("rtl_units {name}"), &files);
+        let survivors = check_unit(&format!("repq_av_requant RQ_LANES={lanes}"), &b, &golden, &runs);
+        // The same schemata in both builds (RQ_LANES is a parameter): a mutant survives the set
+        // when it survives both.
+        all_survivors = Some(match all_survivors {
+            None => survivors,
+            Some(prev) => prev.into_iter().filter(|s| survivors.contains(s)).collect(),
+        });
+    }
+    assert_survivors("repq_av_requant", &all_survivors.unwrap(), AV_REQUANT_SURVIVORS);
+}
+
+fn av_args(p: &str) -> Vec<(&'static str, String)> {
+    ["av", "m0", "shift", "zero_point", "lo", "hi", "out"]
+        .into_iter()
+        .map(|a| (a, format!("{p}.{a}")))
+        .collect()
+}
+
+/// Survivors of repq_av_requant's (with repq_requant's) mutation set, with the reason.
+const AV_REQUANT_SURVIVORS: &[(&str, &str)] = &[];
