@@ -19,10 +19,22 @@ use crate::error::{Error, Result};
 /// A tensor as stored: name, dtype, shape, little-endian bytes.
 pub type RawTensor = (String, Dtype, Vec<usize>, Vec<u8>);
 
-/// Whether `bytes` (the start of a file) look like a PyTorch file rather than safetensors: a
-/// ZIP archive (PyTorch 1.6 and later) or a pickle stream (older, or plain pickles).
+/// Whether `bytes` (a whole file) look like a PyTorch file rather than safetensors: a ZIP
+/// archive (PyTorch 1.6 and later), a pickle stream (0.1.10 to 1.5, or a plain pickle) or a TAR
+/// archive (older still). A safetensors file (a little-endian header length that fits the file,
+/// then the header's `{`) is never taken for one, even when its length's low byte is 0x80, the
+/// pickle `PROTO` opcode.
 pub fn looks_like_pytorch(bytes: &[u8]) -> bool {
-    bytes.starts_with(b"PK\x03\x04") || bytes.first() == Some(&0x80)
+    let safetensors = bytes.len() > 8
+        && bytes[8] == b'{'
+        && bytes[..8]
+            .try_into()
+            .map(u64::from_le_bytes)
+            .is_ok_and(|n| n <= (bytes.len() - 8) as u64);
+    !safetensors
+        && (bytes.starts_with(b"PK\x03\x04")
+            || bytes.first() == Some(&0x80)
+            || bytes.get(257..262) == Some(b"ustar"))
 }
 
 /// Reads the state dict of a PyTorch checkpoint: its tensors, and notes on what was skipped.
@@ -160,4 +172,25 @@ fn describe_entries(
         .collect();
     v.sort();
     v.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_are_told_apart_by_content() {
+        assert!(looks_like_pytorch(b"PK\x03\x04rest of a zip"));
+        assert!(looks_like_pytorch(b"\x80\x02}q\x00."));
+        let mut tar = vec![0u8; 300];
+        tar[257..262].copy_from_slice(b"ustar");
+        assert!(looks_like_pytorch(&tar));
+        // A safetensors header of 128 bytes: its first byte is 0x80 too.
+        let mut st = 128u64.to_le_bytes().to_vec();
+        st.push(b'{');
+        st.extend(std::iter::repeat_n(b' ', 126));
+        st.push(b'}');
+        assert_eq!(st[0], 0x80);
+        assert!(!looks_like_pytorch(&st));
+    }
 }
