@@ -26,7 +26,9 @@ use repq_hw::perf::units::{av_requant_cycles_with, gelu_cycles, residual_cycles}
 use repq_hw::rtl::{Design, GenConfig, PeShape};
 use repq_hw::verify::Harness;
 use rtl_common::mutate::{Mutant, Rounding, schematize};
-use rtl_common::{build, generate_incremental, have, scratch, stall_free_cycles, tensor, write_golden};
+use rtl_common::{
+    build, generate_incremental, have, scratch, stall_free_cycles, tensor, write_golden,
+};
 
 /// 4x4 w8a8, s32 accumulators, s32 output lanes (the increments and indices of the real model),
 /// 8-row M tiles (several M tiles on small shapes).
@@ -101,7 +103,13 @@ fn schemata_build(
 }
 
 /// Runs `exe` on `golden` with `run`'s plusargs and mutant `mutant`; Ok(stdout) or Err(report).
-fn run_once(exe: &Path, golden: &Path, run: &Run, mutant: u32, seed: u64) -> Result<String, String> {
+fn run_once(
+    exe: &Path,
+    golden: &Path,
+    run: &Run,
+    mutant: u32,
+    seed: u64,
+) -> Result<String, String> {
     let mut cmd = Command::new(exe);
     cmd.arg(format!("+golden={}", golden.display()))
         .arg(format!("+mutant={mutant}"))
@@ -117,7 +125,11 @@ fn run_once(exe: &Path, golden: &Path, run: &Run, mutant: u32, seed: u64) -> Res
     match out.status.code() {
         Some(0) => Ok(stdout),
         Some(2) | Some(3) => panic!("bad vectors or arguments for {exe:?}: {stderr}"),
-        _ => Err(format!("{}: {}", out.status, stderr.lines().next().unwrap_or(""))),
+        _ => Err(format!(
+            "{}: {}",
+            out.status,
+            stderr.lines().next().unwrap_or("")
+        )),
     }
 }
 
@@ -142,7 +154,9 @@ fn check_unit(name: &str, b: &Build, golden: &Path, runs: &[Run]) -> Vec<String>
     let mut survivors = Vec::new();
     let mut killed = 0;
     for m in &b.mutants {
-        let dead = runs.iter().any(|r| run_once(&b.exe, golden, r, m.id, 1).is_err());
+        let dead = runs
+            .iter()
+            .any(|r| run_once(&b.exe, golden, r, m.id, 1).is_err());
         if dead {
             killed += 1;
         } else {
@@ -195,7 +209,13 @@ fn residual_unit_runs_the_model_and_kills_its_mutants() {
     if !have("verilator") {
         return;
     }
-    let (b, d, dir) = schemata_build("residual", Harness::Residual, &["repq_residual.v"], &[], &[]);
+    let (b, d, dir) = schemata_build(
+        "residual",
+        Harness::Residual,
+        &["repq_residual.v"],
+        &[],
+        &[],
+    );
     let mut files = random_files(&d, 21, [13, 1, 10]);
     let mut runs = vec![Run {
         args: vec![
@@ -210,7 +230,11 @@ fn residual_unit_runs_the_model_and_kills_its_mutants() {
     for (i, &(m, n)) in [(1usize, 1usize), (5, 4), (17, 9)].iter().enumerate() {
         let x: Vec<i32> = (0..m * n).map(|_| rng.random()).collect();
         let y: Vec<i32> = (0..m * n).map(|_| rng.random()).collect();
-        let out: Vec<i32> = x.iter().zip(&y).map(|(&a, &b)| residual_add(a, b)).collect();
+        let out: Vec<i32> = x
+            .iter()
+            .zip(&y)
+            .map(|(&a, &b)| residual_add(a, b))
+            .collect();
         for (t, v) in [("x", &x), ("y", &y), ("out", &out)] {
             files.push(tensor(&format!("e{i}.{t}"), &[m, n], signed(32), v));
         }
@@ -264,10 +288,17 @@ fn gelu_unit_runs_every_index_and_kills_its_mutants() {
     files.push(tensor("t1.steps", &[steps.len()], signed(16), &steps));
     let mut rng = StdRng::seed_from_u64(0x6e1);
     for (i, &(m, n)) in [(1usize, 1usize), (9, 5), (3, 12)].iter().enumerate() {
-        let h: Vec<i32> = (0..m * n).map(|_| rng.random_range(-32768..32768)).collect();
+        let h: Vec<i32> = (0..m * n)
+            .map(|_| rng.random_range(-32768..32768))
+            .collect();
         let out: Vec<i64> = h.iter().map(|&x| table[(x + 32768) as usize]).collect();
         files.push(tensor(&format!("g{i}.h"), &[m, n], signed(16), &h));
-        files.push(tensor(&format!("g{i}.out"), &[m, n], unsigned(d.abits), &out));
+        files.push(tensor(
+            &format!("g{i}.out"),
+            &[m, n],
+            unsigned(d.abits),
+            &out,
+        ));
         runs.push(Run {
             args: vec![
                 ("steps", "t1.steps".into()),
@@ -328,16 +359,36 @@ fn av_requant_unit_merges_heads_and_kills_its_mutants() {
             let p = format!("a{i}");
             files.push(tensor(&format!("{p}.av"), &[h, t, dh], signed(32), &av));
             let per = |f: fn(&Requant) -> i64| rq.iter().map(f).collect::<Vec<i64>>();
-            files.push(tensor(&format!("{p}.m0"), &[h], unsigned(31), &per(|r| r.m0.into())));
-            files.push(tensor(&format!("{p}.shift"), &[h], unsigned(6), &per(|r| r.shift.into())));
+            files.push(tensor(
+                &format!("{p}.m0"),
+                &[h],
+                unsigned(31),
+                &per(|r| r.m0.into()),
+            ));
+            files.push(tensor(
+                &format!("{p}.shift"),
+                &[h],
+                unsigned(6),
+                &per(|r| r.shift.into()),
+            ));
             files.push(tensor(
                 &format!("{p}.zero_point"),
                 &[h],
                 signed(32),
                 &per(|r| r.zero_point.into()),
             ));
-            files.push(tensor(&format!("{p}.lo"), &[h], unsigned(8), &per(|r| r.lo.into())));
-            files.push(tensor(&format!("{p}.hi"), &[h], unsigned(8), &per(|r| r.hi.into())));
+            files.push(tensor(
+                &format!("{p}.lo"),
+                &[h],
+                unsigned(8),
+                &per(|r| r.lo.into()),
+            ));
+            files.push(tensor(
+                &format!("{p}.hi"),
+                &[h],
+                unsigned(8),
+                &per(|r| r.hi.into()),
+            ));
             files.push(tensor(&format!("{p}.out"), &[t, h * dh], unsigned(8), &out));
             runs.push(Run {
                 args: av_args(&p),
@@ -346,7 +397,12 @@ fn av_requant_unit_merges_heads_and_kills_its_mutants() {
         }
         let golden = dir.join("golden");
         write_golden(&golden, &format!("rtl_units {name}"), &files);
-        let survivors = check_unit(&format!("repq_av_requant RQ_LANES={lanes}"), &b, &golden, &runs);
+        let survivors = check_unit(
+            &format!("repq_av_requant RQ_LANES={lanes}"),
+            &b,
+            &golden,
+            &runs,
+        );
         // The same schemata in both builds (RQ_LANES is a parameter): a mutant survives the set
         // when it survives both.
         all_survivors = Some(match all_survivors {
@@ -354,7 +410,11 @@ fn av_requant_unit_merges_heads_and_kills_its_mutants() {
             Some(prev) => prev.into_iter().filter(|s| survivors.contains(s)).collect(),
         });
     }
-    assert_survivors("repq_av_requant", &all_survivors.unwrap(), AV_REQUANT_SURVIVORS);
+    assert_survivors(
+        "repq_av_requant",
+        &all_survivors.unwrap(),
+        AV_REQUANT_SURVIVORS,
+    );
 }
 
 fn av_args(p: &str) -> Vec<(&'static str, String)> {

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use super::output::out;
 use super::model_options::ModelOptions;
+use super::output::out;
 use crate::error::Result;
 use crate::model::{Loaded, Model};
 

@@ -369,7 +369,7 @@ pub fn infer_shapes(file: &TensorFile) -> Result<Shapes> {
     let pos = file.shape("pos_embed")?;
     let &[1, seq_len, d] = pos else {
         return Err(file.shape_error("pos_embed", "[1, T, D]"));
-    }
+    };
     if d != embed_dim {
         return Err(file.shape_error("pos_embed", &format!("[1, T, {embed_dim}]")));
     }

@@ -92,7 +92,7 @@ fn linear(g: &GoldenDir, p: &str, a: &str) -> Result<Case> {
 
 /// The A x V outputs of every head of `attn` (`blocks.i.attn`) to the proj input codes.
 fn av_requant_case(g: &GoldenDir, attn: &str) -> Result<Case> {
-    let av = dims(g, &format!("{attn}.av"))?;
+    let av = dims::<3>(g, &format!("{attn}.av"), "[head, query, channel]")?;
     let mut args = vec![
         ("av", format!("{attn}.av")),
         ("out", format!("{attn}.proj.input")),
@@ -111,7 +111,7 @@ fn av_requant_case(g: &GoldenDir, attn: &str) -> Result<Case> {
 
 /// `out = sat32(x + y)`.
 fn residual_case(g: &GoldenDir, x: &str, y: &str, out: &str) -> Result<Case> {
-    let o = dims(g, out)?;
+    let o = dims::<2>(g, out, "[tokens, channels]")?;
     Ok(Case {
         name: format!("{out} (residual add)"),
         harness: Harness::Residual,
@@ -123,7 +123,7 @@ fn residual_case(g: &GoldenDir, x: &str, y: &str, out: &str) -> Result<Case> {
 
 /// fc1's indices through block `blk`'s GELU table.
 fn gelu_case(g: &GoldenDir, blk: &str) -> Result<Case> {
-    let o = dims(g, &format!("{blk}.mlp.fc2.input"))?;
+    let o = dims::<2>(g, &format!("{blk}.mlp.fc2.input"), "[tokens, hidden]")?;
     Ok(Case {
         name: format!("{blk}.mlp.fc2.input (GELU table)"),
         harness: Harness::Gelu,
@@ -139,7 +139,7 @@ fn gelu_case(g: &GoldenDir, blk: &str) -> Result<Case> {
 
 /// The units after the array on random vectors (`golden --random`).
 pub fn random_unit_cases(g: &GoldenDir) -> Result<Vec<Case>> {
-    let av = dims(g, "av_requant.av")?;
+    let av = dims::<3>(g, "av_requant.av", "[head, query, channel]")?;
     let mut args = vec![
         ("av", "av_requant.av".to_string()),
         ("out", "av_requant.out".into()),
@@ -147,8 +147,8 @@ pub fn random_unit_cases(g: &GoldenDir) -> Result<Vec<Case>> {
     for f in ["m0", "shift", "zero_point", "lo", "hi"] {
         args.push((f, format!("av_requant.{f}")));
     }
-    let h = dims(g, "gelu.h")?;
-    let r = dims(g, "residual.out")?;
+    let h = dims::<1>(g, "gelu.h", "[index]")?;
+    let r = dims::<2>(g, "residual.out", "[rows, channels]")?;
     Ok(vec![
         Case {
             name: "av_requant".into(),
@@ -180,6 +180,7 @@ pub fn random_unit_cases(g: &GoldenDir) -> Result<Vec<Case>> {
             golden: g.root.clone(),
         },
     ])
+}
 
 /// Checks that tensor `name` has one slice per head of the `[model]` table.
 fn heads_match(g: &GoldenDir, heads: usize, name: &str, found: usize) -> Result<()> {

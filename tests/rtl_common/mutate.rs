@@ -97,7 +97,8 @@ pub fn schematize(files: &[(&str, &str)], rounding: &[Rounding]) -> Schemata {
         out.mutants.extend(ctx.mutants);
         let mut t = lines.join("\n");
         t.push('\n');
-        out.files.push((name.to_string(), t.replace("?@", "?").replace(":@", ":")));
+        out.files
+            .push((name.to_string(), t.replace("?@", "?").replace(":@", ":")));
     }
     out
 }
@@ -110,9 +111,16 @@ fn mutate_line(line: &str, file: &str, rounding: &[Rounding], ctx: &mut Ctx) -> 
     let t = code.trim_start();
     // Generate constructs (named blocks) are structure, not arithmetic.
     let skip = t.is_empty()
-        || ["localparam integer", "parameter", "genvar", "integer", "for (", "`"]
-            .iter()
-            .any(|p| t.starts_with(p))
+        || [
+            "localparam integer",
+            "parameter",
+            "genvar",
+            "integer",
+            "for (",
+            "`",
+        ]
+        .iter()
+        .any(|p| t.starts_with(p))
         || code.contains("#(")
         || code.contains("begin :");
     if skip {
@@ -199,8 +207,7 @@ fn literals(s: &str, ctx: &mut Ctx) -> String {
             while j < b.len() && b[j].is_ascii_digit() {
                 j += 1;
             }
-            if j + 1 < b.len() && b[j] == b'\'' && matches!(b[j + 1], b'b' | b'd' | b'h')
-            {
+            if j + 1 < b.len() && b[j] == b'\'' && matches!(b[j + 1], b'b' | b'd' | b'h') {
                 let base = b[j + 1];
                 let mut k = j + 2;
                 while k < b.len() && (b[k].is_ascii_hexdigit() || b[k] == b'_') {
@@ -296,10 +303,7 @@ fn bounds(s: &str, ctx: &mut Ctx) -> String {
             _ => " > ",
         };
         let mutated = format!("{}{}{}", &inner[..k], to, &inner[k + op.len()..]);
-        let id = ctx.add(
-            "bound",
-            format!("({inner}) -> ({mutated})"),
-        );
+        let id = ctx.add("bound", format!("({inner}) -> ({mutated})"));
         out.replace_range(
             i..=j,
             &format!("(({SEL} == {id}) ?@ ({mutated}) :@ ({inner}))"),
@@ -314,7 +318,8 @@ fn ifs(s: &str, ctx: &mut Ctx) -> String {
     let mut from = out.len();
     while let Some(p) = out[..from].rfind("if (") {
         from = p;
-        if p > 0 && (out.as_bytes()[p - 1].is_ascii_alphanumeric() || out.as_bytes()[p - 1] == b'_') {
+        if p > 0 && (out.as_bytes()[p - 1].is_ascii_alphanumeric() || out.as_bytes()[p - 1] == b'_')
+        {
             continue;
         }
         let open = p + 3;
@@ -400,9 +405,17 @@ mod tests {
         let src = "module m (\n    input wire a\n);\n    localparam [3:0] ONE = 1;\n    always @(posedge clk) if (x < y) q <= a ? 8'h7f : b;\nendmodule\n";
         let s = schematize(&[("m.v", src)], &[]);
         let kinds: Vec<&str> = s.mutants.iter().map(|m| m.kind).collect();
-        assert_eq!(kinds, ["const", "const", "const", "const", "bound", "branch", "branch"]);
+        assert_eq!(
+            kinds,
+            [
+                "const", "const", "const", "const", "bound", "branch", "branch"
+            ]
+        );
         let t = &s.files[0].1;
-        assert!(t.contains("wire [3:0] ONE = (mut_sel == 1) ? (1) + 1"), "{t}");
+        assert!(
+            t.contains("wire [3:0] ONE = (mut_sel == 1) ? (1) + 1"),
+            "{t}"
+        );
         assert!(t.contains("8'h80") && t.contains("8'h7e"), "{t}");
         assert!(t.contains("(x <= y)") && !t.contains("?@"), "{t}");
     }
