@@ -17,3 +17,6 @@ repq_requant.v
 repq_logcode.v
 repq_shift_av.v
 repq_top.v
+repq_av_requant.v
+repq_gelu.v
+repq_residual.v

@@ -53,6 +53,15 @@
 #define REPQ_SHIFT_AV_LATENCY 5u
 #define REPQ_CLOCK_KHZ 200000u
 
+/* Units after the array (docs/arithmetic.md U7, U8, A x V requantization) */
+#define REPQ_RESIDUAL_YBITS 32u     /* repq_residual increment lanes s{YBITS} */
+#define REPQ_RESIDUAL_LATENCY 1u
+#define REPQ_GELU_IBITS 16u         /* repq_gelu index lanes s{IBITS} */
+#define REPQ_GELU_LATENCY 10u
+#define REPQ_GELU_LOAD_BEATS 511u    /* table load: B, 2^ABITS - 1 rises, 2^ABITS - 1 falls */
+#define REPQ_AV_REQUANT_LANES 1u    /* repq_av_requant RQ_LANES (a beat takes PE_COLS / RQ_LANES cycles) */
+#define REPQ_AV_REQUANT_LATENCY 28u
+
 /* Beat widths in bits and in 32-bit words */
 #define REPQ_ACT_BEAT_BITS 128u
 #define REPQ_ACT_BEAT_WORDS 4u

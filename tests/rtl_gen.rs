@@ -747,7 +747,7 @@ fn binary_generates_the_rendered_files() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("wrote 18 files"), "{stdout}");
+    assert!(stdout.contains("wrote 21 files"), "{stdout}");
     assert!(stdout.contains("cannot run Q K^T"), "{stdout}");
     let files = files_of(&cfg("4x8", 4, 8, Target::Ecp5));
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), files.len());
