@@ -25,7 +25,8 @@
 // Step k reads only entries (2m + 1) 2^k, at m = p >> (k+1): a memory of 2^(ABITS-1-k) entries
 // per step (1 .. 128 at 8 bits), read asynchronously (distributed RAM), written at load time.
 // D is searched alongside. Pipeline with ready/valid (a stall holds every stage): 1 register
-// (saturate h), ABITS search steps, 1 sum B + count_U - count_D (in s{ABITS+2}); throughput one
+// (saturate h), ABITS search steps, 1 sum B + count_U - count_D (modulo 2^ABITS: it is T[h],
+// always in range); throughput one
 // beat (LANES indices) per cycle, GELU_LATENCY = ABITS + 2 = 10 cycles.
 
 `default_nettype none
@@ -56,7 +57,6 @@ module repq_gelu #(
     localparam integer S = ABITS + 2;            // pipeline stages
     localparam integer NL = 2 * N;               // index of the last load beat
     localparam [ABITS:0] LOAD_LAST = NL[ABITS:0];
-    localparam [ABITS:0] N_X = N[ABITS:0];
 
     // ------------------------------------------------------------------ pipeline control
     reg [S-1:0] v_q;        // stage valid
@@ -90,11 +90,10 @@ module repq_gelu #(
 
     // ------------------------------------------------------------------ table writes
     reg [ABITS-1:0] base_q;
-    wire up_w = load & loading & (ld_q <= N_X);
-    wire dn_w = load & (ld_q > N_X);
-    wire [ABITS:0] idx_x = (ld_q > N_X) ? ld_q - N_X : ld_q;
-    wire [ABITS-1:0] idx = idx_x[ABITS-1:0];    // 1 .. N
-    wire unused_idx = &{1'b0, idx_x[ABITS]};
+    wire dn_sel = ld_q[ABITS];                   // beats N+1 .. 2N = 2^ABITS .. 2N: the falls
+    wire up_w = load & loading & ~dn_sel;
+    wire dn_w = load & dn_sel;
+    wire [ABITS-1:0] idx = dn_sel ? ld_q[ABITS-1:0] + 1'b1 : ld_q[ABITS-1:0];    // 1 .. N
     // Entry idx belongs to step k = (trailing zeros of idx), at address idx >> (k+1).
     wire [ABITS-1:0] step_we;
     genvar k;
@@ -180,15 +179,14 @@ module repq_gelu #(
                 assign pu_at[j*ABITS +: ABITS] = pu_q;
                 assign pd_at[j*ABITS +: ABITS] = pd_q;
             end
-            // last stage: B + count_U - count_D (always 0 .. 2^ABITS - 1)
-            wire [ABITS+1:0] code_x = { 2'b00, base_q } + { 2'b00, pu_at[ABITS*ABITS +: ABITS] }
-                                    - { 2'b00, pd_at[ABITS*ABITS +: ABITS] };
+            // last stage: B + count_U - count_D, exactly T[h] in 0 .. 2^ABITS - 1, so modulo 2^ABITS
+            wire [ABITS-1:0] code_x = base_q + pu_at[ABITS*ABITS +: ABITS] - pd_at[ABITS*ABITS +: ABITS];
             reg [ABITS-1:0] code_q;
             always @(posedge clk) begin
-                if (ce) code_q <= code_x[ABITS-1:0];
+                if (ce) code_q <= code_x;
             end
             assign m_code_data[l*ABITS +: ABITS] = code_q;
-            wire unused_lane = &{1'b0, code_x[ABITS+1:ABITS], h_at[16*ABITS +: 16]};
+            wire unused_lane = &{1'b0, h_at[16*ABITS +: 16]};
         end
     endgenerate
 endmodule

@@ -11,9 +11,13 @@
 // with its head's constants. Runs: a zero-size job (done at once, nothing streamed); a job with
 // s_av always valid and m_out always ready, whose cycle count from the cycle after the start
 // pulse to the cycle done is high is printed as "C cycles without stalls"
-// (perf::av_requant_cycles); a job with random gaps on s_av and back-pressure on m_out; the same
-// cut off by a reset halfway; and one after the reset. Every job must deliver every element of
-// the proj input exactly once, padding lanes 0, m_out_last on the last beat only, done once.
+// (perf::av_requant_cycles); a job with random gaps on s_av and back-pressure on m_out; a job
+// whose m_out is not ready for a long time at first (the input must stop when the output FIFO's
+// credits are used up); one cut off by a reset halfway; and one after the reset. During every job
+// the size ports change (they count only at the start pulse) and, once every beat was sent, a
+// beat beyond the job is offered, which must not be taken. Every job must deliver every element
+// of the proj input exactly once, padding lanes 0, m_out_last on the last beat only, done once;
+// after reset nothing is busy, done, valid or ready.
 // RQ_LANES is the design's (REPQ_AV_REQUANT_LANES) unless the build overrides it (-GRQ_LANES=..
 // with -DREPQ_G_RQ_LANES=.., as build_harness_with does).
 #include "Vrepq_av_requant.h"
@@ -121,20 +125,30 @@ int main(int argc, char** argv) {
         t.start = 0;
     };
     // One job; returns the cycles from the cycle after the start pulse to the cycle done is high.
-    auto job = [&](tb::Rng& rng, unsigned stall, uint64_t abort_after) -> uint64_t {
+    // The size ports change after the start pulse (they are taken at the pulse only); once every
+    // beat is sent, a beat beyond the job is offered and must not be taken; m_out is held not
+    // ready for the first `block` cycles (the credits must keep the FIFO from overflowing).
+    auto job = [&](tb::Rng& rng, unsigned stall, uint64_t abort_after, uint64_t block) -> uint64_t {
         seen.assign(T * D, 0);
         stream::Source src{beats};
         stream::Sink snk{beats};
         start(T, DH, H);
         const uint64_t c0 = sim.cycles;
         while (true) {
-            if (sim.cycles - c0 > 64 * beats * (LANES / RQ) + 1000)
+            if (sim.cycles - c0 > 64 * beats * (LANES / RQ) + 1000 + block)
                 harness::protocol(unit(), what + ": timeout: " + std::to_string(snk.got) + " of " +
                                               std::to_string(beats) + " output beats");
             if (abort_after && sim.cycles - c0 >= abort_after) return sim.cycles - c0;
-            t.s_av_valid = src.pre(rng, stall, drive);
-            t.m_out_ready = snk.pre(rng, stall);
+            t.tokens = uint32_t(rng.next());
+            t.head_dim = uint32_t(rng.next());
+            t.heads = uint32_t(rng.next());
+            const bool extra = src.done();
+            t.s_av_valid = src.pre(rng, stall, drive) || extra;
+            t.m_out_ready = snk.pre(rng, stall) && sim.cycles - c0 >= block;
+            snk.ready = t.m_out_ready;
             sim.settle();
+            if (extra && t.s_av_ready)
+                harness::protocol(unit(), what + ": a beat beyond the job's " + std::to_string(beats) + " was taken");
             if (t.done) {
                 if (!snk.done()) harness::protocol(unit(), what + ": done before the last output beat");
                 break;
@@ -162,27 +176,34 @@ int main(int argc, char** argv) {
         t.m_out_ready = 0;
         for (int i = 0; i < 4; i++) sim.tick();
         t.rst = 0;
+        sim.settle();
+        if (t.busy || t.done || t.m_out_valid || t.s_av_ready)
+            harness::protocol(unit(), "after reset: busy, done, m_out_valid or s_av_ready is high");
     };
     const unsigned seed = tb::arg_uint(argc, argv, "seed", 1);
     const unsigned stall = tb::arg_uint(argc, argv, "stall", 20);
     tb::Rng rng(seed);
     reset();
-    // A zero-size job completes at once.
-    what = "zero-size job";
-    start(0, DH, H);
-    sim.settle();
-    if (!t.done || t.busy) harness::protocol(unit(), what + ": no done pulse, or busy");
-    sim.edge();
+    // A job with a size 0 completes at once.
+    for (int z = 0; z < 3; z++) {
+        what = "zero-size job " + std::to_string(z);
+        start(z == 0 ? 0 : T, z == 1 ? 0 : DH, z == 2 ? 0 : H);
+        sim.settle();
+        if (!t.done || t.busy) harness::protocol(unit(), what + ": no done pulse, or busy");
+        sim.edge();
+    }
     what = "job without stalls";
-    const uint64_t ideal = job(rng, 0, 0);
+    const uint64_t ideal = job(rng, 0, 0, 0);
     what = "job 1";
-    const uint64_t cycles = job(rng, stall, 0);
+    const uint64_t cycles = job(rng, stall, 0, 0);
+    what = "job with m_out blocked at first";
+    job(rng, 0, 0, 40 * (LANES / RQ) + 64);
     what = "job cut off by a reset";
-    job(rng, stall, cycles / 2 + 1);
+    job(rng, stall, cycles / 2 + 1, 0);
     reset();
     what = "job after a reset in mid-run";
-    job(rng, stall, 0);
-    std::printf("av_requant %s RQ_LANES=%u: %s H=%zu T=%zu D_h=%zu: %zu elements compared in each of 3 jobs, all "
+    job(rng, stall, 0, 0);
+    std::printf("av_requant %s RQ_LANES=%u: %s H=%zu T=%zu D_h=%zu: %zu elements compared in each of 4 jobs, all "
                 "equal (seed %u, stall %u%%); %llu cycles without stalls\n",
                 harness::config(), RQ, out.name.c_str(), H, T, DH, T * D, seed, stall, (unsigned long long)ideal);
     return 0;

@@ -11,7 +11,10 @@ use std::process::{Command, Output};
 use std::time::Instant;
 
 use image::{GrayImage, ImageFormat};
-use repq_hw::arith::{LogCode, LogCodeParams, Requant, attention_value, matmul_acc};
+use repq_hw::arith::gelu::GeluSteps;
+use repq_hw::arith::{
+    LogCode, LogCodeParams, Requant, attention_value, matmul_acc, merge_heads, residual_add,
+};
 use repq_hw::data::EvalTransform;
 use repq_hw::demo;
 use repq_hw::golden::export::export_image;
@@ -128,6 +131,22 @@ fn round_trip(q: &QuantizedModel, int: &IntModel, codes: &[u8], dir: &Path) {
     for (i, b) in int.blocks.iter().enumerate() {
         let t = |s: &str| g.tensor(&format!("blocks.{i}.{s}")).unwrap();
         assert_eq!(t("mlp.gelu"), to_i128(&b.gelu));
+        // The step form repq_gelu loads reproduces the table at every index.
+        let words = t("mlp.gelu_steps");
+        let n = words.len() / 2;
+        let st = GeluSteps {
+            bits: int.abits,
+            base: words[0] as u8,
+            up: words[1..=n].iter().map(|&w| w as i16).collect(),
+            down: words[n + 1..].iter().map(|&w| w as i16).collect(),
+        };
+        for (h, &code) in b.gelu.iter().enumerate() {
+            assert_eq!(
+                st.lookup((h as i32 - 32768) as i16),
+                code,
+                "block {i}, index {h}"
+            );
+        }
         assert_eq!(t("attn.qkv.bias"), to_i128(&b.qkv.bias));
         assert_eq!(
             t("mlp.fc1.m0"),
@@ -562,6 +581,54 @@ fn random_mode_matches_the_reference_units_and_is_deterministic() {
             );
         }
     }
+    // The units after the array: A x V requantization with heads merged (per-head constants).
+    let av: Vec<i64> = t("av_requant.av").iter().map(|&v| v as i64).collect();
+    let heads = 3;
+    let rq: Vec<Requant> = (0..heads)
+        .map(|h| Requant {
+            m0: t("av_requant.m0")[h] as u32,
+            shift: t("av_requant.shift")[h] as u32,
+            zero_point: t("av_requant.zero_point")[h] as i32,
+            lo: t("av_requant.lo")[h] as i32,
+            hi: t("av_requant.hi")[h] as i32,
+        })
+        .collect();
+    let merged = merge_heads(&av, heads, n, &rq);
+    assert_eq!(to_i128(&merged), t("av_requant.out"));
+    assert!(av.contains(&((1i64 << 31) - 1)) && av.contains(&-(1i64 << 31)));
+    // GELU: every index through three tables, the steps reproduce each; table 1 rises through
+    // every code (a full list of rises), table 2 falls through every code.
+    let (tables, steps, h, gout) = (t("gelu.table"), t("gelu.steps"), t("gelu.h"), t("gelu.out"));
+    assert_eq!(h, (-32768..32768).map(i128::from).collect::<Vec<_>>());
+    let l = steps.len() / 3;
+    assert_eq!(l, 31);
+    for s in 0..3 {
+        let table: Vec<u8> = tables[s * 65536..][..65536]
+            .iter()
+            .map(|&v| v as u8)
+            .collect();
+        let st = GeluSteps::new(&table, 4, "t").unwrap();
+        let words: Vec<i128> = st.load_words().iter().map(|&w| i128::from(w)).collect();
+        assert_eq!(words, steps[s * l..][..l]);
+        assert_eq!(gout[s * 65536..][..65536], tables[s * 65536..][..65536]);
+        let full = |list: &[i16]| list.iter().all(|&x| x != i16::MAX);
+        match s {
+            1 => assert!(full(&st.up), "table 1 must rise through every code"),
+            2 => assert!(full(&st.down) && !st.up.iter().any(|&x| x != i16::MAX)),
+            _ => {}
+        }
+    }
+    // Residual additions: both saturations and both exact edges occur.
+    let (x, y, ro) = (t("residual.x"), t("residual.y"), t("residual.out"));
+    for i in 0..x.len() {
+        assert_eq!(i128::from(residual_add(x[i] as i32, y[i] as i32)), ro[i]);
+    }
+    let max = i128::from(i32::MAX);
+    let min = i128::from(i32::MIN);
+    assert!((0..x.len()).any(|i| ro[i] == max && x[i] + y[i] > max));
+    assert!((0..x.len()).any(|i| ro[i] == min && x[i] + y[i] < min));
+    assert!((0..x.len()).any(|i| ro[i] == max && x[i] + y[i] == max));
+    assert!((0..x.len()).any(|i| ro[i] == min && x[i] + y[i] == min));
 }
 
 #[test]

@@ -5,8 +5,9 @@
 //! * `matrix`: every configuration of testbenches/matrix.toml with random vectors under several
 //!   data seeds and verify seeds (stalls, X seeds, mid-run reset).
 //! * `real_layers_block0_w8a8`: the embedded model on a real test image: patch embedding, block
-//!   0's qkv, Q K^T per head, probabilities to log2 codes, attention x V per head, proj, fc1,
-//!   fc2, and the head.
+//!   0's qkv, Q K^T per head, probabilities to log2 codes, attention x V per head, its
+//!   requantization into the proj input (heads merged), proj, the residual add, fc1, GELU, fc2,
+//!   the residual add, and the head.
 //! * `mutations_are_caught`: broken generated files (requantization rounding, the sqrt(2)
 //!   constant) and a corrupted golden element must fail, naming the tensor and index.
 //!
@@ -117,17 +118,19 @@ fn run_config(c: &MatrixConfig, verify_seeds: &[u64]) {
     let args: Vec<&str> = verify.iter().map(String::as_str).collect();
     let log = repq_ok(&args);
     eprintln!("{}:\n{log}", c.name);
+    // matmul, logcode, shift_av, and the units after the array: av_requant, gelu, residual.
     let want = format!(
         "{n} of {n} cases bit-exact, 0 failed, 0 not runnable",
-        n = 3 * runs
+        n = 6 * runs
     );
     assert!(log.contains(&want), "{}: expected `{want}`:\n{log}", c.name);
     assert_eq!(
         log.matches("cycles without stalls (model ").count(),
-        runs,
-        "{}: every matmul's cycle count must be checked against the model:\n{log}",
+        4 * runs,
+        "{}: every matmul's and unit's cycle count must be checked against the model:\n{log}",
         c.name
     );
+    assert!(log.contains("elements compared per unit: repq_top"), "{log}");
 }
 
 #[test]
@@ -176,9 +179,10 @@ fn real_layers_block0_w8a8() {
         "0",
     ]);
     eprintln!("{log}");
-    // patch_embed, qkv, 3 heads of scores, codes, 3 heads of A x V, proj, fc1, fc2, head: 13.
+    // patch_embed, qkv, 3 heads of scores, codes, 3 heads of A x V, their requantization into
+    // the proj input, proj, the residual add, fc1, GELU, fc2, the residual add, head: 17.
     assert!(
-        log.contains("13 of 13 cases bit-exact, 0 failed, 0 not runnable"),
+        log.contains("17 of 17 cases bit-exact, 0 failed, 0 not runnable"),
         "{log}"
     );
     for t in [
@@ -186,9 +190,21 @@ fn real_layers_block0_w8a8() {
         "blocks.0.attn.scores[2]",
         "blocks.0.attn.codes",
         "blocks.0.attn.av[1]",
+        "blocks.0.attn.proj.input (A x V requantized, heads merged)",
+        "blocks.0.residual1 (residual add)",
         "blocks.0.mlp.fc1",
+        "blocks.0.mlp.fc2.input (GELU table)",
+        "blocks.0.residual2 (residual add)",
     ] {
         assert!(log.contains(t), "{t} missing:\n{log}");
+    }
+    // Element counts per unit (T = 50, D = 96, MLP 384).
+    for u in [
+        "repq_av_requant 4800 elements (1 case)",
+        "repq_gelu 19200 elements (1 case)",
+        "repq_residual 9600 elements (2 cases)",
+    ] {
+        assert!(log.contains(u), "{u} missing:\n{log}");
     }
 }
 
@@ -444,8 +460,8 @@ fn fst_waveforms_on_request() {
         "--fst",
         s(&waves),
     ]);
-    assert!(log.contains("3 of 3 cases bit-exact"), "{log}");
-    for case in ["matmul", "logcode", "shift_av"] {
+    assert!(log.contains("6 of 6 cases bit-exact"), "{log}");
+    for case in ["matmul", "logcode", "shift_av", "av_requant", "gelu", "residual"] {
         let f = waves.join(format!("{case}.fst"));
         let len = std::fs::metadata(&f)
             .unwrap_or_else(|e| panic!("{f:?}: {e}"))

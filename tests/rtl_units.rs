@@ -19,6 +19,7 @@ use std::process::Command;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
+use repq_hw::arith::gelu::GeluSteps;
 use repq_hw::arith::{Requant, merge_heads, residual_add};
 use repq_hw::golden::random::{RandomSpec, generate as random_vectors};
 use repq_hw::golden::{GoldenFile, signed, unsigned};
@@ -53,17 +54,18 @@ struct Build {
     mutants: Vec<Mutant>,
 }
 
-/// Generates `config()`, schematizes `files` of it (with the rounding addends `rounding`) into
+/// Generates `cfg`, schematizes `files` of it (with the rounding addends `rounding`) into
 /// `DIR/rtl_mut`, and builds `h` there with the parameter overrides `params`.
 fn schemata_build(
     name: &str,
+    cfg: &GenConfig,
     h: Harness,
     files: &[&str],
     rounding: &[Rounding],
     params: &[(&str, i64)],
 ) -> (Build, Design, PathBuf) {
     let dir = scratch(&format!("units_{name}"));
-    let d = generate_incremental(&config(), &dir.join("rtl"));
+    let d = generate_incremental(cfg, &dir.join("rtl"));
     let texts: Vec<(String, String)> = files
         .iter()
         .map(|f| {
@@ -160,7 +162,10 @@ fn check_unit(name: &str, b: &Build, golden: &Path, runs: &[Run]) -> Vec<String>
         if dead {
             killed += 1;
         } else {
-            survivors.push(format!("{}:{} {} {}", m.file, m.line, m.kind, m.what));
+            survivors.push(format!(
+                "{}:{} {} {} in `{}`",
+                m.file, m.line, m.kind, m.what, m.code
+            ));
         }
     }
     eprintln!(
@@ -211,6 +216,7 @@ fn residual_unit_runs_the_model_and_kills_its_mutants() {
     }
     let (b, d, dir) = schemata_build(
         "residual",
+        &config(),
         Harness::Residual,
         &["repq_residual.v"],
         &[],
@@ -261,7 +267,7 @@ fn gelu_unit_runs_every_index_and_kills_its_mutants() {
     if !have("verilator") {
         return;
     }
-    let (b, d, dir) = schemata_build("gelu", Harness::Gelu, &["repq_gelu.v"], &[], &[]);
+    let (b, d, dir) = schemata_build("gelu", &config(), Harness::Gelu, &["repq_gelu.v"], &[], &[]);
     let mut files = random_files(&d, 22, [3, 1, 3]);
     let mut runs = vec![Run {
         args: vec![
@@ -271,27 +277,51 @@ fn gelu_unit_runs_every_index_and_kills_its_mutants() {
         ],
         cycles: gelu_cycles(&d, 1, 65536),
     }];
-    // The second random table on index matrices of edge shapes (h any s16).
-    let table: Vec<i64> = files
+    // The first random table (typical), and a table with steps at both ends of the index range:
+    // every index through both, then (the harness's last run) indices outside s16, which must
+    // give T[2^15 - 1] and T[-2^15].
+    let t0: Vec<i64> = files
         .iter()
         .find(|f| f.entry.name == "gelu.table")
         .unwrap()
-        .data[65536..]
+        .data[..65536]
         .iter()
         .map(|&v| v as i64)
         .collect();
-    let steps: Vec<i64> = {
-        let f = files.iter().find(|f| f.entry.name == "gelu.steps").unwrap();
-        let l = f.entry.shape[1];
-        f.data[l..].iter().map(|&v| v as i64).collect()
-    };
-    files.push(tensor("t1.steps", &[steps.len()], signed(16), &steps));
+    let edge: Vec<u8> = (0..65536)
+        .map(|i| match i {
+            0 => 3,
+            65535 => 9,
+            _ if i < 32768 => 2,
+            _ => 5,
+        })
+        .collect();
+    let mut steps = Vec::new();
+    let mut out = Vec::new();
+    for t in [t0.iter().map(|&v| v as u8).collect::<Vec<u8>>(), edge] {
+        let st = GeluSteps::new(&t, d.abits, "test table").unwrap();
+        steps.extend(st.load_words().iter().map(|&w| i64::from(w)));
+        out.extend(t.iter().map(|&v| i64::from(v)));
+    }
+    let l = steps.len() / 2;
+    files.push(tensor("edge.steps", &[2, l], signed(16), &steps));
+    files.push(tensor("edge.out", &[2, 65536], unsigned(d.abits), &out));
+    files.push(tensor("t0.steps", &[l], signed(16), &steps[..l]));
+    runs.push(Run {
+        args: vec![
+            ("steps", "edge.steps".into()),
+            ("h", "gelu.h".into()),
+            ("out", "edge.out".into()),
+        ],
+        cycles: gelu_cycles(&d, 1, 65536),
+    });
+    // Index matrices of edge shapes (h any s16) through the typical table.
     let mut rng = StdRng::seed_from_u64(0x6e1);
     for (i, &(m, n)) in [(1usize, 1usize), (9, 5), (3, 12)].iter().enumerate() {
         let h: Vec<i32> = (0..m * n)
             .map(|_| rng.random_range(-32768..32768))
             .collect();
-        let out: Vec<i64> = h.iter().map(|&x| table[(x + 32768) as usize]).collect();
+        let out: Vec<i64> = h.iter().map(|&x| t0[(x + 32768) as usize]).collect();
         files.push(tensor(&format!("g{i}.h"), &[m, n], signed(16), &h));
         files.push(tensor(
             &format!("g{i}.out"),
@@ -301,7 +331,7 @@ fn gelu_unit_runs_every_index_and_kills_its_mutants() {
         ));
         runs.push(Run {
             args: vec![
-                ("steps", "t1.steps".into()),
+                ("steps", "t0.steps".into()),
                 ("h", format!("g{i}.h")),
                 ("out", format!("g{i}.out")),
             ],
@@ -318,18 +348,32 @@ fn gelu_unit_runs_every_index_and_kills_its_mutants() {
 const GELU_SURVIVORS: &[(&str, &str)] = &[];
 
 /// The A x V requantization on random vectors (3 heads, per-head constants, rounding ties) and
-/// edge shapes, with one requantization lane (4 cycles per beat) and with four (one cycle).
+/// edge shapes, with one requantization lane (4 cycles per beat) at the model's s32
+/// accumulators, w8a8, and with four (one cycle) at s20, w4a4 (the U2 lanes' zero-padded product
+/// inputs).
 #[test]
 fn av_requant_unit_merges_heads_and_kills_its_mutants() {
     if !have("verilator") {
         return;
     }
-    let rounding: &[Rounding] = &[("repq_requant.v", "zp8, q8_t[0] }", "zp8, 1'b0 }")];
+    // U2's rounding: the carry t[0] of (t >> 1) + z + t[0].
+    let rounding: &[Rounding] = &[("repq_requant.v", "wire [UW:0] zp_c", "q8_t[0]", "1'b0")];
     let mut all_survivors: Option<Vec<String>> = None;
     for lanes in [1u32, 4] {
         let name = format!("av_requant_u{lanes}");
+        let cfg = if lanes == 1 {
+            config()
+        } else {
+            GenConfig {
+                wbits: 4,
+                abits: 4,
+                acc_bits: Some(20),
+                ..config()
+            }
+        };
         let (b, d, dir) = schemata_build(
             &name,
+            &cfg,
             Harness::AvRequant,
             &["repq_av_requant.v", "repq_requant.v"],
             rounding,
@@ -345,19 +389,25 @@ fn av_requant_unit_merges_heads_and_kills_its_mutants() {
             .iter()
             .enumerate()
         {
-            let lim = 1i64 << 31;
+            let lim = 1i64 << (d.acc_bits - 1);
             let av: Vec<i64> = (0..h * t * dh)
-                .map(|_| rng.random_range(-lim..lim) >> rng.random_range(0..24))
+                .map(|_| rng.random_range(-lim..lim) >> rng.random_range(0..d.acc_bits - 8))
                 .collect();
             let rq: Vec<Requant> = (0..h)
                 .map(|_| {
-                    let mult = 2f64.powf(rng.random_range(-30.0..-10.0));
-                    Requant::to_codes(mult, rng.random_range(0..256), 8, "t").unwrap()
+                    let mult = 2f64.powf(rng.random_range(-(f64::from(d.acc_bits) - 2.0)..-10.0));
+                    let amax = (1 << d.abits) - 1;
+                    Requant::to_codes(mult, rng.random_range(0..=amax), d.abits, "t").unwrap()
                 })
                 .collect();
             let out = merge_heads(&av, h, dh, &rq);
             let p = format!("a{i}");
-            files.push(tensor(&format!("{p}.av"), &[h, t, dh], signed(32), &av));
+            files.push(tensor(
+                &format!("{p}.av"),
+                &[h, t, dh],
+                signed(d.acc_bits),
+                &av,
+            ));
             let per = |f: fn(&Requant) -> i64| rq.iter().map(f).collect::<Vec<i64>>();
             files.push(tensor(
                 &format!("{p}.m0"),
@@ -377,19 +427,10 @@ fn av_requant_unit_merges_heads_and_kills_its_mutants() {
                 signed(32),
                 &per(|r| r.zero_point.into()),
             ));
-            files.push(tensor(
-                &format!("{p}.lo"),
-                &[h],
-                unsigned(8),
-                &per(|r| r.lo.into()),
-            ));
-            files.push(tensor(
-                &format!("{p}.hi"),
-                &[h],
-                unsigned(8),
-                &per(|r| r.hi.into()),
-            ));
-            files.push(tensor(&format!("{p}.out"), &[t, h * dh], unsigned(8), &out));
+            let ab = unsigned(d.abits);
+            files.push(tensor(&format!("{p}.lo"), &[h], ab, &per(|r| r.lo.into())));
+            files.push(tensor(&format!("{p}.hi"), &[h], ab, &per(|r| r.hi.into())));
+            files.push(tensor(&format!("{p}.out"), &[t, h * dh], ab, &out));
             runs.push(Run {
                 args: av_args(&p),
                 cycles: av_requant_cycles_with(&d, lanes, t as u64, dh as u64, h as u64),
@@ -425,4 +466,46 @@ fn av_args(p: &str) -> Vec<(&'static str, String)> {
 }
 
 /// Survivors of repq_av_requant's (with repq_requant's) mutation set, with the reason.
-const AV_REQUANT_SURVIVORS: &[(&str, &str)] = &[];
+const AV_REQUANT_SURVIVORS: &[(&str, &str)] = &[
+    (
+        "const FULL = FDEPTH[CW-1:0] + 1",
+        "equivalent: 17 credits, and the FIFO holds DEPTH + 1 = 17 beats (RAM and output \
+         register), so it still never overflows",
+    ),
+    (
+        "const FULL = FDEPTH[CW-1:0] - 1",
+        "equivalent in values: 15 credits only stop the input one beat earlier while m_out is \
+         blocked; at full speed at most (G + 13) / G beats are in flight",
+    ),
+    (
+        "`credits_q <= {CW{1'b0}};`",
+        "equivalent: a reset value of 31 = -1 (mod 32) lets one more beat in, 17, what the FIFO \
+         holds",
+    ),
+    (
+        "repq_av_requant.v:143 const 1'b0 flipped",
+        "equivalent: the reset value of gi_q is never read (hold_v is low until a beat is taken, \
+         which sets gi_q to 0)",
+    ),
+    (
+        "`assign u0_in = { {(16-ACC){1'b0}}, acc_l };`",
+        "not elaborated: repq_requant's g_narrow branch is for ACC <= 16; the mutation builds use \
+         the model's s32 and s20 (tests/rtl_sim.rs runs repq_requant at ACC 14)",
+    ),
+    (
+        "16'h0000 -> 16'h1 in `assign u1_in = 16'h0000;`",
+        "not elaborated: g_narrow (ACC <= 16), as above",
+    ),
+    (
+        "16'h0000 -> 16'hffff in `assign u1_in = 16'h0000;`",
+        "not elaborated: g_narrow (ACC <= 16), as above",
+    ),
+    (
+        "(q9_u < lo_x) -> (q9_u <= lo_x)",
+        "equivalent: at u = lo the clamp gives lo either way",
+    ),
+    (
+        "(q9_u > hi_x) -> (q9_u >= hi_x)",
+        "equivalent: at u = hi the clamp gives hi either way",
+    ),
+];

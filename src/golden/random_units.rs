@@ -15,7 +15,7 @@ use crate::error::Result;
 /// Heads of the A x V requantization vectors.
 pub const AV_HEADS: usize = 3;
 /// GELU tables (each loaded, then every index looked up: the reload is part of the test).
-pub const GELU_TABLES: usize = 2;
+pub const GELU_TABLES: usize = 3;
 
 fn file<T: Copy + Into<i128>>(
     kind: Kind,
@@ -39,8 +39,10 @@ pub fn generate(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>
 
 /// A x V outputs of [`AV_HEADS`] heads of `M` queries and `N` channels (`[H, M, N]`, `s{acc}`):
 /// element `i` by `i % 7`: 0 the largest, 1 the smallest accumulator, 2 zero, 3 a value next to a
-/// rounding tie of its head's shift, others random at a typical scale. Per head a multiplier,
-/// zero point and (head 1) a narrowed clamp.
+/// rounding tie of its head's shift, 4 on head 2 a small odd `a` whose product is one below a tie,
+/// others random at a typical scale. Per head a multiplier, zero point and (head 1) a narrowed
+/// clamp; head 2 has `n = 30` and the `M0` that puts `a * M0` at `2^29 - 1` modulo `2^30` (a
+/// product one below a rounding tie, whose code is small enough not to clamp).
 fn av_requant(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) -> Result<()> {
     let [m, _, n] = spec.shape;
     let (h, abits, acc_bits) = (AV_HEADS, spec.abits, spec.acc_bits);
@@ -48,12 +50,21 @@ fn av_requant(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) 
     let lim = (1i64 << (acc_bits - 1)) - 1;
     let typical = (lim >> 4).max(1);
     let mut requant = Vec::with_capacity(h);
+    // a * M0 = 2^29 - 1 (mod 2^30) with M0 in [2^30, 2^31): M0 = 2^30 + (2^29 - 1) / a mod 2^30.
+    let a = 2 * rng.random_range(0..=(amax / 4).max(0)) as i64 + 1;
+    let inv = inverse_mod_2_30(a);
+    let m0_tie = (1i64 << 30) + ((((1i64 << 29) - 1) * inv) & ((1 << 30) - 1));
     for head in 0..h {
         let mult = f64::from(amax) / (4.0 * typical as f64) * rng.random_range(0.5..2.0);
         let mut r = Requant::to_codes(mult, rng.random_range(0..=amax), abits, "random A x V")?;
         if head == 1 {
             r.lo = rng.random_range(0..=amax / 2);
             r.hi = rng.random_range(r.lo..=amax);
+        }
+        if head == 2 {
+            r.m0 = m0_tie as u32;
+            r.shift = 30;
+            r.zero_point = 0;
         }
         requant.push(r);
     }
@@ -62,6 +73,7 @@ fn av_requant(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) 
             0 => lim,
             1 => -lim - 1,
             2 => 0,
+            4 if i / (m * n) == 2 => a,
             3 => {
                 // acc * M0 lands next to (k + 1/2) 2^n: acc = round((k + 1/2) 2^n / M0) + {-1, 0, 1}.
                 let r = requant[i / (m * n)];
@@ -131,16 +143,35 @@ fn av_requant(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) 
     Ok(())
 }
 
-/// [`GELU_TABLES`] tables of `abits`-bit codes for random output quantizers (scale 10^-3 .. 10^-0.5,
-/// zero point in the lower quarter), their table-load words, and every index through each.
+/// The inverse of an odd `a` modulo `2^30` (Newton's iteration, each step doubling the bits).
+fn inverse_mod_2_30(a: i64) -> i64 {
+    let mask = (1i64 << 30) - 1;
+    let mut x = a & mask; // correct to 3 bits for odd a
+    for _ in 0..5 {
+        x = (x.wrapping_mul(2 - a.wrapping_mul(x) & mask)) & mask;
+    }
+    x
+}
+
+/// [`GELU_TABLES`] tables of `abits`-bit codes, their table-load words, and every index through
+/// each: a typical output quantizer (scale 10^-3 .. 10^-0.5, zero point in the lower quarter);
+/// zero point 0 (GELU's dip clamps to code 0, so the table rises through every code: a full list
+/// of `2^abits - 1` rises); zero point `2^abits - 1` with a scale below `0.17 / 2^abits` (the dip
+/// falls through every code: a full list of falls, and no rise).
 fn gelu(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) -> Result<()> {
     let abits = spec.abits;
-    let zmax = f64::from((1u32 << abits) / 4);
+    let top = f64::from((1u32 << abits) - 1);
     let (mut tables, mut words, mut out) = (Vec::new(), Vec::new(), Vec::new());
     let mut scales = Vec::new();
     for s in 0..GELU_TABLES {
-        let s_out = 10f64.powf(rng.random_range(-3.0..-0.5));
-        let z = rng.random_range(0.0..=zmax).round();
+        let (s_out, z) = match s {
+            0 => (
+                10f64.powf(rng.random_range(-3.0..-0.5)),
+                rng.random_range(0.0..=(top + 1.0) / 4.0).round(),
+            ),
+            1 => (10f64.powf(rng.random_range(-3.0..-0.5)), 0.0),
+            _ => (0.17 / (top + 1.0) * rng.random_range(0.1..0.9), top),
+        };
         let t = gelu_table(h_scale(s_out, z, abits), s_out, z, abits);
         let st = GeluSteps::new(&t, abits, &format!("random GELU table {s}"))?;
         words.extend(st.load_words());
@@ -244,5 +275,29 @@ fn residual(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) {
         ("out", &out, "sat32(x + y) (U8)"),
     ] {
         files.push(file(act, d, name, &[m, n], signed(32), data, what));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn odd_numbers_have_their_inverse_and_the_tie_product_is_one_below() {
+        for a in [1i64, 3, 5, 7, 99, 127, (1 << 29) + 1] {
+            let inv = inverse_mod_2_30(a);
+            assert_eq!((a * inv) & ((1 << 30) - 1), 1, "{a}");
+            let m0 = (1i64 << 30) + ((((1i64 << 29) - 1) * inv) & ((1 << 30) - 1));
+            assert_eq!((a * m0) & ((1 << 30) - 1), (1 << 29) - 1, "{a}");
+            let r = Requant {
+                m0: m0 as u32,
+                shift: 30,
+                zero_point: 0,
+                lo: 0,
+                hi: i32::MAX,
+            };
+            // floor(a M0 / 2^30): just below the tie, so it rounds down.
+            assert_eq!(i64::from(r.apply(a)), (a * m0) >> 30);
+        }
     }
 }

@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::config::{Design, Field, LOGCODE_LATENCY, REQUANT_LATENCY, SHIFT_AV_LATENCY};
 use super::render::{TOP, UNIT_TOPS, constraint_file};
+use super::units::{RESIDUAL_LATENCY, UnitParams};
 
 #[derive(Serialize)]
 struct Json<'a> {
@@ -50,6 +51,9 @@ struct Latency {
     requant: u32,
     logcode: u32,
     shift_av: u32,
+    av_requant: u32,
+    gelu: u32,
+    residual: u32,
 }
 
 #[derive(Serialize)]
@@ -91,6 +95,7 @@ pub const STREAM_ORDER: [&str; 9] = [
 
 /// The JSON text (pretty, with a final newline).
 pub fn json(d: &Design, files: &[String]) -> String {
+    let units = UnitParams::new(d);
     let j = Json {
         generated_by: format!("repq-hw {}", d.version),
         command: &d.command,
@@ -125,6 +130,9 @@ pub fn json(d: &Design, files: &[String]) -> String {
             requant: REQUANT_LATENCY,
             logcode: LOGCODE_LATENCY,
             shift_av: SHIFT_AV_LATENCY,
+            av_requant: units.av_latency,
+            gelu: units.gelu_latency,
+            residual: RESIDUAL_LATENCY,
         },
         streams: Streams {
             act: Lanes {

@@ -158,7 +158,7 @@ pub fn random_unit_cases(g: &GoldenDir) -> Result<Vec<Case>> {
             golden: g.root.clone(),
         },
         Case {
-            name: "gelu (every index, two tables)".into(),
+            name: "gelu (every index, three tables)".into(),
             harness: Harness::Gelu,
             args: vec![
                 ("steps", "gelu.steps".into()),

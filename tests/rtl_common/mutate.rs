@@ -11,7 +11,8 @@
 //! * `round`: named rounding addends dropped (given per file: the generator cannot tell them).
 //!
 //! Lines of the port list, `localparam integer` / `parameter` / `genvar` / `integer` / `for`
-//! lines and instance parameter lists are left alone (widths and structure, not arithmetic).
+//! lines, instance parameter lists and generate blocks (widths and structure, not arithmetic),
+//! and the `*unused*` lint sinks are left alone.
 
 /// One mutant: where and what.
 #[derive(Clone, Debug)]
@@ -23,6 +24,8 @@ pub struct Mutant {
     pub kind: &'static str,
     /// What changes, such as `32'h7fffffff -> 32'h80000000`.
     pub what: String,
+    /// The generated line it changes (trimmed).
+    pub code: String,
 }
 
 /// The schematized files and their mutants.
@@ -33,14 +36,15 @@ pub struct Schemata {
     pub mutants: Vec<Mutant>,
 }
 
-/// A rounding addend to drop: (file, exact text of the addend, its replacement).
-pub type Rounding<'a> = (&'a str, &'a str, &'a str);
+/// A rounding addend to drop: (file, text that identifies the line, the addend, its replacement).
+pub type Rounding<'a> = (&'a str, &'a str, &'a str, &'a str);
 
 const SEL: &str = "mut_sel";
 
 struct Ctx<'a> {
     file: &'a str,
     line: usize,
+    code: String,
     next: u32,
     mutants: Vec<Mutant>,
 }
@@ -55,6 +59,7 @@ impl Ctx<'_> {
             line: self.line,
             kind,
             what,
+            code: self.code.clone(),
         });
         id
     }
@@ -68,6 +73,7 @@ pub fn schematize(files: &[(&str, &str)], rounding: &[Rounding]) -> Schemata {
         let mut ctx = Ctx {
             file: name,
             line: 0,
+            code: String::new(),
             next,
             mutants: Vec::new(),
         };
@@ -76,6 +82,7 @@ pub fn schematize(files: &[(&str, &str)], rounding: &[Rounding]) -> Schemata {
         for (i, line) in text.lines().enumerate() {
             ctx.line = i + 1;
             let trimmed = line.trim();
+            ctx.code = trimmed.to_string();
             if trimmed.starts_with("module ") {
                 in_body = false;
                 lines.push(line.to_string());
@@ -95,7 +102,13 @@ pub fn schematize(files: &[(&str, &str)], rounding: &[Rounding]) -> Schemata {
         }
         next = ctx.next;
         out.mutants.extend(ctx.mutants);
-        let mut t = lines.join("\n");
+        // The operators change widths in places (a sized literal in an unsized context): not
+        // what the mutants are about.
+        let mut t = String::from(
+            "/* verilator lint_off WIDTH */\n/* verilator lint_off CMPCONST */\n\
+             /* verilator lint_off UNSIGNED */\n",
+        );
+        t.push_str(&lines.join("\n"));
         t.push('\n');
         out.files
             .push((name.to_string(), t.replace("?@", "?").replace(":@", ":")));
@@ -122,21 +135,21 @@ fn mutate_line(line: &str, file: &str, rounding: &[Rounding], ctx: &mut Ctx) -> 
         .iter()
         .any(|p| t.starts_with(p))
         || code.contains("#(")
-        || code.contains("begin :");
+        || code.contains("begin :")
+        || code.contains("unused");
     if skip {
         return line.to_string();
     }
     if let Some(m) = sized_localparam(code, ctx) {
         return format!("{m}{comment}");
     }
-    let mut s = code.to_string();
-    for (f, from, to) in rounding {
-        if *f == file && s.contains(from) {
-            let id = ctx.add("round", format!("rounding addend `{from}` dropped"));
-            s = s.replace(from, &format!("(({SEL} == {id}) ?@ {to} :@ {from})"));
+    let mut s = literals(code, ctx);
+    for (f, line_has, addend, to) in rounding {
+        if *f == file && code.contains(line_has) {
+            let id = ctx.add("round", format!("rounding addend `{addend}` -> `{to}`"));
+            s = s.replacen(addend, &format!("(({SEL} == {id}) ?@ {to} :@ {addend})"), 1);
         }
     }
-    s = literals(&s, ctx);
     s = bounds(&s, ctx);
     s = ifs(&s, ctx);
     s = ternaries(&s, ctx);
