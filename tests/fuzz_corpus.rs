@@ -91,12 +91,26 @@ fn valid_seeds_are_accepted() {
     use repq_hw::quant::QuantizedModel;
     let p = Path::new("seed");
     for (name, data) in seeds::seeds(Target::Checkpoint) {
+        // Without the fields shapes cannot prove, no checkpoint loads (never a silent guess);
+        // with them (one head fits every width), every seed does.
         let r = Model::from_bytes(&data, p, &Sidecar::default(), None);
-        assert_eq!(r.is_ok(), name != "small-needs-sidecar", "{name}: {r:?}");
+        assert!(
+            r.is_err(),
+            "{name}: loaded without heads, epsilon and preprocessing"
+        );
+        let r = Model::from_bytes(
+            &data,
+            p,
+            &repq_hw::fuzzing::checkpoint_sidecar(repq_hw::fuzzing::input_channels(&data)),
+            None,
+        );
+        assert!(r.is_ok(), "{name}: {r:?}");
     }
     for (name, data) in seeds::seeds(Target::Sidecar) {
         let s = Sidecar::parse(std::str::from_utf8(&data).unwrap(), p).unwrap();
-        let r = Model::from_bytes(seeds::small_checkpoint(), p, &s, None);
+        let ckpt = seeds::small_checkpoint();
+        let s = repq_hw::fuzzing::completed(s, repq_hw::fuzzing::input_channels(ckpt));
+        let r = Model::from_bytes(ckpt, p, &s, None);
         // The demo's sidecar names 10 labels for a 3-class head, and 3 heads for D = 8.
         assert_eq!(r.is_ok(), name != "demo", "{name}: {:?}", r.err());
     }

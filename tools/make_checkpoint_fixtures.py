@@ -37,7 +37,7 @@
 
 Run from anywhere:
 
-    /work/venv/bin/python tools/make_checkpoint_fixtures.py [--out DIR]
+    python tools/make_checkpoint_fixtures.py [--out DIR]
 """
 
 from __future__ import annotations

@@ -25,8 +25,8 @@ blocks and edge upsampling are exercised):
 
 Run from anywhere:
 
-    /work/venv/bin/python tools/make_jpeg_fixtures.py [--out DIR]
-    /work/venv/bin/python tools/make_jpeg_fixtures.py --sweep DIR --count N
+    python tools/make_jpeg_fixtures.py [--out DIR]
+    python tools/make_jpeg_fixtures.py --sweep DIR --count N
         # not committed: N random JPEGs (sizes 1..200, every quality, layout and mode above)
         # and their decoded pixels in DIR, for tests/jpeg.rs's ignored sweep test
 """

@@ -21,7 +21,7 @@ numbers are timm's own. Python floats are written with repr(), which round-trips
 
 Run from anywhere:
 
-    /work/venv/bin/python tools/make_timm_table.py [--out FILE]
+    python tools/make_timm_table.py [--out FILE]
 """
 
 from __future__ import annotations

@@ -74,19 +74,68 @@ fn report(e: &crate::Error) {
     assert!(!e.to_string().is_empty(), "an error without a message");
 }
 
-/// A float checkpoint with no sidecar, as `repq-hw info --model X.safetensors` loads it. A model
-/// that loads must serialize and load back to the same model.
+/// The fields tensor shapes cannot prove (heads, epsilon, pooling, preprocessing), as a sidecar
+/// or `--num-heads 1 --layer-norm-eps 1e-6 ...` gives them: one head fits every width, so the
+/// checkpoint harness reaches every shape check.
+pub fn checkpoint_sidecar(chans: usize) -> Sidecar {
+    let chans = chans.clamp(1, 64);
+    Sidecar {
+        num_heads: Some(1),
+        layer_norm_eps: Some(1e-6),
+        global_pool: Some("token".into()),
+        mean: Some(vec![0.5; chans]),
+        std: Some(vec![0.25; chans]),
+        crop_pct: Some(0.875),
+        crop_mode: Some("center".into()),
+        interpolation: Some("bicubic".into()),
+        ..Sidecar::default()
+    }
+}
+
+/// A float checkpoint with the fields shapes cannot prove given ([`checkpoint_sidecar`]), as
+/// `repq-hw info --model X.safetensors` loads it. A model that loads must serialize and load back
+/// to the same model.
 pub fn checkpoint(data: &[u8]) {
     let path = Path::new("fuzz.safetensors");
-    let model = match Model::from_bytes(data, path, &Sidecar::default(), None) {
+    let sidecar = checkpoint_sidecar(input_channels(data));
+    let model = match Model::from_bytes(data, path, &sidecar, None) {
         Ok(m) => m,
         Err(e) => return report(&e),
     };
     let bytes =
         crate::model::checkpoint::to_safetensors(&model.vit).expect("a loaded model serializes");
-    let again = Model::from_bytes(&bytes, path, &Sidecar::default(), None)
-        .expect("a serialized model loads");
+    let again = Model::from_bytes(&bytes, path, &sidecar, None).expect("a serialized model loads");
     assert_eq!(again.vit, model.vit, "checkpoint round trip");
+}
+
+/// `s` with every field it leaves open taken from [`checkpoint_sidecar`], so a sidecar that gives
+/// only some fields still reaches the model checks.
+pub fn completed(s: Sidecar, chans: usize) -> Sidecar {
+    let base = checkpoint_sidecar(chans);
+    Sidecar {
+        num_heads: s.num_heads.or(base.num_heads),
+        layer_norm_eps: s.layer_norm_eps.or(base.layer_norm_eps),
+        global_pool: s.global_pool.or(base.global_pool),
+        mean: s.mean.or(base.mean),
+        std: s.std.or(base.std),
+        crop_pct: s.crop_pct.or(base.crop_pct),
+        crop_mode: s.crop_mode.or(base.crop_mode),
+        interpolation: s.interpolation.or(base.interpolation),
+        ..s
+    }
+}
+
+/// The input channels the checkpoint's patch embedding declares (3 when it cannot be read).
+pub fn input_channels(data: &[u8]) -> usize {
+    safetensors::SafeTensors::deserialize(data)
+        .ok()
+        .and_then(|st| {
+            st.tensor("patch_embed.proj.weight")
+                .ok()
+                .map(|t| t.shape().to_vec())
+        })
+        .and_then(|s| s.get(1).copied())
+        .unwrap_or(3)
 }
 
 /// A sidecar's TOML text, applied to a small fixed checkpoint as [`Model::load`] does.

@@ -366,6 +366,12 @@ pub fn infer_shapes(file: &TensorFile) -> Result<Shapes> {
     let &[embed_dim, in_chans, ph, pw] = pe else {
         return Err(file.shape_error("patch_embed.proj.weight", "[D, C, Ph, Pw]"));
     };
+    if [embed_dim, in_chans, ph, pw].contains(&0) {
+        return Err(file.shape_error(
+            "patch_embed.proj.weight",
+            "[D, C, Ph, Pw] with every dimension positive",
+        ));
+    }
     let pos = file.shape("pos_embed")?;
     let &[1, seq_len, d] = pos else {
         return Err(file.shape_error("pos_embed", "[1, T, D]"));
