@@ -96,8 +96,10 @@ fn scalar_fc1_is_a_shape_error() {
 fn img_size_whose_patch_count_overflows_is_refused() {
     let text = String::from_utf8(finding("sidecar", "img-size-product-wraps.toml")).unwrap();
     let sidecar = Sidecar::parse(&text, Path::new("s.toml")).unwrap();
-    let e = Model::from_bytes(seeds::small_checkpoint(), Path::new("m"), &sidecar, None)
-        .expect_err("must be refused");
+    let ckpt = seeds::small_checkpoint();
+    // Every other field given, so only img_size can be what is refused.
+    let sidecar = repq_hw::fuzzing::completed(sidecar, repq_hw::fuzzing::input_channels(ckpt));
+    let e = Model::from_bytes(ckpt, Path::new("m"), &sidecar, None).expect_err("must be refused");
     match e {
         Error::Config { field, reason, .. } => {
             assert_eq!(field, "img_size");

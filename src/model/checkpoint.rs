@@ -369,7 +369,7 @@ pub fn infer_shapes(file: &TensorFile) -> Result<Shapes> {
     if [embed_dim, in_chans, ph, pw].contains(&0) {
         return Err(file.shape_error(
             "patch_embed.proj.weight",
-            "[D, C, Ph, Pw] with every dimension positive",
+            "[D, C, Ph, Pw] with every size positive",
         ));
     }
     let pos = file.shape("pos_embed")?;

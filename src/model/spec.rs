@@ -307,7 +307,13 @@ pub fn resolve(
     let img_size = match &m.img_size {
         Some(g) => {
             let [h, w] = g.value;
-            if h == 0 || w == 0 || h % ph != 0 || w % pw != 0 || (h / ph) * (w / pw) != n {
+            // A checked product: a wrapped one could equal n for an absurd size (a fuzz finding).
+            if h == 0
+                || w == 0
+                || h % ph != 0
+                || w % pw != 0
+                || (h / ph).checked_mul(w / pw) != Some(n)
+            {
                 return Err(mismatch(
                     "img_size",
                     &g.origin,
