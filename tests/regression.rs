@@ -130,7 +130,10 @@ fn run_config(c: &MatrixConfig, verify_seeds: &[u64]) {
         "{}: every matmul's and unit's cycle count must be checked against the model:\n{log}",
         c.name
     );
-    assert!(log.contains("elements compared per unit: repq_top"), "{log}");
+    assert!(
+        log.contains("elements compared per unit: repq_top"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -394,7 +397,14 @@ fn fst_waveforms_on_request() {
         s(&waves),
     ]);
     assert!(log.contains("6 of 6 cases bit-exact"), "{log}");
-    for case in ["matmul", "logcode", "shift_av", "av_requant", "gelu", "residual"] {
+    for case in [
+        "matmul",
+        "logcode",
+        "shift_av",
+        "av_requant",
+        "gelu",
+        "residual",
+    ] {
         let f = waves.join(format!("{case}.fst"));
         let len = std::fs::metadata(&f)
             .unwrap_or_else(|e| panic!("{f:?}: {e}"))
