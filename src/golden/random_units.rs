@@ -148,7 +148,7 @@ fn inverse_mod_2_30(a: i64) -> i64 {
     let mask = (1i64 << 30) - 1;
     let mut x = a & mask; // correct to 3 bits for odd a
     for _ in 0..5 {
-        x = (x.wrapping_mul(2 - a.wrapping_mul(x) & mask)) & mask;
+        x = x.wrapping_mul((2 - a.wrapping_mul(x)) & mask) & mask;
     }
     x
 }
