@@ -57,8 +57,12 @@ step "Generate RTL" "$BIN" gen --pe "$PE" --wbits "$WBITS" --abits "$ABITS" --ac
 step "Cycle model of one forward pass on the generated array" "$BIN" perf --pe "$PE" --wbits "$WBITS" --abits "$ABITS" \
   --acc-bits 32 --model "$TMP/quantized.safetensors"
 if command -v verilator >/dev/null 2>&1; then
-  lint() { (cd "$TMP/rtl" && verilator --lint-only -Wall repq_lint.vlt -f files.f --top-module repq_top && echo "verilator --lint-only -Wall: no warnings"); }
-  step "Verilator lint of the generated RTL (cd rtl && verilator --lint-only -Wall repq_lint.vlt -f files.f)" lint
+  lint() {
+    (cd "$TMP/rtl" && for top in repq_top repq_requant repq_logcode repq_shift_av repq_av_requant repq_gelu repq_residual; do
+      verilator --lint-only -Wall repq_lint.vlt -f files.f --top-module "$top" || exit 1
+    done && echo "verilator --lint-only -Wall: no warnings (repq_top and the six standalone units)")
+  }
+  step "Verilator lint of the generated RTL (cd rtl && verilator --lint-only -Wall repq_lint.vlt -f files.f --top-module TOP)" lint
   step "Verify the RTL against the golden vectors (Verilator, bit for bit)" "$BIN" verify --rtl "$TMP/rtl" \
     --golden "$TMP/golden" "${BLOCK_ARGS[@]}" --report "$TMP/verify.md"
 else

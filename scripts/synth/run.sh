@@ -30,6 +30,10 @@
 #   ICE40_DEVICE   nextpnr-ice40 device flags (default: --up5k --package sg48)
 #   PNR=0          skip place and route (for designs larger than the device)
 #   ARRAY=0        skip the array-only synthesis
+#   TOP=0          skip repq_top (with UNITS: only the units)
+#   UNITS="M .."   also synthesize these standalone units (repq_av_requant repq_gelu repq_residual,
+#                  ...) alone, each out of context like repq_top: "M: ..." in the summary, the
+#                  stat report in OUT_DIR/M.txt
 #   SEED           nextpnr seed (default 1)
 set -euo pipefail
 
@@ -53,6 +57,8 @@ ICE40_DEVICE="${ICE40_DEVICE:---up5k --package sg48}"
 PNR="${PNR:-1}"
 ARRAY="${ARRAY:-1}"
 SEED="${SEED:-1}"
+TOP="${TOP:-1}"
+UNITS="${UNITS:-}"
 
 case "$YOSYS $NEXTPNR_ECP5 $NEXTPNR_ICE40" in
 *yowasp*)
@@ -138,8 +144,15 @@ ice40)
     ;;
 esac
 
-synth repq_top "$cmd" top
-summary="$config $target (m-tile $mtile, $lanes requantization lanes): top: $(resources "$out/top.txt")"
+summary="$config $target (m-tile $mtile, $lanes requantization lanes)"
+if [ "$TOP" = 1 ]; then
+    synth repq_top "$cmd" top
+    summary="$summary: top: $(resources "$out/top.txt")"
+fi
+for unit in $UNITS; do
+    synth "$unit" "$cmd" "$unit"
+    summary="$summary; $unit: $(resources "$out/$unit.txt")"
+done
 if [ "$ARRAY" = 1 ]; then
     synth repq_array "$cmd" array
     summary="$summary; array: $(resources "$out/array.txt")"

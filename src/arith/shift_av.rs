@@ -98,7 +98,7 @@ pub fn attention_row(codes: &[LogCode], values: &[i32], f: u32, out: &mut [i64])
 /// channel), `requant` holds one constant set per head (or one for all heads), and the result is
 /// `[T, H * D_h]` with head `h`'s channel `c` in column `h * D_h + c`.
 pub fn merge_heads(av: &[i64], heads: usize, d_h: usize, requant: &[Requant]) -> Vec<i32> {
-    assert!(heads > 0 && d_h > 0 && av.len() % (heads * d_h) == 0);
+    assert!(heads > 0 && d_h > 0 && av.len().is_multiple_of(heads * d_h));
     assert!(
         requant.len() == 1 || requant.len() == heads,
         "one constant set, or one per head"

@@ -148,7 +148,7 @@ fn inverse_mod_2_30(a: i64) -> i64 {
     let mask = (1i64 << 30) - 1;
     let mut x = a & mask; // correct to 3 bits for odd a
     for _ in 0..5 {
-        x = (x.wrapping_mul(2 - a.wrapping_mul(x) & mask)) & mask;
+        x = x.wrapping_mul((2 - a.wrapping_mul(x)) & mask) & mask;
     }
     x
 }
@@ -157,7 +157,7 @@ fn inverse_mod_2_30(a: i64) -> i64 {
 /// each: a typical output quantizer (scale 10^-3 .. 10^-0.5, zero point in the lower quarter);
 /// zero point 0 (GELU's dip clamps to code 0, so the table rises through every code: a full list
 /// of `2^abits - 1` rises); zero point `2^abits - 1` with a scale below `0.17 / 2^abits` (the dip
-/// falls through every code: a full list of falls, and no rise).
+/// falls through every code and the table rises back: both lists full).
 fn gelu(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) -> Result<()> {
     let abits = spec.abits;
     let top = f64::from((1u32 << abits) - 1);

@@ -12,9 +12,13 @@
 //! * [`vit_workload`]: the matmuls of one ViT/DeiT forward pass ([`workload`]), and
 //!   [`evaluate`]: their cycles and utilization on a design, run back to back ([`report`]).
 //!
-//! Only the array and the shift unit are modelled: LayerNorm, softmax (and the log2 codes),
-//! GELU and the residual additions are not in the RTL and cost nothing here; nor do the host's
-//! transfers. docs/performance.md has the model, its exactness and figures.
+//! * [`av_requant_cycles`], [`gelu_cycles`], [`residual_cycles`]: the units after the array
+//!   ([`units`]): the `A x V` outputs into the proj input, GELU with its table load, the
+//!   residual additions.
+//!
+//! LayerNorm and softmax (and the log2 codes) cost nothing here (the first two are not in the
+//! RTL), nor do the host's transfers. docs/performance.md has the model, its exactness and
+//! figures.
 
 pub mod array;
 pub mod report;
