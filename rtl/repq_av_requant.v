@@ -5,7 +5,7 @@
 //   the demo ViT architecture (width 96, MLP 384, 50 tokens), worst case for K = 384: |acc| <= 3 * K * (2^8 - 1) * (2^8 - 1).
 // A x V requantization into the proj input codes, heads merged, LANES lanes (docs/arithmetic.md,
 // "A x V to proj input codes"), bit-exact with arith::merge_heads:
-//   pin[t][h*D_h + c] = clamp(round_shift(out * M0 , n) + z, lo, hi)      (U2 of U4's outputs)
+//   pin[t][h*D_h + c] = clamp(round_shift(out * M0, n) + z, lo, hi)      (U2 of U4's outputs)
 // s_av: repq_shift_av's output beats unchanged, LANES lanes of s{ACC}: per head h = 0 .. H-1, per
 // lane group g = 0 .. ceil(D_h / LANES) - 1, per query t = 0 .. T-1, one beat with channels
 // g*LANES .. g*LANES + LANES-1 of head h. The constants m0 (u31), shift (u6, 1 .. 62),

@@ -195,7 +195,10 @@ mod tests {
         let st = GeluSteps::new(&t, 4, "t").unwrap();
         assert_eq!(st.base, 3);
         assert_eq!(&st.up[..5], &[7231, 7231, 7231, 7231, STEP_PAD]);
-        assert_eq!(&st.down[..6], &[17231, 17231, 17231, 17231, 17231, STEP_PAD]);
+        assert_eq!(
+            &st.down[..6],
+            &[17231, 17231, 17231, 17231, 17231, STEP_PAD]
+        );
         for h in [-32768i32, 7231, 7232, 17231, 17232, 32767] {
             assert_eq!(st.lookup(h as i16), t[(h + 32768) as usize], "{h}");
         }
