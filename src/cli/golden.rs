@@ -60,6 +60,9 @@ pub struct GoldenArgs {
     /// Read every file of a golden directory back and check it against its manifest
     #[arg(long, value_name = "DIR", conflicts_with = "out")]
     pub check: Option<PathBuf>,
+    /// What a float checkpoint given as --model does not determine (see `repq-hw info`)
+    #[command(flatten)]
+    pub options: super::model_options::ModelOptions,
 }
 
 pub fn run(args: &GoldenArgs) -> Result<()> {
@@ -156,7 +159,7 @@ fn load_image(path: &Path, transform: &EvalTransform) -> Result<Rgb8Image> {
 
 fn run_model(args: &GoldenArgs, argv: &[String]) -> Result<((usize, u64), String)> {
     let out = args.out.as_deref().expect("checked");
-    let loaded = LoadedModel::load(args.model.as_deref())?;
+    let loaded = LoadedModel::load_with(args.model.as_deref(), &args.options)?;
     let embedded = loaded.is_embedded();
     let (q, quantized) = match loaded {
         LoadedModel::Quantized(q) => {

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use super::output::errln;
 use crate::error::{Error, Result};
 use crate::model::{LoadOptions, Loaded, Model, Sidecar};
 
@@ -106,7 +107,7 @@ pub fn load(path: Option<&Path>, options: &ModelOptions) -> Result<Loaded> {
         }
     };
     for note in &loaded.notes {
-        eprintln!("note: {note}");
+        errln!("note: {note}");
     }
     Ok(loaded)
 }

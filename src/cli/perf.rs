@@ -46,6 +46,9 @@ pub struct PerfArgs {
     /// Clock in MHz for times and images/s (default 200)
     #[arg(long, value_name = "F", allow_hyphen_values = true)]
     pub clock_mhz: Option<f64>,
+    /// What a float checkpoint given as --model does not determine (see `repq-hw info`)
+    #[command(flatten)]
+    pub options: super::model_options::ModelOptions,
 }
 
 /// Largest size of the control interface (`m_rows`, `k_depth`, `n_cols` are 16 bits).
@@ -110,9 +113,15 @@ impl PerfArgs {
 }
 
 /// The architecture of `--model`: `demo` or nothing is the embedded model.
-fn model_config(model: Option<&str>) -> Result<(String, VitConfig)> {
+fn model_config(
+    model: Option<&str>,
+    options: &super::model_options::ModelOptions,
+) -> Result<(String, VitConfig)> {
     let m = match model {
-        None | Some("demo") => crate::demo::model()?,
+        None | Some("demo") => {
+            options.refuse_for("the embedded demo model")?;
+            crate::demo::model()?
+        }
         Some(p) => {
             let path = Path::new(p);
             if !path.is_file() {
@@ -124,7 +133,7 @@ fn model_config(model: Option<&str>) -> Result<(String, VitConfig)> {
                     ),
                 ));
             }
-            match super::quantize::LoadedModel::load(Some(path))? {
+            match super::quantize::LoadedModel::load_with(Some(path), options)? {
                 super::quantize::LoadedModel::Float(m) => m,
                 super::quantize::LoadedModel::Quantized(q) => q.model,
             }
@@ -142,7 +151,7 @@ pub fn run(args: &PerfArgs) -> Result<()> {
     let text = match shape {
         Some([m, k, n]) => job_report(&d, m, k, n),
         None => {
-            let (name, cfg) = model_config(args.model.as_deref())?;
+            let (name, cfg) = model_config(args.model.as_deref(), &args.options)?;
             model_report(&d, &name, &cfg)
         }
     };

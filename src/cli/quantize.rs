@@ -145,7 +145,7 @@ pub(crate) fn describe_calibration(info: &CalibrationInfo) -> String {
 pub(crate) fn report_skipped(skipped: &[PathBuf]) {
     if !skipped.is_empty() {
         let names: Vec<String> = skipped.iter().map(|p| p.display().to_string()).collect();
-        eprintln!("note: skipped hidden folders: {}", names.join(", "));
+        errln!("note: skipped hidden folders: {}", names.join(", "));
     }
 }
 

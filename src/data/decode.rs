@@ -49,7 +49,10 @@ fn decode_limits() -> image::Limits {
 
 /// Refuses, before any pixel is decoded, a header that declares more than [`MAX_SIDE`] a side or
 /// [`MAX_DECODED_BYTES`] in all.
-fn check_size((width, height): (u32, u32), bytes: u64) -> std::result::Result<(), String> {
+pub(crate) fn check_size(
+    (width, height): (u32, u32),
+    bytes: u64,
+) -> std::result::Result<(), String> {
     if width > MAX_SIDE || height > MAX_SIDE || bytes > MAX_DECODED_BYTES {
         return Err(format!(
             "the header declares {width}x{height} (WxH) pixels, {bytes} bytes decoded; the limits \
@@ -238,5 +241,34 @@ mod tests {
                 other => panic!("expected Error::Image, got {other:?}"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    /// A real JPEG whose SOF header is rewritten to declare `w` x `h` pixels.
+    fn jpeg_declaring(w: u16, h: u16) -> Vec<u8> {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/jpeg/q90_420.jpg");
+        let mut b = std::fs::read(p).unwrap();
+        // SOF0..SOF2 marker, then length (2), precision (1), height (2), width (2).
+        let sof = (0..b.len() - 1)
+            .find(|&i| b[i] == 0xFF && (0xC0..=0xC2).contains(&b[i + 1]))
+            .unwrap();
+        b[sof + 5..sof + 7].copy_from_slice(&h.to_be_bytes());
+        b[sof + 7..sof + 9].copy_from_slice(&w.to_be_bytes());
+        b
+    }
+
+    /// JPEGs obey the same decoded-size limit as PNGs: 10000 x 10000 RGB is 300 MB decoded,
+    /// above MAX_DECODED_BYTES, and is refused from the header with the shared message.
+    #[test]
+    fn jpeg_header_above_the_decoded_size_limit_is_refused() {
+        let err = decode_rgb(&jpeg_declaring(10_000, 10_000), Path::new("big.jpg")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("big.jpg"), "{msg}");
+        assert!(msg.contains("10000x10000 (WxH)"), "{msg}");
+        assert!(msg.contains("bytes decoded"), "{msg}");
     }
 }

@@ -20,8 +20,8 @@
 //! Warnings that libjpeg emits while decoding (for example extraneous bytes before a marker)
 //! are ignored, as Pillow ignores them; errors are returned. Truncated files are refused
 //! before decoding by [`super::decode`] (Pillow raises "image file is truncated").
-//! Images of more than [`MAX_PIXELS`] pixels are refused before any pixel buffer is
-//! allocated, the limit at which Pillow raises `DecompressionBombError`.
+//! Headers beyond the limits every decoder here shares ([`super::decode::check_size`]: sides
+//! and decoded bytes) are refused before any pixel buffer is allocated.
 
 use std::ffi::CStr;
 use std::os::raw::c_int;
@@ -29,9 +29,6 @@ use std::os::raw::c_int;
 use turbojpeg_sys as tj;
 
 use crate::data::rgb::Rgb8Image;
-
-/// Pillow's `DecompressionBombError` threshold, `2 * Image.MAX_IMAGE_PIXELS` (Pillow 13.0.0).
-pub const MAX_PIXELS: u64 = 2 * 89_478_485;
 
 /// A TurboJPEG decompressor handle, destroyed on drop.
 struct Handle(tj::tjhandle);
@@ -109,16 +106,13 @@ pub fn decode(bytes: &[u8]) -> Result<Rgb8Image, String> {
     if width == 0 || height == 0 {
         return Err(format!("invalid size {width}x{height}"));
     }
-    let pixels = width as u64 * height as u64;
-    if pixels > MAX_PIXELS {
-        return Err(format!(
-            "{width}x{height} = {pixels} pixels is above the limit of {MAX_PIXELS} \
-             (Pillow's decompression-bomb limit)"
-        ));
-    }
+    let side = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    // Decoded to 8-bit RGB: 3 bytes a pixel.
+    let decoded = 3 * width as u64 * height as u64;
+    super::decode::check_size((side(width), side(height)), decoded)?;
     h.set(
         tj::TJPARAM_TJPARAM_MAXPIXELS,
-        c_int::try_from(MAX_PIXELS).unwrap_or(c_int::MAX),
+        c_int::try_from(super::decode::MAX_DECODED_BYTES / 3).unwrap_or(c_int::MAX),
     )?;
     // Pillow's defaults: accurate IDCT, smooth upsampling (also TurboJPEG's defaults; set so
     // that a change of those defaults cannot change the pixels silently).

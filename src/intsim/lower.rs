@@ -171,13 +171,13 @@ fn operand_quantizer(
     site: Site,
     widened: &mut Vec<Widened>,
 ) -> (f64, i32) {
-    let (s2, z2) = include_zero(s as f32, z, bits);
+    let (s2, z2) = include_zero(s as f32, i64::from(z), bits);
     if z2 == z {
         return (s, z);
     }
     widened.push(Widened {
         what: site_name(site),
-        zero_point: z,
+        zero_point: i64::from(z),
     });
     (f64::from(s2), z2)
 }
@@ -416,8 +416,10 @@ impl IntModel {
             exp2: table,
             widened,
         };
-        model.check_representable()?;
+        // Accumulator width first: a narrow --acc-bits also makes biases unrepresentable, and
+        // "accumulator too narrow" names the option to change.
         model.check_accumulators()?;
+        model.check_representable()?;
         Ok(model)
     }
 

@@ -80,7 +80,7 @@ pub struct Widened {
     /// The weight row (`head row 0`) or activation site (`blocks.0.attn.k`).
     pub what: String,
     /// The authors' zero point, outside the code range.
-    pub zero_point: i32,
+    pub zero_point: i64,
 }
 
 /// The worst case of one accumulator.

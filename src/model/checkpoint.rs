@@ -47,7 +47,8 @@ impl TensorFile {
             return Err(Error::Config {
                 source_name: path.display().to_string(),
                 field: "--ema".into(),
-                reason: "a safetensors file holds one set of weights; --ema applies to PyTorch                          training checkpoints"
+                reason: "a safetensors file holds one set of weights; --ema applies to PyTorch \
+                 training checkpoints"
                     .into(),
             });
         }
@@ -337,12 +338,14 @@ pub fn detect_unsupported(file: &TensorFile) -> Result<()> {
         return Err(Error::Unsupported {
             source_name: path.clone(),
             what: format!(
-                "a checkpoint without `patch_embed.proj.weight` (not a timm ViT/DeiT state dict;                  first tensors: {})",
+                "a checkpoint without `patch_embed.proj.weight` (not a timm ViT/DeiT state dict; \
+                 first tensors: {})",
                 names.join(", ")
             ),
             hint: hint.map(|p| {
                 format!(
-                    "every tensor name starts with `{p}`: a wrapper prefix this tool does not                      strip (it strips {})",
+                    "every tensor name starts with `{p}`: a wrapper prefix this tool does not \
+                     strip (it strips {})",
                     WRAPPER_PREFIXES.join(", ")
                 )
             }),

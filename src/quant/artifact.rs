@@ -458,7 +458,12 @@ impl<'a> Loader<'a> {
                 format!("{patch_bits}, expected {PATCH_INPUT_BITS}"),
             ));
         }
-        let sidecar: Sidecar = self.json("sidecar")?;
+        let mut sidecar: Sidecar = self.json("sidecar")?;
+        // Artifacts written before the sidecar stored `global_pool` and `crop_mode` are version
+        // "1" too: their float model could only be a class-token ViT with a center crop (the
+        // only pooling and crop `quantize` accepted then), so these are not guesses.
+        sidecar.global_pool.get_or_insert_with(|| "token".into());
+        sidecar.crop_mode.get_or_insert_with(|| "center".into());
         let stored_config: VitConfig = self.json("config")?;
         let calibration: CalibrationEntry = self.json("calibration")?;
         let sites: BTreeMap<String, SiteEntry> = self.json("activations")?;

@@ -20,18 +20,17 @@ use super::quantizer::{Granularity, UniformQuantizer};
 use crate::error::{Error, Result};
 
 /// `(s', z')` of the module rule for one group with scale `s`, integer zero point `z` and `bits`
-/// bits; `(s, z)` itself when `0 <= z <= 2^bits - 1`.
-pub fn include_zero(s: f32, z: i32, bits: u32) -> (f32, i32) {
-    let qmax = (1i32 << bits) - 1;
+/// bits; `(s, z)` itself when `0 <= z <= 2^bits - 1`. `z` is an `i64` and the arithmetic is f64:
+/// a nearly constant weight row has a tiny scale and a zero point far outside `i32`.
+pub fn include_zero(s: f32, z: i64, bits: u32) -> (f32, i32) {
+    let qmax = (1i64 << bits) - 1;
+    let widen = |num: f64| (f64::from(s) * num / qmax as f64) as f32;
     if z < 0 {
-        (
-            (f64::from(s) * f64::from(qmax - z) / f64::from(qmax)) as f32,
-            0,
-        )
+        (widen(qmax as f64 - z as f64), 0)
     } else if z > qmax {
-        ((f64::from(s) * f64::from(z) / f64::from(qmax)) as f32, qmax)
+        (widen(z as f64), qmax as i32)
     } else {
-        (s, z)
+        (s, z as i32)
     }
 }
 
@@ -44,7 +43,7 @@ pub struct IntegerWeight {
     /// Codes `[rows, in]`, row-major.
     pub codes: Vec<u8>,
     /// Rows whose quantizer the module rule widened: `(row, authors' z)`.
-    pub widened: Vec<(usize, i32)>,
+    pub widened: Vec<(usize, i64)>,
 }
 
 /// The integer model's version of `qw`, the authors' quantization of `weight` (`[rows, in]`):
@@ -69,9 +68,11 @@ pub fn integer_weight(qw: &QuantizedWeight, weight: &[f32], name: &str) -> Resul
         widened: Vec::new(),
     };
     for r in 0..rows {
-        let (s, z) = (out.scales[r], out.zero_points[r]);
+        // The authors' zero point, rounded half to even, without the i32 saturation.
+        let z = crate::quant::quantizer::round_half_even(q.zero_points()[r]) as i64;
+        let s = out.scales[r];
         let (s2, z2) = include_zero(s, z, bits);
-        if z2 == z {
+        if i64::from(z2) == z {
             continue;
         }
         let row =
@@ -93,17 +94,27 @@ mod tests {
     fn widened_ranges_hold_zero_and_the_old_range() {
         for bits in 2..=8u32 {
             let qmax = (1i32 << bits) - 1;
-            for z in [-300, -qmax - 1, -1, 0, 1, qmax, qmax + 1, 2 * qmax + 7] {
+            let qmax = i64::from(qmax);
+            for z in [
+                -300,
+                -qmax - 1,
+                -1,
+                0,
+                1,
+                qmax,
+                qmax + 1,
+                2 * qmax + 7,
+                -(1 << 40),
+                1 << 40,
+            ] {
                 let s = 0.013f32;
                 let (s2, z2) = include_zero(s, z, bits);
-                assert!((0..=qmax).contains(&z2), "{bits} {z}");
-                let old = (
-                    f64::from(-z) * f64::from(s),
-                    f64::from(qmax - z) * f64::from(s),
-                );
+                assert!((0..=qmax).contains(&i64::from(z2)), "{bits} {z}");
+                let old = (-z as f64 * f64::from(s), (qmax - z) as f64 * f64::from(s));
+                let z2 = i64::from(z2);
                 let new = (
-                    f64::from(-z2) * f64::from(s2),
-                    f64::from(qmax - z2) * f64::from(s2),
+                    -z2 as f64 * f64::from(s2),
+                    (qmax - z2) as f64 * f64::from(s2),
                 );
                 let tol = 1e-6 * old.1.abs().max(old.0.abs());
                 assert!(new.0 <= old.0 + tol && new.1 >= old.1 - tol, "{bits} {z}");
@@ -112,6 +123,25 @@ mod tests {
                     assert_eq!((s2, z2), (s, z));
                 }
             }
+        }
+    }
+
+    /// A nearly constant row (two adjacent f32 values) at 8 bits: the authors' scale is one ulp
+    /// / 255 and `-min / s` lies far outside i32; the widened row still reproduces the weights.
+    #[test]
+    fn a_nearly_constant_row_widens_without_overflow() {
+        let (a, b) = (1000.0f32, f32::from_bits(1000.0f32.to_bits() + 1));
+        let w = [a, a, b, b];
+        let qw = QuantizedWeight::init(&w, 1, 8).unwrap();
+        let z = crate::quant::quantizer::round_half_even(qw.quantizer.zero_points()[0]);
+        assert!(f64::from(z).abs() > f64::from(i32::MAX), "{z}");
+        let iw = integer_weight(&qw, &w, "t").unwrap();
+        assert_eq!(iw.widened.len(), 1);
+        assert_eq!(iw.zero_points[0], 0);
+        assert!(iw.widened[0].1 < i64::from(i32::MIN), "{:?}", iw.widened);
+        for (c, &x) in w.iter().enumerate() {
+            let wq = (f32::from(iw.codes[c]) - iw.zero_points[0] as f32) * iw.scales[0];
+            assert!((wq - x).abs() <= iw.scales[0] / 2.0 + 1e-3, "{wq}");
         }
     }
 

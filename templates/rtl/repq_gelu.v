@@ -25,6 +25,7 @@
 // always in range); throughput one
 // beat (LANES indices) per cycle, GELU_LATENCY = ABITS + 2 = {{ u.gelu_latency }} cycles.
 
+`timescale 1ns / 1ps
 `default_nettype none
 
 module repq_gelu #(
