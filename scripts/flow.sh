@@ -3,10 +3,10 @@
 #   quantize (RepQ-ViT, W8A8 by default) -> evaluate (f32, fake-quant, integer) -> golden vectors
 #   -> RTL for a 16x16 array -> checks (golden read-back; with Verilator installed: lint of the RTL
 #   and `repq-hw verify`, the RTL against the golden vectors, bit for bit, on real layers)
-# with report.md summarizing every step. The RTL is generated with the integer model's s32
-# accumulators and s32 output lanes (--acc-bits 32 --out-bits 32), so that every matmul of the
-# model (residual outputs, the GELU index, raw attention scores) can run on it. Writes into OUT.partial and renames it to OUT only when
-# every step succeeded, so OUT is never a half-written folder.
+# with report.md summarizing every step. The RTL is generated with gen's defaults for the
+# quantized model (its exact accumulator width, s32 output lanes), on which every case runs.
+# Writes into OUT.partial and renames it to OUT only when every step succeeded, so OUT is never a
+# half-written folder.
 #
 # usage: scripts/flow.sh [OUT] (env: REPQ_HW=path/to/repq-hw, WBITS, ABITS, PE, BLOCKS: the
 #   blocks verify runs, default 0)
@@ -16,7 +16,7 @@ BIN=${REPQ_HW:-target/release/repq-hw}
 WBITS=${WBITS:-8}
 ABITS=${ABITS:-8}
 PE=${PE:-16x16}
-BLOCKS=${BLOCKS:-all}
+BLOCKS=${BLOCKS:-0}
 if [ "$BLOCKS" = all ]; then BLOCK_ARGS=(--all-blocks); else BLOCK_ARGS=(--blocks "$BLOCKS"); fi
 TMP="$OUT.partial"
 rm -rf "$TMP"
@@ -52,7 +52,7 @@ step "Evaluate: f32" "$BIN" eval
 step "Evaluate: fake-quant and bit-accurate integer" "$BIN" eval --model "$TMP/quantized.safetensors" --integer
 step "Golden vectors (test image 0)" "$BIN" golden --model "$TMP/quantized.safetensors" --index 0 --out "$TMP/golden"
 step "Golden vectors read back" "$BIN" golden --check "$TMP/golden"
-step "Generate RTL" "$BIN" gen --pe "$PE" --wbits "$WBITS" --abits "$ABITS" --acc-bits 32 --out-bits 32 \
+step "Generate RTL" "$BIN" gen --pe "$PE" --wbits "$WBITS" --abits "$ABITS" \
   --model "$TMP/quantized.safetensors" --out "$TMP/rtl"
 step "Cycle model of one forward pass on the generated array" "$BIN" perf --pe "$PE" --wbits "$WBITS" --abits "$ABITS" \
   --acc-bits 32 --model "$TMP/quantized.safetensors"

@@ -484,9 +484,12 @@ fn random_mode_matches_the_reference_units_and_is_deterministic() {
     let g = GoldenDir::open(&a).unwrap();
     g.verify().unwrap();
     let r = g.manifest.random.as_ref().unwrap();
+    // Without --acc-bits: the accumulator width of `repq-hw gen`'s default design at W4A4.
+    let gen_default = repq_hw::rtl::config::default_acc_bits(4, 4).unwrap();
+    assert_eq!(gen_default, 19);
     assert_eq!(
         (r.shape, r.wbits, r.abits, r.acc_bits),
-        ([13, 70, 9], 4, 4, 32)
+        ([13, 70, 9], 4, 4, gen_default)
     );
     let t = |s: &str| g.tensor(s).unwrap();
     let (m, k, n) = (13, 70, 9);
@@ -519,8 +522,9 @@ fn random_mode_matches_the_reference_units_and_is_deterministic() {
         saw.1 |= out[i] == 15;
     }
     assert!(saw.0 && saw.1, "outputs reach both ends of the code range");
-    // Some column's accumulator reaches the edge of s32.
-    assert!(acc.iter().any(|&x| x.abs() > 1 << 30));
+    // Some column's accumulator reaches the edge of its width (s19 here).
+    assert!(acc.iter().any(|&x| x.abs() > 1 << (gen_default - 2)));
+    assert!(acc.iter().all(|&x| x.abs() < 1 << (gen_default - 1)));
     // U3.
     let (c_int, thr, p, code, zero) = (
         t("logcode.c_int"),
@@ -612,7 +616,9 @@ fn random_mode_matches_the_reference_units_and_is_deterministic() {
         }
     }
     assert_eq!(checked, out.len());
-    assert!(av.contains(&((1i64 << 31) - 1)) && av.contains(&-(1i64 << 31)));
+    // The inputs reach both ends of the accumulator lanes (s{acc}).
+    let edge = 1i64 << (gen_default - 1);
+    assert!(av.contains(&(edge - 1)) && av.contains(&-edge));
     // GELU: every index through three tables, the steps reproduce each; table 1 rises through
     // every code (a full list of rises), table 2 falls through every code and rises back.
     let (tables, steps, h, gout) = (t("gelu.table"), t("gelu.steps"), t("gelu.h"), t("gelu.out"));
@@ -676,7 +682,10 @@ fn random_mode_rejects_bad_shapes_and_widths() {
         "--out",
         p(&out),
     ]);
-    assert!(e.contains("--wbits") && e.contains("not supported"), "{e}");
+    assert!(
+        e.contains("--wbits") && e.contains("not a supported code width"),
+        "{e}"
+    );
     let e = fails(&[
         "golden",
         "--random",

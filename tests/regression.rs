@@ -4,8 +4,9 @@
 //!
 //! * `matrix`: every configuration of testbenches/matrix.toml with random vectors under several
 //!   data seeds and verify seeds (stalls, X seeds, mid-run reset).
-//! * `real_layers_block0_w8a8`: the embedded model on a real test image: patch embedding, block
-//!   0's qkv, Q K^T per head, probabilities to log2 codes, attention x V per head, its
+//! * `real_layers_all_blocks_w8a8_on_defaults`: the embedded model on a real test image through
+//!   the default design (`gen --pe 16x16`, `golden`, no other option): patch embedding, every
+//!   block's qkv, Q K^T per head, probabilities to log2 codes, attention x V per head, its
 //!   requantization into the proj input (heads merged), proj, the residual add, fc1, GELU, fc2,
 //!   the residual add, and the head.
 //! * `mutations_are_caught`: broken generated files (requantization rounding, the sqrt(2)
@@ -154,28 +155,20 @@ fn matrix_of_arrays_widths_shapes_and_seeds() {
     }
 }
 
-/// The embedded demo model at W8A8 on test image 0 through a 16x16 design whose accumulators and
-/// output lanes match the integer model (s32 accumulators, s32 output lanes for the residual
-/// stream, the GELU index and the raw attention scores).
+/// The embedded demo model at W8A8 on test image 0 through the default 16x16 design (`gen --pe
+/// 16x16`: the demo architecture's accumulator width, s32 output lanes for the residual stream,
+/// the GELU index and the raw attention scores) and the default golden vectors.
 #[test]
-fn real_layers_block0_w8a8() {
+fn real_layers_all_blocks_w8a8_on_defaults() {
     if !have_verilator() {
         return;
     }
     let dir = scratch("real_w8a8");
     let (rtl, golden) = (dir.join("rtl"), dir.join("golden"));
-    repq_ok(&[
-        "gen",
-        "--pe",
-        "16x16",
-        "--acc-bits",
-        "32",
-        "--out-bits",
-        "32",
-        "--out",
-        s(&rtl),
-    ]);
-    repq_ok(&["golden", "--index", "0", "--out", s(&golden)]);
+    // Defaults only (issue 11, item 5): the default design runs every case of the default
+    // golden vectors.
+    repq_ok(&["gen", "--pe", "16x16", "--out", s(&rtl)]);
+    repq_ok(&["golden", "--out", s(&golden)]);
     let log = repq_ok(&[
         "verify",
         "--rtl",
@@ -184,8 +177,7 @@ fn real_layers_block0_w8a8() {
         s(&golden),
         "--build",
         s(&dir.join("build")),
-        "--blocks",
-        "0",
+        "--all-blocks",
     ]);
     eprintln!("{log}");
     // patch_embed, qkv, 3 heads of scores, codes, 3 heads of A x V, their requantization into
@@ -204,14 +196,18 @@ fn real_layers_block0_w8a8() {
         "blocks.0.mlp.fc1",
         "blocks.0.mlp.fc2.input (GELU table)",
         "blocks.0.residual2 (residual add)",
+        "blocks.5.attn.scores[2] (Q K^T)",
+        "blocks.5.residual2 (residual add)",
     ] {
         assert!(log.contains(t), "{t} missing:\n{log}");
     }
-    // Element counts per unit (T = 50, D = 96, MLP 384).
+    // Element counts per unit (T = 50, D = 96, MLP 384, 6 blocks).
     for u in [
-        "repq_av_requant 4800 elements (1 case)",
-        "repq_gelu 19200 elements (1 case)",
-        "repq_residual 9600 elements (2 cases)",
+        "repq_av_requant 28800 elements (6 cases)",
+        "repq_gelu 115200 elements (6 cases)",
+        "repq_residual 57600 elements (12 cases)",
+        "repq_shift_av 28800 elements (18 cases)",
+        "repq_logcode 45000 elements (6 cases)",
     ] {
         assert!(log.contains(u), "{u} missing:\n{log}");
     }

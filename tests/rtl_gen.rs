@@ -75,7 +75,10 @@ fn rtl_dir() -> PathBuf {
 /// rtl/ holds the default configuration (`repq-hw gen --pe 16x16 --out rtl`).
 #[test]
 fn rtl_dir_matches_a_fresh_generation() {
-    let c = GenConfig::new(PeShape { rows: 16, cols: 16 });
+    let c = GenConfig {
+        out_bits: Some(repq_hw::rtl::config::DEFAULT_OUT_BITS),
+        ..GenConfig::new(PeShape { rows: 16, cols: 16 })
+    };
     let files = files_of(&c);
     const HOW: &str = "rtl/ is out of date with the generator: regenerate it with \
         `cargo run --release -- gen --pe 16x16 --out rtl` (or `REPQ_BLESS_RTL=1 cargo test \
@@ -535,6 +538,7 @@ fn constraints_dir_matches_a_fresh_generation() {
     for target in Target::ALL {
         let c = GenConfig {
             target,
+            out_bits: Some(repq_hw::rtl::config::DEFAULT_OUT_BITS),
             ..GenConfig::new(PeShape { rows: 16, cols: 16 })
         };
         let d = c.validate().unwrap();
@@ -785,7 +789,11 @@ fn binary_generates_the_rendered_files() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    let files = files_of(&cfg("4x8", 4, 8, Target::Ecp5));
+    // Without --out-bits: s32 output lanes (rtl::config::DEFAULT_OUT_BITS).
+    let files = files_of(&GenConfig {
+        out_bits: Some(repq_hw::rtl::config::DEFAULT_OUT_BITS),
+        ..cfg("4x8", 4, 8, Target::Ecp5)
+    });
     assert!(
         stdout.contains(&format!("wrote {} files", files.len())),
         "{stdout}"
@@ -803,7 +811,7 @@ fn binary_generates_the_rendered_files() {
     }
 }
 
-/// `--out-bits`: the default width (omitted or equal to `--abits`) renders exactly today's files;
+/// `--out-bits`: the library's default width (omitted or equal to `--abits`) renders the same files;
 /// a wider one shows in the command line and the configuration tag, and sizes the output lanes,
 /// the lo/hi fields, the JSON and the C header; the cycle timing stays the same.
 #[test]
@@ -817,7 +825,7 @@ fn out_bits_default_is_unchanged_and_wider_lanes_are_signed() {
     assert_eq!(default, explicit, "--out-bits 8 at a8 must be the default");
     let d0 = base.validate().unwrap();
     assert_eq!(d0.tag(), "8x4_w8a8");
-    assert!(!d0.command.contains("--out-bits"));
+    assert!(d0.command.contains(" --out-bits 8 "), "{}", d0.command);
     assert_eq!((d0.out_lane_bits(), d0.out_signed()), (8, false));
     assert_eq!(d0.out_range(), (0, 255));
     for (b, lo) in [(9u32, -256i64), (16, -32768), (32, -(1i64 << 31))] {
@@ -883,16 +891,20 @@ fn out_bits_default_is_unchanged_and_wider_lanes_are_signed() {
         .clone();
     assert!(h.contains("#define REPQ_OUT_LANE_BITS 8u "));
     assert!(h.contains("#define REPQ_OUT_SIGNED 0 "));
-    // The default's command lines (in every provenance header) do not mention the option.
+    // The unsigned default's command lines (in every provenance header) name the option too:
+    // the command line's own default is s32 lanes, so the command must say --out-bits 8.
+    let mut lines = 0;
     for f in &default {
         for l in f
             .contents
             .lines()
             .filter(|l| l.contains("repq-hw gen --pe"))
         {
-            assert!(!l.contains("--out-bits"), "{}: {l}", f.name);
+            assert!(l.contains("--out-bits 8 "), "{}: {l}", f.name);
+            lines += 1;
         }
     }
+    assert!(lines > 5, "{lines} command lines");
 }
 
 /// `repq-hw gen --out-bits 32` through the binary: the library's files, and a note on the lanes.

@@ -34,11 +34,13 @@ pub struct GenArgs {
     /// takes COLS / LANES cycles
     #[arg(long, value_name = "LANES")]
     pub requant_lanes: Option<u32>,
-    /// Output lane bits B of m_out (default: --abits, unsigned codes). ABITS+1 to 32: signed lanes
-    /// and signed clamp bounds, for the wider requantization targets (GELU index s16, residual
-    /// s32, raw Q K^T accumulators at 32)
-    #[arg(long, value_name = "B")]
-    pub out_bits: Option<u32>,
+    /// Output lane bits B of m_out. ABITS+1 to 32: signed lanes and signed clamp bounds; the
+    /// default 32 holds every requantization target of the model (residual s32, GELU index s16,
+    /// codes, raw Q K^T accumulators), so the design runs every case of `repq-hw golden`.
+    /// B = ABITS: unsigned code lanes only (a smaller output path; the residual, GELU-index and
+    /// Q K^T cases then cannot run)
+    #[arg(long, value_name = "B", default_value_t = rtl::config::DEFAULT_OUT_BITS)]
+    pub out_bits: u32,
     /// Implementation target: generic (SDC), xcup (Xilinx UltraScale+, XDC), ecp5 (LPF), ice40
     /// (PCF)
     #[arg(long, value_name = "NAME", default_value = "generic")]
@@ -72,7 +74,7 @@ impl GenArgs {
             target,
             clock_mhz: self.clock_mhz,
             requant_lanes: self.requant_lanes,
-            out_bits: self.out_bits,
+            out_bits: Some(self.out_bits),
             requirement,
             ..GenConfig::new(pe)
         })

@@ -28,9 +28,11 @@ pub struct GoldenArgs {
     /// Activation bits (default 8; an artifact's own width, which this must match if given)
     #[arg(long, value_name = "BITS")]
     pub abits: Option<u32>,
-    /// Accumulator width (at most 32); every matmul is checked to fit
-    #[arg(long, value_name = "BITS", default_value_t = 32)]
-    pub acc_bits: u32,
+    /// Accumulator width (at most 32); every matmul is checked to fit. Default: 32 for a model
+    /// (the integer model's); with --random, the width `repq-hw gen` chooses by default at these
+    /// widths, so that the vectors run on the default design
+    #[arg(long, value_name = "BITS")]
+    pub acc_bits: Option<u32>,
     /// A PNG or JPEG image, through the model's eval transform
     #[arg(long, value_name = "FILE", conflicts_with_all = ["index", "random", "check"])]
     pub image: Option<PathBuf>,
@@ -122,6 +124,18 @@ fn write(
     Ok((files.len() + 1, bytes))
 }
 
+/// The integer model's accumulator width, `golden`'s default for a model.
+const MODEL_ACC_BITS: u32 = 32;
+
+/// `repq-hw gen`'s default accumulator width at these widths (an error names the bad width).
+fn default_random_acc_bits(wbits: u32, abits: u32) -> Result<u32> {
+    crate::rtl::config::default_acc_bits(wbits, abits).map_err(|e| Error::Config {
+        source_name: "repq-hw golden --random".into(),
+        field: e.option().into(),
+        reason: e.reason(),
+    })
+}
+
 fn run_random(args: &GoldenArgs, argv: &[String]) -> Result<((usize, u64), String)> {
     let out = args.out.as_deref().expect("checked");
     let shape = parse_shape(args.shape.as_deref().unwrap_or(""))?;
@@ -130,7 +144,10 @@ fn run_random(args: &GoldenArgs, argv: &[String]) -> Result<((usize, u64), Strin
         shape,
         wbits: args.wbits.unwrap_or(8),
         abits: args.abits.unwrap_or(8),
-        acc_bits: args.acc_bits,
+        acc_bits: match args.acc_bits {
+            Some(b) => b,
+            None => default_random_acc_bits(args.wbits.unwrap_or(8), args.abits.unwrap_or(8))?,
+        },
     };
     let (files, info) = crate::golden::random::generate(&spec)?;
     let mut manifest = crate::golden::manifest_header("random", argv);
@@ -204,7 +221,7 @@ fn run_model(args: &GoldenArgs, argv: &[String]) -> Result<((usize, u64), String
             (calibrate(&model, &images, n, config, info)?, what)
         }
     };
-    let int = IntModel::lower(&q, args.acc_bits)?;
+    let int = IntModel::lower(&q, args.acc_bits.unwrap_or(MODEL_ACC_BITS))?;
     let cfg = q.vit_config().clone();
     let transform = EvalTransform::new(&q.model.preprocess, cfg.img_size)?;
     let (img, mut image) = match &args.image {

@@ -104,6 +104,9 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
             errln!("  {:<8} {what} ({seconds:.1} s)", harness.name());
         }
         Progress::Case(r) => case_line(r),
+        Progress::Skipped(name, why) => {
+            errln!("  {name:<48} {:<8} not runnable: {why}", "-");
+        }
     })?;
     let md = report.markdown();
     if let Some(p) = &args.report {
@@ -131,8 +134,10 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
     } else if report.passed() == 0 && report.not_run() == 0 {
         Err(Error::Mismatch("no case ran".into()))
     } else {
+        let cmd = report.gen_command_for_all().unwrap_or_default();
         Err(Error::Mismatch(format!(
-            "{} case(s) could not run on {} (see above; --allow-unsupported accepts that)",
+            "{} case(s) could not run on {} (see above): the design `{cmd}` runs them \
+             (--allow-unsupported accepts the gap)",
             report.not_run(),
             report.rtl.config
         )))

@@ -459,6 +459,28 @@ pub struct GenConfig {
     pub out_bits: Option<u32>,
 }
 
+/// Output lane bits of `repq-hw gen` without `--out-bits`: signed s32 lanes, which hold every
+/// requantization target of the integer model (docs/arithmetic.md, U2: the residual stream s32,
+/// the GELU index s16, activation codes, raw Q K^T accumulators), so that the default design
+/// runs every case of `repq-hw golden`. `--out-bits ABITS` gives unsigned code lanes instead.
+pub const DEFAULT_OUT_BITS: u32 = 32;
+
+/// The accumulator width `repq-hw gen` chooses at these widths without `--acc-bits` and
+/// `--model`: the worst case of the embedded demo model's architecture
+/// ([`AccRequirement::demo_architecture`]), at least the PE product's width. `repq-hw golden
+/// --random` uses it as its default, so that its vectors run on the default design.
+///
+/// # Errors
+/// [`GenError`] for widths `repq-hw gen` refuses.
+pub fn default_acc_bits(wbits: u32, abits: u32) -> Result<u32, GenError> {
+    let c = GenConfig {
+        wbits,
+        abits,
+        ..GenConfig::new(PeShape { rows: 1, cols: 1 })
+    };
+    c.validate().map(|d| d.acc_bits)
+}
+
 impl GenConfig {
     /// Defaults for everything but the array shape: w8a8, default target, demo requirement.
     pub fn new(pe: PeShape) -> Self {
@@ -559,13 +581,12 @@ impl GenConfig {
         }
         let av_fraction_bits =
             bound::av_fraction_bits(requirement.max_tokens, self.abits, acc_bits);
+        // Every option explicit (--out-bits too: the command line's default is not the
+        // library's), so the command regenerates this design.
         let mut command = format!(
-            "repq-hw gen --pe {} --wbits {} --abits {} --acc-bits {}",
+            "repq-hw gen --pe {} --wbits {} --abits {} --acc-bits {} --out-bits {obits}",
             self.pe, self.wbits, self.abits, acc_bits
         );
-        if obits != self.abits {
-            command.push_str(&format!(" --out-bits {obits}"));
-        }
         if let Some(m) = &self.model {
             command.push_str(&format!(" --model {m}"));
         }

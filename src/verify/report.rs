@@ -48,6 +48,28 @@ pub struct VerifyReport {
     pub up_to_date: Vec<Harness>,
     pub build_seconds: f64,
     pub run_seconds: f64,
+    /// The widest accumulator the golden directories were written for (their manifests).
+    pub golden_acc_bits: u32,
+}
+
+/// Whether a not-runnable reason is about the output lanes (their width or signedness), which
+/// `--out-bits` sets; every other reason is about the accumulator (`--acc-bits`).
+fn about_output_lanes(reason: &str) -> bool {
+    reason.contains("output lane type") || reason.contains("signed output lanes")
+}
+
+/// `cmd` with `option` set to `value`: replaced where it is, else inserted before `--out`.
+fn with_option(cmd: &str, option: &str, value: &str) -> String {
+    let mut t: Vec<String> = cmd.split(' ').map(str::to_string).collect();
+    if let Some(i) = t.iter().position(|x| x == option) {
+        if i + 1 < t.len() {
+            t[i + 1] = value.to_string();
+        }
+    } else {
+        let at = t.iter().position(|x| x == "--out").unwrap_or(t.len());
+        t.splice(at..at, [option.to_string(), value.to_string()]);
+    }
+    t.join(" ")
 }
 
 impl VerifyReport {
@@ -73,6 +95,38 @@ impl VerifyReport {
                 .iter()
                 .filter(|r| matches!(r.outcome, Outcome::Unsupported(_)))
                 .count()
+    }
+
+    /// The reasons of every case that could not run.
+    fn not_run_reasons(&self) -> impl Iterator<Item = &str> {
+        self.skipped
+            .iter()
+            .map(|(_, w)| w.as_str())
+            .chain(self.results.iter().filter_map(|r| match &r.outcome {
+                Outcome::Unsupported(w) => Some(w.as_str()),
+                _ => None,
+            }))
+    }
+
+    /// The complete `repq-hw gen` command of a design that runs the cases this one could not:
+    /// the design's own command with s32 output lanes (`--out-bits 32`) when a case needs wider
+    /// or signed output lanes, and the golden vectors' accumulator width (`--acc-bits`) when a
+    /// case needs a wider accumulator. `None` when every case ran.
+    pub fn gen_command_for_all(&self) -> Option<String> {
+        let reasons: Vec<&str> = self.not_run_reasons().collect();
+        if reasons.is_empty() {
+            return None;
+        }
+        let mut cmd = self.rtl.command.clone();
+        if reasons.iter().any(|r| about_output_lanes(r)) {
+            let bits = crate::rtl::config::DEFAULT_OUT_BITS;
+            cmd = with_option(&cmd, "--out-bits", &bits.to_string());
+        }
+        if reasons.iter().any(|r| !about_output_lanes(r)) {
+            let acc = self.golden_acc_bits.max(self.rtl.acc_bits);
+            cmd = with_option(&cmd, "--acc-bits", &acc.to_string());
+        }
+        Some(cmd)
     }
 
     /// The run succeeded: something ran, nothing failed, and (unless allowed) nothing was left out.
@@ -185,5 +239,30 @@ impl VerifyReport {
         let _ = writeln!(s, "\n{}", self.summary());
         let _ = writeln!(s, "\n{}", self.elements_line());
         s
+    }
+}
+
+#[cfg(test)]
+mod command_tests {
+    use super::*;
+
+    #[test]
+    fn options_are_replaced_or_inserted_before_out() {
+        let c = "repq-hw gen --pe 4x4 --acc-bits 28 --out <DIR>";
+        assert_eq!(
+            with_option(c, "--acc-bits", "32"),
+            "repq-hw gen --pe 4x4 --acc-bits 32 --out <DIR>"
+        );
+        assert_eq!(
+            with_option(c, "--out-bits", "32"),
+            "repq-hw gen --pe 4x4 --acc-bits 28 --out-bits 32 --out <DIR>"
+        );
+        assert!(about_output_lanes(
+            "tensor head.lo s32 [10] element [0] = -2147483648 does not fit the lo field of \
+             the output lane type (see gen --out-bits) (u8)"
+        ));
+        assert!(!about_output_lanes(
+            "tensor matmul.bias s32 [12] element [5] = 2146740577 does not fit the bias field (s28)"
+        ));
     }
 }

@@ -53,6 +53,8 @@ pub enum Progress<'a> {
     },
     /// One case ran.
     Case(&'a CaseResult),
+    /// One case cannot run on this design (name, reason), decided before building.
+    Skipped(&'a str, &'a str),
 }
 
 /// Builds the needed harnesses, runs every case, and returns the report (`Err` only for
@@ -71,9 +73,14 @@ pub fn verify(
         });
     }
     let (mut cases, mut skipped) = (Vec::new(), Vec::new());
+    let mut golden_acc_bits = 0;
     for dir in &opts.golden {
         let abs = std::path::absolute(dir).map_err(|e| Error::io(dir, e))?;
         let g = GoldenDir::open(&abs)?;
+        let m = &g.manifest;
+        let acc = m.random.as_ref().map(|r| r.acc_bits);
+        golden_acc_bits =
+            golden_acc_bits.max(acc.or(m.model.as_ref().map(|r| r.acc_bits)).unwrap_or(0));
         check_widths(&g, &rtl, dir, &opts.rtl)?;
         let (mut c, s) = cases_for(&g, &rtl, &opts.blocks)?;
         if opts.golden.len() > 1 {
@@ -95,6 +102,9 @@ pub fn verify(
             tool: "verilator".into(),
             reason: "not found on PATH; install Verilator 5 (apt-get install verilator)".into(),
         });
+    }
+    for (name, why) in &skipped {
+        progress(Progress::Skipped(name, why));
     }
     let build_dir = match &opts.build {
         Some(b) => usable_build_dir(b)?,
@@ -210,6 +220,7 @@ pub fn verify(
         golden_dirs: opts.golden.clone(),
         results,
         skipped,
+        golden_acc_bits,
         build_dir,
         compiled,
         up_to_date,
