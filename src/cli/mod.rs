@@ -12,7 +12,7 @@ mod predict;
 pub mod quantize;
 mod verify;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
@@ -87,10 +87,3 @@ impl ModelArg {
     }
 }
 
-/// Loads a checkpoint, or the embedded demo model when `path` is `None`.
-pub fn load_model(path: Option<&Path>) -> Result<Model> {
-    match path {
-        Some(p) => Model::load(p),
-        None => crate::demo::model(),
-    }
-}
