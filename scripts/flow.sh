@@ -55,7 +55,7 @@ step "Golden vectors read back" "$BIN" golden --check "$TMP/golden"
 step "Generate RTL" "$BIN" gen --pe "$PE" --wbits "$WBITS" --abits "$ABITS" \
   --model "$TMP/quantized.safetensors" --out "$TMP/rtl"
 step "Cycle model of one forward pass on the generated array" "$BIN" perf --pe "$PE" --wbits "$WBITS" --abits "$ABITS" \
-  --acc-bits 32 --model "$TMP/quantized.safetensors"
+  --model "$TMP/quantized.safetensors"
 if command -v verilator >/dev/null 2>&1; then
   lint() {
     (cd "$TMP/rtl" && for top in repq_top repq_requant repq_logcode repq_shift_av repq_av_requant repq_gelu repq_residual; do
