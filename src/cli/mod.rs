@@ -86,4 +86,3 @@ impl ModelArg {
         Ok(model_options::load(self.model.as_deref(), &self.options)?.model)
     }
 }
-
