@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::rtl::{Design, GenConfig, PeShape};
+use crate::rtl::{AccRequirement, Design, GenConfig, PeShape};
 
 /// The configuration of a generated RTL directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +44,17 @@ struct Json {
     latency: Latency,
 }
 
+/// The `requirement` object of `repq_params.json`: what the accumulator was sized for (the
+/// embedded architecture's worst case, or a quantized artifact's with `gen --model`).
+#[derive(Deserialize)]
+struct RequirementJson {
+    source: String,
+    max_k: u64,
+    max_tokens: u64,
+    acc_min: String,
+    acc_max: String,
+}
+
 #[derive(Deserialize)]
 struct Latency {
     output: u32,
@@ -58,6 +69,35 @@ struct Streams {
 struct Lanes {
     lane_bits: u32,
     lane_signed: bool,
+}
+
+#[derive(Deserialize)]
+struct RequirementOnly {
+    requirement: RequirementJson,
+}
+
+/// The accumulator requirement recorded in `dir/repq_params.json`.
+fn read_requirement(dir: &Path) -> Result<AccRequirement> {
+    let path = dir.join("repq_params.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let bad = |reason: String| Error::Toml {
+        path: path.clone(),
+        reason,
+    };
+    let j: RequirementOnly = serde_json::from_str(&text)
+        .map_err(|e| bad(format!("not a repq_params.json of `repq-hw gen`: {e}")))?;
+    let r = j.requirement;
+    let bound = |field: &str, v: &str| {
+        v.parse::<num_bigint::BigInt>()
+            .map_err(|e| bad(format!("requirement.{field} `{v}` is not an integer: {e}")))
+    };
+    Ok(AccRequirement::exact(
+        r.source.clone(),
+        r.max_k,
+        r.max_tokens,
+        bound("acc_min", &r.acc_min)?,
+        bound("acc_max", &r.acc_max)?,
+    ))
 }
 
 impl RtlInfo {
@@ -105,6 +145,9 @@ impl RtlInfo {
         c.m_tile = self.m_tile;
         c.requant_lanes = Some(self.requant_lanes);
         c.out_bits = Some(self.out_lane_bits);
+        // The design's own requirement: a `gen --model` design may be narrower than the
+        // embedded architecture's worst case.
+        c.requirement = Some(read_requirement(dir)?);
         let d = c
             .validate()
             .map_err(|e| Error::Invalid(format!("{}: {e}", dir.display())))?;
@@ -119,5 +162,38 @@ impl RtlInfo {
             )));
         }
         Ok(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use num_bigint::BigInt;
+
+    /// A design sized by a quantized model's exact requirement (narrower than the embedded
+    /// architecture's 28 bits at w8a8, as `gen --model` makes it) reads back as itself.
+    #[test]
+    fn a_model_sized_design_reads_back() {
+        let c = GenConfig {
+            requirement: Some(AccRequirement::exact(
+                "a model",
+                384,
+                50,
+                BigInt::from(-3_000_000),
+                BigInt::from(3_000_000),
+            )),
+            out_bits: Some(32),
+            ..GenConfig::new(PeShape { rows: 4, cols: 4 })
+        };
+        let d = c.validate().unwrap();
+        assert!(d.acc_bits < 28, "{}", d.acc_bits);
+        let dir = std::env::temp_dir().join(format!("repq-design-{}", std::process::id()));
+        crate::rtl::generate(&c, &dir).unwrap();
+        let info = RtlInfo::read(&dir).unwrap();
+        let back = info.design(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(back.acc_bits, d.acc_bits);
+        assert_eq!(back.av_fraction_bits, d.av_fraction_bits);
+        assert_eq!(back.requirement, d.requirement);
     }
 }
