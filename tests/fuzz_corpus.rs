@@ -87,6 +87,7 @@ fn seeds_replay() {
 /// The seeds must reach past the first checks: the valid ones load.
 #[test]
 fn valid_seeds_are_accepted() {
+    use repq_hw::data::EvalTransform;
     use repq_hw::model::{Model, Sidecar};
     use repq_hw::quant::QuantizedModel;
     let p = Path::new("seed");
@@ -106,13 +107,65 @@ fn valid_seeds_are_accepted() {
         );
         assert!(r.is_ok(), "{name}: {r:?}");
     }
+    // The PyTorch harness's models: every file loads; the EMA weights load where the file has
+    // them, and are other weights; the broken files are refused.
+    for (name, data) in seeds::seeds(Target::Pth) {
+        let [plain, ema] = repq_hw::fuzzing::pth_loaded(&data);
+        if name.contains("truncated") || name.contains("bitflip") {
+            // Refused by the ZIP reader (no end record) or, past the CRC, by the tensor reader.
+            let why = if name.contains("truncated") {
+                "Could not find EOCD"
+            } else {
+                "needs 96 elements"
+            };
+            for r in [plain, ema] {
+                let e = r.expect_err(&name).to_string();
+                assert!(e.contains(why), "{name}: {e}");
+            }
+            continue;
+        }
+        let plain = plain.unwrap_or_else(|e| panic!("{name}: {e}"));
+        // tools/make_checkpoint_fixtures.py: 32 wide, 2 blocks, 5 classes, 32x32 input.
+        let c = plain.model.config();
+        assert_eq!(
+            (c.embed_dim, c.depth, c.num_classes, c.img_size),
+            (32, 2, 5, [32, 32]),
+            "{name}"
+        );
+        match ema {
+            Ok(ema) => {
+                assert_ne!(name, "plain.pt", "a bare state dict has no EMA weights");
+                assert_ne!(ema.model.vit, plain.model.vit, "{name}: EMA weights");
+            }
+            Err(e) => {
+                assert_eq!(name, "plain.pt", "{name}: {e}");
+                assert!(e.to_string().contains("no EMA weights"), "{e}");
+            }
+        }
+    }
+    // The sidecar harness's model: every sidecar but the demo's loads, also those that give only
+    // some fields (the harness completes them).
     for (name, data) in seeds::seeds(Target::Sidecar) {
-        let s = Sidecar::parse(std::str::from_utf8(&data).unwrap(), p).unwrap();
-        let ckpt = seeds::small_checkpoint();
-        let s = repq_hw::fuzzing::completed(s, repq_hw::fuzzing::input_channels(ckpt));
-        let r = Model::from_bytes(ckpt, p, &s, None);
+        let r = repq_hw::fuzzing::sidecar_model(&data).expect("UTF-8");
         // The demo's sidecar names 10 labels for a 3-class head, and 3 heads for D = 8.
         assert_eq!(r.is_ok(), name != "demo", "{name}: {:?}", r.err());
+    }
+    // The config.json harness's models: the fixtures' own texts name other sizes than the small
+    // checkpoint's and are refused; fitted to it, every one loads with its heads from
+    // config.json.
+    for (name, data) in seeds::seeds(Target::ConfigJson) {
+        let r = repq_hw::fuzzing::config_json_loaded(&data);
+        if name.ends_with("-as-is") {
+            let e = r.expect_err(&name).to_string();
+            assert!(e.contains("not that architecture"), "{name}: {e}");
+            continue;
+        }
+        let l = r.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let heads = l.fields.iter().find(|f| f.field == "num_heads").unwrap();
+        assert!(heads.origin.contains("config.json"), "{name}: {heads:?}");
+        let m = &l.model;
+        EvalTransform::new(&m.preprocess, m.config().img_size)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     for (name, data) in seeds::seeds(Target::Artifact) {
         assert!(
@@ -126,7 +179,29 @@ fn valid_seeds_are_accepted() {
         let m = repq_hw::golden::Manifest::parse(std::str::from_utf8(text).unwrap(), p)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let files: Vec<&[u8]> = data.split(|&b| b == 0).skip(1).collect();
-        assert_eq!(files.len(), m.files.len(), "{name}");
+        // Every file is there but the large ones, listed last; so the seed stays small.
+        for entry in m
+            .files
+            .get(files.len()..)
+            .expect("no more files than entries")
+        {
+            assert!(
+                entry.elements > seeds::GOLDEN_SEED_MAX_ELEMENTS,
+                "{name}: {} left out",
+                entry.path
+            );
+        }
+        assert!(data.len() < 64 << 10, "{name}: {} bytes", data.len());
+        let g = repq_hw::golden::GoldenDir {
+            root: p.to_path_buf(),
+            manifest: m.clone(),
+        };
+        let (cases, _) = repq_hw::verify::cases_for(&g, &seeds::rtl_info(), &[])
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            cases.iter().any(|c| c.name.starts_with("gelu")),
+            "{name}: the cases of the files left out are listed"
+        );
         for (entry, bytes) in m.files.iter().zip(files) {
             repq_hw::golden::dir::parse_file(entry, bytes, p)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -136,6 +211,29 @@ fn valid_seeds_are_accepted() {
         let r = repq_hw::data::decode_rgb(&data, p);
         assert_eq!(r.is_ok(), !name.starts_with("declares-"), "{name}: {r:?}");
     }
+}
+
+/// The committed corpus holds every current seed byte for byte, so that a fuzzer started from
+/// `fuzz/corpus/` starts from what `seeds::seeds` makes today, not from an older writer's output.
+#[test]
+fn committed_corpus_holds_current_seeds() {
+    let mut stale = Vec::new();
+    for t in TARGETS {
+        for (name, data) in seeds::seeds(t) {
+            let path = corpus_dir(t).join(format!("seed-{name}"));
+            match std::fs::read(&path) {
+                Ok(bytes) if bytes == data => {}
+                Ok(_) => stale.push(format!("{} differs", path.display())),
+                Err(e) => stale.push(format!("{}: {e}", path.display())),
+            }
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "the committed corpus is stale; run \
+         `cargo test --release --test fuzz_corpus -- --ignored write_seeds`:\n{}",
+        stale.join("\n")
+    );
 }
 
 #[test]

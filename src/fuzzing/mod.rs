@@ -10,21 +10,30 @@
 
 use std::path::Path;
 
+pub mod scratch;
 pub mod seeds;
 
 use crate::data::{EvalTransform, decode_rgb};
 use crate::golden::{GoldenDir, dir::parse_file, hex, manifest::Manifest};
-use crate::model::{Model, Preprocess, Sidecar};
+use crate::model::hub::CONFIG_JSON;
+use crate::model::{LoadOptions, Loaded, Model, Preprocess, Sidecar, VisionTransformer};
 use crate::quant::{QuantizedModel, artifact::is_artifact_header};
+use scratch::ScratchDir;
 
 /// A reader under fuzzing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
     /// A float checkpoint (`--model X.safetensors`): [`Model::from_bytes`].
     Checkpoint,
+    /// A PyTorch checkpoint (`--model X.pth`): [`Model::open`] of the input written to a file,
+    /// once for its weights and once for its EMA weights (`--ema`).
+    Pth,
     /// The sidecar `X.toml` beside a checkpoint: [`Sidecar::parse`], then [`Model::from_bytes`]
-    /// of a small fixed checkpoint with it.
+    /// of a small fixed checkpoint with it ([`completed`] where it leaves fields open).
     Sidecar,
+    /// timm's `config.json` beside a checkpoint: [`Model::open`] of a small fixed checkpoint with
+    /// the input written beside it.
+    ConfigJson,
     /// A quantized artifact (`--model X.safetensors` written by `quantize`): the detection of
     /// [`is_artifact_header`], then [`QuantizedModel::from_bytes`].
     Artifact,
@@ -37,9 +46,11 @@ pub enum Target {
 }
 
 /// Every target, in the order of docs/fuzzing.md.
-pub const TARGETS: [Target; 5] = [
+pub const TARGETS: [Target; 7] = [
     Target::Checkpoint,
+    Target::Pth,
     Target::Sidecar,
+    Target::ConfigJson,
     Target::Artifact,
     Target::Golden,
     Target::Image,
@@ -50,7 +61,9 @@ impl Target {
     pub fn name(self) -> &'static str {
         match self {
             Target::Checkpoint => "checkpoint",
+            Target::Pth => "pth",
             Target::Sidecar => "sidecar",
+            Target::ConfigJson => "config_json",
             Target::Artifact => "artifact",
             Target::Golden => "golden",
             Target::Image => "image",
@@ -61,7 +74,9 @@ impl Target {
     pub fn run(self, data: &[u8]) {
         match self {
             Target::Checkpoint => checkpoint(data),
+            Target::Pth => pth(data),
             Target::Sidecar => sidecar(data),
+            Target::ConfigJson => config_json(data),
             Target::Artifact => artifact(data),
             Target::Golden => golden(data),
             Target::Image => image(data),
@@ -98,14 +113,50 @@ pub fn checkpoint_sidecar(chans: usize) -> Sidecar {
 pub fn checkpoint(data: &[u8]) {
     let path = Path::new("fuzz.safetensors");
     let sidecar = checkpoint_sidecar(input_channels(data));
-    let model = match Model::from_bytes(data, path, &sidecar, None) {
-        Ok(m) => m,
-        Err(e) => return report(&e),
-    };
-    let bytes =
-        crate::model::checkpoint::to_safetensors(&model.vit).expect("a loaded model serializes");
-    let again = Model::from_bytes(&bytes, path, &sidecar, None).expect("a serialized model loads");
-    assert_eq!(again.vit, model.vit, "checkpoint round trip");
+    match Model::from_bytes(data, path, &sidecar, None) {
+        Ok(m) => assert_round_trip(&m.vit, &sidecar),
+        Err(e) => report(&e),
+    }
+}
+
+/// A loaded model, written as safetensors and loaded back with the same `sidecar`, must be the
+/// same model.
+fn assert_round_trip(vit: &VisionTransformer, sidecar: &Sidecar) {
+    let bytes = crate::model::checkpoint::to_safetensors(vit).expect("a loaded model serializes");
+    let again = Model::from_bytes(&bytes, Path::new("fuzz.safetensors"), sidecar, None)
+        .expect("a serialized model loads");
+    assert_eq!(&again.vit, vit, "checkpoint round trip");
+}
+
+/// The command-line options the PyTorch harness loads with: the fields shapes cannot prove
+/// ([`checkpoint_sidecar`] for 3 input channels, as every seed has), `--no-config-json`, and
+/// `--ema` as asked.
+pub fn pth_options(ema: bool) -> LoadOptions {
+    LoadOptions {
+        overrides: checkpoint_sidecar(3),
+        ema,
+        no_config_json: true,
+    }
+}
+
+/// What the PyTorch harness loads: the input written to `fuzz.pth` in a fresh directory and
+/// opened as `repq-hw info X.pth --num-heads 1 ...` opens it ([`pth_options`]), once for its
+/// weights (`state_dict`, `model` or the root) and once with `--ema`, in that order.
+pub fn pth_loaded(data: &[u8]) -> [crate::Result<Loaded>; 2] {
+    let dir = ScratchDir::new("pth");
+    let path = dir.write("fuzz.pth", data);
+    [false, true].map(|ema| Model::open(&path, &pth_options(ema)))
+}
+
+/// A PyTorch checkpoint: [`pth_loaded`]. A model that loads must serialize to safetensors and
+/// load back to the same model.
+pub fn pth(data: &[u8]) {
+    for r in pth_loaded(data) {
+        match r {
+            Ok(loaded) => assert_round_trip(&loaded.model.vit, &pth_options(false).overrides),
+            Err(e) => report(&e),
+        }
+    }
 }
 
 /// `s` with every field it leaves open taken from [`checkpoint_sidecar`], so a sidecar that gives
@@ -138,21 +189,53 @@ pub fn input_channels(data: &[u8]) -> usize {
         .unwrap_or(3)
 }
 
-/// A sidecar's TOML text, applied to a small fixed checkpoint as [`Model::load`] does.
-pub fn sidecar(data: &[u8]) {
-    // `Sidecar::beside` reads the file with `read_to_string`: other bytes are an I/O error.
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
+/// The model the sidecar harness builds: the sidecar's TOML text applied to
+/// [`seeds::small_checkpoint`] as [`Model::load`] applies it, with the fields it leaves open
+/// [`completed`] as the command line would give them (`--num-heads 1 ...`), so that a sidecar
+/// giving only some fields still reaches the model checks. `None` for bytes that are not UTF-8:
+/// `Sidecar::beside` reads the file with `read_to_string`, so those are an I/O error.
+pub fn sidecar_model(data: &[u8]) -> Option<crate::Result<Model>> {
+    let text = std::str::from_utf8(data).ok()?;
     let path = Path::new("fuzz.toml");
-    let sidecar = match Sidecar::parse(text, path) {
-        Ok(s) => s,
-        Err(e) => return report(&e),
-    };
-    let ckpt = seeds::small_checkpoint();
-    match Model::from_bytes(ckpt, Path::new("fuzz.safetensors"), &sidecar, Some(path)) {
-        Ok(m) => {
-            // What `predict` does next with the preprocessing the sidecar gave.
+    Some(Sidecar::parse(text, path).and_then(|s| {
+        let ckpt = seeds::small_checkpoint();
+        let s = completed(s, input_channels(ckpt));
+        Model::from_bytes(ckpt, Path::new("fuzz.safetensors"), &s, Some(path))
+    }))
+}
+
+/// A sidecar's TOML text: [`sidecar_model`], then the eval transform `predict` builds from the
+/// preprocessing the sidecar gave.
+pub fn sidecar(data: &[u8]) {
+    match sidecar_model(data) {
+        Some(Ok(m)) => {
+            if let Err(e) = EvalTransform::new(&m.preprocess, m.config().img_size) {
+                report(&e);
+            }
+        }
+        Some(Err(e)) => report(&e),
+        None => {}
+    }
+}
+
+/// What the config.json harness loads: the input written as timm's `config.json` beside
+/// [`seeds::small_checkpoint`], saved as `model.safetensors` in a fresh directory, and the
+/// checkpoint opened as `repq-hw info DIR/model.safetensors` opens it (no options).
+pub fn config_json_loaded(data: &[u8]) -> crate::Result<Loaded> {
+    let dir = ScratchDir::new("config-json");
+    dir.write(CONFIG_JSON, data);
+    let ckpt = dir.write("model.safetensors", seeds::small_checkpoint());
+    Model::open(&ckpt, &LoadOptions::default())
+}
+
+/// A timm `config.json`: [`config_json_loaded`], then the eval transform `predict` builds from
+/// the model. A model that loads must name the config.json beside it as the one file it read.
+pub fn config_json(data: &[u8]) {
+    match config_json_loaded(data) {
+        Ok(loaded) => {
+            let beside = loaded.model.source.with_file_name(CONFIG_JSON);
+            assert_eq!(loaded.read, [beside], "the files read");
+            let m = &loaded.model;
             if let Err(e) = EvalTransform::new(&m.preprocess, m.config().img_size) {
                 report(&e);
             }

@@ -1,5 +1,8 @@
-//! Seed inputs for the fuzz targets, built by the writers of this crate (so that every seed is
-//! a valid input that the fuzzer then mutates), and the fixed context some harnesses need.
+//! Seed inputs for the fuzz targets, and the fixed context some harnesses need. Seeds are valid
+//! inputs that the fuzzer then mutates, built by the writers of this crate, or, for the formats
+//! it does not write (PyTorch files, timm's `config.json`), taken from the test fixtures made by
+//! timm and PyTorch (`tools/make_checkpoint_fixtures.py`); a few are invalid on purpose (a
+//! truncated file, a flipped bit, a config.json that does not fit the checkpoint).
 //!
 //! `tests/fuzz_corpus.rs` replays these seeds and writes them into `fuzz/corpus/` on request
 //! (docs/fuzzing.md); the committed corpus is these seeds plus what the fuzzers added.
@@ -71,7 +74,9 @@ pub fn rtl_info() -> RtlInfo {
 pub fn seeds(target: Target) -> Vec<(String, Vec<u8>)> {
     match target {
         Target::Checkpoint => checkpoint_seeds(),
+        Target::Pth => pth_seeds(),
         Target::Sidecar => sidecar_seeds(),
+        Target::ConfigJson => config_json_seeds(),
         Target::Artifact => artifact_seeds(),
         Target::Golden => golden_seeds(),
         Target::Image => image_seeds(),
@@ -170,6 +175,159 @@ fn sidecar_seeds() -> Vec<(String, Vec<u8>)> {
     .collect()
 }
 
+/// The PyTorch fixtures: a timm-train checkpoint (`state_dict` and `state_dict_ema`, float16,
+/// keys under `module.`), the DeiT repository's layout (`model` and `model_ema`, bfloat16, keys
+/// under `_orig_mod.`) and a bare state dict (float32, with an int64 tensor and a Python int);
+/// see tests/fixtures/checkpoints/README.md. The linker drops them from the `repq-hw` binary,
+/// which never calls [`seeds`].
+const TRAIN_PTH: &[u8] = include_bytes!("../../tests/fixtures/checkpoints/train.pth");
+const DEIT_PTH: &[u8] = include_bytes!("../../tests/fixtures/checkpoints/deit.pth");
+const PLAIN_PT: &[u8] = include_bytes!("../../tests/fixtures/checkpoints/plain.pt");
+
+/// `plain.pt` with one bit flipped in its pickle: `cls_token`'s shape (1, 1, 32) becomes
+/// (1, 1, 96), more elements than its 32-float storage holds. The pickle's ZIP entry gets the
+/// CRC-32 of its new bytes, else the ZIP reader refuses the file before the pickle is read.
+pub fn pth_shape_bitflip() -> Vec<u8> {
+    let mut bytes = PLAIN_PT.to_vec();
+    let u16_at = |b: &[u8], i: usize| usize::from(u16::from_le_bytes([b[i], b[i + 1]]));
+    let u32_at = |b: &[u8], i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    // The first entry is `plain/data.pkl`: its bytes follow its local header's name and extra
+    // field; its size is in its central-directory entry, which the end record points to.
+    let start = 30 + u16_at(&bytes, 26) + u16_at(&bytes, 28);
+    let end_record = bytes
+        .windows(4)
+        .rposition(|w| w == b"PK\x05\x06")
+        .expect("a ZIP end record");
+    let central = u32_at(&bytes, end_record + 16) as usize;
+    let pickle = start..start + u32_at(&bytes, central + 20) as usize;
+    let old_crc = crc32(&bytes[pickle.clone()]);
+    // BININT1 0 (storage offset), then the shape: BININT1 1, BININT1 1, BININT1 32, TUPLE3.
+    let shape = b"K\x00K\x01K\x01K\x20\x87";
+    let at = bytes[pickle.clone()]
+        .windows(shape.len())
+        .position(|w| w == shape)
+        .expect("plain.pt stores cls_token of shape (1, 1, 32)");
+    bytes[pickle.start + at + shape.len() - 2] ^= 0x40;
+    let (old, new) = (old_crc.to_le_bytes(), crc32(&bytes[pickle]).to_le_bytes());
+    // torch.save writes the CRC after the data (a data descriptor) and in the central directory.
+    let places: Vec<usize> = (0..bytes.len() - 3)
+        .filter(|&i| bytes[i..i + 4] == old)
+        .collect();
+    assert_eq!(places.len(), 2, "the pickle's CRC-32 is stored twice");
+    for i in places {
+        bytes[i..i + 4].copy_from_slice(&new);
+    }
+    bytes
+}
+
+/// Names end in the extension timm uses, except the invalid ones, whose names say what is wrong.
+fn pth_seeds() -> Vec<(String, Vec<u8>)> {
+    vec![
+        ("train.pth".into(), TRAIN_PTH.to_vec()),
+        ("deit.pth".into(), DEIT_PTH.to_vec()),
+        ("plain.pt".into(), PLAIN_PT.to_vec()),
+        // An interrupted download: the ZIP archive has lost its central directory.
+        (
+            "train-truncated".into(),
+            TRAIN_PTH[..TRAIN_PTH.len() / 2].to_vec(),
+        ),
+        ("plain-shape-bitflip".into(), pth_shape_bitflip()),
+    ]
+}
+
+/// timm's config.json of the hub fixtures (`timm.models.push_to_hf_hub`'s `save_config_for_hf`,
+/// see tools/make_checkpoint_fixtures.py): a tagged architecture, `model_args` and
+/// `pretrained_cfg`.
+const HUB224_CONFIG: &str = include_str!("../../tests/fixtures/checkpoints/hub224/config.json");
+const HUB384_CONFIG: &str = include_str!("../../tests/fixtures/checkpoints/hub384/config.json");
+
+/// The config.json of the 320-wide ViT in tests/cli_checkpoints.rs (no tag, `img_size` as one
+/// number, a `pretrained_cfg` with two fields).
+const VIT320_CONFIG: &str = r#"{"architecture": "vit_base_patch16_224", "num_classes": 10, "num_features": 320,
+    "global_pool": "token",
+    "model_args": {"embed_dim": 320, "depth": 1, "num_heads": 4, "img_size": 32,
+                   "num_classes": 10},
+    "pretrained_cfg": {"crop_pct": 0.9, "input_size": [3, 32, 32]}}"#;
+
+/// timm's legacy single-dict layout: no `pretrained_cfg`, the preprocessing at the root and the
+/// class names as `labels`. Its sizes are [`small_config`]'s, so it fits the small checkpoint.
+const LEGACY_CONFIG: &str = r#"{
+  "architecture": "deit_tiny_patch16_224",
+  "num_classes": 3,
+  "num_features": 8,
+  "global_pool": "token",
+  "model_args": {"embed_dim": 8, "depth": 1, "num_heads": 2, "patch_size": 4, "img_size": 8,
+                 "mlp_ratio": 2.0},
+  "input_size": [3, 8, 8],
+  "interpolation": "bicubic",
+  "crop_pct": 0.875,
+  "crop_mode": "center",
+  "mean": [0.485, 0.456, 0.406],
+  "std": [0.229, 0.224, 0.225],
+  "labels": ["zero", "one", "two"]
+}
+"#;
+
+/// A config.json text with every size the tensors of [`small_checkpoint`] prove set to
+/// [`small_config`]'s (`model_args`, `num_classes`, `num_features`, `input_size`), keeping the
+/// rest (architecture, tag, heads, preprocessing), so that it loads with that checkpoint.
+pub fn config_for_small_checkpoint(text: &str) -> String {
+    use serde_json::{Value, json};
+    let c = small_config(false);
+    let [h, w] = c.img_size;
+    let mut v: Value = serde_json::from_str(text).expect("valid JSON");
+    let root = v.as_object_mut().expect("a JSON object");
+    root.insert("num_classes".into(), json!(c.num_classes));
+    root.insert("num_features".into(), json!(c.embed_dim));
+    let args = root
+        .entry("model_args")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .expect("model_args is an object");
+    for (k, x) in [
+        ("embed_dim", json!(c.embed_dim)),
+        ("depth", json!(c.depth)),
+        ("num_classes", json!(c.num_classes)),
+        ("in_chans", json!(c.in_chans)),
+        ("patch_size", json!(c.patch_size)),
+        ("img_size", json!([h, w])),
+        ("mlp_ratio", json!(c.mlp_hidden as f64 / c.embed_dim as f64)),
+    ] {
+        args.insert(k.into(), x);
+    }
+    if let Some(pre) = root
+        .get_mut("pretrained_cfg")
+        .and_then(Value::as_object_mut)
+    {
+        if pre.contains_key("input_size") {
+            pre.insert("input_size".into(), json!([c.in_chans, h, w]));
+        }
+        if pre.contains_key("num_classes") {
+            pre.insert("num_classes".into(), json!(c.num_classes));
+        }
+    }
+    serde_json::to_string_pretty(&v).expect("serializes") + "\n"
+}
+
+/// Each text as is (the fixtures' sizes: refused by the small checkpoint's shapes) and fitted
+/// to the small checkpoint by [`config_for_small_checkpoint`] (`-small`: loads).
+fn config_json_seeds() -> Vec<(String, Vec<u8>)> {
+    let mut seeds = Vec::new();
+    for (name, text) in [
+        ("hub224", HUB224_CONFIG),
+        ("hub384", HUB384_CONFIG),
+        ("vit320", VIT320_CONFIG),
+    ] {
+        seeds.push((format!("{name}-as-is"), text.as_bytes().to_vec()));
+        seeds.push((
+            format!("{name}-small"),
+            config_for_small_checkpoint(text).into_bytes(),
+        ));
+    }
+    seeds.push(("legacy-small".into(), LEGACY_CONFIG.as_bytes().to_vec()));
+    seeds
+}
+
 /// The [`small_config`] model (seed `seed`) calibrated on 4 random normalized images.
 fn small_quantized(distilled: bool, config: QuantConfig, seed: u64) -> QuantizedModel {
     let cfg = small_config(distilled);
@@ -232,11 +390,23 @@ pub fn pack_golden(manifest_toml: &str, files: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-/// The packed input of a manifest and its files, as `repq-hw golden` writes them.
-pub fn pack_golden_files(mut manifest: Manifest, files: &[GoldenFile]) -> Vec<u8> {
-    manifest.files = files.iter().map(|f| f.entry.clone()).collect();
+/// The packed input of a manifest and its files, as `repq-hw golden` writes them, except that
+/// the files of more than `max_elements` elements are listed last in the manifest and left out
+/// of the input (missing).
+pub fn pack_golden_files(
+    mut manifest: Manifest,
+    files: &[GoldenFile],
+    max_elements: usize,
+) -> Vec<u8> {
+    let (kept, left_out): (Vec<&GoldenFile>, Vec<&GoldenFile>) =
+        files.iter().partition(|f| f.entry.elements <= max_elements);
+    manifest.files = kept
+        .iter()
+        .chain(&left_out)
+        .map(|f| f.entry.clone())
+        .collect();
     let text = manifest.to_toml().expect("manifest serializes");
-    let bodies: Vec<String> = files
+    let bodies: Vec<String> = kept
         .iter()
         .map(|f| crate::golden::hex::encode(&f.data, f.entry.bits, f.entry.signed).expect("fits"))
         .collect();
@@ -244,6 +414,14 @@ pub fn pack_golden_files(mut manifest: Manifest, files: &[GoldenFile]) -> Vec<u8
     pack_golden(&text, &refs)
 }
 
+/// Files of more elements than this are listed in a golden seed's manifest but left out of the
+/// seed: the GELU unit's tables sweep all 2^16 inputs (1.5 MB of hex per random directory), and
+/// an input that large slows the fuzzer down to a few runs a second.
+pub const GOLDEN_SEED_MAX_ELEMENTS: usize = 4096;
+
+/// Random-mode directories as `repq-hw golden --random` writes them, with the files over
+/// [`GOLDEN_SEED_MAX_ELEMENTS`] moved to the end of the manifest and left out (missing), so
+/// that every other file is parsed and `verify` still lists every case.
 fn golden_seeds() -> Vec<(String, Vec<u8>)> {
     use crate::golden::random::{RandomSpec, generate};
     [([2, 3, 2], 8, 8, 32), ([1, 2, 3], 4, 6, 16)]
@@ -263,7 +441,7 @@ fn golden_seeds() -> Vec<(String, Vec<u8>)> {
             let [a, b, c] = shape;
             (
                 format!("random-w{wbits}a{abits}-{a}x{b}x{c}"),
-                pack_golden_files(m, &files),
+                pack_golden_files(m, &files, GOLDEN_SEED_MAX_ELEMENTS),
             )
         })
         .collect()

@@ -1,0 +1,6 @@
+#![no_main]
+//! `cargo +nightly fuzz run pth`: see docs/fuzzing.md.
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| repq_hw::fuzzing::Target::Pth.run(data));
