@@ -109,7 +109,17 @@ fn model_requirement(
             q.config.wbits, q.config.abits, q.config.wbits, q.config.abits
         )));
     }
-    let int = crate::intsim::IntModel::lower(&q, 32)?;
+    quantized_requirement(&q, &path.display().to_string())
+}
+
+/// The exact accumulator requirement of a quantized model's integer weights and code ranges
+/// (every linear layer and Q K^T; A x V is sized by its fraction bits F), as `gen --model` sizes
+/// the array; `source` names the model in the generated files.
+pub fn quantized_requirement(
+    q: &crate::quant::QuantizedModel,
+    source: &str,
+) -> Result<rtl::AccRequirement> {
+    let int = crate::intsim::IntModel::lower(q, 32)?;
     let fixed: Vec<_> = int
         .requirements()
         .into_iter()
@@ -118,7 +128,7 @@ fn model_requirement(
     let widest = fixed
         .iter()
         .max_by_key(|r| r.bound.clone())
-        .ok_or_else(|| bad("the model has no matmul".into()))?;
+        .ok_or_else(|| Error::Invalid(format!("{source}: the model has no matmul")))?;
     let bound = fixed
         .iter()
         .map(|r| r.bound.clone())
@@ -128,17 +138,31 @@ fn model_requirement(
     let max_k = cfg.mlp_hidden.max(cfg.embed_dim).max(cfg.patch_len()) as u64;
     Ok(rtl::AccRequirement::exact(
         format!(
-            "{} ({}), exact worst case of its integer weights and code ranges, widest {}: |acc| <= {}",
-            q.model.name,
-            path.display(),
-            widest.what,
-            widest.bound
+            "{} ({source}), exact worst case of its integer weights and code ranges, widest {}: |acc| <= {}",
+            q.model.name, widest.what, widest.bound
         ),
         max_k,
         cfg.seq_len() as u64,
         -bound.clone(),
         bound,
     ))
+}
+
+/// The accumulator width `gen --model` chooses for a quantized model (its exact requirement, at
+/// least the PE product's width): `golden`'s default for that model, so that its vectors (the
+/// A x V fraction bits F among them) run on that design.
+pub fn quantized_acc_bits(q: &crate::quant::QuantizedModel, source: &str) -> Result<u32> {
+    let c = GenConfig {
+        wbits: q.config.wbits,
+        abits: q.config.abits,
+        requirement: Some(quantized_requirement(q, source)?),
+        ..GenConfig::new(PeShape { rows: 1, cols: 1 })
+    };
+    c.validate().map(|d| d.acc_bits).map_err(|e| Error::Config {
+        source_name: source.into(),
+        field: e.option().into(),
+        reason: e.reason(),
+    })
 }
 
 pub fn run(args: &GenArgs) -> Result<()> {

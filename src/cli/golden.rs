@@ -28,9 +28,10 @@ pub struct GoldenArgs {
     /// Activation bits (default 8; an artifact's own width, which this must match if given)
     #[arg(long, value_name = "BITS")]
     pub abits: Option<u32>,
-    /// Accumulator width (at most 32); every matmul is checked to fit. Default: 32 for a model
-    /// (the integer model's); with --random, the width `repq-hw gen` chooses by default at these
-    /// widths, so that the vectors run on the default design
+    /// Accumulator width (at most 32); every matmul is checked to fit. Default: the width
+    /// `repq-hw gen` chooses for the same model (the embedded model's architecture bound; a
+    /// quantized model's exact bound, as `gen --model`), or with --random at these widths, so
+    /// that the vectors run on that design
     #[arg(long, value_name = "BITS")]
     pub acc_bits: Option<u32>,
     /// A PNG or JPEG image, through the model's eval transform
@@ -123,9 +124,6 @@ fn write(
             .unwrap_or(0);
     Ok((files.len() + 1, bytes))
 }
-
-/// The integer model's accumulator width, `golden`'s default for a model.
-const MODEL_ACC_BITS: u32 = 32;
 
 /// `repq-hw gen`'s default accumulator width at these widths (an error names the bad width).
 fn default_random_acc_bits(wbits: u32, abits: u32) -> Result<u32> {
@@ -221,7 +219,15 @@ fn run_model(args: &GoldenArgs, argv: &[String]) -> Result<((usize, u64), String
             (calibrate(&model, &images, n, config, info)?, what)
         }
     };
-    let int = IntModel::lower(&q, args.acc_bits.unwrap_or(MODEL_ACC_BITS))?;
+    // Without --acc-bits: the width `repq-hw gen` chooses for this model (without --model for
+    // the embedded model, with --model for an artifact or a checkpoint quantized here), so that
+    // the vectors, attention x V's fraction bits F among them, run on that design.
+    let acc_bits = match args.acc_bits {
+        Some(b) => b,
+        None if args.model.is_none() => default_random_acc_bits(q.config.wbits, q.config.abits)?,
+        None => super::generate::quantized_acc_bits(&q, &quantized)?,
+    };
+    let int = IntModel::lower(&q, acc_bits)?;
     let cfg = q.vit_config().clone();
     let transform = EvalTransform::new(&q.model.preprocess, cfg.img_size)?;
     let (img, mut image) = match &args.image {
