@@ -306,7 +306,7 @@ fn fusesoc_lint_and_sim_of_the_committed_core() {
     fusesoc(&rtl_dir(), &build, "lint", &vlnv, false);
     let out = fusesoc(&rtl_dir(), &build, "sim", &vlnv, false);
     assert!(
-        out.contains("PASS repq_top 16x16_w8a8: 259 x 33 x 17 job, 4403 output elements equal"),
+        out.contains("PASS repq_top 16x16_w8a8_o32: 259 x 33 x 17 job, 4403 output elements equal"),
         "{out}"
     );
 }
