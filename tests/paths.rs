@@ -10,6 +10,8 @@
 //!   directory each keep their own build: the second round compiles nothing (it used to start
 //!   over at every switch, minutes per build). Skipped with a notice without Verilator.
 
+mod rtl_common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -152,22 +154,6 @@ fn flow_commands_take_paths_with_spaces_and_non_ascii() {
     assert!(rtl.join("files.f").is_file() && rtl.join("repq_params.h").is_file());
 }
 
-fn have_verilator() -> bool {
-    let ok = Command::new("verilator")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var_os("REPQ_REQUIRE_TOOLS").is_none(),
-            "verilator is not installed but REPQ_REQUIRE_TOOLS is set (`make test` installs it)"
-        );
-        eprintln!("NOTICE: verilator is not installed; skipping the verify path tests");
-    }
-    ok
-}
-
 /// The build directory `verify` names in its log ("Verilator harnesses ... in DIR").
 fn build_dir_of(log: &str) -> PathBuf {
     let line = log
@@ -191,7 +177,7 @@ fn executables(dir: &Path) -> BTreeMap<PathBuf, SystemTime> {
 
 #[test]
 fn verify_paths_and_one_build_per_rtl_directory() {
-    if !have_verilator() {
+    if !rtl_common::have("verilator") {
         return;
     }
     let root = scratch("verify");

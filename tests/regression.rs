@@ -12,7 +12,10 @@
 //! * `mutations_are_caught`: broken generated files (requantization rounding, the sqrt(2)
 //!   constant) and a corrupted golden element must fail, naming the tensor and index.
 //!
-//! Skipped with a notice when Verilator is not installed (CI installs it).
+//! Skipped with a notice when Verilator is not installed; `make test` installs it and fails
+//! without it (REPQ_REQUIRE_TOOLS, see rtl_common::have).
+
+mod rtl_common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,24 +23,6 @@ use std::process::Command;
 use serde::Deserialize;
 
 const BIN: &str = env!("CARGO_BIN_EXE_repq-hw");
-
-fn have_verilator() -> bool {
-    let ok = Command::new("verilator")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var_os("REPQ_REQUIRE_TOOLS").is_none(),
-            "verilator is not installed but REPQ_REQUIRE_TOOLS is set (`make test` installs it)"
-        );
-        eprintln!(
-            "NOTICE: verilator is not installed; skipping the regression (`make test` installs it)"
-        );
-    }
-    ok
-}
 
 fn scratch(name: &str) -> PathBuf {
     let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -145,7 +130,7 @@ fn run_config(c: &MatrixConfig, verify_seeds: &[u64]) {
 
 #[test]
 fn matrix_of_arrays_widths_shapes_and_seeds() {
-    if !have_verilator() {
+    if !rtl_common::have("verilator") {
         return;
     }
     let m = matrix();
@@ -160,7 +145,7 @@ fn matrix_of_arrays_widths_shapes_and_seeds() {
 /// the GELU index and the raw attention scores) and the default golden vectors.
 #[test]
 fn real_layers_all_blocks_w8a8_on_defaults() {
-    if !have_verilator() {
+    if !rtl_common::have("verilator") {
         return;
     }
     let dir = scratch("real_w8a8");
@@ -219,7 +204,7 @@ fn real_layers_all_blocks_w8a8_on_defaults() {
 /// s(max(wbits, abits) + 1) = s9 and every case runs, the Q K^T scores of each head included.
 #[test]
 fn real_layers_block0_w4a8() {
-    if !have_verilator() {
+    if !rtl_common::have("verilator") {
         return;
     }
     let dir = scratch("real_w4a8");
@@ -284,7 +269,7 @@ fn real_layers_block0_w4a8() {
 /// A broken generated file or a corrupted expected value fails the regression and says where.
 #[test]
 fn mutations_are_caught() {
-    if !have_verilator() {
+    if !rtl_common::have("verilator") {
         return;
     }
     let dir = scratch("mutations");
@@ -416,7 +401,7 @@ fn copy_tree(from: &Path, to: &Path) {
 /// `verify --fst DIR` writes one FST waveform per case.
 #[test]
 fn fst_waveforms_on_request() {
-    if !have_verilator() {
+    if !rtl_common::have("verilator") {
         return;
     }
     let dir = scratch("fst");
