@@ -126,9 +126,9 @@ fn write(
 }
 
 /// `repq-hw gen`'s default accumulator width at these widths (an error names the bad width).
-fn default_random_acc_bits(wbits: u32, abits: u32) -> Result<u32> {
+fn default_design_acc_bits(wbits: u32, abits: u32) -> Result<u32> {
     crate::rtl::config::default_acc_bits(wbits, abits).map_err(|e| Error::Config {
-        source_name: "repq-hw golden --random".into(),
+        source_name: "repq-hw golden".into(),
         field: e.option().into(),
         reason: e.reason(),
     })
@@ -144,7 +144,7 @@ fn run_random(args: &GoldenArgs, argv: &[String]) -> Result<((usize, u64), Strin
         abits: args.abits.unwrap_or(8),
         acc_bits: match args.acc_bits {
             Some(b) => b,
-            None => default_random_acc_bits(args.wbits.unwrap_or(8), args.abits.unwrap_or(8))?,
+            None => default_design_acc_bits(args.wbits.unwrap_or(8), args.abits.unwrap_or(8))?,
         },
     };
     let (files, info) = crate::golden::random::generate(&spec)?;
@@ -224,7 +224,7 @@ fn run_model(args: &GoldenArgs, argv: &[String]) -> Result<((usize, u64), String
     // the vectors, attention x V's fraction bits F among them, run on that design.
     let acc_bits = match args.acc_bits {
         Some(b) => b,
-        None if args.model.is_none() => default_random_acc_bits(q.config.wbits, q.config.abits)?,
+        None if args.model.is_none() => default_design_acc_bits(q.config.wbits, q.config.abits)?,
         None => super::generate::quantized_acc_bits(&q, &quantized)?,
     };
     let int = IntModel::lower(&q, acc_bits)?;
