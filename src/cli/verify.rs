@@ -134,12 +134,22 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
     } else if report.passed() == 0 && report.not_run() == 0 {
         Err(Error::Mismatch("no case ran".into()))
     } else {
-        let cmd = report.gen_command_for_all().unwrap_or_default();
+        let mut fix = Vec::new();
+        if let Some(cmd) = report.gen_command_for_all() {
+            fix.push(format!("the design `{cmd}` runs them"));
+        }
+        if report.needs_wider_activations() {
+            fix.push(format!(
+                "cases whose inputs exceed the u{} activation lanes (the patch embedding's \
+                 8-bit image codes) need a design generated with --abits 8",
+                report.rtl.abits
+            ));
+        }
         Err(Error::Mismatch(format!(
-            "{} case(s) could not run on {} (see above): the design `{cmd}` runs them \
-             (--allow-unsupported accepts the gap)",
+            "{} case(s) could not run on {} (see above): {} (--allow-unsupported accepts the gap)",
             report.not_run(),
-            report.rtl.config
+            report.rtl.config,
+            fix.join("; ")
         )))
     }
 }

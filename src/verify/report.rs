@@ -58,6 +58,13 @@ fn about_output_lanes(reason: &str) -> bool {
     reason.contains("output lane type") || reason.contains("signed output lanes")
 }
 
+/// Whether a not-runnable reason is about the activation lanes (`--abits`): the patch
+/// embedding's 8-bit image codes on an array of narrower activations. No `--out-bits` or
+/// `--acc-bits` runs such a case; it needs a design of wider activations.
+fn about_activation_lanes(reason: &str) -> bool {
+    reason.contains("activation lanes")
+}
+
 /// `cmd` with `option` set to `value`: replaced where it is, else inserted before `--out`.
 fn with_option(cmd: &str, option: &str, value: &str) -> String {
     let mut t: Vec<String> = cmd.split(' ').map(str::to_string).collect();
@@ -108,12 +115,22 @@ impl VerifyReport {
             }))
     }
 
-    /// The complete `repq-hw gen` command of a design that runs the cases this one could not:
+    /// Whether a case could not run because its inputs are wider than the activation lanes
+    /// (no option of a design at these widths fixes that).
+    pub fn needs_wider_activations(&self) -> bool {
+        self.not_run_reasons().any(about_activation_lanes)
+    }
+
+    /// The complete `repq-hw gen` command of a design that runs the cases this one could not
+    /// (except those of [`VerifyReport::needs_wider_activations`]):
     /// the design's own command with s32 output lanes (`--out-bits 32`) when a case needs wider
     /// or signed output lanes, and the golden vectors' accumulator width (`--acc-bits`) when a
     /// case needs a wider accumulator. `None` when every case ran.
     pub fn gen_command_for_all(&self) -> Option<String> {
-        let reasons: Vec<&str> = self.not_run_reasons().collect();
+        let reasons: Vec<&str> = self
+            .not_run_reasons()
+            .filter(|r| !about_activation_lanes(r))
+            .collect();
         if reasons.is_empty() {
             return None;
         }
@@ -264,5 +281,8 @@ mod command_tests {
         assert!(!about_output_lanes(
             "tensor matmul.bias s32 [12] element [5] = 2146740577 does not fit the bias field (s28)"
         ));
+        let patch = "tensor patch_embed.input u8 [49, 48] element [1, 11] = 27 does not fit the \
+                     activation lanes (u4)";
+        assert!(about_activation_lanes(patch) && !about_output_lanes(patch));
     }
 }
