@@ -557,3 +557,70 @@ fn verify_bad_input() {
     ]);
     assert!(!ok && err.contains("block 9 does not exist"), "{err}");
 }
+
+/// A design too narrow for the golden vectors (the default 19-bit accumulators at W4A4, code
+/// output lanes, against random vectors made for 24-bit accumulators): the console lists the cases it
+/// cannot run, the error names a complete `repq-hw gen` command, and the design that command
+/// generates runs every case.
+#[test]
+fn not_runnable_cases_name_the_gen_command_that_runs_them() {
+    if !rtl_common::have("verilator") {
+        return;
+    }
+    let dir = scratch("suggested_gen");
+    let (narrow, golden) = (dir.join("narrow"), dir.join("golden"));
+    let w4a4 = ["--wbits", "4", "--abits", "4"];
+    let mut gen_args = vec!["gen", "--pe", "2x2"];
+    gen_args.extend(w4a4);
+    gen_args.extend(["--out-bits", "4", "--out", s(&narrow)]);
+    repq_ok(&gen_args);
+    let mut golden_args = vec!["golden", "--random", "--seed", "3", "--shape", "5x6x3"];
+    golden_args.extend(w4a4);
+    golden_args.extend(["--acc-bits", "24", "--out", s(&golden)]);
+    repq_ok(&golden_args);
+    let verify = |rtl: &Path, build: &str| {
+        repq(&[
+            "verify",
+            "--rtl",
+            s(rtl),
+            "--golden",
+            s(&golden),
+            "--build",
+            s(&dir.join(build)),
+            "--seeds",
+            "1",
+        ])
+    };
+    let (ok, _, err) = verify(&narrow, "build_narrow");
+    assert!(!ok, "{err}");
+    assert!(err.contains("not runnable"), "{err}");
+    let cmd = err
+        .split('`')
+        .find(|p| p.starts_with("repq-hw gen "))
+        .unwrap_or_else(|| panic!("no gen command in:\n{err}"))
+        .to_string();
+    assert!(
+        cmd.contains("--acc-bits 24") && cmd.ends_with("--out <DIR>"),
+        "{cmd}"
+    );
+    // The suggested command, run as given (with a directory for <DIR>).
+    let wide = dir.join("wide");
+    let args: Vec<String> = cmd
+        .split(' ')
+        .skip(1)
+        .map(|a| {
+            if a == "<DIR>" {
+                s(&wide).to_string()
+            } else {
+                a.to_string()
+            }
+        })
+        .collect();
+    repq_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let (ok, out, err) = verify(&wide, "build_wide");
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains("6 of 6 cases bit-exact, 0 failed, 0 not runnable"),
+        "{out}"
+    );
+}
