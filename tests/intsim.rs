@@ -135,6 +135,42 @@ fn gen_sizes_the_accumulator_from_a_quantized_artifact() {
     assert!(!dir.path().join("narrow").exists());
 }
 
+/// `gen --model` takes the artifact's widths when none are given (what `quantize --wbits 4
+/// --abits 4` writes, `gen --model` accepts with its defaults); widths that contradict the
+/// artifact are refused, naming both.
+#[test]
+fn gen_takes_the_widths_of_a_quantized_artifact() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = dir.path().join("w4a4.safetensors");
+    quantized(4, 4).save(&artifact).unwrap();
+    let bin = env!("CARGO_BIN_EXE_repq-hw");
+    let run = |extra: &[&str], out: &str| {
+        std::process::Command::new(bin)
+            .args(["gen", "--pe", "2x2", "--model", artifact.to_str().unwrap()])
+            .args(extra)
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .output()
+            .unwrap()
+    };
+    let ok = run(&[], "rtl");
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(stdout.contains("array, w4a4,"), "{stdout}");
+    let bad = run(&["--wbits", "8"], "bad");
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success());
+    assert!(
+        stderr.contains("quantized at W4A4, but the array is w8a4"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("bad").exists());
+}
+
 /// One U4 `F` for the simulator, the golden vectors and the RTL: at 24-bit accumulators the demo
 /// (50 tokens, 8-bit values) takes F = 9, since 50 * 255 * 2^9 = 6,528,000 <= 2^23 - 1 (the
 /// earlier `T * 2^(abits + F) * (1 + sqrt 2)` rule gave 8), and the A x V requirement is exactly

@@ -12,12 +12,13 @@ pub struct GenArgs {
     /// 1 to 256
     #[arg(long, value_name = "RxC", allow_hyphen_values = true)]
     pub pe: String,
-    /// Weight code bits (4, 6 or 8); the stationary operand lanes are max(wbits, abits) + 1 bits
-    #[arg(long, value_name = "BITS", default_value_t = 8)]
-    pub wbits: u32,
-    /// Activation code bits (4, 6 or 8)
-    #[arg(long, value_name = "BITS", default_value_t = 8)]
-    pub abits: u32,
+    /// Weight code bits (4, 6 or 8); the stationary operand lanes are max(wbits, abits) + 1 bits.
+    /// Default: the --model artifact's, else 8
+    #[arg(long, value_name = "BITS")]
+    pub wbits: Option<u32>,
+    /// Activation code bits (4, 6 or 8). Default: the --model artifact's, else 8
+    #[arg(long, value_name = "BITS")]
+    pub abits: Option<u32>,
     /// Accumulator bits (at most 32); default: exactly what the model needs (without --model:
     /// the worst case of the embedded demo model's architecture)
     #[arg(long, value_name = "N")]
@@ -62,13 +63,16 @@ impl GenArgs {
         let target: Target = self.target.parse().map_err(Error::from)?;
         // With --model: the exact worst case of the quantized model's own integer weights and
         // code ranges (every linear layer and Q K^T; A x V is sized by its fraction bits F).
-        let requirement = match &self.model {
-            None => None,
-            Some(m) => Some(model_requirement(m, self.wbits, self.abits)?),
+        let (wbits, abits, requirement) = match &self.model {
+            None => (self.wbits.unwrap_or(8), self.abits.unwrap_or(8), None),
+            Some(m) => {
+                let (w, a, r) = model_requirement(m, self.wbits, self.abits)?;
+                (w, a, Some(r))
+            }
         };
         Ok(GenConfig {
-            wbits: self.wbits,
-            abits: self.abits,
+            wbits,
+            abits,
             acc_bits: self.acc_bits,
             m_tile: self.m_tile,
             target,
@@ -81,13 +85,14 @@ impl GenArgs {
     }
 }
 
-/// The accumulator requirement of a quantized artifact (`repq-hw quantize --out`), whose widths
-/// must equal the array's.
+/// The widths and accumulator requirement of a quantized artifact (`repq-hw quantize --out`):
+/// `(wbits, abits, requirement)`, the widths the artifact's own unless given (`--wbits` /
+/// `--abits`), which must then equal the artifact's.
 fn model_requirement(
     path: &std::path::Path,
-    wbits: u32,
-    abits: u32,
-) -> Result<rtl::AccRequirement> {
+    wbits: Option<u32>,
+    abits: Option<u32>,
+) -> Result<(u32, u32, rtl::AccRequirement)> {
     let bad = |reason: String| Error::Config {
         source_name: path.display().to_string(),
         field: "--model".into(),
@@ -103,13 +108,16 @@ fn model_requirement(
             ));
         }
     };
-    if (q.config.wbits, q.config.abits) != (wbits, abits) {
+    let (w, a) = (q.config.wbits, q.config.abits);
+    let (wbits, abits) = (wbits.unwrap_or(w), abits.unwrap_or(a));
+    if (w, a) != (wbits, abits) {
         return Err(bad(format!(
-            "quantized at W{}A{}, but the array is w{wbits}a{abits} (give --wbits {} --abits {})",
-            q.config.wbits, q.config.abits, q.config.wbits, q.config.abits
+            "quantized at W{w}A{a}, but the array is w{wbits}a{abits} (give --wbits {w} --abits \
+             {a}, or leave both out to take the artifact's)"
         )));
     }
-    quantized_requirement(&q, &path.display().to_string())
+    let r = quantized_requirement(&q, &path.display().to_string())?;
+    Ok((w, a, r))
 }
 
 /// The exact accumulator requirement of a quantized model's integer weights and code ranges
