@@ -18,6 +18,7 @@ pub mod intsim;
 pub mod model;
 pub mod npy;
 pub mod perf;
+pub mod program;
 pub mod progress;
 pub mod quant;
 pub mod rtl;

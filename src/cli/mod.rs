@@ -9,6 +9,7 @@ pub mod model_options;
 pub mod output;
 mod perf;
 mod predict;
+mod program;
 pub mod quantize;
 mod verify;
 
@@ -53,6 +54,9 @@ pub enum Command {
     /// Cycle model of the generated accelerator: cycles, utilization and time of one matmul job
     /// (--shape) or of every matmul of a model's forward pass (--model), with images/s
     Perf(perf::PerfArgs),
+    /// The layer program of a quantized model: the memory image (descriptors, weights and every
+    /// constant) a driver loads into the accelerator (docs/layer-program.md)
+    Program(program::ProgramArgs),
 }
 
 /// Runs the parsed command line.
@@ -67,6 +71,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Golden(args) => golden::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Perf(args) => perf::run(&args),
+        Command::Program(args) => program::run(&args),
     }
 }
 
