@@ -163,7 +163,11 @@ fn the_program_command_writes_a_runnable_image() {
         out.contains("W4A4") && out.contains("47 descriptors"),
         "{out}"
     );
-    let image = std::fs::read(&p).unwrap();
+    let image = std::fs::read(p.join("program.bin")).unwrap();
+    let listing = std::fs::read_to_string(p.join("program.txt")).unwrap();
+    assert_eq!(listing.lines().count(), 1 + 47);
+    assert!(listing.contains("blocks.5.mlp.fc1"), "{listing}");
+    assert!(p.join("repq_program.h").is_file());
     let q = demo::quantized(QuantConfig::new(4, 4).unwrap()).unwrap();
     let acc = repq_hw::rtl::config::default_acc_bits(4, 4).unwrap();
     let int = IntModel::lower(&q, acc).unwrap();
@@ -201,5 +205,119 @@ fn the_program_command_writes_a_runnable_image() {
         stderr.contains("a float checkpoint; quantize it first"),
         "{stderr}"
     );
-    assert!(!x.exists());
+    assert!(!x.join("program.bin").exists());
+}
+
+/// The C header overlays the image: a C program that walks the descriptors through its structs
+/// prints exactly the fields the Rust reader decodes (compiled by the C compiler CI installs).
+#[test]
+fn the_c_header_reads_the_image() {
+    let (int, _) = distilled();
+    let prog = Program::from_model(&int).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("program.bin"), &prog.image).unwrap();
+    std::fs::write(
+        dir.path().join("repq_program.h"),
+        repq_hw::program::emit::C_HEADER,
+    )
+    .unwrap();
+    let c = dir.path().join("walk.c");
+    std::fs::write(
+        &c,
+        r#"#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "repq_program.h"
+int main(int argc, char **argv) {
+    if (argc != 2) return 2;
+    FILE *f = fopen(argv[1], "rb");
+    if (!f) return 3;
+    static uint8_t image[1 << 24];
+    size_t n = fread(image, 1, sizeof image, f);
+    const struct repq_prog_header *h = (const void *)image;
+    if (memcmp(h->magic, REPQ_PROG_MAGIC, 8) || h->version != REPQ_PROG_VERSION || h->image_bytes != n) return 1;
+    printf("T%u D%u H%u M%u C%u in%u heads%u exp2 %u\n", h->tokens, h->dim, h->heads, h->hidden,
+           h->classes, h->input_codes, h->heads_out, h->exp2.bytes / 4);
+    for (uint32_t i = 0; i < h->descriptors; i++) {
+        const struct repq_prog_desc *d = repq_prog_descriptor(image, i);
+        printf("%u %u %u %u %u %u %u %u %u %u %u %u %u %u %u %u %u %u %u\n", d->op, d->mode, d->src,
+               d->dst, d->rows, d->k, d->n, d->src_row, d->dst_row, d->aux, d->aux2, d->a.offset,
+               d->a.bytes, d->b.offset, d->b.bytes, d->c.offset, d->c.bytes, d->d.offset, d->d.bytes);
+        if (d->op == REPQ_OP_ATTENTION) {
+            const struct repq_attention_consts *a = (const void *)(image + d->a.offset);
+            printf("attn %d %d %d %u %u\n", a->q_zero, a->k_zero, a->v_zero, a->softmax_m0, a->av.m0);
+        }
+    }
+    return 0;
+}
+"#,
+    )
+    .unwrap();
+    let exe = dir.path().join("walk");
+    let cc = std::process::Command::new("g++")
+        .args(["-x", "c", "-std=c11", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(&exe)
+        .arg(&c)
+        .output()
+        .expect("g++ (CI installs it)");
+    assert!(
+        cc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    let o = std::process::Command::new(&exe)
+        .arg(dir.path().join("program.bin"))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let mut want = format!(
+        "T{} D{} H{} M{} C{} in{} heads{} exp2 1024\n",
+        int.config.seq_len(),
+        int.config.embed_dim,
+        int.config.num_heads,
+        int.config.mlp_hidden,
+        int.config.num_classes,
+        int.input_len(),
+        int.heads.len()
+    );
+    for (i, d) in prog.descriptors.iter().enumerate() {
+        let r = repq_hw::program::format::Descriptor::read(&prog.image, i).unwrap();
+        assert_eq!(&r, d);
+        want += &format!(
+            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}\n",
+            d.op,
+            d.mode,
+            d.src,
+            d.dst,
+            d.rows,
+            d.k,
+            d.n,
+            d.src_row,
+            d.dst_row,
+            d.aux,
+            d.aux2,
+            d.a.offset,
+            d.a.bytes,
+            d.b.offset,
+            d.b.bytes,
+            d.c.offset,
+            d.c.bytes,
+            d.d.offset,
+            d.d.bytes
+        );
+        if d.op == 5 {
+            let blk = &int.blocks[prog.names[i]
+                .trim_start_matches("blocks.")
+                .split('.')
+                .next()
+                .unwrap()
+                .parse::<usize>()
+                .unwrap()];
+            want += &format!(
+                "attn {} {} {} {} {}\n",
+                blk.q_zero, blk.k_zero, blk.v_zero, blk.softmax.m0, blk.av_requant.m0
+            );
+        }
+    }
+    assert_eq!(String::from_utf8_lossy(&o.stdout), want);
 }

@@ -26,8 +26,9 @@ pub struct ProgramArgs {
     /// chooses for the same model (as `repq-hw golden`)
     #[arg(long, value_name = "N")]
     pub acc_bits: Option<u32>,
-    /// The image file to write (replaced if it exists)
-    #[arg(long, value_name = "FILE")]
+    /// Output directory: program.bin (the image), program.txt (its descriptors, one per line) and
+    /// repq_program.h (the format's C header); created if missing, those files replaced
+    #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 }
 
@@ -73,11 +74,24 @@ pub fn run(args: &ProgramArgs) -> Result<()> {
     };
     let int = IntModel::lower(&q, acc_bits)?;
     let prog = Program::from_model(&int)?;
-    let tmp = args.out.with_extension("bin.tmp");
-    std::fs::write(&tmp, &prog.image).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, &args.out).map_err(|e| Error::io(&args.out, e))?;
+    let dir = &args.out;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    // Each file through a temporary name, the image last: a directory with program.bin holds
+    // the listing and header of that image.
+    for (name, bytes) in [
+        ("program.txt", prog.listing().into_bytes()),
+        (
+            "repq_program.h",
+            crate::program::emit::C_HEADER.as_bytes().to_vec(),
+        ),
+        ("program.bin", prog.image.clone()),
+    ] {
+        let (path, tmp) = (dir.join(name), dir.join(format!(".{name}.tmp")));
+        std::fs::write(&tmp, &bytes).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+    }
     outln!(
-        "repq-hw program: {} (W{}A{}, s{} accumulators): {} descriptors, {} bytes, written to {}",
+        "repq-hw program: {} (W{}A{}, s{} accumulators): {} descriptors, {} bytes, written to {}/program.bin",
         source,
         int.wbits,
         int.abits,

@@ -16,7 +16,12 @@ pub struct Program {
     pub image: Vec<u8>,
     /// The descriptors, as written (for listings).
     pub descriptors: Vec<Descriptor>,
+    /// What each descriptor computes, in timm's names (`blocks.0.attn.qkv`).
+    pub names: Vec<String>,
 }
+
+/// The C header of the format (the same for every model): `templates/driver/repq_program.h`.
+pub const C_HEADER: &str = include_str!("../../templates/driver/repq_program.h");
 
 /// Blobs appended after the descriptors; offsets are relative to the image start once the
 /// descriptor area's size is known.
@@ -75,10 +80,16 @@ impl Blobs {
 /// Descriptors and blobs under construction.
 struct Builder {
     descriptors: Vec<Descriptor>,
+    names: Vec<String>,
     blobs: Blobs,
 }
 
 impl Builder {
+    fn push(&mut self, name: impl Into<String>, d: Descriptor) {
+        self.names.push(name.into());
+        self.descriptors.push(d);
+    }
+
     fn linear(
         &mut self,
         l: &IntLinear,
@@ -130,19 +141,23 @@ impl Program {
         let [_, gw] = cfg.grid();
         let mut b = Builder {
             descriptors: Vec::new(),
+            names: Vec::new(),
             blobs: Blobs::default(),
         };
         let exp2 = b.blobs.add(|w| m.exp2.iter().for_each(|&e| w.u32(e)));
 
         let pos = b.blobs.add(|w| m.pos.iter().for_each(|&v| w.i32(v)));
-        b.descriptors.push(Descriptor {
-            op: Op::LoadResidual as u8,
-            dst: Buffer::X as u8,
-            rows: t as u32,
-            n: d as u32,
-            a: pos,
-            ..Descriptor::default()
-        });
+        b.push(
+            "pos_embed + cls_token",
+            Descriptor {
+                op: Op::LoadResidual as u8,
+                dst: Buffer::X as u8,
+                rows: t as u32,
+                n: d as u32,
+                a: pos,
+                ..Descriptor::default()
+            },
+        );
         let mut patch = b.linear(
             &m.patch,
             Buffer::Input,
@@ -156,13 +171,13 @@ impl Program {
             | (cfg.patch_size[0] as u32) << 8
             | (cfg.patch_size[1] as u32) << 16;
         patch.aux2 = gw as u32;
-        b.descriptors.push(patch);
+        b.push("patch_embed", patch);
 
         for (i, blk) in m.blocks.iter().enumerate() {
             let ln1 = b.layer_norm(&blk.ln1, t, 0);
-            b.descriptors.push(ln1);
+            b.push(format!("blocks.{i}.norm1"), ln1);
             let qkv = b.linear(&blk.qkv, Buffer::Norm, Buffer::Qkv, t, Mode::Codes);
-            b.descriptors.push(qkv);
+            b.push(format!("blocks.{i}.attn.qkv"), qkv);
             let consts = b.blobs.add(|w| {
                 w.i32(blk.q_zero);
                 w.i32(blk.k_zero);
@@ -174,49 +189,59 @@ impl Program {
                 w.u32(blk.av_fraction_bits);
                 w.requant(&blk.av_requant);
             });
-            b.descriptors.push(Descriptor {
-                op: Op::Attention as u8,
-                src: Buffer::Qkv as u8,
-                dst: Buffer::ProjIn as u8,
-                rows: t as u32,
-                k: cfg.head_dim() as u32,
-                n: cfg.num_heads as u32,
-                a: consts,
-                ..Descriptor::default()
-            });
+            b.push(
+                format!("blocks.{i}.attn"),
+                Descriptor {
+                    op: Op::Attention as u8,
+                    src: Buffer::Qkv as u8,
+                    dst: Buffer::ProjIn as u8,
+                    rows: t as u32,
+                    k: cfg.head_dim() as u32,
+                    n: cfg.num_heads as u32,
+                    a: consts,
+                    ..Descriptor::default()
+                },
+            );
             let proj = b.linear(&blk.proj, Buffer::ProjIn, Buffer::X, t, Mode::Residual);
-            b.descriptors.push(proj);
+            b.push(format!("blocks.{i}.attn.proj"), proj);
             let ln2 = b.layer_norm(&blk.ln2, t, 0);
-            b.descriptors.push(ln2);
+            b.push(format!("blocks.{i}.norm2"), ln2);
             let mut fc1 = b.linear(&blk.fc1, Buffer::Norm, Buffer::Hidden, t, Mode::Gelu);
             let steps = GeluSteps::new(&blk.gelu, m.abits, &format!("blocks.{i}.mlp GELU table"))?;
             fc1.d = b
                 .blobs
                 .add(|w| steps.load_words().iter().for_each(|&v| w.u16(v as u16)));
-            b.descriptors.push(fc1);
+            b.push(format!("blocks.{i}.mlp.fc1"), fc1);
             let fc2 = b.linear(&blk.fc2, Buffer::Hidden, Buffer::X, t, Mode::Residual);
-            b.descriptors.push(fc2);
+            b.push(format!("blocks.{i}.mlp.fc2"), fc2);
         }
         for (h, (ln, head)) in m.head_norms.iter().zip(&m.heads).enumerate() {
+            let tag = if h == 0 { "head" } else { "head_dist" };
             let norm = b.layer_norm(ln, 1, h);
-            b.descriptors.push(norm);
+            b.push(format!("{tag} norm"), norm);
             let mut out = b.linear(head, Buffer::Norm, Buffer::Logits, 1, Mode::Values);
             out.dst_row = h as u32;
-            b.descriptors.push(out);
+            b.push(tag, out);
         }
         let classes = m.heads.first().map_or(0, |h| h.out_features) as u32;
         if m.heads.len() == 2 {
-            b.descriptors.push(Descriptor {
-                op: Op::AverageHeads as u8,
+            b.push(
+                "head + head_dist",
+                Descriptor {
+                    op: Op::AverageHeads as u8,
+                    n: classes,
+                    ..Descriptor::default()
+                },
+            );
+        }
+        b.push(
+            "end",
+            Descriptor {
+                op: Op::End as u8,
                 n: classes,
                 ..Descriptor::default()
-            });
-        }
-        b.descriptors.push(Descriptor {
-            op: Op::End as u8,
-            n: classes,
-            ..Descriptor::default()
-        });
+            },
+        );
 
         // Blob offsets become image offsets: header, descriptors, then the blob area.
         let base = ALIGN * (1 + b.descriptors.len());
@@ -269,7 +294,34 @@ impl Program {
         Ok(Program {
             image: w.0,
             descriptors: b.descriptors,
+            names: b.names,
         })
+    }
+}
+
+impl Program {
+    /// One line per descriptor: index, name, operation, buffers, sizes and blob bytes.
+    pub fn listing(&self) -> String {
+        let mut s = String::from(
+            "#   name                        op  mode src dst  rows     K     N  blob bytes a/b/c/d\n",
+        );
+        for (i, (d, name)) in self.descriptors.iter().zip(&self.names).enumerate() {
+            s += &format!(
+                "{i:<3} {name:<27} {:>3} {:>5} {:>3} {:>3} {:>5} {:>5} {:>5}  {}/{}/{}/{}\n",
+                d.op,
+                d.mode,
+                d.src,
+                d.dst,
+                d.rows,
+                d.k,
+                d.n,
+                d.a.bytes,
+                d.b.bytes,
+                d.c.bytes,
+                d.d.bytes
+            );
+        }
+        s
     }
 }
 
