@@ -10,6 +10,7 @@ pub mod output;
 mod perf;
 mod predict;
 pub mod quantize;
+mod report;
 mod verify;
 
 use std::path::PathBuf;
@@ -53,6 +54,10 @@ pub enum Command {
     /// Cycle model of the generated accelerator: cycles, utilization and time of one matmul job
     /// (--shape) or of every matmul of a model's forward pass (--model), with images/s
     Perf(perf::PerfArgs),
+    /// The quantization and hardware report as one self-contained HTML page: post-LayerNorm
+    /// channel ranges and the post-Softmax histogram (paper Figs. 2, 3), per-layer SQNR,
+    /// accuracy, and with --rtl the per-layer cycles of the design
+    Report(report::ReportArgs),
 }
 
 /// Runs the parsed command line.
@@ -67,6 +72,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Golden(args) => golden::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Perf(args) => perf::run(&args),
+        Command::Report(args) => report::run(&args),
     }
 }
 
