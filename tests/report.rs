@@ -278,7 +278,7 @@ fn bad_input_is_one_line_naming_the_file_and_leaves_no_report() {
     fails(
         &["report", "--model", p(&garbage), "--out", p(&out)],
         p(&garbage),
-        "safetensors",
+        "(give a quantized artifact",
     );
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).unwrap();

@@ -85,7 +85,16 @@ fn load(args: &ReportArgs) -> Result<(Model, QuantizedModel)> {
             ),
         ));
     }
-    let q = match LoadedModel::load(Some(path))? {
+    let loaded = LoadedModel::load(Some(path)).map_err(|e| {
+        config_error(
+            "--model",
+            format!(
+                "{e} (give a quantized artifact of `repq-hw quantize --out`, or no --model for \
+                 the embedded demo model)"
+            ),
+        )
+    })?;
+    let q = match loaded {
         LoadedModel::Quantized(q) => *q,
         LoadedModel::Float(m) => {
             return Err(config_error(

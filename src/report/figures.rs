@@ -42,7 +42,7 @@ fn svg(
 pub const MAX_CHANNELS: usize = 128;
 
 /// Height of one LayerNorm panel and of the legend strip above them, pixels.
-const LN_PANEL: u32 = 170;
+const LN_PANEL: u32 = 150;
 const LEGEND: u32 = 28;
 
 /// Figure 2: per channel, the range `[min, max]` of each post-LayerNorm activation before (blue)

@@ -217,16 +217,16 @@ fn softmax(h: &mut String, r: &Report) -> Result<()> {
         "Gray bars: histogram; green (upper half): log-sqrt2 levels; red (lower half): log2 levels.",
     ));
     h.push_str(
-        "<table>\n<tr><th class=\"l\">quantizer</th><th>scale s</th><th>levels in [0.25, 1]</th>\
+        "<table>\n<tr><th class=\"l\">quantizer</th><th>scale s</th><th>values above s (clipped)</th>\
          <th>SQNR on these values (dB)</th><th class=\"l\">from</th></tr>\n",
     );
     for (name, l) in [("log-sqrt2", &s.log_sqrt2), ("log2", &s.log2_quantizer)] {
-        let top = l.levels.iter().filter(|&&v| v >= 0.25).count();
         let _ = writeln!(
             h,
-            "<tr><td class=\"l\">{name}</td><td>{:.5}</td><td>{top}</td><td>{}</td>\
+            "<tr><td class=\"l\">{name}</td><td>{:.5}</td><td>{:.3}%</td><td>{}</td>\
              <td class=\"l\">{}</td></tr>",
             l.scale,
+            100.0 * l.above_scale,
             db(l.sqnr_db),
             escape(&l.source)
         );
@@ -254,7 +254,8 @@ fn sqnr(h: &mut String, r: &Report) -> Result<()> {
         "x: quantized activation in forward order (numbered as in the table); y: SQNR in dB.",
     ));
     h.push_str(
-        "<table>\n<tr><th>#</th><th class=\"l\">activation</th><th class=\"l\">consumed by</th>\
+        "<details><summary>every layer's SQNR (table)</summary>\n<table>\n<tr><th>#</th>\
+         <th class=\"l\">activation</th><th class=\"l\">consumed by</th>\
          <th>elements</th><th>fake-quant vs f32 (dB)</th><th>integer vs f32 (dB)</th>\
          <th>integer vs fake-quant (dB)</th></tr>\n",
     );
@@ -271,7 +272,7 @@ fn sqnr(h: &mut String, r: &Report) -> Result<()> {
             db(s.integer_vs_fake_quant_db())
         );
     }
-    h.push_str("</table>\n</section>\n");
+    h.push_str("</table>\n</details>\n</section>\n");
     Ok(())
 }
 
@@ -324,7 +325,8 @@ fn hardware(h: &mut String, hw: Option<&Hardware>) -> Result<()> {
          that unit's utilization (MACs or elements over lanes x cycles).",
     ));
     h.push_str(
-        "<table>\n<tr><th>#</th><th class=\"l\">operation</th><th class=\"l\">unit</th>\
+        "<details><summary>every operation's cycles (table)</summary>\n<table>\n<tr><th>#</th>\
+         <th class=\"l\">operation</th><th class=\"l\">unit</th>\
          <th>jobs</th><th>M x K x N</th><th>cycles/job</th><th>cycles</th><th>share</th>\
          <th>utilization</th></tr>\n",
     );
@@ -343,7 +345,7 @@ fn hardware(h: &mut String, hw: Option<&Hardware>) -> Result<()> {
             100.0 * o.utilization
         );
     }
-    h.push_str("</table>\n</section>\n");
+    h.push_str("</table>\n</details>\n</section>\n");
     Ok(())
 }
 

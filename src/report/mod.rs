@@ -43,6 +43,9 @@ pub struct ImageSet<'a> {
     pub batches: Box<BatchesFn<'a>>,
 }
 
+/// A forward pass: normalized images `[B, C, H, W]` and `B` to logits `[B, classes]`.
+type ForwardFn<'a> = dyn Fn(&[f32], usize) -> Result<Vec<f32>> + 'a;
+
 /// What the report is made from.
 pub struct Inputs<'a> {
     /// The float checkpoint that was quantized (Fig. 2 "before", the f32 accuracy).
@@ -130,20 +133,19 @@ pub fn build(inputs: Inputs<'_>) -> Result<Report> {
 
     let classes = cfg.num_classes;
     let bs = inputs.batch_size.max(1);
-    let run =
-        |what: String, f: &dyn Fn(&[f32], usize) -> Result<Vec<f32>>| -> Result<AccuracyRow> {
-            let accuracy = evaluate(
-                (inputs.eval.batches)(bs),
-                inputs.eval.len,
-                classes,
-                &what,
-                f,
-            )?;
-            Ok(AccuracyRow {
-                model: what,
-                accuracy,
-            })
-        };
+    let run = |what: String, f: &ForwardFn<'_>| -> Result<AccuracyRow> {
+        let accuracy = evaluate(
+            (inputs.eval.batches)(bs),
+            inputs.eval.len,
+            classes,
+            &what,
+            f,
+        )?;
+        Ok(AccuracyRow {
+            model: what,
+            accuracy,
+        })
+    };
     let accuracy = vec![
         run("f32".into(), &|x, b| inputs.original.vit.forward(x, b))?,
         run(q.describe(), &|x, b| q.forward(x, b))?,

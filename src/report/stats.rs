@@ -83,6 +83,8 @@ pub struct LevelSet {
     pub source: String,
     /// SQNR in dB of this quantizer's fake quantization of the activations.
     pub sqnr_db: f64,
+    /// Fraction of the activations above `s`, which the quantizer clips to `s`.
+    pub above_scale: f64,
 }
 
 /// The post-Softmax activations A of one block (paper Fig. 3).
@@ -232,6 +234,8 @@ fn level_set(q: &QuantizedModel, block: usize, base: LogBase, probs: &[f32]) -> 
         levels: lq.levels(),
         source: source.into(),
         sqnr_db: sqnr_db(signal_and_noise(probs, &fq)),
+        above_scale: probs.iter().filter(|&&p| p > lq.scale()).count() as f64
+            / probs.len().max(1) as f64,
     })
 }
 
