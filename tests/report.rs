@@ -245,6 +245,31 @@ fn w4a4_artifact_report_has_every_section_and_agrees_with_the_tools() {
 }
 
 #[test]
+fn without_model_the_embedded_model_is_quantized_at_the_given_widths() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("r");
+    ok(&[
+        "report",
+        "--wbits",
+        "6",
+        "--abits",
+        "6",
+        "--sqnr-images",
+        "8",
+        "--out",
+        p(&out),
+    ]);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<h1>repq-hw report: deit-digits, W6A6</h1>"));
+    assert!(html.contains("quantized now (no --model)"));
+    assert_eq!(count(&html, "<svg"), 3, "no design, no hardware figure");
+    assert!(html.contains("No design given: run with <code>--rtl DIR</code>"));
+    assert!(html.contains("over the first 8 held-out images"));
+    let acc = table_rows(&html, "<section id=\"accuracy\">");
+    assert_eq!(acc[2][0], "W6A6 integer, s32 accumulators");
+}
+
+#[test]
 fn bad_input_is_one_line_naming_the_file_and_leaves_no_report() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("report");
