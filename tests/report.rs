@@ -269,6 +269,91 @@ fn without_model_the_embedded_model_is_quantized_at_the_given_widths() {
     assert_eq!(acc[2][0], "W6A6 integer, s32 accumulators");
 }
 
+/// An artifact of a checkpoint file (not the embedded model) needs its calibration and held-out
+/// images named, and then reports as `eval --data` does.
+#[test]
+fn an_artifact_of_a_checkpoint_file_with_image_folders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = repq_hw::demo::model().unwrap();
+    let ckpt = tmp.path().join("digits.safetensors");
+    std::fs::write(
+        &ckpt,
+        repq_hw::model::checkpoint::to_safetensors(&model.vit).unwrap(),
+    )
+    .unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(
+        root.join("assets/demo/deit_digits.toml"),
+        tmp.path().join("digits.toml"),
+    )
+    .unwrap();
+    let data = root.join("tests/fixtures/checkpoints/digits_jpeg");
+    let q = tmp.path().join("q.safetensors");
+    let out = tmp.path().join("r");
+    let (c, d) = (p(&ckpt), p(&data));
+    ok(&[
+        "quantize",
+        "--model",
+        c,
+        "--calib",
+        d,
+        "--calib-count",
+        "16",
+        "--seed",
+        "3",
+        "--wbits",
+        "4",
+        "--abits",
+        "4",
+        "--out",
+        p(&q),
+    ]);
+    let e = run(&["report", "--model", p(&q), "--data", d, "--out", p(&out)]);
+    let err = String::from_utf8(e.stderr).unwrap();
+    assert!(
+        !e.status.success() && err.contains("give --calib DIR"),
+        "{err}"
+    );
+    let e = run(&["report", "--model", p(&q), "--calib", d, "--out", p(&out)]);
+    let err = String::from_utf8(e.stderr).unwrap();
+    assert!(
+        !e.status.success() && err.contains("give --data DIR"),
+        "{err}"
+    );
+    assert!(!out.exists());
+
+    ok(&[
+        "report",
+        "--model",
+        p(&q),
+        "--calib",
+        d,
+        "--data",
+        d,
+        "--sqnr-images",
+        "16",
+        "--out",
+        p(&out),
+    ]);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    // The artifact's own choice of 16 calibration images (seed 3).
+    assert!(
+        html.contains("digits_jpeg, seed 3 (16 images)"),
+        "calibration set"
+    );
+    let acc = table_rows(&html, "<section id=\"accuracy\">");
+    let f32_eval = eval_line(&ok(&["eval", "--model", c, "--data", d]), "f32");
+    let q_eval = ok(&["eval", "--model", p(&q), "--data", d, "--integer"]);
+    let want = [
+        f32_eval,
+        eval_line(&q_eval, "W4A4 fake-quant"),
+        eval_line(&q_eval, "W4A4 integer, s32 accumulators"),
+    ];
+    for (row, (top1, top5)) in acc.iter().zip(want) {
+        assert_eq!(row[1..4], [top1, top5, "360".into()], "{row:?}");
+    }
+}
+
 #[test]
 fn bad_input_is_one_line_naming_the_file_and_leaves_no_report() {
     let tmp = tempfile::tempdir().unwrap();
