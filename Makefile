@@ -1,5 +1,6 @@
 # repq-hw: the two entry points the README gives, and the tools the tests need.
-#   make demo   runs the whole flow on the embedded default model into out/demo (report.md)
+#   make demo   runs the whole flow on the embedded default model into out/demo (report.md, and
+#               report.html with the figures)
 #   make test   installs what the tests need and runs them all
 #
 # What the tests need (`make deps`): cmake and nasm (they build the vendored libjpeg-turbo that
@@ -23,6 +24,7 @@ demo: build-deps demo-deps
 	$(CARGO) build --release
 	scripts/flow.sh out/demo
 	@cat out/demo/report.md
+	@echo "figures: out/demo/report.html (open it in a browser: self-contained, no server)"
 
 # cmake and nasm build the vendored libjpeg-turbo (turbojpeg-sys) that decodes JPEGs as Pillow.
 build-deps:

@@ -3,6 +3,8 @@
 #   quantize (RepQ-ViT, W8A8 by default) -> evaluate (f32, fake-quant, integer) -> golden vectors
 #   -> RTL for a 16x16 array -> checks (golden read-back; with Verilator installed: lint of the RTL
 #   and `repq-hw verify`, the RTL against the golden vectors, bit for bit, on real layers)
+#   -> report.html (`repq-hw report`: the paper's Figs. 2 and 3, per-layer SQNR, accuracy and the
+#   generated design's per-layer cycles, as one self-contained page)
 # with report.md summarizing every step. The RTL is generated with gen's defaults for the
 # quantized model (its exact accumulator width, s32 output lanes), on which every case runs.
 # Writes into OUT.partial and renames it to OUT only when every step succeeded, so OUT is never a
@@ -30,10 +32,10 @@ step() { # step TITLE COMMAND...: runs COMMAND, appends its output to the report
     echo "## $title"
     echo
     echo '```'
-    if [ "$1" = "$BIN" ]; then echo "\$ repq-hw ${*:2}"; else echo "\$ $*"; fi | sed "s#$TMP/##g"
+    if [ "$1" = "$BIN" ]; then echo "\$ repq-hw ${*:2}"; else echo "\$ $*"; fi | sed -e "s#$TMP/##g" -e "s#$TMP#.#g"
   } >> "$REPORT"
   local start=$SECONDS
-  "$@" 2>&1 | tee -a "$REPORT.log" | grep -v '^\s*$' | sed "s#$TMP/##g" >> "$REPORT"
+  "$@" 2>&1 | tee -a "$REPORT.log" | grep -v '^\s*$' | sed -e "s#$TMP/##g" -e "s#$TMP#.#g" >> "$REPORT"
   echo '```' >> "$REPORT"
   echo "($((SECONDS - start)) s)" >> "$REPORT"
   echo >> "$REPORT"
@@ -70,7 +72,9 @@ else
   echo "error: verilator is not installed; run \`make demo\` (installs it) or apt-get install verilator" >&2
   exit 1
 fi
+step "Quantization and hardware report (figures)" "$BIN" report --model "$TMP/quantized.safetensors" \
+  --rtl "$TMP/rtl" --out "$TMP"
 rm -f "$REPORT.log"
 rm -rf "$OUT"
 mv "$TMP" "$OUT"
-echo "flow complete: $OUT (report: $OUT/report.md)" >&2
+echo "flow complete: $OUT (report: $OUT/report.md, figures: $OUT/report.html)" >&2

@@ -3,7 +3,7 @@
 //!
 //! The module tree follows the data: [`model`] (checkpoints and the f32 forward) ->
 //! [`data`] (images and preprocessing) -> quantization -> integer simulation -> golden vectors ->
-//! RTL -> verification.
+//! RTL -> verification, and [`report`], which looks at all of them.
 
 pub mod arith;
 pub mod cli;
@@ -21,6 +21,7 @@ pub mod perf;
 pub mod program;
 pub mod progress;
 pub mod quant;
+pub mod report;
 pub mod rtl;
 pub mod tensor;
 pub mod verify;

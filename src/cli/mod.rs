@@ -11,6 +11,7 @@ mod perf;
 mod predict;
 mod program;
 pub mod quantize;
+mod report;
 mod verify;
 
 use std::path::PathBuf;
@@ -57,6 +58,10 @@ pub enum Command {
     /// The layer program of a quantized model: the memory image (descriptors, weights and every
     /// constant) a driver loads into the accelerator (docs/layer-program.md)
     Program(program::ProgramArgs),
+    /// The quantization and hardware report as one self-contained HTML page: post-LayerNorm
+    /// channel ranges and the post-Softmax histogram (paper Figs. 2, 3), per-layer SQNR,
+    /// accuracy, and with --rtl the per-layer cycles of the design
+    Report(report::ReportArgs),
 }
 
 /// Runs the parsed command line.
@@ -72,6 +77,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Verify(args) => verify::run(&args),
         Command::Perf(args) => perf::run(&args),
         Command::Program(args) => program::run(&args),
+        Command::Report(args) => report::run(&args),
     }
 }
 
