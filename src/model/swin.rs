@@ -55,7 +55,11 @@ impl SwinStage {
 
     /// The shift of block `j` of the stage: none for even blocks, [`Self::shift`] for odd.
     pub fn block_shift(&self, j: usize) -> [usize; 2] {
-        if j % 2 == 0 { [0, 0] } else { self.shift }
+        if j.is_multiple_of(2) {
+            [0, 0]
+        } else {
+            self.shift
+        }
     }
 }
 
