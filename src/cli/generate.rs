@@ -103,6 +103,8 @@ fn model_requirement(
             ));
         }
     };
+    // The architecture first: a Swin artifact has no integer model at any bit width.
+    q.vit_config()?;
     if (q.config.wbits, q.config.abits) != (wbits, abits) {
         return Err(bad(format!(
             "quantized at W{}A{}, but the array is w{wbits}a{abits} (give --wbits {} --abits {})",

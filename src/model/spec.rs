@@ -369,7 +369,7 @@ pub fn resolve(
     let (preprocess, labels) =
         preprocess_fields(&m, c, shapes.num_classes, source, &mut fields, &mut open)?;
     if !open.is_empty() {
-        return Err(undetermined(&open, source, sidecar_hint));
+        return Err(undetermined(&open, source, sidecar_hint, false));
     }
     let config = VitConfig {
         img_size,
@@ -513,12 +513,17 @@ pub(super) fn preprocess_fields(
     ))
 }
 
-/// The error for fields no source gave: each with the option that gives it.
-pub(super) fn undetermined(open: &[&str], source: &str, sidecar_hint: &str) -> Error {
+/// The error for fields no source gave: each with the option that gives it (`swin`: the
+/// options as a Swin model takes them).
+pub(super) fn undetermined(open: &[&str], source: &str, sidecar_hint: &str, swin: bool) -> Error {
     let opts: Vec<&str> = open
         .iter()
         .filter_map(|f| OPEN_FIELD_OPTIONS.iter().find(|(n, _)| n == f))
-        .map(|(_, o)| *o)
+        .map(|(_, o)| match *o {
+            "--global-pool token" if swin => "--global-pool avg",
+            "--img-size H[,W]" if swin => "--img-size H[,W] (Swin: required)",
+            o => o,
+        })
         .collect();
     Error::Undetermined {
         source_name: source.to_string(),

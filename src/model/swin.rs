@@ -119,6 +119,14 @@ impl SwinConfig {
     pub fn patch_len(&self) -> usize {
         self.in_chans * self.patch_size[0] * self.patch_size[1]
     }
+
+    /// The first stage whose grid is not a whole number of windows (timm zero-pads it before
+    /// the attention, and the padding tokens take part in it).
+    pub fn padded_stage(&self) -> Option<usize> {
+        self.stages
+            .iter()
+            .position(|s| s.resolution[0] % s.window[0] != 0 || s.resolution[1] % s.window[1] != 0)
+    }
 }
 
 /// The window attention of one block.

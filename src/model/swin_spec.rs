@@ -386,7 +386,7 @@ pub fn resolve(
         &mut open,
     )?;
     if !open.is_empty() {
-        return Err(undetermined(&open, source, sidecar_hint));
+        return Err(undetermined(&open, source, sidecar_hint, true));
     }
     let img_size = img_size.unwrap_or_default();
     let grid = [img_size[0] / ph, img_size[1] / pw];

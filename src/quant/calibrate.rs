@@ -53,6 +53,26 @@ pub fn calibrate(
             "calibration needs at least one image".into(),
         ));
     }
+    if config.post_ln == PostLnMode::Reparam
+        && let Network::Swin(s) = &model.net
+        && let Some(i) = s.config.padded_stage()
+    {
+        let st = &s.config.stages[i];
+        return Err(Error::Unsupported {
+            source_name: model.source.display().to_string(),
+            what: format!(
+                "the LayerNorm reparameterization of a Swin whose stage {i} grid {}x{} is \
+                 zero-padded to whole {}x{} windows (the reparameterized norm1 changes what the \
+                 padding tokens mean, so the float model would change)",
+                st.resolution[0], st.resolution[1], st.window[0], st.window[1]
+            ),
+            hint: Some(
+                "use --post-ln channel-wise or layer-wise, or an input size whose stage grids \
+                 are whole windows"
+                    .into(),
+            ),
+        });
+    }
     let sites = sites_of(&model.net);
     let bar = crate::progress::bar(sites.len() + 2, "calibrate", "steps");
 
