@@ -17,7 +17,7 @@ fn calibrate_deit_s(c: &mut Criterion) {
     let model = Model {
         name: "deit_s_random".into(),
         source: "random".into(),
-        vit,
+        net: repq_hw::model::Network::Vit(vit),
         preprocess: Preprocess::default(),
         labels: None,
     };

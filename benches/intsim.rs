@@ -16,7 +16,7 @@ fn integer_vs_f32(c: &mut Criterion) {
     let model = Model {
         name: "deit_s_random".into(),
         source: "random".into(),
-        vit,
+        net: repq_hw::model::Network::Vit(vit),
         preprocess: Preprocess::default(),
         labels: None,
     };
@@ -44,7 +44,13 @@ fn integer_vs_f32(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(batch as u64));
     group.bench_function("f32_forward", |b| {
-        b.iter(|| model.vit.forward(&images, batch).expect("forward"))
+        b.iter(|| {
+            model
+                .vit()
+                .unwrap()
+                .forward(&images, batch)
+                .expect("forward")
+        })
     });
     group.bench_function("integer_w8a8_forward", |b| {
         b.iter(|| int.forward_codes(&codes, batch).expect("forward"))

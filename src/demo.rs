@@ -42,7 +42,7 @@ pub fn loaded() -> Result<crate::model::Loaded> {
 /// calibration digits in one batch, in their stored order.
 pub fn quantized(config: QuantConfig) -> Result<QuantizedModel> {
     let model = model()?;
-    let transform = EvalTransform::new(&model.preprocess, model.config().img_size)?;
+    let transform = EvalTransform::new(&model.preprocess, model.img_size())?;
     let calib = calibration_set()?;
     let batch = calib.batch(0..calib.len(), &transform)?;
     let info = CalibrationInfo {

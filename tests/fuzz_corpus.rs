@@ -126,7 +126,7 @@ fn valid_seeds_are_accepted() {
         }
         let plain = plain.unwrap_or_else(|e| panic!("{name}: {e}"));
         // tools/make_checkpoint_fixtures.py: 32 wide, 2 blocks, 5 classes, 32x32 input.
-        let c = plain.model.config();
+        let c = plain.model.config().unwrap();
         assert_eq!(
             (c.embed_dim, c.depth, c.num_classes, c.img_size),
             (32, 2, 5, [32, 32]),
@@ -135,7 +135,11 @@ fn valid_seeds_are_accepted() {
         match ema {
             Ok(ema) => {
                 assert_ne!(name, "plain.pt", "a bare state dict has no EMA weights");
-                assert_ne!(ema.model.vit, plain.model.vit, "{name}: EMA weights");
+                assert_ne!(
+                    ema.model.vit().unwrap(),
+                    plain.model.vit().unwrap(),
+                    "{name}: EMA weights"
+                );
             }
             Err(e) => {
                 assert_eq!(name, "plain.pt", "{name}: {e}");
@@ -164,7 +168,7 @@ fn valid_seeds_are_accepted() {
         let heads = l.fields.iter().find(|f| f.field == "num_heads").unwrap();
         assert!(heads.origin.contains("config.json"), "{name}: {heads:?}");
         let m = &l.model;
-        EvalTransform::new(&m.preprocess, m.config().img_size)
+        EvalTransform::new(&m.preprocess, m.config().unwrap().img_size)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     for (name, data) in seeds::seeds(Target::Artifact) {

@@ -222,7 +222,7 @@ fn round_trip(q: &QuantizedModel, int: &IntModel, codes: &[u8], dir: &Path) {
 fn demo_image_round_trips_exactly() {
     let q = quantized(8, 8);
     let int = IntModel::lower(&q, 32).unwrap();
-    let tf = EvalTransform::new(&q.model.preprocess, q.vit_config().img_size).unwrap();
+    let tf = EvalTransform::new(&q.model.preprocess, q.vit_config().unwrap().img_size).unwrap();
     let split = demo::test_split().unwrap();
     let x = split.batch(7..8, &tf).unwrap();
     let codes = int.quantize_input(&x.data);
@@ -291,7 +291,7 @@ fn distilled_random_model_round_trips() {
     let model = Model {
         name: "tiny-distilled".into(),
         source: PathBuf::from("tiny.safetensors"),
-        vit: VisionTransformer::random(cfg.clone(), 3),
+        net: repq_hw::model::Network::Vit(VisionTransformer::random(cfg.clone(), 3)),
         preprocess: Preprocess {
             mean: vec![0.5; 3],
             std: vec![0.5; 3],

@@ -14,11 +14,11 @@ fn quantized(wbits: u32, abits: u32) -> QuantizedModel {
 
 /// (fake-quant top-1, integer top-1) in percent on the embedded test split.
 fn accuracies(q: &QuantizedModel, int: &IntModel) -> (f64, f64) {
-    let tf = EvalTransform::new(&q.model.preprocess, q.vit_config().img_size).unwrap();
+    let tf = EvalTransform::new(&q.model.preprocess, q.vit_config().unwrap().img_size).unwrap();
     let split = demo::test_split().unwrap();
     let batch = split.batch(0..split.len(), &tf).unwrap();
     let n = split.len();
-    let k = q.vit_config().num_classes;
+    let k = q.vit_config().unwrap().num_classes;
     let top1 = |logits: &[f32]| {
         logits
             .chunks_exact(k)
@@ -57,7 +57,7 @@ fn integer_model_tracks_fake_quant() {
 fn capture_and_batched_paths_agree_and_narrow_accumulators_are_refused() {
     let q = quantized(8, 8);
     let int = IntModel::lower(&q, 32).unwrap();
-    let tf = EvalTransform::new(&q.model.preprocess, q.vit_config().img_size).unwrap();
+    let tf = EvalTransform::new(&q.model.preprocess, q.vit_config().unwrap().img_size).unwrap();
     let split = demo::test_split().unwrap();
     let batch = split.batch(0..3, &tf).unwrap();
     let codes = int.quantize_input(&batch.data);

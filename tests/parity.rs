@@ -23,8 +23,12 @@ fn compare(name: &str) -> (f32, f32) {
     let want = io.take("logits", &out_shape).unwrap();
     let batch = in_shape[0];
     assert!(batch >= 2, "parity needs batch >= 2");
-    assert_eq!(out_shape, vec![batch, model.config().num_classes]);
-    let got = model.vit.forward(&input, batch).expect("forward");
+    assert_eq!(out_shape, vec![batch, model.config().unwrap().num_classes]);
+    let got = model
+        .vit()
+        .unwrap()
+        .forward(&input, batch)
+        .expect("forward");
     let diff = got
         .iter()
         .zip(&want)
@@ -65,7 +69,7 @@ fn distilled_deit_f32_matches_timm() {
 #[test]
 fn architecture_is_inferred_from_shapes() {
     let m = Model::load(&fixture("vit_odd.safetensors")).unwrap();
-    let c = m.config();
+    let c = m.config().unwrap();
     assert_eq!(c.img_size, [48, 80]);
     assert_eq!(c.patch_size, [8, 8]);
     assert_eq!(
@@ -75,13 +79,13 @@ fn architecture_is_inferred_from_shapes() {
     assert_eq!(c.num_classes, 17);
     assert!(!c.qkv_bias);
     let t = Model::load(&fixture("deit_tiny.safetensors")).unwrap();
-    let c = t.config();
+    let c = t.config().unwrap();
     assert_eq!(
         (c.embed_dim, c.depth, c.num_heads, c.seq_len()),
         (192, 12, 3, 197)
     );
-    assert_eq!(t.vit.num_params(), 5_717_416); // timm's count for deit_tiny_patch16_224
+    assert_eq!(t.vit().unwrap().num_params(), 5_717_416); // timm's count for deit_tiny_patch16_224
     let d = Model::load(&fixture("deit_distilled.safetensors")).unwrap();
-    assert!(d.config().distilled);
-    assert_eq!(d.config().seq_len(), 2 + 16);
+    assert!(d.config().unwrap().distilled);
+    assert_eq!(d.config().unwrap().seq_len(), 2 + 16);
 }

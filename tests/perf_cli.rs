@@ -122,7 +122,7 @@ fn the_embedded_model_is_the_default() {
     let a = ok(&["--pe", "16x16"]);
     let b = ok(&["--pe", "16x16", "--model", "demo"]);
     assert_eq!(a, b);
-    let cfg = repq_hw::demo::model().unwrap().config().clone();
+    let cfg = repq_hw::demo::model().unwrap().config().unwrap().clone();
     check_model_report(&a, &cfg, &["head"]);
     assert!(a.contains("model deit-digits"), "{a}");
 }

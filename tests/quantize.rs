@@ -37,7 +37,8 @@ struct Demo {
 
 fn demo() -> Demo {
     let model = repq_hw::demo::model().unwrap();
-    let transform = EvalTransform::new(&model.preprocess, model.config().img_size).unwrap();
+    let transform =
+        EvalTransform::new(&model.preprocess, model.config().unwrap().img_size).unwrap();
     let args = CalibArgs {
         calib: None,
         calib_count: 32,
@@ -114,17 +115,17 @@ fn reparameterized_float_model_equals_the_original() {
     // the same function, on real inputs (the test digits), for both choices of z~.
     let d = demo();
     let images = d.images(120);
-    let want = d.model.vit.forward(&images, 120).unwrap();
+    let want = d.model.vit().unwrap().forward(&images, 120).unwrap();
     let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
     for z in [ZTilde::Mean, ZTilde::Round] {
         let q = d.quantize(w4a4().with_z_tilde(z));
-        let rep = &q.model.vit;
+        let rep = q.model.vit().unwrap();
         assert_eq!(q.ln_reparams.len(), 2 * rep.config.depth);
         // The parameters really changed (otherwise the test proves nothing).
         let changed = rep
             .blocks
             .iter()
-            .zip(&d.model.vit.blocks)
+            .zip(&d.model.vit().unwrap().blocks)
             .all(|(a, b)| a.norm1.gamma != b.norm1.gamma && a.fc1.weight != b.fc1.weight);
         assert!(changed);
         let got = rep.forward(&images, 120).unwrap();
@@ -138,7 +139,7 @@ fn reparameterized_float_model_equals_the_original() {
 
         // X~' = (X' + s * r2) / r1 channel by channel (Eq. 15), at the first block's qkv input
         // (same LayerNorm input in both models).
-        let a = capture(&d.model.vit, &images, 120, &[Site::QkvInput(0)]);
+        let a = capture(d.model.vit().unwrap(), &images, 120, &[Site::QkvInput(0)]);
         let b = capture(rep, &images, 120, &[Site::QkvInput(0)]);
         let r = &q.ln_reparams[&Site::QkvInput(0)];
         let s = r.channel_wise.scales();
@@ -197,12 +198,12 @@ fn integer_z_tilde_gives_identical_codes() {
     let d = demo();
     let images = d.images(100);
     let q = d.quantize(w4a4().with_z_tilde(ZTilde::Round));
-    let depth = d.model.config().depth;
+    let depth = d.model.config().unwrap().depth;
     let sites: Vec<Site> = (0..depth)
         .flat_map(|i| [Site::QkvInput(i), Site::Fc1Input(i)])
         .collect();
-    let a = capture(&d.model.vit, &images, 100, &sites);
-    let b = capture(&q.model.vit, &images, 100, &sites);
+    let a = capture(d.model.vit().unwrap(), &images, 100, &sites);
+    let b = capture(q.model.vit().unwrap(), &images, 100, &sites);
     let (mut bad, mut total) = (0, 0);
     for &site in &sites {
         let lw = &q.ln_reparams[&site].reparam;
@@ -223,7 +224,7 @@ fn integer_z_tilde_gives_identical_codes() {
     // With the reference's fractional z~ the layer-wise quantizer is not exact: codes of
     // round(X~'/s~) + z~ no longer line up with the channel-wise ones.
     let qm = d.quantize(w4a4());
-    let b = capture(&qm.model.vit, &images, 100, &[Site::QkvInput(0)]);
+    let b = capture(qm.model.vit().unwrap(), &images, 100, &[Site::QkvInput(0)]);
     let r = &qm.ln_reparams[&Site::QkvInput(0)];
     let ActQuantizer::Uniform(lw) = &qm.activations[&Site::QkvInput(0)] else {
         panic!()
@@ -287,16 +288,21 @@ fn calibration_initialises_each_site_in_forward_order_on_quantized_inputs() {
             seen: Vec::new(),
         };
         q.fake_quant_vit()
+            .unwrap()
             .forward_with(&d.calib, d.n, &mut check)
             .unwrap();
-        assert_eq!(check.seen, all_sites(d.model.config()), "forward order");
+        assert_eq!(
+            check.seen,
+            all_sites(d.model.config().unwrap()),
+            "forward order"
+        );
     }
 }
 
 #[test]
 fn every_quantizer_is_where_the_reference_puts_it() {
     let d = demo();
-    let cfg = d.model.config().clone();
+    let cfg = d.model.config().unwrap().clone();
     for (w, a) in [(4u32, 4u32), (6, 6), (8, 8), (4, 8)] {
         let c = QuantConfig::new(w, a).unwrap();
         let q = d.quantize(c);
@@ -313,10 +319,10 @@ fn every_quantizer_is_where_the_reference_puts_it() {
                 (s, other) => panic!("{}: {other:?}", site_name(s)),
             }
         }
-        let fake = q.fake_quant_vit();
+        let fake = q.fake_quant_vit().unwrap();
         for layer in WeightLayer::all(&cfg) {
             let w8 = &q.weights[&layer];
-            let lin = layer.linear(&q.model.vit).unwrap();
+            let lin = layer.linear(q.model.vit().unwrap()).unwrap();
             assert_eq!(
                 (w8.quantizer.bits(), w8.quantizer.granularity()),
                 (
@@ -358,7 +364,11 @@ fn every_quantizer_is_where_the_reference_puts_it() {
         }
     );
     assert!(q.ln_reparams.is_empty());
-    assert_eq!(q.model.vit, d.model.vit, "no reparameterization");
+    assert_eq!(
+        q.model.vit().unwrap(),
+        d.model.vit().unwrap(),
+        "no reparameterization"
+    );
     let ActQuantizer::Log(l) = &q.activations[&Site::AttnProbs(0)] else {
         panic!()
     };
@@ -368,7 +378,9 @@ fn every_quantizer_is_where_the_reference_puts_it() {
 #[test]
 fn accuracy_w8a8_within_one_point_of_full_precision() {
     let d = demo();
-    let fp = d.accuracy(|x, b| d.model.vit.forward(x, b)).top1_pct();
+    let fp = d
+        .accuracy(|x, b| d.model.vit().unwrap().forward(x, b))
+        .top1_pct();
     let mut report = format!("FP {fp:.2}");
     for (bits, max_drop) in [(8u32, 1.0f64), (6, 3.0), (4, 10.0)] {
         let q = d.quantize(QuantConfig::new(bits, bits).unwrap());
@@ -386,7 +398,7 @@ fn log_sqrt2_and_its_reparameterization_give_bit_identical_logits() {
         let c = QuantConfig::new(bits, bits).unwrap();
         let a = d.quantize(c.with_post_softmax(PostSoftmaxMode::LogSqrt2));
         let b = d.quantize(c.with_post_softmax(PostSoftmaxMode::Reparam));
-        for i in 0..d.model.config().depth {
+        for i in 0..d.model.config().unwrap().depth {
             let (ActQuantizer::Log(l), ActQuantizer::Log2Reparam(r)) = (
                 &a.activations[&Site::AttnProbs(i)],
                 &b.activations[&Site::AttnProbs(i)],
@@ -409,10 +421,10 @@ fn eq18_20_on_real_attention_maps() {
     // split (360 x 6 blocks x 3 heads x 50 x 50 = 16.2 million values), at 4 and 8 bits, with
     // the calibrated scales and random ones; and exhaustively over all codes.
     let d = demo();
-    let depth = d.model.config().depth;
+    let depth = d.model.config().unwrap().depth;
     let sites: Vec<Site> = (0..depth).map(Site::AttnProbs).collect();
     let images = d.images(360);
-    let maps = capture(&d.model.vit, &images, 360, &sites);
+    let maps = capture(d.model.vit().unwrap(), &images, 360, &sites);
     let all: Vec<f32> = maps.values().flatten().copied().collect();
     eprintln!("{} attention probabilities", all.len());
     let mut rng = StdRng::seed_from_u64(7);
@@ -514,7 +526,7 @@ fn artifact_round_trip_gives_identical_logits() {
     let float = dir.path().join("float.safetensors");
     std::fs::write(
         &float,
-        repq_hw::model::checkpoint::to_safetensors(&d.model.vit).unwrap(),
+        repq_hw::model::checkpoint::to_safetensors(d.model.vit().unwrap()).unwrap(),
     )
     .unwrap();
     assert!(!is_artifact(&float).unwrap());
@@ -607,7 +619,7 @@ fn bad_artifacts_are_clear_errors() {
     assert!(e.contains("missing"), "{e}");
 
     // A float checkpoint given where an artifact is expected.
-    let float = repq_hw::model::checkpoint::to_safetensors(&d.model.vit).unwrap();
+    let float = repq_hw::model::checkpoint::to_safetensors(d.model.vit().unwrap()).unwrap();
     let (f, e) = load_err(&float);
     assert_eq!(f, "format", "{e}");
     assert!(e.contains("not a repq-hw quantized artifact"), "{e}");
@@ -738,7 +750,7 @@ fn distilled_model_without_qkv_bias_round_trips() {
     let model = Model {
         name: "tiny".into(),
         source: "random".into(),
-        vit,
+        net: repq_hw::model::Network::Vit(vit),
         preprocess: Default::default(),
         labels: None,
     };
@@ -762,16 +774,16 @@ fn distilled_model_without_qkv_bias_round_trips() {
         assert!(q.weights.contains_key(&WeightLayer::HeadDist));
         assert!(q.activations.contains_key(&Site::HeadDistInput));
         let reparam = c.post_ln == PostLnMode::Reparam;
-        assert_eq!(q.model.vit.blocks[1].qkv.bias.is_some(), reparam);
-        assert_eq!(q.model.vit.config.qkv_bias, reparam);
+        assert_eq!(q.model.vit().unwrap().blocks[1].qkv.bias.is_some(), reparam);
+        assert_eq!(q.model.vit().unwrap().config.qkv_bias, reparam);
         let back =
             QuantizedModel::from_bytes(&bytes_of(&q), Path::new("tiny.safetensors")).unwrap();
         let a = q.forward(&images, n).unwrap();
         let b = back.forward(&images, n).unwrap();
         assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
         // The float reparameterization keeps the function.
-        let f0 = model.vit.forward(&images, n).unwrap();
-        let f1 = q.model.vit.forward(&images, n).unwrap();
+        let f0 = model.vit().unwrap().forward(&images, n).unwrap();
+        let f1 = q.model.vit().unwrap().forward(&images, n).unwrap();
         let m = f0.iter().fold(0f32, |m, v| m.max(v.abs()));
         assert!(
             f0.iter()

@@ -119,7 +119,7 @@ fn quantize_a_checkpoint_with_an_imagefolder_calibration_set() {
     let ckpt = dir.path().join("digits.safetensors");
     std::fs::write(
         &ckpt,
-        repq_hw::model::checkpoint::to_safetensors(&model.vit).unwrap(),
+        repq_hw::model::checkpoint::to_safetensors(model.vit().unwrap()).unwrap(),
     )
     .unwrap();
     std::fs::copy(

@@ -18,11 +18,11 @@ use repq_hw::quant::{CalibrationInfo, WeightLayer, calibrate};
 /// The demo model with head row 0 made all positive (`|w| + 0.01`), quantized at `wbits`/`abits`.
 fn single_sign_head(wbits: u32, abits: u32) -> QuantizedModel {
     let mut model = demo::model().unwrap();
-    let k = model.vit.head.in_features;
-    for w in &mut model.vit.head.weight[..k] {
+    let k = model.vit().unwrap().head.in_features;
+    for w in &mut model.vit_mut().unwrap().head.weight[..k] {
         *w = w.abs() + 0.01;
     }
-    let tf = EvalTransform::new(&model.preprocess, model.config().img_size).unwrap();
+    let tf = EvalTransform::new(&model.preprocess, model.config().unwrap().img_size).unwrap();
     let calib = demo::calibration_set().unwrap();
     let batch = calib.batch(0..calib.len(), &tf).unwrap();
     let info = CalibrationInfo {
@@ -61,7 +61,7 @@ fn single_sign_weight_row_gives_golden_vectors() {
         "{:?}",
         int.widened
     );
-    let tf = EvalTransform::new(&q.model.preprocess, q.vit_config().img_size).unwrap();
+    let tf = EvalTransform::new(&q.model.preprocess, q.vit_config().unwrap().img_size).unwrap();
     let split = demo::test_split().unwrap();
     let batch = split.batch(0..1, &tf).unwrap();
     let codes = int.quantize_input(&batch.data);
@@ -157,7 +157,7 @@ fn key_quantizer_outside_the_code_range_is_widened() {
 
 /// Top-1 (percent) of fake-quant logits or integer logits on the embedded test split.
 fn top1(q: &QuantizedModel, int: Option<&IntModel>) -> f64 {
-    let tf = EvalTransform::new(&q.model.preprocess, q.vit_config().img_size).unwrap();
+    let tf = EvalTransform::new(&q.model.preprocess, q.vit_config().unwrap().img_size).unwrap();
     let split = demo::test_split().unwrap();
     let n = split.len();
     let batch = split.batch(0..n, &tf).unwrap();
@@ -165,7 +165,7 @@ fn top1(q: &QuantizedModel, int: Option<&IntModel>) -> f64 {
         Some(m) => m.forward(&batch.data, n).unwrap(),
         None => q.forward(&batch.data, n).unwrap(),
     };
-    let k = q.vit_config().num_classes;
+    let k = q.vit_config().unwrap().num_classes;
     let right = logits
         .chunks_exact(k)
         .zip(split.labels())
@@ -182,7 +182,7 @@ fn with_integer_weights(q: &QuantizedModel) -> QuantizedModel {
     use repq_hw::quant::zero_range::integer_weight;
     let mut weights = q.weights.clone();
     for (layer, w) in weights.iter_mut() {
-        let lin = layer.linear(&q.model.vit).unwrap();
+        let lin = layer.linear(q.model.vit().unwrap()).unwrap();
         let iw = integer_weight(w, &lin.weight, &layer.name()).unwrap();
         let rows = iw.scales.len();
         *w = QuantizedWeight {

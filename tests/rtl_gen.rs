@@ -465,7 +465,12 @@ fn refuses_to_replace_a_foreign_directory_and_keeps_it_intact() {
 #[test]
 fn demo_requirement_covers_every_matmul_of_the_demo_model() {
     use num_bigint::BigInt;
-    let cfg = repq_hw::demo::model().unwrap().vit.config;
+    let cfg = repq_hw::demo::model()
+        .unwrap()
+        .vit()
+        .unwrap()
+        .config
+        .clone();
     assert_eq!(cfg.embed_dim as u64, rtl::config::DEMO_EMBED_DIM);
     assert_eq!(cfg.mlp_hidden as u64, rtl::config::DEMO_MLP_HIDDEN);
     assert_eq!(cfg.seq_len() as u64, rtl::config::DEMO_TOKENS);
@@ -586,7 +591,7 @@ fn constraints_dir_matches_a_fresh_generation() {
 fn demo_requirement_matches_the_embedded_model() {
     use repq_hw::rtl::config::{DEMO_EMBED_DIM, DEMO_MLP_HIDDEN, DEMO_TOKENS};
     let model = repq_hw::demo::model().unwrap();
-    let c = model.config();
+    let c = model.config().unwrap();
     assert_eq!(c.embed_dim as u64, DEMO_EMBED_DIM);
     assert_eq!(c.mlp_hidden as u64, DEMO_MLP_HIDDEN);
     assert_eq!(c.seq_len() as u64, DEMO_TOKENS);

@@ -48,9 +48,8 @@ pub fn run(args: &AblateArgs) -> Result<()> {
     }
     let base = QuantConfig::new(args.wbits, args.abits)?.with_z_tilde(args.z_tilde);
     let model = args.model.load()?;
-    let cfg = model.config();
-    let classes = cfg.num_classes;
-    let transform = EvalTransform::new(&model.preprocess, cfg.img_size)?;
+    let classes = model.num_classes();
+    let transform = EvalTransform::new(&model.preprocess, model.img_size())?;
     let set =
         EvalSet::open(args.data.as_deref(), args.model.model.is_none())?.ok_or_else(|| {
             Error::Invalid(format!(
@@ -73,7 +72,7 @@ pub fn run(args: &AblateArgs) -> Result<()> {
             logits,
         })
     };
-    let fp = eval("f32", &|x, b| model.vit.forward(x, b))?;
+    let fp = eval("f32", &|x, b| model.forward(x, b))?;
     let run = |post_ln: PostLnMode, post_softmax: PostSoftmaxMode| -> Result<Row> {
         let c = base.with_post_ln(post_ln).with_post_softmax(post_softmax);
         let q = calibrate(&model, &images, n, c, info.clone())?;

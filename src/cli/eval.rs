@@ -40,9 +40,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         super::quantize::LoadedModel::load_with(args.model.model.as_deref(), &args.model.options)?;
     let model = loaded.model();
     let kind = loaded.kind();
-    let cfg = model.config();
-    let transform = EvalTransform::new(&model.preprocess, cfg.img_size)?;
-    let classes = cfg.num_classes;
+    let transform = EvalTransform::new(&model.preprocess, model.img_size())?;
+    let classes = model.num_classes();
     let integer = match (&loaded, args.integer) {
         (super::quantize::LoadedModel::Quantized(q), true) => {
             Some(crate::intsim::IntModel::lower(q, args.acc_bits)?)

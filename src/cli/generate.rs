@@ -108,6 +108,8 @@ fn model_requirement(
             ));
         }
     };
+    // The architecture first: a Swin artifact has no integer model at any bit width.
+    q.vit_config()?;
     let (w, a) = (q.config.wbits, q.config.abits);
     let (wbits, abits) = (wbits.unwrap_or(w), abits.unwrap_or(a));
     if (w, a) != (wbits, abits) {

@@ -204,7 +204,7 @@ fn run_model(args: &GoldenArgs, argv: &[String]) -> Result<((usize, u64), String
         }
         LoadedModel::Float(model) => {
             let config = QuantConfig::new(args.wbits.unwrap_or(8), args.abits.unwrap_or(8))?;
-            let transform = EvalTransform::new(&model.preprocess, model.config().img_size)?;
+            let transform = EvalTransform::new(&model.preprocess, model.img_size())?;
             let calib = CalibArgs {
                 calib: args.calib.clone(),
                 calib_count: args.calib_count,
@@ -228,7 +228,7 @@ fn run_model(args: &GoldenArgs, argv: &[String]) -> Result<((usize, u64), String
         None => super::generate::quantized_acc_bits(&q, &quantized)?,
     };
     let int = IntModel::lower(&q, acc_bits)?;
-    let cfg = q.vit_config().clone();
+    let cfg = q.vit_config()?.clone();
     let transform = EvalTransform::new(&q.model.preprocess, cfg.img_size)?;
     let (img, mut image) = match &args.image {
         Some(path) => {

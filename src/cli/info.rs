@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use super::model_options::ModelOptions;
 use super::output::out;
 use crate::error::Result;
-use crate::model::{Loaded, Model};
+use crate::model::{Loaded, Model, Network, SwinConfig, VitConfig};
 
 #[derive(Debug, clap::Args)]
 pub struct InfoArgs {
-    /// A timm ViT/DeiT checkpoint (.safetensors or PyTorch .pth/.pt/.bin, with timm's
+    /// A timm ViT/DeiT or Swin checkpoint (.safetensors or PyTorch .pth/.pt/.bin, with timm's
     /// config.json and/or a MODEL.toml sidecar beside it); default: the embedded demo model
     pub model: Option<PathBuf>,
     #[command(flatten)]
@@ -45,8 +45,20 @@ pub fn describe_loaded(loaded: &Loaded) -> String {
 
 /// The summary of a model: architecture, preprocessing and parameter count.
 pub fn describe(model: &Model) -> String {
-    let c = model.config();
     let p = &model.preprocess;
+    let mut s = match &model.net {
+        Network::Vit(v) => describe_vit(model, &v.config),
+        Network::Swin(m) => describe_swin(model, &m.config),
+    };
+    s += &format!(
+        "preprocess   bicubic, center crop, crop_pct {}, mean {:?}, std {:?}\n",
+        p.crop_pct, p.mean, p.std
+    );
+    s += &format!("parameters   {}\n", model.net.num_params());
+    s
+}
+
+fn describe_vit(model: &Model, c: &VitConfig) -> String {
     let kind = if c.distilled {
         "DeiT (distilled)"
     } else {
@@ -83,10 +95,43 @@ pub fn describe(model: &Model) -> String {
     s += &format!("classes      {}\n", c.num_classes);
     s += &format!("qkv bias     {}\n", if c.qkv_bias { "yes" } else { "no" });
     s += &format!("layernorm    eps {:e}\n", c.ln_eps);
+    s
+}
+
+fn describe_swin(model: &Model, c: &SwinConfig) -> String {
+    let mut s = String::new();
+    s += &format!("model        {} (Swin Transformer)\n", model.name);
+    s += &format!("source       {}\n", model.source.display());
     s += &format!(
-        "preprocess   bicubic, center crop, crop_pct {}, mean {:?}, std {:?}\n",
-        p.crop_pct, p.mean, p.std
+        "input        {} x {} x {} (C x H x W)\n",
+        c.in_chans, c.img_size[0], c.img_size[1]
     );
-    s += &format!("parameters   {}\n", model.vit.num_params());
+    s += &format!(
+        "patches      {} x {} px, {} x {} grid\n",
+        c.patch_size[0],
+        c.patch_size[1],
+        c.grid()[0],
+        c.grid()[1]
+    );
+    for (i, st) in c.stages.iter().enumerate() {
+        s += &format!(
+            "stage {i}      {} x {} grid, width {}, {} blocks, {} heads of {}, mlp {}, window \
+             {}x{}, shift {}x{}\n",
+            st.resolution[0],
+            st.resolution[1],
+            st.dim,
+            st.depth,
+            st.num_heads,
+            st.head_dim,
+            st.mlp_hidden,
+            st.window[0],
+            st.window[1],
+            st.shift[0],
+            st.shift[1]
+        );
+    }
+    s += &format!("classes      {} (average pooling)\n", c.num_classes);
+    s += &format!("qkv bias     {}\n", if c.qkv_bias { "yes" } else { "no" });
+    s += &format!("layernorm    eps {:e}\n", c.ln_eps);
     s
 }

@@ -84,7 +84,7 @@ pub fn run(cli: Cli) -> Result<()> {
 /// The model a command works on: the given checkpoint, or the embedded demo model.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelArg {
-    /// A timm ViT/DeiT checkpoint: .safetensors or a PyTorch .pth/.pt/.bin, with timm's
+    /// A timm ViT/DeiT or Swin checkpoint: .safetensors or a PyTorch .pth/.pt/.bin, with timm's
     /// config.json and/or a MODEL.toml sidecar beside it; default: the embedded demo model
     #[arg(long, value_name = "MODEL")]
     pub model: Option<PathBuf>,

@@ -15,16 +15,18 @@ pub struct ModelOptions {
     /// LayerNorm epsilon and pooling, and the tag's preprocessing (default tag: timm's first)
     #[arg(long, value_name = "NAME[.TAG]")]
     pub arch: Option<String>,
-    /// Attention heads (the head width is the token width / heads)
+    /// Attention heads (the head width is the token width / heads; Swin reads its heads off
+    /// relative_position_bias_table)
     #[arg(long, value_name = "N")]
     pub num_heads: Option<usize>,
-    /// Input size: one side, or H,W (default: read off pos_embed when its grid is square)
+    /// Input size: one side, or H,W (ViT/DeiT default: read off pos_embed when its grid is
+    /// square; Swin: required unless a config.json gives it)
     #[arg(long, value_name = "H[,W]", value_delimiter = ',')]
     pub img_size: Option<Vec<usize>>,
-    /// LayerNorm epsilon (timm's ViT/DeiT: 1e-6)
+    /// LayerNorm epsilon (timm's ViT/DeiT: 1e-6, Swin: 1e-5)
     #[arg(long, value_name = "EPS")]
     pub layer_norm_eps: Option<f32>,
-    /// Pooling before the head (only `token`, the class token, is implemented)
+    /// Pooling before the head (`token`, the class token, for ViT/DeiT; `avg` for Swin)
     #[arg(long, value_name = "POOL")]
     pub global_pool: Option<String>,
     /// Normalization mean per channel

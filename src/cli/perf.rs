@@ -141,7 +141,13 @@ fn model_config(
     };
     Ok((
         format!("{} ({})", m.name, m.source.display()),
-        m.config().clone(),
+        m.config()
+            .cloned()
+            .ok_or_else(|| crate::error::Error::Unsupported {
+                source_name: m.source.display().to_string(),
+                what: format!("the accelerator model of a {} network", m.net.family()),
+                hint: Some("perf models the ViT/DeiT datapath only".into()),
+            })?,
     ))
 }
 

@@ -42,8 +42,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     let loaded =
         super::quantize::LoadedModel::load_with(args.model.model.as_deref(), &args.model.options)?;
     let model = loaded.model();
-    let cfg = model.config();
-    let transform = EvalTransform::new(&model.preprocess, cfg.img_size)?;
+    let transform = EvalTransform::new(&model.preprocess, model.img_size())?;
     let inputs: Vec<Vec<f32>> = args
         .images
         .par_iter()
@@ -64,7 +63,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         }
         _ => loaded.forward(&flat, batch)?,
     };
-    let k = cfg.num_classes;
+    let k = model.num_classes();
     // The file first: a closed stdout ends the command at the first line printed.
     if let Some(path) = &args.logits {
         crate::npy::write_f32(path, &[batch, k], &logits)?;

@@ -95,7 +95,7 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
         return Err(Error::Invalid("--batch-size must be at least 1".into()));
     }
     let model = args.model.load()?;
-    let transform = EvalTransform::new(&model.preprocess, model.config().img_size)?;
+    let transform = EvalTransform::new(&model.preprocess, model.img_size())?;
     let eval_set = EvalSet::open(args.data.as_deref(), args.model.model.is_none())?;
     let (images, n, info) = calibration_images(&model, &transform, &args.calib)?;
     errln!(
@@ -116,7 +116,7 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
         args.out.display()
     )?;
     if let Some(set) = eval_set {
-        let classes = model.config().num_classes;
+        let classes = model.num_classes();
         set.check_classes(classes)?;
         let what = q.describe();
         let acc = set.evaluate(&transform, args.batch_size, classes, &what, |x, b| {
@@ -329,7 +329,7 @@ impl LoadedModel {
     /// Logits: the f32 forward, or the fake-quant forward of a quantized artifact.
     pub fn forward(&self, images: &[f32], batch: usize) -> Result<Vec<f32>> {
         match self {
-            LoadedModel::Float(m) => m.vit.forward(images, batch),
+            LoadedModel::Float(m) => m.forward(images, batch),
             LoadedModel::Quantized(q) => q.forward(images, batch),
         }
     }

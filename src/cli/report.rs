@@ -197,7 +197,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     // As `repq-hw eval --integer` runs it (32-bit accumulators).
     let integer = IntModel::lower(&q, 32)?;
     let embedded = q.source_checkpoint == crate::demo::SOURCE;
-    let transform = EvalTransform::new(&q.model.preprocess, q.vit_config().img_size)?;
+    let transform = EvalTransform::new(&q.model.preprocess, q.vit_config()?.img_size)?;
 
     // Calibration images: the artifact's own choice unless told otherwise.
     if !embedded && args.calib.is_none() {
@@ -239,13 +239,13 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     };
     let eval = match (&folder, &split, &args.data) {
         (Some(f), _, Some(dir)) => {
-            if f.classes().len() > q.vit_config().num_classes {
+            if f.classes().len() > q.vit_config()?.num_classes {
                 return Err(Error::Dataset {
                     path: dir.clone(),
                     reason: format!(
                         "{} class folders but the model has {} outputs",
                         f.classes().len(),
-                        q.vit_config().num_classes
+                        q.vit_config()?.num_classes
                     ),
                 });
             }

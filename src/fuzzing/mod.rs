@@ -16,7 +16,7 @@ pub mod seeds;
 use crate::data::{EvalTransform, decode_rgb};
 use crate::golden::{GoldenDir, dir::parse_file, hex, manifest::Manifest};
 use crate::model::hub::CONFIG_JSON;
-use crate::model::{LoadOptions, Loaded, Model, Preprocess, Sidecar, VisionTransformer};
+use crate::model::{LoadOptions, Loaded, Model, Network, Preprocess, Sidecar};
 use crate::quant::{QuantizedModel, artifact::is_artifact_header};
 use scratch::ScratchDir;
 
@@ -114,18 +114,18 @@ pub fn checkpoint(data: &[u8]) {
     let path = Path::new("fuzz.safetensors");
     let sidecar = checkpoint_sidecar(input_channels(data));
     match Model::from_bytes(data, path, &sidecar, None) {
-        Ok(m) => assert_round_trip(&m.vit, &sidecar),
+        Ok(m) => assert_round_trip(&m.net, &sidecar),
         Err(e) => report(&e),
     }
 }
 
 /// A loaded model, written as safetensors and loaded back with the same `sidecar`, must be the
 /// same model.
-fn assert_round_trip(vit: &VisionTransformer, sidecar: &Sidecar) {
-    let bytes = crate::model::checkpoint::to_safetensors(vit).expect("a loaded model serializes");
+fn assert_round_trip(net: &Network, sidecar: &Sidecar) {
+    let bytes = net.to_safetensors().expect("a loaded model serializes");
     let again = Model::from_bytes(&bytes, Path::new("fuzz.safetensors"), sidecar, None)
         .expect("a serialized model loads");
-    assert_eq!(&again.vit, vit, "checkpoint round trip");
+    assert_eq!(&again.net, net, "checkpoint round trip");
 }
 
 /// The command-line options the PyTorch harness loads with: the fields shapes cannot prove
@@ -153,7 +153,7 @@ pub fn pth_loaded(data: &[u8]) -> [crate::Result<Loaded>; 2] {
 pub fn pth(data: &[u8]) {
     for r in pth_loaded(data) {
         match r {
-            Ok(loaded) => assert_round_trip(&loaded.model.vit, &pth_options(false).overrides),
+            Ok(loaded) => assert_round_trip(&loaded.model.net, &pth_options(false).overrides),
             Err(e) => report(&e),
         }
     }
@@ -209,7 +209,7 @@ pub fn sidecar_model(data: &[u8]) -> Option<crate::Result<Model>> {
 pub fn sidecar(data: &[u8]) {
     match sidecar_model(data) {
         Some(Ok(m)) => {
-            if let Err(e) = EvalTransform::new(&m.preprocess, m.config().img_size) {
+            if let Err(e) = EvalTransform::new(&m.preprocess, m.img_size()) {
                 report(&e);
             }
         }
@@ -236,7 +236,7 @@ pub fn config_json(data: &[u8]) {
             let beside = loaded.model.source.with_file_name(CONFIG_JSON);
             assert_eq!(loaded.read, [beside], "the files read");
             let m = &loaded.model;
-            if let Err(e) = EvalTransform::new(&m.preprocess, m.config().img_size) {
+            if let Err(e) = EvalTransform::new(&m.preprocess, m.img_size()) {
                 report(&e);
             }
         }

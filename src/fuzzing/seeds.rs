@@ -335,7 +335,7 @@ fn small_quantized(distilled: bool, config: QuantConfig, seed: u64) -> Quantized
     let model = Model {
         name: "small".into(),
         source: "small.safetensors".into(),
-        vit,
+        net: crate::model::Network::Vit(vit),
         preprocess: Preprocess::default(),
         labels: None,
     };

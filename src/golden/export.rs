@@ -55,6 +55,7 @@ fn weight_scales(m: &IntModel, layer: WeightLayer) -> Option<Vec<f64>> {
         WeightLayer::Fc2(i) => &m.blocks.get(i)?.fc2,
         WeightLayer::Head => m.heads.first()?,
         WeightLayer::HeadDist => m.heads.get(1)?,
+        WeightLayer::Reduction(_) => return None,
     };
     Some(l.w_scales.clone()).filter(|s| s.len() == l.out_features)
 }

@@ -539,7 +539,7 @@ mod tests {
         for (wbits, abits) in [(8, 8), (4, 4)] {
             let q = crate::demo::quantized(QuantConfig::new(wbits, abits).unwrap()).unwrap();
             let int = IntModel::lower(&q, 32).unwrap();
-            let tf = EvalTransform::new(&q.model.preprocess, q.vit_config().img_size).unwrap();
+            let tf = EvalTransform::new(&q.model.preprocess, q.model.img_size()).unwrap();
             let split = crate::demo::test_split().unwrap();
             let images = 3;
             let batch = split.batch(0..images, &tf).unwrap();

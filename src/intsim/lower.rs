@@ -215,8 +215,8 @@ impl IntModel {
                     .into(),
             ));
         }
-        let cfg = q.vit_config().clone();
-        let vit = &q.model.vit;
+        let cfg = q.vit_config()?.clone();
+        let vit = q.model.vit().ok_or_else(|| q.integer_unsupported())?;
         let abits = q.config.abits;
         let (t, d, dh) = (cfg.seq_len(), cfg.embed_dim, cfg.head_dim());
 

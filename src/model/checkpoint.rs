@@ -7,8 +7,9 @@
 //! prove is read off them ([`infer_shapes`]); the rest comes from [`crate::model::spec`].
 //! F32, F16, BF16 and F64 tensors load (converted to f32 as `copy_` into a float32 model does);
 //! entries that are not floating-point (an `epoch` counter, `num_batches_tracked`) are skipped
-//! with a note. Every tensor is checked for shape and for finite values. Tensors of an
-//! architecture this tool does not implement (Swin, LayerScale, fc_norm, register tokens, ...)
+//! with a note. Every tensor is checked for shape and for finite values. Swin checkpoints are
+//! read by [`crate::model::swin_load`]. Tensors of an architecture this tool does not implement
+//! (SwinV2, LayerScale, fc_norm, register tokens, ...)
 //! are an [`Error::Unsupported`] naming the architecture, and any other tensor it does not
 //! understand is an error rather than silently ignored.
 
@@ -213,6 +214,23 @@ impl TensorFile {
         }
     }
 
+    /// Renames a tensor (no-op if absent).
+    pub(super) fn rename(&mut self, from: &str, to: String) {
+        if let Some(t) = self.tensors.remove(from) {
+            self.tensors.insert(to, t);
+        }
+    }
+
+    /// Drops a tensor; whether it was there.
+    pub(super) fn remove(&mut self, name: &str) -> bool {
+        self.tensors.remove(name).is_some()
+    }
+
+    /// Adds a line to [`Self::notes`].
+    pub(super) fn note(&mut self, line: String) {
+        self.notes.push(line);
+    }
+
     fn missing(&self, name: &str) -> Error {
         Error::MissingTensor {
             path: self.path.clone(),
@@ -222,7 +240,7 @@ impl TensorFile {
 
     /// The shape of a tensor that the architecture is read from: rank `N`, every size positive
     /// (a zero size would make an empty architecture whose other sizes no data bounds).
-    fn dims<const N: usize>(&self, name: &str, expected: &str) -> Result<[usize; N]> {
+    pub(super) fn dims<const N: usize>(&self, name: &str, expected: &str) -> Result<[usize; N]> {
         let shape = self.shape(name)?;
         match <[usize; N]>::try_from(shape) {
             Ok(dims) if dims.iter().all(|&d| d > 0) => Ok(dims),
@@ -230,7 +248,7 @@ impl TensorFile {
         }
     }
 
-    fn shape_error(&self, name: &str, expected: &str) -> Error {
+    pub(super) fn shape_error(&self, name: &str, expected: &str) -> Error {
         Error::TensorShape {
             path: self.path.clone(),
             tensor: name.to_string(),
@@ -289,12 +307,12 @@ fn to_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
 /// architectures this tool does not implement, with their names.
 const UNSUPPORTED_TENSORS: [(&str, &str); 14] = [
     (
-        ".relative_position_bias_table",
-        "Swin Transformer (windowed attention with relative position bias)",
+        ".logit_scale",
+        "SwinV2 (cosine attention with a learned logit_scale)",
     ),
     (
-        ".layers.0.blocks.",
-        "Swin Transformer (hierarchical stages)",
+        ".cpb_mlp.",
+        "SwinV2 (log-spaced continuous position bias MLP cpb_mlp)",
     ),
     (".ls1.", "LayerScale (DeiT III, DINOv2, ...)"),
     (".gamma_1", "LayerScale (DeiT III, CaiT, ...)"),
@@ -310,7 +328,8 @@ const UNSUPPORTED_TENSORS: [(&str, &str); 14] = [
     (".rope.", "rotary position embedding"),
 ];
 
-/// Names the architecture if the tensors belong to one this tool does not implement.
+/// Names the architecture if the tensors belong to one this tool does not implement (Swin v1 is
+/// implemented in [`super::swin_load`] and is routed there before this check).
 pub fn detect_unsupported(file: &TensorFile) -> Result<()> {
     let path = file.path().display().to_string();
     let unsupported = |what: String| Error::Unsupported {

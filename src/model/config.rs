@@ -175,7 +175,11 @@ impl Sidecar {
         let mut layers = Vec::new();
         if let Some(a) = &self.arch {
             let via = origin("arch");
-            layers.push(Layer::from_timm(&timm_table::lookup(a, &via)?, &via));
+            if crate::model::swin_spec::is_swin_name(a) {
+                layers.push(crate::model::swin_spec::arch_layer(a, &via)?);
+            } else {
+                layers.push(Layer::from_timm(&timm_table::lookup(a, &via)?, &via));
+            }
         }
         let g = |field: &str| origin(field);
         let img_size = match self.img_size.as_deref() {

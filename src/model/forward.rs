@@ -12,6 +12,11 @@ use super::vit::VisionTransformer;
 use crate::error::{Error, Result};
 
 /// A place in the forward where an activation may be quantized (REFERENCE "What is quantized").
+///
+/// Block indices count blocks in forward order over the whole model (for Swin, over all stages;
+/// `SwinConfig::blocks` maps them to `layers.S.blocks.J`). Swin's attention sites hold every
+/// window of the batch: `[B*nW, h, N, D_h]` and `[B*nW, h, N, N]` with `N` tokens per window,
+/// the qkv and proj inputs `[B*nW*N, C]` including the zero padding of partial windows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Site {
     /// The normalized image entering the patch embedding, `[B, C, H, W]`.
@@ -32,7 +37,11 @@ pub enum Site {
     Fc1Input(usize),
     /// Post-GELU activation entering `blocks.i.mlp.fc2`, `[B*T, D_f]`.
     Fc2Input(usize),
-    /// The class token after the final norm, entering `head`, `[B, D]`.
+    /// Swin: the normalized 2x2 concatenation entering `layers.s.downsample.reduction`,
+    /// `[B*H/2*W/2, 4C]` (stage s >= 1).
+    ReductionInput(usize),
+    /// The class token after the final norm (Swin: the average-pooled features after the
+    /// final norm), entering `head`, `[B, D]`.
     HeadInput,
     /// The distillation token after the final norm, entering `head_dist`, `[B, D]`.
     HeadDistInput,
@@ -91,7 +100,7 @@ impl VisionTransformer {
         let d = cfg.embed_dim;
         let mut img = images.to_vec();
         hook.activation(Site::PatchInput, &mut img, cfg.img_size[1]);
-        let patches = im2col(&img, batch, cfg);
+        let patches = im2col(&img, batch, cfg.in_chans, cfg.img_size, cfg.patch_size);
         let n = cfg.num_patches();
         let emb = ops::linear(&patches, batch * n, &self.patch_embed);
 
@@ -210,14 +219,19 @@ impl VisionTransformer {
     }
 }
 
-/// Flattens each patch in (channel, row, column) order, matching the convolution weight layout:
-/// `[B * N, C * Ph * Pw]`.
-fn im2col(img: &[f32], batch: usize, cfg: &super::VitConfig) -> Vec<f32> {
-    let [ih, iw] = cfg.img_size;
-    let [ph, pw] = cfg.patch_size;
-    let [gh, gw] = cfg.grid();
-    let c = cfg.in_chans;
-    let plen = cfg.patch_len();
+/// Flattens each patch of `[B, C, H, W]` images in (channel, row, column) order, matching the
+/// convolution weight layout: `[B * N, C * Ph * Pw]`, patches in row-major grid order.
+pub(super) fn im2col(
+    img: &[f32],
+    batch: usize,
+    c: usize,
+    img_size: [usize; 2],
+    patch_size: [usize; 2],
+) -> Vec<f32> {
+    let [ih, iw] = img_size;
+    let [ph, pw] = patch_size;
+    let (gh, gw) = (ih / ph, iw / pw);
+    let plen = c * ph * pw;
     let mut out = vec![0.0f32; batch * gh * gw * plen];
     out.par_chunks_mut(plen).enumerate().for_each(|(row, p)| {
         let b = row / (gh * gw);
@@ -235,7 +249,13 @@ fn im2col(img: &[f32], batch: usize, cfg: &super::VitConfig) -> Vec<f32> {
 }
 
 /// `[B*T, 3D]` qkv rows to three `[B, h, T, D_h]` tensors (timm's reshape/permute).
-fn split_heads(qkv: &[f32], batch: usize, t: usize, h: usize, dh: usize) -> [Vec<f32>; 3] {
+pub(super) fn split_heads(
+    qkv: &[f32],
+    batch: usize,
+    t: usize,
+    h: usize,
+    dh: usize,
+) -> [Vec<f32>; 3] {
     let d = h * dh;
     std::array::from_fn(|which| {
         let mut out = vec![0.0f32; batch * h * t * dh];
@@ -253,7 +273,7 @@ fn split_heads(qkv: &[f32], batch: usize, t: usize, h: usize, dh: usize) -> [Vec
 }
 
 /// `[B, h, T, D_h]` back to `[B*T, h*D_h]`.
-fn merge_heads(o: &[f32], batch: usize, t: usize, h: usize, dh: usize) -> Vec<f32> {
+pub(super) fn merge_heads(o: &[f32], batch: usize, t: usize, h: usize, dh: usize) -> Vec<f32> {
     let d = h * dh;
     let mut out = vec![0.0f32; batch * t * d];
     out.par_chunks_mut(d).enumerate().for_each(|(row, dst)| {
@@ -266,7 +286,7 @@ fn merge_heads(o: &[f32], batch: usize, t: usize, h: usize, dh: usize) -> Vec<f3
     out
 }
 
-fn add_in_place(x: &mut [f32], y: &[f32]) {
+pub(super) fn add_in_place(x: &mut [f32], y: &[f32]) {
     x.par_chunks_mut(4096)
         .zip(y.par_chunks(4096))
         .for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(u, v)| *u += v));

@@ -25,7 +25,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::model::config::{DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD};
 use crate::model::spec::{Given, Layer};
-use crate::model::timm_table;
+use crate::model::{swin_spec, timm_table};
 
 /// The file name timm's hub layout uses.
 pub const CONFIG_JSON: &str = "config.json";
@@ -109,13 +109,18 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Layer>> {
     };
     let mut layers = Vec::new();
     let via = format!("{name} architecture");
-    match timm_table::lookup(&full, &via) {
-        Ok(n) => layers.push(Layer::from_timm(&n, &via)),
-        // A tag the table does not know (a user's fine-tune): the architecture alone.
-        Err(Error::Config { .. }) if tag.is_some() => {
-            layers.push(Layer::from_timm(&timm_table::lookup(arch, &via)?, &via))
+    let swin = swin_spec::is_swin_name(arch);
+    if swin {
+        layers.push(swin_spec::arch_layer(&full, &via)?);
+    } else {
+        match timm_table::lookup(&full, &via) {
+            Ok(n) => layers.push(Layer::from_timm(&n, &via)),
+            // A tag the table does not know (a user's fine-tune): the architecture alone.
+            Err(Error::Config { .. }) if tag.is_some() => {
+                layers.push(Layer::from_timm(&timm_table::lookup(arch, &via)?, &via))
+            }
+            Err(e) => return Err(e),
         }
-        Err(e) => return Err(e),
     }
 
     let mut l = Layer::default();
@@ -127,10 +132,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Layer>> {
         ));
     }
     if let Some(n) = cfg.get("num_features") {
-        l.embed_dim = Some(Given::new(
+        let n = Some(Given::new(
             as_usize(n, "num_features", &bad)?,
             origin("num_features"),
         ));
+        // ViT: the token width; Swin: the last stage's width.
+        if swin {
+            l.num_features = n;
+        } else {
+            l.embed_dim = n;
+        }
     }
     if let Some(Value::String(p)) = cfg.get("global_pool") {
         l.global_pool = Some(Given::new(p.clone(), origin("global_pool")));
@@ -139,7 +150,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Layer>> {
         let Value::Object(args) = args else {
             return Err(bad("model_args", format!("expected an object, got {args}")));
         };
-        model_args(args, &mut l, &origin("model_args"), &name)?;
+        if swin {
+            swin_spec::model_args(args, &mut l, &origin("model_args"), &name)?;
+        } else {
+            model_args(args, &mut l, &origin("model_args"), &name)?;
+        }
     }
 
     // A width changed by model_args keeps the architecture's MLP ratio (timm passes

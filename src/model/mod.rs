@@ -1,5 +1,5 @@
-//! The float model: timm ViT/DeiT checkpoints, their architecture, and an f32 forward equal to
-//! timm's.
+//! The float model: timm ViT/DeiT and Swin Transformer checkpoints, their architecture, and an
+//! f32 forward equal to timm's.
 
 pub mod checkpoint;
 pub mod config;
@@ -9,6 +9,10 @@ pub mod ops;
 pub mod pth;
 pub mod random;
 pub mod spec;
+pub mod swin;
+pub mod swin_forward;
+pub mod swin_load;
+pub mod swin_spec;
 pub mod timm_table;
 pub mod vit;
 
@@ -17,11 +21,89 @@ use std::path::{Path, PathBuf};
 pub use config::{Preprocess, Sidecar, VitConfig};
 pub use forward::{ActivationHook, NoHook, Site};
 pub use spec::FieldReport;
+pub use swin::{SwinConfig, SwinTransformer};
 pub use vit::{Block, LayerNorm, Linear, VisionTransformer};
 
 use crate::error::Result;
 use checkpoint::TensorFile;
 use spec::Layer;
+
+/// The network of a loaded model: one of the architectures this tool implements.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Network {
+    /// A ViT or DeiT (class token, global attention).
+    Vit(VisionTransformer),
+    /// A Swin Transformer v1 (windowed attention, hierarchical stages, average pooling).
+    Swin(SwinTransformer),
+}
+
+impl Network {
+    /// Logits `[batch, num_classes]` for normalized images `[batch, C, H, W]`.
+    pub fn forward(&self, images: &[f32], batch: usize) -> Result<Vec<f32>> {
+        self.forward_with(images, batch, &mut NoHook)
+    }
+
+    /// The forward pass with `hook` called at every [`Site`], in forward order.
+    pub fn forward_with(
+        &self,
+        images: &[f32],
+        batch: usize,
+        hook: &mut dyn ActivationHook,
+    ) -> Result<Vec<f32>> {
+        match self {
+            Network::Vit(v) => v.forward_with(images, batch, hook),
+            Network::Swin(s) => s.forward_with(images, batch, hook),
+        }
+    }
+
+    /// Input `[H, W]` in pixels.
+    pub fn img_size(&self) -> [usize; 2] {
+        match self {
+            Network::Vit(v) => v.config.img_size,
+            Network::Swin(s) => s.config.img_size,
+        }
+    }
+
+    /// Input channels.
+    pub fn in_chans(&self) -> usize {
+        match self {
+            Network::Vit(v) => v.config.in_chans,
+            Network::Swin(s) => s.config.in_chans,
+        }
+    }
+
+    /// Classifier outputs.
+    pub fn num_classes(&self) -> usize {
+        match self {
+            Network::Vit(v) => v.config.num_classes,
+            Network::Swin(s) => s.config.num_classes,
+        }
+    }
+
+    /// Number of parameters, as timm counts them.
+    pub fn num_params(&self) -> usize {
+        match self {
+            Network::Vit(v) => v.num_params(),
+            Network::Swin(s) => s.num_params(),
+        }
+    }
+
+    /// The family's name for messages (`ViT/DeiT`, `Swin`).
+    pub fn family(&self) -> &'static str {
+        match self {
+            Network::Vit(_) => "ViT/DeiT",
+            Network::Swin(_) => "Swin",
+        }
+    }
+
+    /// Safetensors bytes with timm's names (f32).
+    pub fn to_safetensors(&self) -> Result<Vec<u8>> {
+        match self {
+            Network::Vit(v) => checkpoint::to_safetensors(v),
+            Network::Swin(s) => swin_load::to_safetensors(s),
+        }
+    }
+}
 
 /// A loaded model: the network, how to preprocess its inputs, and its class names.
 #[derive(Clone, Debug)]
@@ -30,7 +112,7 @@ pub struct Model {
     pub name: String,
     /// Where it came from (a path, or `<embedded>`).
     pub source: PathBuf,
-    pub vit: VisionTransformer,
+    pub net: Network,
     pub preprocess: Preprocess,
     /// Class names in output order, if the sidecar gives them.
     pub labels: Option<Vec<String>>,
@@ -127,17 +209,38 @@ impl Model {
     }
 
     fn assemble(
-        file: TensorFile,
+        mut file: TensorFile,
         layers: Vec<Layer>,
         source: &Path,
         sidecar_hint: &str,
         name: String,
     ) -> Result<Loaded> {
-        let shapes = checkpoint::infer_shapes(&file)?;
         let mut merged = Layer::default();
         for l in layers {
             merged.overlay(l);
         }
+        if swin_load::is_swin(&file) {
+            swin_load::normalize_names(&mut file);
+            let shapes = swin_load::infer_shapes(&file)?;
+            let r =
+                swin_spec::resolve(merged, &shapes, &source.display().to_string(), sidecar_hint)?;
+            let notes = file.notes().to_vec();
+            let swin = swin_load::build(file, r.config)?;
+            return Ok(Loaded {
+                model: Model {
+                    name,
+                    source: source.to_path_buf(),
+                    net: Network::Swin(swin),
+                    preprocess: r.preprocess,
+                    labels: r.labels,
+                },
+                arch: r.arch,
+                fields: r.fields,
+                notes,
+                read: Vec::new(),
+            });
+        }
+        let shapes = checkpoint::infer_shapes(&file)?;
         let resolved = spec::resolve(merged, &shapes, &source.display().to_string(), sidecar_hint)?;
         let notes = file.notes().to_vec();
         let vit = checkpoint::build(file, resolved.config)?;
@@ -145,7 +248,7 @@ impl Model {
             model: Model {
                 name,
                 source: source.to_path_buf(),
-                vit,
+                net: Network::Vit(vit),
                 preprocess: resolved.preprocess,
                 labels: resolved.labels,
             },
@@ -156,9 +259,48 @@ impl Model {
         })
     }
 
-    /// The architecture.
-    pub fn config(&self) -> &VitConfig {
-        &self.vit.config
+    /// The ViT/DeiT network, if the model is one.
+    pub fn vit(&self) -> Option<&VisionTransformer> {
+        match &self.net {
+            Network::Vit(v) => Some(v),
+            Network::Swin(_) => None,
+        }
+    }
+
+    /// Mutable access to the ViT/DeiT network, if the model is one.
+    pub fn vit_mut(&mut self) -> Option<&mut VisionTransformer> {
+        match &mut self.net {
+            Network::Vit(v) => Some(v),
+            Network::Swin(_) => None,
+        }
+    }
+
+    /// The Swin network, if the model is one.
+    pub fn swin(&self) -> Option<&SwinTransformer> {
+        match &self.net {
+            Network::Swin(s) => Some(s),
+            Network::Vit(_) => None,
+        }
+    }
+
+    /// The ViT/DeiT architecture, if the model is one.
+    pub fn config(&self) -> Option<&VitConfig> {
+        self.vit().map(|v| &v.config)
+    }
+
+    /// Input `[H, W]` in pixels.
+    pub fn img_size(&self) -> [usize; 2] {
+        self.net.img_size()
+    }
+
+    /// Classifier outputs.
+    pub fn num_classes(&self) -> usize {
+        self.net.num_classes()
+    }
+
+    /// Logits `[batch, num_classes]` of the float network for normalized images.
+    pub fn forward(&self, images: &[f32], batch: usize) -> Result<Vec<f32>> {
+        self.net.forward(images, batch)
     }
 }
 

@@ -63,6 +63,16 @@ layer_fields! {
     arch: String,
     /// Features of the architecture this tool does not implement, in words.
     unsupported: String,
+    /// The model family a timm name or config.json names: `"vit"` or `"swin"`.
+    family: String,
+    /// Swin: the configured window `[h, w]`, one for every stage or one per stage.
+    window_size: Vec<[usize; 2]>,
+    /// Swin: blocks per stage.
+    depths: Vec<usize>,
+    /// Swin: attention heads per stage.
+    stage_heads: Vec<usize>,
+    /// Width of the features entering the head (Swin: the last stage's width).
+    num_features: usize,
     num_heads: usize,
     embed_dim: usize,
     depth: usize,
@@ -95,6 +105,7 @@ impl Layer {
         let origin = format!("timm {} (from {via})", name.full_name());
         let mut l = Layer {
             arch: Some(Given::new(name.full_name(), via.to_string())),
+            family: Given::some("vit".to_string(), &origin),
             unsupported: a.unsupported.clone().map(|u| Given::new(u, origin.clone())),
             num_heads: a.num_heads.and_then(|v| Given::some(v, &origin)),
             embed_dim: Given::some(a.embed_dim, &origin),
@@ -184,6 +195,19 @@ pub fn resolve(
             source_name: source.to_string(),
             what: u.value.clone(),
             hint: Some(format!("as {}", u.origin)),
+        });
+    }
+    if let Some(f) = &m.family
+        && f.value != "vit"
+    {
+        return Err(Error::Config {
+            source_name: source.to_string(),
+            field: "architecture".into(),
+            reason: format!(
+                "{} names a {} model, but the tensors are a ViT/DeiT (`pos_embed`, `blocks.N`): \
+                 the checkpoint is not that architecture",
+                f.origin, f.value
+            ),
         });
     }
     let mut fields = Vec::new();
@@ -342,6 +366,57 @@ pub fn resolve(
         }
     };
     let c = shapes.in_chans;
+    let (preprocess, labels) =
+        preprocess_fields(&m, c, shapes.num_classes, source, &mut fields, &mut open)?;
+    if !open.is_empty() {
+        return Err(undetermined(&open, source, sidecar_hint, false));
+    }
+    let config = VitConfig {
+        img_size,
+        patch_size: shapes.patch_size,
+        in_chans: c,
+        embed_dim: d,
+        depth: shapes.depth,
+        num_heads,
+        mlp_hidden: shapes.mlp_hidden,
+        num_classes: shapes.num_classes,
+        qkv_bias: shapes.qkv_bias,
+        distilled: shapes.distilled,
+        ln_eps,
+    };
+    Ok(Resolved {
+        config,
+        preprocess,
+        labels,
+        arch: m.arch.map(|a| a.value),
+        fields,
+    })
+}
+
+/// The preprocessing fields (mean, std, crop ratio, crop mode, filter) and the labels, shared by
+/// every architecture: each is reported to `fields` or, when no source gives it, pushed to
+/// `open`. `in_chans` and `num_classes` are what the shapes prove.
+pub(super) fn preprocess_fields(
+    m: &Layer,
+    in_chans: usize,
+    num_classes: usize,
+    source: &str,
+    fields: &mut Vec<FieldReport>,
+    open: &mut Vec<&'static str>,
+) -> Result<(Preprocess, Option<Vec<String>>)> {
+    let c = in_chans;
+    let mut report = |field: &str, value: String, origin: &str| {
+        fields.push(FieldReport {
+            field: field.into(),
+            value,
+            origin: origin.into(),
+        })
+    };
+    let bad = |field: &str, origin: &str, reason: String| Error::Config {
+        source_name: format!("{source} ({origin})"),
+        field: field.into(),
+        reason,
+    };
     let mut channel_values = |field: &str, v: &Option<Given<Vec<f32>>>, positive: bool| match v {
         Some(g)
             if g.value.len() != c
@@ -404,14 +479,14 @@ pub fn resolve(
         }
     }
     let labels = match &m.labels {
-        Some(g) if g.value.len() != shapes.num_classes => {
+        Some(g) if g.value.len() != num_classes => {
             return Err(bad(
                 "labels",
                 &g.origin,
                 format!(
                     "{} names for a head of {} classes",
                     g.value.len(),
-                    shapes.num_classes
+                    num_classes
                 ),
             ));
         }
@@ -428,44 +503,35 @@ pub fn resolve(
             None
         }
     };
-    if !open.is_empty() {
-        let opts: Vec<&str> = open
-            .iter()
-            .filter_map(|f| OPEN_FIELD_OPTIONS.iter().find(|(n, _)| n == f))
-            .map(|(_, o)| *o)
-            .collect();
-        return Err(Error::Undetermined {
-            source_name: source.to_string(),
-            fields: open.iter().map(|s| s.to_string()).collect(),
-            options: format!(
-                "{} on the command line, or --arch NAME[.TAG] naming the timm model, or the same \
-                 fields in a sidecar {sidecar_hint} or a timm config.json beside the checkpoint",
-                opts.join(" ")
-            ),
-        });
-    }
-    let config = VitConfig {
-        img_size,
-        patch_size: shapes.patch_size,
-        in_chans: c,
-        embed_dim: d,
-        depth: shapes.depth,
-        num_heads,
-        mlp_hidden: shapes.mlp_hidden,
-        num_classes: shapes.num_classes,
-        qkv_bias: shapes.qkv_bias,
-        distilled: shapes.distilled,
-        ln_eps,
-    };
-    Ok(Resolved {
-        config,
-        preprocess: Preprocess {
+    Ok((
+        Preprocess {
             mean,
             std,
             crop_pct,
         },
         labels,
-        arch: m.arch.map(|a| a.value),
-        fields,
-    })
+    ))
+}
+
+/// The error for fields no source gave: each with the option that gives it (`swin`: the
+/// options as a Swin model takes them).
+pub(super) fn undetermined(open: &[&str], source: &str, sidecar_hint: &str, swin: bool) -> Error {
+    let opts: Vec<&str> = open
+        .iter()
+        .filter_map(|f| OPEN_FIELD_OPTIONS.iter().find(|(n, _)| n == f))
+        .map(|(_, o)| match *o {
+            "--global-pool token" if swin => "--global-pool avg",
+            "--img-size H[,W]" if swin => "--img-size H[,W] (Swin: required)",
+            o => o,
+        })
+        .collect();
+    Error::Undetermined {
+        source_name: source.to_string(),
+        fields: open.iter().map(|s| s.to_string()).collect(),
+        options: format!(
+            "{} on the command line, or --arch NAME[.TAG] naming the timm model, or the same \
+             fields in a sidecar {sidecar_hint} or a timm config.json beside the checkpoint",
+            opts.join(" ")
+        ),
+    }
 }

@@ -173,7 +173,7 @@ mod tests {
         let d = GenConfig::new(PeShape { rows: 16, cols: 16 })
             .validate()
             .unwrap();
-        let cfg = crate::demo::model().unwrap().config().clone();
+        let cfg = crate::demo::model().unwrap().config().unwrap().clone();
         let e = evaluate(&d, &vit_workload(&cfg));
         assert_eq!(e.units_cycles, 42_816);
         assert_eq!(e.cycles(), 273_544);

@@ -14,11 +14,11 @@ use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use super::config::{PATCH_INPUT_BITS, PostLnMode, PostSoftmaxMode, QuantConfig, ZTilde};
-use super::layers::{WeightLayer, all_sites, parse_site, site_name};
+use super::layers::{WeightLayer, is_post_ln, parse_site_in, site_name_in, sites_of};
 use super::model::{ActQuantizer, CalibrationInfo, QuantizedModel, QuantizedWeight};
 use super::quantizer::{Granularity, Log2Reparam, LogBase, LogQuantizer, UniformQuantizer};
 use crate::error::{Error, Result};
-use crate::model::{Model, Sidecar, Site, VitConfig};
+use crate::model::{Model, Network, Sidecar, Site, SwinConfig, VitConfig};
 
 /// Value of the `format` metadata entry.
 pub const FORMAT: &str = "repq-hw-quantized";
@@ -109,23 +109,22 @@ fn write_safetensors(
     out
 }
 
-fn weight_prefix(layer: WeightLayer) -> String {
-    format!("{QUANT_PREFIX}weight.{}", layer.name())
+fn weight_prefix(net: &Network, layer: WeightLayer) -> String {
+    format!("{QUANT_PREFIX}weight.{}", layer.name_in(net))
 }
 
-fn act_prefix(site: Site) -> String {
-    format!("{QUANT_PREFIX}act.{}", site_name(site))
+fn act_prefix(net: &Network, site: Site) -> String {
+    format!("{QUANT_PREFIX}act.{}", site_name_in(net, site))
 }
 
 impl QuantizedModel {
     /// The artifact bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let vit = &self.model.vit;
-        let cfg = vit.config.clone();
+        let net = &self.model.net;
         let mut tensors: BTreeMap<String, Tensor> = BTreeMap::new();
 
         // The reparameterized float model, timm names.
-        let float = crate::model::checkpoint::to_safetensors(vit)?;
+        let float = net.to_safetensors()?;
         let st = SafeTensors::deserialize(&float).map_err(|e| Error::Invalid(e.to_string()))?;
         for (name, view) in st.tensors() {
             tensors.insert(
@@ -139,16 +138,16 @@ impl QuantizedModel {
         }
 
         for (layer, w) in &self.weights {
-            let lin = layer.linear(vit).ok_or_else(|| {
-                Error::Invalid(format!("the model has no layer {}", layer.name()))
+            let lin = layer.linear_in(net).ok_or_else(|| {
+                Error::Invalid(format!("the model has no layer {}", layer.name_in(net)))
             })?;
-            let p = weight_prefix(*layer);
+            let p = weight_prefix(net, *layer);
             let rows = lin.out_features;
             tensors.insert(
                 format!("{p}.codes"),
                 Tensor {
                     dtype: Dtype::U8,
-                    shape: layer.weight_shape(&cfg, lin),
+                    shape: layer.weight_shape_in(net, lin),
                     data: w.codes.clone(),
                 },
             );
@@ -164,7 +163,7 @@ impl QuantizedModel {
 
         let mut sites = BTreeMap::new();
         for (site, q) in &self.activations {
-            let p = act_prefix(*site);
+            let p = act_prefix(net, *site);
             let mut entry = SiteEntry {
                 kind: q.kind().into(),
                 bits: q.bits(),
@@ -197,21 +196,36 @@ impl QuantizedModel {
                     );
                 }
             }
-            sites.insert(site_name(*site), entry);
+            sites.insert(site_name_in(net, *site), entry);
         }
 
         let p = &self.model.preprocess;
+        // The fields the shapes cannot tell, and the architecture as JSON.
+        let (num_heads, ln_eps, pool, config_json) = match net {
+            Network::Vit(v) => (
+                Some(v.config.num_heads),
+                v.config.ln_eps,
+                "token",
+                serde_json::to_string(&v.config).expect("serializable"),
+            ),
+            Network::Swin(m) => (
+                None,
+                m.config.ln_eps,
+                "avg",
+                serde_json::to_string(&m.config).expect("serializable"),
+            ),
+        };
         let sidecar = Sidecar {
             name: Some(self.model.name.clone()),
-            num_heads: Some(cfg.num_heads),
-            img_size: Some(cfg.img_size.to_vec()),
-            layer_norm_eps: Some(cfg.ln_eps),
+            num_heads,
+            img_size: Some(self.model.img_size().to_vec()),
+            layer_norm_eps: Some(ln_eps),
             mean: Some(p.mean.clone()),
             std: Some(p.std.clone()),
             crop_pct: Some(p.crop_pct),
             // The only pooling, crop mode and filter the float model can have (model::spec).
             arch: None,
-            global_pool: Some("token".into()),
+            global_pool: Some(pool.into()),
             crop_mode: Some("center".into()),
             interpolation: Some("bicubic".into()),
             labels: self.model.labels.clone(),
@@ -231,7 +245,7 @@ impl QuantizedModel {
             ("source", self.model.name.clone()),
             ("source_path", self.source_checkpoint.clone()),
             ("sidecar", json(&sidecar)),
-            ("config", json(&cfg)),
+            ("config", config_json),
             (
                 "calibration",
                 json(&CalibrationEntry {
@@ -464,7 +478,6 @@ impl<'a> Loader<'a> {
         // only pooling and crop `quantize` accepted then), so these are not guesses.
         sidecar.global_pool.get_or_insert_with(|| "token".into());
         sidecar.crop_mode.get_or_insert_with(|| "center".into());
-        let stored_config: VitConfig = self.json("config")?;
         let calibration: CalibrationEntry = self.json("calibration")?;
         let sites: BTreeMap<String, SiteEntry> = self.json("activations")?;
 
@@ -478,33 +491,44 @@ impl<'a> Loader<'a> {
         let float_bytes =
             safetensors::serialize(float, None).map_err(|e| self.err("header", e.to_string()))?;
         let mut model = Model::from_bytes(&float_bytes, self.path, &sidecar, None)?;
-        if model.vit.config != stored_config {
-            return Err(self.err(
+        let disagree = |stored: &dyn std::fmt::Debug, found: &dyn std::fmt::Debug| {
+            self.err(
                 "config",
-                format!(
-                    "{stored_config:?} disagrees with the tensors' architecture {:?}",
-                    model.vit.config
-                ),
-            ));
+                format!("{stored:?} disagrees with the tensors' architecture {found:?}"),
+            )
+        };
+        match &model.net {
+            Network::Vit(v) => {
+                let stored: VitConfig = self.json("config")?;
+                if v.config != stored {
+                    return Err(disagree(&stored, &v.config));
+                }
+            }
+            Network::Swin(m) => {
+                let stored: SwinConfig = self.json("config")?;
+                if m.config != stored {
+                    return Err(disagree(&stored, &m.config));
+                }
+            }
         }
         if let Some(name) = &sidecar.name {
             model.name = name.clone();
         }
-        let cfg = model.vit.config.clone();
+        let net = model.net.clone();
 
         // Weights.
         let mut weights = BTreeMap::new();
-        for layer in WeightLayer::all(&cfg) {
-            let p = weight_prefix(layer);
+        for layer in WeightLayer::all_of(&net) {
+            let p = weight_prefix(&net, layer);
             let lin = layer
-                .linear(&model.vit)
+                .linear_in(&net)
                 .expect("every layer of the architecture exists")
                 .clone();
             let rows = lin.out_features;
             let codes = self.tensor(
                 &format!("{p}.codes"),
                 Dtype::U8,
-                &layer.weight_shape(&cfg, &lin),
+                &layer.weight_shape_in(&net, &lin),
             )?;
             let scales = self.f32s(&format!("{p}.scale"), &[rows])?;
             let zps = self.f32s(&format!("{p}.zero_point"), &[rows])?;
@@ -536,7 +560,7 @@ impl<'a> Loader<'a> {
                         "code {} at index {i} is not the quantization ({}) of the float weight `{}.weight`",
                         codes[i],
                         expected[i],
-                        layer.name()
+                        layer.name_in(&net)
                     ),
                 ));
             }
@@ -546,25 +570,28 @@ impl<'a> Loader<'a> {
         // Activations.
         let mut activations = BTreeMap::new();
         for name in sites.keys() {
-            if parse_site(name).is_none_or(|s| !all_sites(&cfg).contains(&s)) {
+            if parse_site_in(&net, name).is_none() {
                 return Err(self.err("activations", format!("unknown activation site {name:?}")));
             }
         }
-        for site in all_sites(&cfg) {
-            let name = site_name(site);
+        for site in sites_of(&net) {
+            let name = site_name_in(&net, site);
             let entry = sites
                 .get(&name)
                 .ok_or_else(|| self.err("activations", format!("no entry for {name:?}")))?;
-            let p = act_prefix(site);
+            let p = act_prefix(&net, site);
             let field = format!("activations.{name}");
             let q = match entry.kind.as_str() {
                 "uniform" => {
                     let n = match entry.granularity.as_deref() {
                         Some("per-tensor") => 1,
-                        Some("per-channel")
-                            if matches!(site, Site::QkvInput(_) | Site::Fc1Input(_)) =>
-                        {
-                            cfg.embed_dim
+                        Some("per-channel") if is_post_ln(site) => {
+                            // The width of the layer the site enters.
+                            WeightLayer::all_of(&net)
+                                .into_iter()
+                                .find(|l| l.input_site() == site)
+                                .and_then(|l| l.linear_in(&net))
+                                .map_or(0, |l| l.in_features)
                         }
                         other => {
                             return Err(self.err(

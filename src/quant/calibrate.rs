@@ -13,7 +13,8 @@
 //!      tensor);
 //!    * q, k, v, proj, fc2 and head inputs: per tensor;
 //!    * post-Softmax attention: log-sqrt2 ([`PostSoftmaxMode::Log2`]: log2).
-//! 3. [`PostLnMode::Reparam`]: for every norm1 -> qkv and norm2 -> fc1 pair, the channel-wise
+//! 3. [`PostLnMode::Reparam`]: for every norm1 -> qkv and norm2 -> fc1 pair (Swin: and every
+//!    PatchMerging downsample.norm -> downsample.reduction, REFERENCE.md section 5), the channel-wise
 //!    (s, z) become the layer-wise (s~, z~) by Eq. 13-17 ([`reparameterize_with`]); the final norm
 //!    before the head is not reparameterized. The changed layers' weight quantizers are initialised
 //!    again on the new weights; nothing else is (the reference's second forward pass
@@ -26,7 +27,7 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 
 use super::config::{PATCH_INPUT_BITS, PostLnMode, PostSoftmaxMode, QuantConfig, ZTilde};
-use super::layers::{WeightLayer, all_sites, site_name};
+use super::layers::{WeightLayer, ln_pair_mut, ln_pairs, site_name_in, sites_of};
 use super::model::{
     ActQuantizer, CalibrationInfo, PostLnReparam, QuantizedModel, QuantizedWeight,
     fake_quant_weights,
@@ -35,7 +36,7 @@ use super::quantizer::{Granularity, LogBase, UniformQuantizer, round_half_even};
 use super::reparam::reparameterize_with;
 use super::tails::init_uniform_per_tensor;
 use crate::error::{Error, Result};
-use crate::model::{ActivationHook, Model, Site, VisionTransformer};
+use crate::model::{ActivationHook, Model, Network, Site};
 
 /// Quantizes `model` with RepQ-ViT, calibrating on `images` (`[batch, C, H, W]`, normalized, all
 /// used as one batch as the reference does). Shows a progress bar on stderr when it is a terminal.
@@ -52,13 +53,32 @@ pub fn calibrate(
             "calibration needs at least one image".into(),
         ));
     }
-    let cfg = model.config();
-    let sites = all_sites(cfg);
+    if config.post_ln == PostLnMode::Reparam
+        && let Network::Swin(s) = &model.net
+        && let Some(i) = s.config.padded_stage()
+    {
+        let st = &s.config.stages[i];
+        return Err(Error::Unsupported {
+            source_name: model.source.display().to_string(),
+            what: format!(
+                "the LayerNorm reparameterization of a Swin whose stage {i} grid {}x{} is \
+                 zero-padded to whole {}x{} windows (the reparameterized norm1 changes what the \
+                 padding tokens mean, so the float model would change)",
+                st.resolution[0], st.resolution[1], st.window[0], st.window[1]
+            ),
+            hint: Some(
+                "use --post-ln channel-wise or layer-wise, or an input size whose stage grids \
+                 are whole windows"
+                    .into(),
+            ),
+        });
+    }
+    let sites = sites_of(&model.net);
     let bar = crate::progress::bar(sites.len() + 2, "calibrate", "steps");
 
     // Step 1: weights.
-    let mut weights = init_weights(&model.vit, &WeightLayer::all(cfg), config.wbits)?;
-    let calib_vit = fake_quant_weights(&model.vit, &weights)?;
+    let mut weights = init_weights(&model.net, &WeightLayer::all_of(&model.net), config.wbits)?;
+    let calib_net = fake_quant_weights(&model.net, &weights)?;
     bar.inc(1);
 
     // Step 2: one forward pass, lazy initialisation in forward order.
@@ -68,8 +88,8 @@ pub fn calibrate(
         bar: &bar,
         error: None,
     };
-    calib_vit.forward_with(images, batch, &mut hook)?;
-    drop(calib_vit);
+    calib_net.forward_with(images, batch, &mut hook)?;
+    drop(calib_net);
     if let Some(e) = hook.error {
         return Err(e);
     }
@@ -78,69 +98,74 @@ pub fn calibrate(
         if !activations.contains_key(site) {
             return Err(Error::Invalid(format!(
                 "calibration: the forward pass never reached {}",
-                site_name(*site)
+                site_name_in(&model.net, *site)
             )));
         }
     }
 
     // Step 3: LayerNorm reparameterization and re-initialisation of the changed weights.
-    let mut vit = model.vit.clone();
+    let mut net = model.net.clone();
     let mut ln_reparams = BTreeMap::new();
     if config.post_ln == PostLnMode::Reparam {
         let mut changed = Vec::new();
-        for i in 0..cfg.depth {
-            for (site, layer) in [
-                (Site::QkvInput(i), WeightLayer::Qkv(i)),
-                (Site::Fc1Input(i), WeightLayer::Fc1(i)),
-            ] {
-                let Some(ActQuantizer::Uniform(q)) = activations.get(&site) else {
-                    unreachable!("post-LN sites are uniform");
-                };
-                let (s, z) = (q.scales().to_vec(), q.zero_points().to_vec());
-                let s_tilde = mean(&s);
-                let z_tilde = match config.z_tilde {
-                    ZTilde::Mean => mean(&z),
-                    ZTilde::Round => round_half_even(mean(&z)) + 0.0,
-                };
-                let blk = &mut vit.blocks[i];
-                let (ln, next) = match site {
-                    Site::QkvInput(_) => (&mut blk.norm1, &mut blk.qkv),
-                    _ => (&mut blk.norm2, &mut blk.fc1),
-                };
-                let rep = reparameterize_with(ln, next, &s, &z, s_tilde, z_tilde);
-                let layer_wise = UniformQuantizer::from_parts(
-                    config.abits,
-                    Granularity::PerTensor,
-                    vec![rep.s_tilde],
-                    vec![rep.z_tilde],
-                )?;
-                let channel_wise = match activations.insert(site, ActQuantizer::Uniform(layer_wise))
-                {
-                    Some(ActQuantizer::Uniform(q)) => q,
-                    _ => unreachable!("post-LN sites are uniform"),
-                };
-                ln_reparams.insert(
-                    site,
-                    PostLnReparam {
-                        channel_wise,
-                        reparam: rep,
-                    },
-                );
-                changed.push(layer);
-            }
+        for (site, layer) in ln_pairs(&net) {
+            let Some(ActQuantizer::Uniform(q)) = activations.get(&site) else {
+                unreachable!("post-LN sites are uniform");
+            };
+            let (s, z) = (q.scales().to_vec(), q.zero_points().to_vec());
+            let s_tilde = mean(&s);
+            let z_tilde = match config.z_tilde {
+                ZTilde::Mean => mean(&z),
+                ZTilde::Round => round_half_even(mean(&z)) + 0.0,
+            };
+            let (ln, next) = ln_pair_mut(&mut net, layer).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "the model has no layer {}",
+                    layer.name_in(&model.net)
+                ))
+            })?;
+            let rep = reparameterize_with(ln, next, &s, &z, s_tilde, z_tilde);
+            let layer_wise = UniformQuantizer::from_parts(
+                config.abits,
+                Granularity::PerTensor,
+                vec![rep.s_tilde],
+                vec![rep.z_tilde],
+            )?;
+            let channel_wise = match activations.insert(site, ActQuantizer::Uniform(layer_wise)) {
+                Some(ActQuantizer::Uniform(q)) => q,
+                _ => unreachable!("post-LN sites are uniform"),
+            };
+            ln_reparams.insert(
+                site,
+                PostLnReparam {
+                    channel_wise,
+                    reparam: rep,
+                },
+            );
+            changed.push(layer);
         }
         // A qkv layer without a bias got one (Eq. 17).
-        vit.config.qkv_bias = vit.blocks.iter().all(|b| b.qkv.bias.is_some());
-        weights.extend(init_weights(&vit, &changed, config.wbits)?);
+        match &mut net {
+            Network::Vit(vit) => {
+                vit.config.qkv_bias = vit.blocks.iter().all(|b| b.qkv.bias.is_some());
+            }
+            Network::Swin(swin) => {
+                swin.config.qkv_bias = swin
+                    .layers
+                    .iter()
+                    .flat_map(|l| &l.blocks)
+                    .all(|b| b.attn.qkv.bias.is_some());
+            }
+        }
+        weights.extend(init_weights(&net, &changed, config.wbits)?);
     }
 
     // Step 4: post-Softmax reparameterization.
     if config.post_softmax == PostSoftmaxMode::Reparam {
-        for i in 0..cfg.depth {
-            let site = Site::AttnProbs(i);
-            if let Some(ActQuantizer::Log(q)) = activations.get(&site) {
+        for site in sites.iter().filter(|s| matches!(s, Site::AttnProbs(_))) {
+            if let Some(ActQuantizer::Log(q)) = activations.get(site) {
                 let r = q.reparam()?;
-                activations.insert(site, ActQuantizer::Log2Reparam(r));
+                activations.insert(*site, ActQuantizer::Log2Reparam(r));
             }
         }
     }
@@ -150,7 +175,7 @@ pub fn calibrate(
     let reparameterized = Model {
         name: model.name.clone(),
         source: model.source.clone(),
-        vit,
+        net,
         preprocess: model.preprocess.clone(),
         labels: model.labels.clone(),
     };
@@ -164,17 +189,17 @@ pub fn calibrate(
     )
 }
 
-/// Per-output-channel weight quantizers of `layers` of `vit`, initialised in parallel.
+/// Per-output-channel weight quantizers of `layers` of `net`, initialised in parallel.
 fn init_weights(
-    vit: &VisionTransformer,
+    net: &Network,
     layers: &[WeightLayer],
     bits: u32,
 ) -> Result<BTreeMap<WeightLayer, QuantizedWeight>> {
     layers
         .par_iter()
         .map(|&layer| {
-            let lin = layer.linear(vit).ok_or_else(|| {
-                Error::Invalid(format!("the model has no layer {}", layer.name()))
+            let lin = layer.linear_in(net).ok_or_else(|| {
+                Error::Invalid(format!("the model has no layer {}", layer.name_in(net)))
             })?;
             Ok((
                 layer,
@@ -199,12 +224,14 @@ pub fn init_site(
     let a = config.abits;
     Ok(match site {
         Site::PatchInput => ActQuantizer::Uniform(init_uniform_per_tensor(x, PATCH_INPUT_BITS)?),
-        Site::QkvInput(_) | Site::Fc1Input(_) => ActQuantizer::Uniform(match config.post_ln {
-            PostLnMode::LayerWise => init_uniform_per_tensor(x, a)?,
-            PostLnMode::ChannelWise | PostLnMode::Reparam => {
-                UniformQuantizer::init(x, a, Granularity::PerChannel { channels })?
-            }
-        }),
+        Site::QkvInput(_) | Site::Fc1Input(_) | Site::ReductionInput(_) => {
+            ActQuantizer::Uniform(match config.post_ln {
+                PostLnMode::LayerWise => init_uniform_per_tensor(x, a)?,
+                PostLnMode::ChannelWise | PostLnMode::Reparam => {
+                    UniformQuantizer::init(x, a, Granularity::PerChannel { channels })?
+                }
+            })
+        }
         Site::AttnProbs(_) => {
             let base = match config.post_softmax {
                 PostSoftmaxMode::Log2 => LogBase::Two,

@@ -7,13 +7,13 @@ use rayon::prelude::*;
 
 use super::config::QuantConfig;
 use super::fastlog::LogThresholds;
-use super::layers::{WeightLayer, site_name};
+use super::layers::{WeightLayer, is_post_ln, site_name_in, sites_of};
 use super::quantizer::{
     Granularity, Log2Reparam, LogBase, LogCode, LogQuantizer, ShiftCode, UniformQuantizer,
 };
 use super::reparam::LnReparam;
 use crate::error::{Error, Result};
-use crate::model::{ActivationHook, Model, Site, VisionTransformer};
+use crate::model::{ActivationHook, Model, Network, Site, VisionTransformer, VitConfig};
 
 /// The quantizer of one activation site.
 #[derive(Clone, Debug, PartialEq)]
@@ -135,23 +135,24 @@ pub struct CalibrationInfo {
 #[derive(Clone, Debug)]
 pub struct QuantizedModel {
     pub config: QuantConfig,
-    /// The float model after the LayerNorm reparameterization (new gamma, beta of norm1/norm2 and
-    /// W, b of qkv/fc1 when `post_ln` is `reparam`), unquantized weights, with its name,
-    /// preprocessing and labels.
+    /// The float model after the LayerNorm reparameterization (new gamma, beta of norm1/norm2
+    /// (Swin: and downsample.norm) and W, b of qkv/fc1 (Swin: and downsample.reduction) when
+    /// `post_ln` is `reparam`), unquantized weights, with its name, preprocessing and labels.
     pub model: Model,
     /// Per-output-channel weight quantizers and codes of every quantized layer.
     pub weights: BTreeMap<WeightLayer, QuantizedWeight>,
     /// One quantizer per activation site.
     pub activations: BTreeMap<Site, ActQuantizer>,
-    /// The LayerNorm reparameterizations applied (keyed by `QkvInput(i)` / `Fc1Input(i)`); empty
+    /// The LayerNorm reparameterizations applied (keyed by `QkvInput(i)` / `Fc1Input(i)` /
+    /// `ReductionInput(s)`); empty
     /// unless `post_ln` is `reparam`, and not stored in the artifact.
     pub ln_reparams: BTreeMap<Site, PostLnReparam>,
     pub calibration: CalibrationInfo,
     /// The float checkpoint that was quantized (a path, or the embedded model's name); after
     /// [`load`](Self::load) `model.source` is the artifact, this stays the original.
     pub source_checkpoint: String,
-    /// `model.vit` with every quantized weight replaced by its dequantized codes.
-    fake: VisionTransformer,
+    /// `model.net` with every quantized weight replaced by its dequantized codes.
+    fake: Network,
     /// Code thresholds of the log quantizers ([`super::fastlog`]), with the quantizer each was
     /// built for (used only while `activations` still holds that quantizer).
     log_tables: BTreeMap<Site, (ActQuantizer, LogThresholds)>,
@@ -168,7 +169,7 @@ impl QuantizedModel {
         ln_reparams: BTreeMap<Site, PostLnReparam>,
         calibration: CalibrationInfo,
     ) -> Result<Self> {
-        let fake = fake_quant_weights(&model.vit, &weights)?;
+        let fake = fake_quant_weights(&model.net, &weights)?;
         let mut q = QuantizedModel {
             source_checkpoint: model.source.display().to_string(),
             config,
@@ -197,39 +198,72 @@ impl QuantizedModel {
     }
 
     fn check(&self) -> Result<()> {
-        let cfg = self.model.config();
+        let net = &self.model.net;
         let bad = |what: String| Error::Invalid(format!("quantized model: {what}"));
-        for site in super::layers::all_sites(cfg) {
+        for site in sites_of(net) {
             let q = self
                 .activations
                 .get(&site)
-                .ok_or_else(|| bad(format!("no quantizer for {}", site_name(site))))?;
+                .ok_or_else(|| bad(format!("no quantizer for {}", site_name_in(net, site))))?;
             if let ActQuantizer::Uniform(u) = q
                 && let Granularity::PerChannel { channels } = u.granularity()
-                && !matches!(site, Site::QkvInput(_) | Site::Fc1Input(_))
+                && !is_post_ln(site)
             {
                 return Err(bad(format!(
                     "{} is per channel ({channels}); only the post-LayerNorm sites may be",
-                    site_name(site)
+                    site_name_in(net, site)
                 )));
             }
         }
-        for layer in WeightLayer::all(cfg) {
+        for layer in WeightLayer::all_of(net) {
             if !self.weights.contains_key(&layer) {
-                return Err(bad(format!("no weight quantizer for {}", layer.name())));
+                return Err(bad(format!(
+                    "no weight quantizer for {}",
+                    layer.name_in(net)
+                )));
             }
         }
         Ok(())
     }
 
-    /// The architecture.
-    pub fn vit_config(&self) -> &crate::model::VitConfig {
-        self.model.config()
+    /// The ViT/DeiT architecture, which the integer model, golden vectors and RTL need.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for a Swin model: its integer model is not implemented yet.
+    pub fn vit_config(&self) -> Result<&VitConfig> {
+        self.model
+            .config()
+            .ok_or_else(|| self.integer_unsupported())
+    }
+
+    /// The error every integer-model path gives for an architecture it does not implement.
+    pub fn integer_unsupported(&self) -> Error {
+        Error::Unsupported {
+            source_name: self.model.source.display().to_string(),
+            what: format!(
+                "the integer model of a {} network (eval --integer, golden, gen --model, verify, \
+                 perf)",
+                self.model.net.family()
+            ),
+            hint: Some(
+                "Swin's integer simulator is not implemented yet; its float and fake-quant \
+                 forwards are (eval, predict, quantize, ablate)"
+                    .into(),
+            ),
+        }
+    }
+
+    /// The ViT/DeiT the fake-quant forward runs (`None` for Swin: [`Self::fake_quant_net`]).
+    pub fn fake_quant_vit(&self) -> Option<&VisionTransformer> {
+        match &self.fake {
+            Network::Vit(v) => Some(v),
+            Network::Swin(_) => None,
+        }
     }
 
     /// The model the fake-quant forward runs: the reparameterized float model with dequantized
     /// weights (activations are quantized by the hook).
-    pub fn fake_quant_vit(&self) -> &VisionTransformer {
+    pub fn fake_quant_net(&self) -> &Network {
         &self.fake
     }
 
@@ -264,23 +298,24 @@ impl QuantizedModel {
     }
 }
 
-/// `vit` with the weight of every layer in `weights` replaced by its dequantized codes.
+/// `net` with the weight of every layer in `weights` replaced by its dequantized codes.
 pub(crate) fn fake_quant_weights(
-    vit: &VisionTransformer,
+    net: &Network,
     weights: &BTreeMap<WeightLayer, QuantizedWeight>,
-) -> Result<VisionTransformer> {
-    let mut fake = vit.clone();
+) -> Result<Network> {
+    let mut fake = net.clone();
     let deq: Vec<(WeightLayer, Vec<f32>)> = weights
         .par_iter()
         .map(|(l, w)| Ok((*l, w.dequantize()?)))
         .collect::<Result<_>>()?;
     for (layer, w) in deq {
+        let name = layer.name_in(&fake);
         let lin = layer
-            .linear_mut(&mut fake)
-            .ok_or_else(|| Error::Invalid(format!("the model has no layer {}", layer.name())))?;
+            .linear_in_mut(&mut fake)
+            .ok_or_else(|| Error::Invalid(format!("the model has no layer {name}")))?;
         if lin.weight.len() != w.len() {
             return Err(Error::Shape {
-                context: format!("weight codes of {}", layer.name()),
+                context: format!("weight codes of {name}"),
                 reason: format!("{} codes for {} weights", w.len(), lin.weight.len()),
             });
         }
@@ -316,7 +351,7 @@ impl ActivationHook for ApplyHook<'_> {
             None => {
                 self.error = Some(Error::Invalid(format!(
                     "quantized model: no quantizer for {}",
-                    site_name(site)
+                    super::layers::site_name(site)
                 )));
                 return;
             }

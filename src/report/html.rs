@@ -60,6 +60,7 @@ fn consumer(p: &Point) -> String {
             Site::Fc2Input(i) => WeightLayer::Fc2(i),
             Site::HeadInput => WeightLayer::Head,
             Site::HeadDistInput => WeightLayer::HeadDist,
+            Site::ReductionInput(s) => WeightLayer::Reduction(s),
         },
     };
     layer.name()

@@ -186,6 +186,7 @@ fn int_values(q: &QuantizedModel, m: &IntModel, site: Site, cap: &Keep) -> Resul
         Site::Fc2Input(i) => uniform(get(format!("blocks.{i}.mlp.fc2.input"))?)?,
         Site::HeadInput => uniform(get("head.input".into())?)?,
         Site::HeadDistInput => uniform(get("head_dist.input".into())?)?,
+        Site::ReductionInput(_) => return Err(q.integer_unsupported()),
         Site::Query(i) | Site::Key(i) | Site::Value(i) => {
             let b = &m.blocks[i];
             let (which, s, z) = match site {
@@ -240,7 +241,7 @@ pub fn measure(
     batch: usize,
     batch_size: usize,
 ) -> Result<LayerSqnr> {
-    let sites = all_sites(q.vit_config());
+    let sites = all_sites(q.vit_config()?);
     let mut points: Vec<Point> = sites.iter().map(|&s| Point::Site(s)).collect();
     points.push(Point::Logits);
     let mut total = vec![Sums::default(); points.len()];
@@ -250,7 +251,7 @@ pub fn measure(
         let n = batch_size.min(batch - start);
         let x = &images[start * per_image..(start + n) * per_image];
         let mut f32_acts = Record::default();
-        let f32_logits = q.model.vit.forward_with(x, n, &mut f32_acts)?;
+        let f32_logits = super::vit(&q.model, q)?.forward_with(x, n, &mut f32_acts)?;
         let mut fq_acts = Record::default();
         let fq_logits = q.forward_with(x, n, &mut fq_acts)?;
         let codes = m.quantize_input(x);

@@ -164,7 +164,7 @@ pub fn collect(
     batch: usize,
     block: usize,
 ) -> Result<(Vec<LnRanges>, SoftmaxHistogram)> {
-    let depth = q.vit_config().depth;
+    let depth = q.vit_config()?.depth;
     if block >= depth {
         return Err(Error::Config {
             source_name: "repq-hw report".into(),
@@ -175,8 +175,8 @@ pub fn collect(
             ),
         });
     }
-    let before = run_hook(&original.vit, images, batch, block)?;
-    let after = run_hook(&q.model.vit, images, batch, block)?;
+    let before = run_hook(super::vit(original, q)?, images, batch, block)?;
+    let after = run_hook(super::vit(&q.model, q)?, images, batch, block)?;
     let reparameterized = q.config.post_ln == PostLnMode::Reparam;
     let mut lns = Vec::new();
     for i in 0..depth {

@@ -1,0 +1,144 @@
+//! The command line on a Swin checkpoint: `info`, `eval` of the float model, `quantize`, `eval`
+//! and `predict` of the fake-quant artifact, `ablate`, and the integer paths refusing Swin with
+//! an error (not a panic).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use image::{GrayImage, ImageFormat};
+use safetensors::SafeTensors;
+
+const BIN: &str = env!("CARGO_BIN_EXE_repq-hw");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("run repq-hw")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{args:?}: {e}");
+    assert!(!e.contains("panicked"), "{e}");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn fails(args: &[&str]) -> String {
+    let o = run(args);
+    assert!(!o.status.success(), "{args:?} succeeded");
+    let e = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!e.contains("panicked"), "{e}");
+    e
+}
+
+/// The first `n` test digits as an ImageFolder of 8x8 PNGs (10 classes, like the fixture's
+/// head).
+fn digits_folder(dir: &Path, n: usize) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bytes = std::fs::read(root.join("assets/demo/digits_test.safetensors")).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let images = st.tensor("images").unwrap().data().to_vec();
+    let labels = st.tensor("labels").unwrap().data().to_vec();
+    let out = dir.join("digits");
+    for i in 0..n {
+        let class = out.join(labels[i].to_string());
+        std::fs::create_dir_all(&class).unwrap();
+        GrayImage::from_raw(8, 8, images[i * 64..(i + 1) * 64].to_vec())
+            .unwrap()
+            .save_with_format(class.join(format!("{i:05}.png")), ImageFormat::Png)
+            .unwrap();
+    }
+    out
+}
+
+#[test]
+fn swin_float_fake_quant_and_integer_refusal_through_the_binary() {
+    let tiny =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/swin/tiny/model.safetensors");
+    let tiny = tiny.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = digits_folder(dir.path(), 40);
+    let data = data.to_str().unwrap();
+
+    let info = ok(&["info", tiny]);
+    assert!(
+        info.contains("Swin Transformer") && info.contains("shift 3x3"),
+        "{info}"
+    );
+    let fp = ok(&["eval", "--model", tiny, "--data", data]);
+    assert!(fp.contains("top-1") && fp.contains("f32"), "{fp}");
+
+    let art = dir.path().join("tiny_w8a8.safetensors");
+    let art = art.to_str().unwrap();
+    ok(&[
+        "quantize",
+        "--model",
+        tiny,
+        "--calib",
+        data,
+        "--calib-count",
+        "16",
+        "--wbits",
+        "8",
+        "--abits",
+        "8",
+        "--out",
+        art,
+    ]);
+    let fq = ok(&["eval", "--model", art, "--data", data]);
+    assert!(fq.contains("W8A8 fake-quant"), "{fq}");
+    let img = std::fs::read_dir(Path::new(data).join("0"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let p = ok(&["predict", "--model", art, img.to_str().unwrap()]);
+    assert!(p.contains("1. class"), "{p}");
+
+    for args in [
+        vec!["eval", "--model", art, "--data", data, "--integer"],
+        vec![
+            "golden",
+            "--model",
+            art,
+            "--out",
+            dir.path().join("g").to_str().unwrap(),
+        ],
+        vec![
+            "gen",
+            "--pe",
+            "4x4",
+            "--model",
+            art,
+            "--out",
+            dir.path().join("rtl").to_str().unwrap(),
+        ],
+    ] {
+        let e = fails(&args);
+        assert!(
+            e.contains("Swin") && e.contains("not implemented yet"),
+            "{args:?}: {e}"
+        );
+    }
+    assert!(!dir.path().join("g").exists() && !dir.path().join("rtl").exists());
+
+    let ab = ok(&[
+        "ablate",
+        "--model",
+        tiny,
+        "--calib",
+        data,
+        "--calib-count",
+        "16",
+        "--data",
+        data,
+        "--wbits",
+        "6",
+        "--abits",
+        "6",
+    ]);
+    assert!(
+        ab.contains("Table 3") && ab.contains("Scale Reparam"),
+        "{ab}"
+    );
+}
