@@ -21,7 +21,7 @@ fn the_program_runs_the_embedded_model_bit_for_bit() {
         let q = demo::quantized(QuantConfig::new(wbits, abits).unwrap()).unwrap();
         let int = IntModel::lower(&q, 32).unwrap();
         let prog = Program::from_model(&int).unwrap();
-        let tf = EvalTransform::new(&q.model.preprocess, q.vit_config().img_size).unwrap();
+        let tf = EvalTransform::new(&q.model.preprocess, q.vit_config().unwrap().img_size).unwrap();
         let images = 6;
         let batch = split.batch(0..images, &tf).unwrap();
         let codes = int.quantize_input(&batch.data);
@@ -59,7 +59,7 @@ fn distilled() -> (IntModel, Vec<f32>) {
     let model = Model {
         name: "tiny-distilled".into(),
         source: PathBuf::from("tiny.safetensors"),
-        vit: VisionTransformer::random(cfg, 3),
+        net: repq_hw::model::Network::Vit(VisionTransformer::random(cfg, 3)),
         preprocess: Preprocess {
             mean: vec![0.5; 3],
             std: vec![0.5; 3],

@@ -278,7 +278,7 @@ fn an_artifact_of_a_checkpoint_file_with_image_folders() {
     let ckpt = tmp.path().join("digits.safetensors");
     std::fs::write(
         &ckpt,
-        repq_hw::model::checkpoint::to_safetensors(&model.vit).unwrap(),
+        repq_hw::model::checkpoint::to_safetensors(model.vit().unwrap()).unwrap(),
     )
     .unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
