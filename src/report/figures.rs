@@ -195,6 +195,7 @@ pub fn softmax_histogram(h: &SoftmaxHistogram) -> Result<String> {
                 (&h.log_sqrt2, |v: f32| f64::from(v)),
                 (&h.log2_quantizer, |v: f32| f64::from(v)),
             ],
+            SeriesLabelPosition::UpperRight,
         )
         .map_err(|e| draw_error(what, e))?;
         // log2 x.
@@ -222,6 +223,7 @@ pub fn softmax_histogram(h: &SoftmaxHistogram) -> Result<String> {
                 (&h.log_sqrt2, |v: f32| f64::from(v).log2()),
                 (&h.log2_quantizer, |v: f32| f64::from(v).log2()),
             ],
+            SeriesLabelPosition::UpperLeft,
         )
         .map_err(|e| draw_error(what, e))?;
         Ok(())
@@ -238,6 +240,7 @@ fn histogram_panel(
     ymax: f64,
     bins: &[(f64, f64, u64)],
     levels: &[LevelMap<'_>],
+    legend: SeriesLabelPosition,
 ) -> std::result::Result<(), DrawingAreaErrorKind<std::io::Error>> {
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FONT, 14))
@@ -251,6 +254,7 @@ fn histogram_panel(
         .bold_line_style(GRID)
         .x_desc(xdesc)
         .y_desc("count")
+        .x_label_formatter(&|v| format!("{v:.1}"))
         .y_label_formatter(&|v| format!("{v:.0}"))
         .label_style((FONT, 11))
         .axis_desc_style((FONT, 11))
@@ -293,7 +297,7 @@ fn histogram_panel(
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(legend)
         .label_font((FONT, 11))
         .background_style(WHITE.mix(0.85))
         .border_style(GRID)
