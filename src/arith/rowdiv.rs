@@ -35,7 +35,7 @@ impl RowDiv {
     /// `qw` outside `1 ..= QW_MAX`.
     pub fn new(d: u64, qw: u32) -> Self {
         assert!(
-            d >= 1 && d < 1 << DW_MAX,
+            (1..1 << DW_MAX).contains(&d),
             "row divider: divisor {d} outside 1 .. 2^{DW_MAX}"
         );
         assert!(
