@@ -193,3 +193,76 @@ fn av_fraction_bits_use_the_exact_bound() {
         assert!(req.bits <= 24);
     }
 }
+
+/// U6 of the hardware (s32-clamped logit, the row divider) gives exactly the probabilities of the
+/// softmax before it (unclamped logit, `floor((e 2^17 + S) / (2 S))` by division) on every row
+/// of every block of the embedded model, at W8A8, W6A6 and W4A4, two images each: the golden
+/// probabilities do not change. The captured logits are the clamped U2 of the scores.
+#[test]
+fn hardware_softmax_leaves_the_models_probabilities_unchanged() {
+    use repq_hw::arith::softmax::EF;
+    let table = repq_hw::arith::exp2_table();
+    let mut rows = 0usize;
+    for (w, a) in [(8, 8), (6, 6), (4, 4)] {
+        let q = quantized(w, a);
+        let int = IntModel::lower(&q, 32).unwrap();
+        let tf = EvalTransform::new(&q.model.preprocess, q.vit_config().img_size).unwrap();
+        let split = demo::test_split().unwrap();
+        let batch = split.batch(0..2, &tf).unwrap();
+        let codes = int.quantize_input(&batch.data);
+        let n = int.input_len();
+        for img in 0..2 {
+            let mut cap = CaptureAll::default();
+            int.forward_image(&codes[img * n..(img + 1) * n], &mut cap);
+            let get = |name: &str| {
+                &cap.tensors
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .unwrap_or_else(|| panic!("{name} not captured"))
+                    .1
+            };
+            for (i, b) in int.blocks.iter().enumerate() {
+                let scores = get(&format!("blocks.{i}.attn.scores"));
+                let logits = get(&format!("blocks.{i}.attn.logits"));
+                let probs = get(&format!("blocks.{i}.attn.probs"));
+                assert_eq!((logits.bits, logits.signed), (32, true));
+                let t = *scores.shape.last().unwrap();
+                for ((srow, zrow), prow) in scores
+                    .data
+                    .chunks_exact(t)
+                    .zip(logits.data.chunks_exact(t))
+                    .zip(probs.data.chunks_exact(t))
+                {
+                    // The softmax before the hardware contract, written out.
+                    let sp = b.softmax;
+                    let z: Vec<i64> = srow
+                        .iter()
+                        .map(|&a| repq_hw::arith::round_shift(a * i64::from(sp.m0), sp.shift))
+                        .collect();
+                    assert_eq!(&z, zrow, "block {i}: the logits fit s32, unclamped");
+                    let zmax = *z.iter().max().unwrap();
+                    let e: Vec<u64> = z
+                        .iter()
+                        .map(|&zj| {
+                            let delta = zmax - zj;
+                            if delta >> EF > 20 {
+                                0
+                            } else {
+                                u64::from(table[(delta & 1023) as usize] >> (delta >> EF))
+                            }
+                        })
+                        .collect();
+                    let s: u64 = e.iter().sum();
+                    let old: Vec<i64> = e
+                        .iter()
+                        .map(|&ej| (((ej << 17) + s) / (2 * s)) as i64)
+                        .collect();
+                    assert_eq!(&old, prow, "block {i} W{w}A{a}");
+                    rows += 1;
+                }
+            }
+        }
+    }
+    println!("{rows} softmax rows equal");
+    assert!(rows > 1000);
+}

@@ -448,6 +448,10 @@ impl Exporter<'_> {
                     let b = blk.expect("block");
                     f.entry.scale = Some(b.q_scale * b.k_scale);
                 }
+                (Some(_), "attn.logits") => {
+                    // base-2 logit with EF fraction bits: z 2^-EF = scores * scale * log2(e)
+                    f.entry.scale = Some(2f64.powi(-(crate::arith::softmax::EF as i32)));
+                }
                 (Some(_), "attn.probs") => f.entry.scale = Some(2f64.powi(-(PBITS as i32))),
                 (Some(i), "attn.codes") => f.entry.scale = log_scale(q, i),
                 (Some(i), "attn.av") => {
@@ -632,6 +636,10 @@ fn describe(op: &str) -> String {
         }
         "embed" => "patch embedding plus embed.pos: the residual stream entering block 0".into(),
         "attn.scores" => "Q K^T accumulators per head [h, query, key] (U1)".into(),
+        "attn.logits" => {
+            "softmax logits z per head [h, query, key], s32, base 2 with EF fraction bits (U6 input)"
+                .into()
+        }
         "attn.probs" => "softmax probabilities p / 2^16 per head [h, query, key] (U6)".into(),
         "attn.codes" => {
             "log2 codes per head [h, query, key] (U3); -1 is the exact zero (zero flag)".into()

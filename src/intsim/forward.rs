@@ -296,6 +296,7 @@ impl IntModel {
         w.merged.resize(t * d, 0);
         let mut scores_all = Vec::new();
         let mut probs_all = Vec::new();
+        let mut logits_all = Vec::new();
         let mut codes_all = Vec::new();
         let mut av_all = Vec::new();
         for (head, r) in heads.into_iter().enumerate() {
@@ -305,11 +306,16 @@ impl IntModel {
             if keep {
                 scores_all.extend(r.scores);
                 probs_all.extend(r.probs);
+                logits_all.extend(r.logits);
                 codes_all.extend(r.codes);
                 av_all.extend(r.av);
             }
         }
         self.capture_acc(cap, &p("attn.scores"), &[h, t, t], &scores_all);
+        // The U6 logits z (U2 of the scores with z_o = 0 and the s32 clamp).
+        put(cap, &p("attn.logits"), || {
+            tensor(&[h, t, t], 32, true, &logits_all)
+        });
         put(cap, &p("attn.probs"), || {
             tensor(&[h, t, t], crate::arith::PBITS + 1, false, &probs_all)
         });
@@ -397,6 +403,7 @@ struct Work {
 /// One head's attention; the intermediates only when they are to be captured.
 struct HeadResult {
     scores: Vec<i64>,
+    logits: Vec<i64>,
     probs: Vec<i64>,
     codes: Vec<i64>,
     av: Vec<i64>,
@@ -448,6 +455,7 @@ impl IntModel {
         let cap = |n: usize| if keep { n } else { 0 };
         let mut r = HeadResult {
             scores: Vec::with_capacity(cap(t * t)),
+            logits: Vec::with_capacity(cap(t * t)),
             probs: Vec::with_capacity(cap(t * t)),
             codes: Vec::with_capacity(cap(t * t)),
             av: Vec::with_capacity(cap(t * dh)),
@@ -493,6 +501,8 @@ impl IntModel {
                 if keep {
                     r.av.extend_from_slice(&av);
                     r.scores.extend_from_slice(srow);
+                    r.logits
+                        .extend(srow.iter().map(|&a| i64::from(b.softmax.logit(a))));
                     r.probs.extend(probs.iter().map(|&v| i64::from(v)));
                     r.codes.extend(
                         codes

@@ -621,8 +621,9 @@ impl OutputStage<u8> for Table<'_> {
 
 /// U6 for the rows of one attention layer: exactly [`SoftmaxParams::apply`], with an AVX2 path
 /// for rows whose integers allow it (32-bit scores, the model's `EXP2` table whose entries are
-/// below 2^21, rows of at most 1024 keys); any other row, and the portable kernel, use the unit
-/// itself.
+/// below 2^21, rows of at most 1024 keys, a shift `n >= 31`, with which every logit of a 32-bit
+/// score fits `s32` so that the logit's clamp never acts); any other row, and the portable
+/// kernel, use the unit itself.
 pub struct SoftmaxRows<'a> {
     sp: SoftmaxParams,
     table: &'a [u32],
@@ -637,7 +638,7 @@ impl<'a> SoftmaxRows<'a> {
         let table_ok = table.len() == 1 << EF
             && table.iter().all(|&e| e < 1 << 21)
             && sp.m0 < 1 << 31
-            && (1..=62).contains(&sp.shift);
+            && (31..=62).contains(&sp.shift);
         SoftmaxRows {
             sp,
             table,
