@@ -20,3 +20,6 @@ repq_top.v
 repq_av_requant.v
 repq_gelu.v
 repq_residual.v
+repq_rowdiv_recip.v
+repq_rowdiv_lane.v
+repq_rowdiv.v

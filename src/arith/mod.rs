@@ -8,6 +8,7 @@ pub mod logcode;
 pub mod matmul;
 pub mod requant;
 pub mod residual;
+pub mod rowdiv;
 pub mod shift_av;
 pub mod softmax;
 pub mod spec;

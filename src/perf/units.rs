@@ -6,7 +6,8 @@
 
 use crate::rtl::Design;
 use crate::rtl::units::{
-    AV_REQUANT_LANES, RESIDUAL_LATENCY, av_requant_latency, gelu_latency, gelu_load_beats,
+    AV_REQUANT_LANES, RESIDUAL_LATENCY, ROWDIV_LATENCY, av_requant_latency, gelu_latency,
+    gelu_load_beats, rowdiv_recip_cycles,
 };
 
 /// Beats of a `rows x cols` matrix in `repq_top`'s output order: `ceil(cols / C)` per row.
@@ -51,4 +52,15 @@ pub fn av_requant_cycles_with(d: &Design, lanes: u32, tokens: u64, d_h: u64, hea
     let g = d.cols / lanes;
     let beats = heads * d_h.div_ceil(u64::from(d.cols)) * tokens;
     (beats - 1) * u64::from(g) + u64::from(av_requant_latency(g)) + 1
+}
+
+/// The standalone `repq_rowdiv` on `rows` rows of `per_row` numerators (sim/rowdiv.cpp's stream:
+/// per row its divisor beat, then the numerators): per row the divisor's cycle, the reciprocal's
+/// `QW + 3`, one numerator per cycle; the last quotient `ROWDIV_LATENCY` cycles after its
+/// numerator, counted to the cycle after it was taken. 0 when a size is 0.
+pub fn rowdiv_cycles(qw: u32, rows: u64, per_row: u64) -> u64 {
+    if rows == 0 || per_row == 0 {
+        return 0;
+    }
+    rows * (1 + u64::from(rowdiv_recip_cycles(qw)) + per_row) + u64::from(ROWDIV_LATENCY)
 }

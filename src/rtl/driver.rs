@@ -11,7 +11,7 @@ struct Json<'a> {
     generated_by: String,
     command: &'a str,
     top: &'static str,
-    units: [&'static str; 6],
+    units: [&'static str; UNIT_TOPS.len()],
     config: String,
     pe_rows: u32,
     pe_cols: u32,

@@ -14,7 +14,7 @@ pub struct GeneratedFile {
 }
 
 /// The Verilog sources, leaves first (the order of `files.f` and the `.core` file).
-pub const SOURCES: [&str; 15] = [
+pub const SOURCES: [&str; 18] = [
     "repq_delay.v",
     "repq_vdelay.v",
     "repq_sdpram.v",
@@ -30,6 +30,9 @@ pub const SOURCES: [&str; 15] = [
     "repq_av_requant.v",
     "repq_gelu.v",
     "repq_residual.v",
+    "repq_rowdiv_recip.v",
+    "repq_rowdiv_lane.v",
+    "repq_rowdiv.v",
 ];
 
 /// The top-level module.
@@ -56,13 +59,14 @@ pub const TESTBENCH: &str = "repq_top_tb.cpp";
 /// The Xilinx part of the UltraScale+ `synth` target.
 pub const XILINX_PART: &str = "xczu9eg-ffvb1156-2-e";
 /// The standalone units (not instantiated by `repq_top`), each its own lint/simulation top.
-pub const UNIT_TOPS: [&str; 6] = [
+pub const UNIT_TOPS: [&str; 7] = [
     "repq_requant",
     "repq_logcode",
     "repq_shift_av",
     "repq_av_requant",
     "repq_gelu",
     "repq_residual",
+    "repq_rowdiv",
 ];
 
 /// The provenance header every generated file starts with, each line behind `comment`.
@@ -155,6 +159,9 @@ macro_rules! unit_template {
 unit_template!(AvRequantV, "rtl/repq_av_requant.v");
 unit_template!(GeluV, "rtl/repq_gelu.v");
 unit_template!(ResidualV, "rtl/repq_residual.v");
+verilog_template!(RowdivRecipV, "rtl/repq_rowdiv_recip.v");
+verilog_template!(RowdivLaneV, "rtl/repq_rowdiv_lane.v");
+verilog_template!(RowdivV, "rtl/repq_rowdiv.v");
 #[derive(Template)]
 #[template(path = "rtl/repq_top.v", escape = "none")]
 struct TopV<'a> {
@@ -303,6 +310,9 @@ pub fn render_all(d: &Design) -> Vec<GeneratedFile> {
         render(&AvRequantV { header: h, d, u }, SOURCES[12]),
         render(&GeluV { header: h, d, u }, SOURCES[13]),
         render(&ResidualV { header: h, d, u }, SOURCES[14]),
+        render(&RowdivRecipV { header: h, d }, SOURCES[15]),
+        render(&RowdivLaneV { header: h, d }, SOURCES[16]),
+        render(&RowdivV { header: h, d }, SOURCES[17]),
         render(&LintVlt { header: h }, "repq_lint.vlt"),
         render(
             &FilesF {

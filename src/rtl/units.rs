@@ -13,6 +13,15 @@ pub const AV_REQUANT_FIFO: u32 = 16;
 /// `4 C`); `repq_shift_av` delivers one beat per key count, far below what one lane takes.
 pub const AV_REQUANT_LANES: u32 = 1;
 
+/// Cycles `repq_rowdiv_recip` is busy per divisor: one restoring step per reciprocal bit,
+/// `QW + 3`.
+pub fn rowdiv_recip_cycles(qw: u32) -> u32 {
+    qw + 3
+}
+/// Registers of `repq_rowdiv_lane`: a numerator taken in cycle `c` gives its quotient in cycle
+/// `c + ROWDIV_LATENCY`.
+pub const ROWDIV_LATENCY: u32 = 5;
+
 /// What the unit templates render besides the [`Design`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnitParams {

@@ -28,11 +28,14 @@ pub enum Harness {
     Gelu,
     /// `repq_residual`: the residual addition (U8), `sim/residual.cpp`.
     Residual,
+    /// `repq_rowdiv`: the row divider of U5 and U6, `sim/rowdiv.cpp`. Like [`Harness::Requant`],
+    /// only unit tests build it (`-G` overrides of `QW`, `DW`).
+    RowDiv,
 }
 
 impl Harness {
     /// Every harness, in build order.
-    pub const ALL: [Harness; 7] = [
+    pub const ALL: [Harness; 8] = [
         Harness::Top,
         Harness::LogCode,
         Harness::ShiftAv,
@@ -40,6 +43,7 @@ impl Harness {
         Harness::AvRequant,
         Harness::Gelu,
         Harness::Residual,
+        Harness::RowDiv,
     ];
 
     /// The Verilog module under test.
@@ -52,6 +56,7 @@ impl Harness {
             Harness::AvRequant => "repq_av_requant",
             Harness::Gelu => "repq_gelu",
             Harness::Residual => "repq_residual",
+            Harness::RowDiv => "repq_rowdiv",
         }
     }
 
@@ -65,6 +70,7 @@ impl Harness {
             Harness::AvRequant => "av_requant.cpp",
             Harness::Gelu => "gelu.cpp",
             Harness::Residual => "residual.cpp",
+            Harness::RowDiv => "rowdiv.cpp",
         }
     }
 
@@ -78,6 +84,7 @@ impl Harness {
             Harness::AvRequant => "av_requant",
             Harness::Gelu => "gelu",
             Harness::Residual => "residual",
+            Harness::RowDiv => "rowdiv",
         }
     }
 }

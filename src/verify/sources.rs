@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 /// (file name, contents) of every harness source.
-pub const SOURCES: [(&str, &str); 11] = [
+pub const SOURCES: [(&str, &str); 12] = [
     ("tb.h", include_str!("../../sim/tb.h")),
     ("golden.h", include_str!("../../sim/golden.h")),
     ("harness.h", include_str!("../../sim/harness.h")),
@@ -19,6 +19,7 @@ pub const SOURCES: [(&str, &str); 11] = [
     ("av_requant.cpp", include_str!("../../sim/av_requant.cpp")),
     ("gelu.cpp", include_str!("../../sim/gelu.cpp")),
     ("residual.cpp", include_str!("../../sim/residual.cpp")),
+    ("rowdiv.cpp", include_str!("../../sim/rowdiv.cpp")),
 ];
 
 /// Writes the sources into `dir` (only files whose contents differ, so builds stay incremental).
