@@ -23,3 +23,4 @@ repq_residual.v
 repq_rowdiv_recip.v
 repq_rowdiv_lane.v
 repq_rowdiv.v
+repq_layernorm.v

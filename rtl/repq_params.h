@@ -63,6 +63,9 @@
 #define REPQ_GELU_LOAD_BEATS 511u    /* table load: B, 2^ABITS - 1 rises, 2^ABITS - 1 falls */
 #define REPQ_AV_REQUANT_LANES 1u    /* repq_av_requant RQ_LANES (a beat takes PE_COLS / RQ_LANES cycles) */
 #define REPQ_AV_REQUANT_LATENCY 28u
+#define REPQ_LN_LANES 1u          /* repq_layernorm LN_LANES (a beat takes PE_COLS / LN_LANES cycles per pass) */
+#define REPQ_LN_MAX_DIM 1024u      /* repq_layernorm MAXD: row buffer channels */
+#define REPQ_LN_ROW_OVERHEAD 72u
 
 /* Beat widths in bits and in 32-bit words */
 #define REPQ_ACT_BEAT_BITS 128u

@@ -8,7 +8,7 @@
 //!   the default design (`gen --pe 16x16`, `golden`, no other option): patch embedding, every
 //!   block's qkv, Q K^T per head, probabilities to log2 codes, attention x V per head, its
 //!   requantization into the proj input (heads merged), proj, the residual add, fc1, GELU, fc2,
-//!   the residual add, and the head.
+//!   the residual add, both LayerNorms of every block, the final norm and the head.
 //! * `mutations_are_caught`: broken generated files (requantization rounding, the sqrt(2)
 //!   constant) and a corrupted golden element must fail, naming the tensor and index.
 //!
@@ -110,15 +110,16 @@ fn run_config(c: &MatrixConfig, verify_seeds: &[u64]) {
     let args: Vec<&str> = verify.iter().map(String::as_str).collect();
     let log = repq_ok(&args);
     eprintln!("{}:\n{log}", c.name);
-    // matmul, logcode, shift_av, and the units after the array: av_requant, gelu, residual.
+    // matmul, logcode, shift_av, and the units after the array: av_requant, gelu, residual,
+    // layernorm (two cases: D = 37 and D = 1).
     let want = format!(
         "{n} of {n} cases bit-exact, 0 failed, 0 not runnable",
-        n = 6 * runs
+        n = 8 * runs
     );
     assert!(log.contains(&want), "{}: expected `{want}`:\n{log}", c.name);
     assert_eq!(
         log.matches("cycles without stalls (model ").count(),
-        4 * runs,
+        6 * runs,
         "{}: every matmul's and unit's cycle count must be checked against the model:\n{log}",
         c.name
     );
@@ -165,11 +166,11 @@ fn real_layers_all_blocks_w8a8_on_defaults() {
         "--all-blocks",
     ]);
     eprintln!("{log}");
-    // patch_embed and head, and per block (6): qkv, 3 heads of scores, codes, 3 heads of A x V,
-    // their requantization into the proj input (heads merged), proj, the residual add, fc1,
-    // GELU, fc2, the residual add: 2 + 6 * 15 = 92.
+    // patch_embed, the final norm and head, and per block (6): norm1, qkv, 3 heads of scores,
+    // codes, 3 heads of A x V, their requantization into the proj input (heads merged), proj,
+    // the residual add, norm2, fc1, GELU, fc2, the residual add: 3 + 6 * 17 = 105.
     assert!(
-        log.contains("92 of 92 cases bit-exact, 0 failed, 0 not runnable"),
+        log.contains("105 of 105 cases bit-exact, 0 failed, 0 not runnable"),
         "{log}"
     );
     for t in [
@@ -184,6 +185,9 @@ fn real_layers_all_blocks_w8a8_on_defaults() {
         "blocks.0.residual2 (residual add)",
         "blocks.5.attn.scores[2] (Q K^T)",
         "blocks.5.residual2 (residual add)",
+        "blocks.0.attn.qkv.input (blocks.0.norm1, LayerNorm)",
+        "blocks.5.mlp.fc1.input (blocks.5.norm2, LayerNorm)",
+        "head.input (head.norm, LayerNorm)",
     ] {
         assert!(log.contains(t), "{t} missing:\n{log}");
     }
@@ -194,6 +198,7 @@ fn real_layers_all_blocks_w8a8_on_defaults() {
         "repq_residual 57600 elements (12 cases)",
         "repq_shift_av 28800 elements (18 cases)",
         "repq_logcode 45000 elements (6 cases)",
+        "repq_layernorm 57696 elements (13 cases)",
     ] {
         assert!(log.contains(u), "{u} missing:\n{log}");
     }
@@ -257,7 +262,7 @@ fn real_layers_block0_w4a8() {
     ]);
     eprintln!("{log}");
     assert!(
-        log.contains("17 of 17 cases bit-exact, 0 failed, 0 not runnable"),
+        log.contains("20 of 20 cases bit-exact, 0 failed, 0 not runnable"),
         "{log}"
     );
     for h in 0..3 {
@@ -451,7 +456,7 @@ fn fst_waveforms_on_request() {
         "--fst",
         s(&waves),
     ]);
-    assert!(log.contains("6 of 6 cases bit-exact"), "{log}");
+    assert!(log.contains("8 of 8 cases bit-exact"), "{log}");
     for case in [
         "matmul",
         "logcode",
@@ -620,7 +625,7 @@ fn not_runnable_cases_name_the_gen_command_that_runs_them() {
     let (ok, out, err) = verify(&wide, "build_wide");
     assert!(ok, "{out}\n{err}");
     assert!(
-        out.contains("6 of 6 cases bit-exact, 0 failed, 0 not runnable"),
+        out.contains("8 of 8 cases bit-exact, 0 failed, 0 not runnable"),
         "{out}"
     );
 }

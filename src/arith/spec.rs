@@ -5,13 +5,13 @@
 //! document differs from its rendering, and rewrites it under `REPQ_BLESS_DOCS=1`.
 
 use super::gelu::HBITS;
-use super::layernorm::{GF, LNF, MAX_DIM, intermediate_bits};
+use super::layernorm::{DB, GF, LNF, MAX_DIM, widths as ln_widths};
 use super::logcode::{MBITS, PBITS};
 use super::requant::{M0_MAX, SHIFT_MAX, SHIFT_MIN};
 use super::shift_av::{F_MAX, SQRT2_Q15, av_fraction_bits, av_out_range};
 use super::softmax::{EBITS, EF, exp2_table};
 use super::widths::{
-    AFFINE_BITS, C_INT_BITS, EPS_BITS, F_BITS, M0_BITS, RESIDUAL_BITS, RESIDUAL_FRAC_BITS,
+    C_INT_BITS, EPS_BITS, F_BITS, LN_B_BITS, LN_G_BITS, M0_BITS, RESIDUAL_BITS, RESIDUAL_FRAC_BITS,
     SHIFT_BITS, ZERO_POINT_BITS, act_operand_bits, stationary_lane_bits, weight_operand_bits,
 };
 
@@ -86,6 +86,7 @@ pub fn named_constants() -> Vec<(&'static str, i64)> {
         ("EBITS", EBITS.into()),
         ("LNF", LNF.into()),
         ("GF", GF.into()),
+        ("DB", DB.into()),
         ("HBITS", HBITS.into()),
         ("RESIDUAL_FRAC_BITS", RESIDUAL_FRAC_BITS.into()),
     ]
@@ -163,9 +164,15 @@ fn constants() -> String {
             &"`src/arith/layernorm.rs`",
         ]),
         row(&[
+            &"`DB`",
+            &DB,
+            &"bits of a U5 deviation after the row shift: `t` in `[-2^DB, 2^DB - 1]` (`s18`)",
+            &"`src/arith/layernorm.rs`",
+        ]),
+        row(&[
             &"`MAX_DIM`",
             &MAX_DIM,
-            &"largest LayerNorm width `D` (`Q + E` fits `u128`)",
+            &"largest LayerNorm width `D` (`S` fits `s53`)",
             &"`src/arith/layernorm.rs`",
         ]),
         row(&[
@@ -257,9 +264,11 @@ fn widths() -> String {
             "`s{HBITS}`; `u{abits}`",
             |_, a, _| format!("`s{HBITS}`; `u{a}`"),
         ),
-        ("U5 constants `E`; `G`, `B`", "`u64`; `s64`", |_, _, _| {
-            format!("`u{EPS_BITS}`; `s{AFFINE_BITS}`")
-        }),
+        (
+            "U5 constants `E`; `G`; `B`",
+            "`u64`; `s32`; `s48`",
+            |_, _, _| format!("`u{EPS_BITS}`; `s{LN_G_BITS}`; `s{LN_B_BITS}`"),
+        ),
     ];
     let configs = [(8u32, 8u32, 28u32), (4, 8, 24), (4, 4, 19)];
     let mut head = vec!["quantity".to_string(), "type".to_string()];
@@ -320,20 +329,36 @@ fn fraction_bits() -> String {
 }
 
 fn layernorm_widths() -> String {
-    let dims = [96usize, 192, 384, 768, 1024, 1 << 16, MAX_DIM];
+    let dims = [1usize, 64, 96, 192, 384, 768, 1024, 1 << 16, MAX_DIM];
     let rows: Vec<Vec<String>> = dims
         .iter()
         .map(|&d| {
-            let (s, dev, q) = intermediate_bits(d);
+            let w = ln_widths(d);
             row(&[
                 &d,
-                &format!("`s{s}`"),
-                &format!("`s{dev}`"),
-                &format!("`u{q}`"),
+                &format!("`s{}`", w.sum),
+                &format!("`u{}`", w.m),
+                &format!("0 ..= {}", w.k_max),
+                &format!("`u{}`", w.q),
+                &format!("`u{}`", w.radicand),
+                &format!("`u{}`", w.r),
+                &format!("`u{}`", w.r + 1),
             ])
         })
         .collect();
-    table(&["`D`", "`S`", "`d[c]`", "`Q`"], &rows)
+    table(
+        &[
+            "`D`",
+            "`S`",
+            "`M`",
+            "`k`",
+            "`Q`",
+            "`Q + E_k`",
+            "`r`",
+            "divisor `2r`",
+        ],
+        &rows,
+    )
 }
 
 #[cfg(test)]

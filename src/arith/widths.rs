@@ -18,8 +18,10 @@ pub const F_BITS: u32 = 5;
 pub const C_INT_BITS: u32 = 16;
 /// Bits of the U5 epsilon constant `E` (`u64`).
 pub const EPS_BITS: u32 = 64;
-/// Bits of the U5 affine constants `G`, `B` (`s64`).
-pub const AFFINE_BITS: u32 = 64;
+/// Bits of the U5 affine factor `G` (`s32`): `n G` is an `s18 x s32` product.
+pub const LN_G_BITS: u32 = 32;
+/// Bits of the U5 affine offset `B` (`s48`): `n G + B + 2^(GF-1)` fits `s50`.
+pub const LN_B_BITS: u32 = 48;
 
 /// A weight operand `W_code - z_w` of `wbits`-bit codes and a zero point in the code range:
 /// `s{wbits+1}` (`|w| <= 2^wbits - 1`).

@@ -217,14 +217,14 @@ impl Exporter<'_> {
         self.param(
             &format!("{name}.g"),
             &[ln.dim()],
-            signed(64),
+            signed(crate::arith::widths::LN_G_BITS),
             &ln.g,
             format!("{name}: affine factor G per channel, GF - LNF fraction bits (U5)"),
         );
         self.param(
             &format!("{name}.b"),
             &[ln.dim()],
-            signed(64),
+            signed(crate::arith::widths::LN_B_BITS),
             &ln.b,
             format!(
                 "{name}: affine offset B per channel (zero point included), GF fraction bits (U5)"

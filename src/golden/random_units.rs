@@ -1,7 +1,8 @@
 //! Random vectors of the units after the array (`repq-hw golden --random`, drawn after the
 //! matmul, code unit and shift unit vectors of [`super::random`], from the same generator): the
-//! A x V requantization with heads merged, the GELU table unit on every index, and the residual
-//! addition with saturation both ways. Every expected value comes from [`crate::arith`].
+//! A x V requantization with heads merged, the GELU table unit on every index, the residual
+//! addition with saturation both ways, and LayerNorm on hard rows. Every expected value comes from
+//! [`crate::arith`].
 
 use rand::RngExt;
 use rand::rngs::StdRng;
@@ -9,6 +10,7 @@ use rand::rngs::StdRng;
 use super::random::RandomSpec;
 use super::{GoldenFile, Kind, signed, unsigned};
 use crate::arith::gelu::{GeluSteps, TABLE_LEN, gelu_table, h_scale};
+use crate::arith::layernorm::{LayerNormParams, eps_units};
 use crate::arith::{Requant, merge_heads, residual_add};
 use crate::error::Result;
 
@@ -16,6 +18,12 @@ use crate::error::Result;
 pub const AV_HEADS: usize = 3;
 /// GELU tables (each loaded, then every index looked up: the reload is part of the test).
 pub const GELU_TABLES: usize = 3;
+/// LayerNorm layers of the random vectors (each loaded, then its rows: the reload is tested).
+pub const LN_LAYERS: usize = 3;
+/// Width of the random LayerNorm rows: not a multiple of any lane count `C >= 2`.
+pub const LN_DIM: usize = 37;
+/// Rows per random LayerNorm layer.
+pub const LN_ROWS: usize = 24;
 
 fn file<T: Copy + Into<i128>>(
     kind: Kind,
@@ -34,6 +42,7 @@ pub fn generate(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>
     av_requant(spec, rng, files)?;
     gelu(spec, rng, files)?;
     residual(spec, rng, files);
+    layernorm(spec, rng, files);
     Ok(())
 }
 
@@ -275,6 +284,169 @@ fn residual(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) {
         ("out", &out, "sat32(x + y) (U8)"),
     ] {
         files.push(file(act, d, name, &[m, n], signed(32), data, what));
+    }
+}
+
+/// [`LN_LAYERS`] LayerNorm layers of width [`LN_DIM`], [`LN_ROWS`] rows each, and one layer of
+/// width 1 (`layernorm1.*`). Layer 0: `E` of `eps = 1e-6`, the full code range; layer 1: `E = 0`
+/// (a constant row has `r = 0`), a narrowed clamp; layer 2: `E = 2^64 - 1` (large against every
+/// `Q`). Constants: most channels a typical `G` (`2^14 .. 2^22`) and `B` (the zero point in
+/// `GF` fraction bits plus a small offset), channel 0 and 1 the extremes of `s32` and `s48`.
+/// Rows: constant (0, `2^31 - 1`, `-2^31`), `-2^31` / `2^31 - 1` alternating, the two with 0, one
+/// outlier channel at either extreme in a typical row, deviations of a few LSB (`k = 0`; `E`
+/// large against `Q`), one channel one LSB off, then typical rows over six decades of scale.
+fn layernorm(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>) {
+    let abits = spec.abits;
+    let top = (1i32 << abits) - 1;
+    let rows_of = |rng: &mut StdRng, d: usize| -> Vec<Vec<i32>> {
+        let typical = |rng: &mut StdRng, scale: f64| -> Vec<i32> {
+            (0..d)
+                .map(|_| (rng.random_range(-1.0f64..1.0) * scale * 65536.0) as i32)
+                .collect()
+        };
+        let (min, max) = (i32::MIN, i32::MAX);
+        let mut rows = vec![
+            vec![0; d],
+            vec![max; d],
+            vec![min; d],
+            (0..d).map(|c| [min, max][c % 2]).collect(),
+            (0..d).map(|c| [max, min, 0][c % 3]).collect(),
+        ];
+        for v in [max, min] {
+            let mut r = typical(rng, 2.0);
+            r[rng.random_range(0..d)] = v;
+            rows.push(r);
+        }
+        let base = rng.random_range(-1i32 << 20..1 << 20);
+        rows.push((0..d).map(|_| base + rng.random_range(-3..=3)).collect());
+        let mut one = vec![base; d];
+        one[d / 2] += 1;
+        rows.push(one);
+        while rows.len() < LN_ROWS {
+            let scale = 10f64.powf(rng.random_range(-2.0..4.0));
+            rows.push(typical(rng, scale));
+        }
+        rows
+    };
+    let params_of = |rng: &mut StdRng, d: usize, eps_q: u64, lo: i32, hi: i32| {
+        let z = rng.random_range(0..=top);
+        let g = (0..d)
+            .map(|c| match c {
+                0 if d > 1 => i64::from(i32::MAX),
+                1 => i64::from(i32::MIN),
+                _ => rng.random_range(1i64 << 14..1 << 22) * [1, -1][c % 2],
+            })
+            .collect();
+        let b = (0..d)
+            .map(|c| match c {
+                0 if d > 1 => -(1i64 << 47),
+                1 => (1i64 << 47) - 1,
+                _ => (i64::from(z) << 24) + rng.random_range(-1i64 << 24..1 << 24),
+            })
+            .collect();
+        LayerNormParams {
+            eps_q,
+            g,
+            b,
+            lo,
+            hi,
+        }
+    };
+    let d = LN_DIM;
+    let narrow_lo = rng.random_range(0..=top / 2);
+    let narrow_hi = rng.random_range(narrow_lo..=top);
+    let layers = [
+        params_of(rng, d, eps_units(1e-6, d, 16).unwrap_or(0), 0, top),
+        params_of(rng, d, 0, narrow_lo, narrow_hi),
+        params_of(rng, d, u64::MAX, 0, top),
+    ];
+    let single = params_of(rng, 1, eps_units(1e-6, 1, 16).unwrap_or(0), 0, top);
+    for (dir, layers) in [
+        ("layernorm", &layers[..]),
+        ("layernorm1", std::slice::from_ref(&single)),
+    ] {
+        let dim = layers[0].dim();
+        let (mut x, mut out, mut g, mut b, mut eps, mut lo, mut hi) =
+            (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+        for p in layers {
+            for row in rows_of(rng, dim) {
+                let mut y = vec![0u8; dim];
+                p.apply(&row, &mut y);
+                x.extend(row);
+                out.extend(y);
+            }
+            g.extend(p.g.iter().copied());
+            b.extend(p.b.iter().copied());
+            eps.push(p.eps_q);
+            lo.push(p.lo);
+            hi.push(p.hi);
+        }
+        let n = layers.len();
+        let (p, act) = (Kind::Parameter, Kind::Activation);
+        files.push(file(
+            p,
+            dir,
+            "eps_q",
+            &[n],
+            unsigned(64),
+            &eps,
+            "epsilon E per layer (U5)",
+        ));
+        files.push(file(
+            p,
+            dir,
+            "g",
+            &[n, dim],
+            signed(32),
+            &g,
+            "affine factor G (U5)",
+        ));
+        files.push(file(
+            p,
+            dir,
+            "b",
+            &[n, dim],
+            signed(48),
+            &b,
+            "affine offset B (U5)",
+        ));
+        files.push(file(
+            p,
+            dir,
+            "lo",
+            &[n],
+            unsigned(abits),
+            &lo,
+            "lower output clamp (U5)",
+        ));
+        files.push(file(
+            p,
+            dir,
+            "hi",
+            &[n],
+            unsigned(abits),
+            &hi,
+            "upper output clamp (U5)",
+        ));
+        files.push(file(
+            act,
+            dir,
+            "x",
+            &[n, LN_ROWS, dim],
+            signed(32),
+            &x,
+            "residual-stream rows per layer (U5 input): constant, full-scale, outlier, tiny and \
+             typical rows",
+        ));
+        files.push(file(
+            act,
+            dir,
+            "out",
+            &[n, LN_ROWS, dim],
+            unsigned(abits),
+            &out,
+            "codes per layer (U5)",
+        ));
     }
 }
 

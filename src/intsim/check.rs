@@ -11,7 +11,9 @@ use crate::arith::logcode::PBITS;
 use crate::arith::requant::{M0_MAX, SHIFT_MAX, SHIFT_MIN};
 use crate::arith::shift_av::{F_MAX, av_fraction_bits};
 use crate::arith::softmax::EBITS;
-use crate::arith::widths::{C_INT_BITS, RESIDUAL_BITS, act_operand_bits, weight_operand_bits};
+use crate::arith::widths::{
+    C_INT_BITS, LN_B_BITS, LN_G_BITS, RESIDUAL_BITS, act_operand_bits, weight_operand_bits,
+};
 use crate::arith::{Requant, SoftmaxParams};
 use crate::error::{Error, Result};
 
@@ -184,6 +186,25 @@ impl IntModel {
                 ln.b.len()
             )));
         }
+        // G and B come from the float affine factors and the output scale, so a model can put them
+        // beyond the hardware's fields: the error names the cause, not a lowering bug.
+        for (field, values, bits, cause) in [
+            ("G", &ln.g, LN_G_BITS, "gamma[c] sqrt(D) / s_out"),
+            ("B", &ln.b, LN_B_BITS, "beta[c] / s_out + z_out"),
+        ] {
+            let (lo, hi) = signed_range(bits);
+            if let Some((c, v)) = values
+                .iter()
+                .enumerate()
+                .find(|(_, v)| !(lo..=hi).contains(*v))
+            {
+                return Err(Error::Invalid(format!(
+                    "integer model: {what} {field}[{c}] = {v} does not fit s{bits} (U5, \
+                     docs/arithmetic.md): {cause} is too large for channel {c}; the norm's output \
+                     quantizer is too fine for its affine factors"
+                )));
+            }
+        }
         let (lo, hi) = unsigned_range(self.abits);
         if !(lo <= i64::from(ln.lo) && ln.lo <= ln.hi && i64::from(ln.hi) <= hi) {
             return Err(bad(format!(
@@ -267,7 +288,7 @@ mod tests {
         let m = model();
         m.check_representable().unwrap();
         type Edit = fn(&mut IntModel);
-        let cases: [(Edit, &str); 10] = [
+        let cases: [(Edit, &str); 13] = [
             (
                 |m| m.heads[0].w[5] = 16,
                 "head.w operand w[5][0] = 16 does not fit s5",
@@ -298,6 +319,18 @@ mod tests {
             (
                 |m| m.blocks[0].gelu[7] = 16,
                 "blocks.0.mlp.gelu entry[7] = 16 does not fit u4",
+            ),
+            (
+                |m| m.blocks[1].ln2.g[3] = 1 << 31,
+                "blocks.1.norm2 G[3] = 2147483648 does not fit s32",
+            ),
+            (
+                |m| m.blocks[0].ln1.b[5] = -(1 << 47) - 1,
+                "blocks.0.norm1 B[5] = -140737488355329 does not fit s48",
+            ),
+            (
+                |m| m.head_norms[0].g[0] = -(1 << 31) - 1,
+                "head norm G[0] = -2147483649 does not fit s32",
             ),
         ];
         for (edit, want) in cases {

@@ -29,5 +29,5 @@ pub mod workload;
 pub use array::job_cycles;
 pub use report::{Evaluated, OpCycles, evaluate};
 pub use shift_av::av_cycles;
-pub use units::{av_requant_cycles, gelu_cycles, residual_cycles};
+pub use units::{av_requant_cycles, gelu_cycles, layernorm_cycles, residual_cycles};
 pub use workload::{Op, Unit, vit_workload};

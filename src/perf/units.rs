@@ -6,8 +6,8 @@
 
 use crate::rtl::Design;
 use crate::rtl::units::{
-    AV_REQUANT_LANES, RESIDUAL_LATENCY, ROWDIV_LATENCY, av_requant_latency, gelu_latency,
-    gelu_load_beats, rowdiv_recip_cycles,
+    AV_REQUANT_LANES, LN_LANES, RESIDUAL_LATENCY, ROWDIV_LATENCY, av_requant_latency, gelu_latency,
+    gelu_load_beats, layernorm_row_cycles, rowdiv_recip_cycles,
 };
 
 /// Beats of a `rows x cols` matrix in `repq_top`'s output order: `ceil(cols / C)` per row.
@@ -63,4 +63,20 @@ pub fn rowdiv_cycles(qw: u32, rows: u64, per_row: u64) -> u64 {
         return 0;
     }
     rows * (1 + u64::from(rowdiv_recip_cycles(qw)) + per_row) + u64::from(ROWDIV_LATENCY)
+}
+
+/// `repq_layernorm` with the design's normalize lanes ([`LN_LANES`]) on one layer of `rows` rows
+/// of `dim` channels: [`layernorm_cycles_with`].
+pub fn layernorm_cycles(d: &Design, rows: u64, dim: u64) -> u64 {
+    layernorm_cycles_with(d, LN_LANES, rows, dim)
+}
+
+/// `repq_layernorm` with `lanes` normalize lanes (a divisor of `C`), counted from the cycle after
+/// the start pulse: `D` constant beats, then per row
+/// [`crate::rtl::units::layernorm_row_cycles`] (rows one after the other); 0 when a size is 0.
+pub fn layernorm_cycles_with(d: &Design, lanes: u32, rows: u64, dim: u64) -> u64 {
+    if rows == 0 || dim == 0 {
+        return 0;
+    }
+    dim + rows * layernorm_row_cycles(d.cols, lanes, dim)
 }

@@ -14,7 +14,7 @@ pub struct GeneratedFile {
 }
 
 /// The Verilog sources, leaves first (the order of `files.f` and the `.core` file).
-pub const SOURCES: [&str; 18] = [
+pub const SOURCES: [&str; 19] = [
     "repq_delay.v",
     "repq_vdelay.v",
     "repq_sdpram.v",
@@ -33,6 +33,7 @@ pub const SOURCES: [&str; 18] = [
     "repq_rowdiv_recip.v",
     "repq_rowdiv_lane.v",
     "repq_rowdiv.v",
+    "repq_layernorm.v",
 ];
 
 /// The top-level module.
@@ -59,7 +60,7 @@ pub const TESTBENCH: &str = "repq_top_tb.cpp";
 /// The Xilinx part of the UltraScale+ `synth` target.
 pub const XILINX_PART: &str = "xczu9eg-ffvb1156-2-e";
 /// The standalone units (not instantiated by `repq_top`), each its own lint/simulation top.
-pub const UNIT_TOPS: [&str; 7] = [
+pub const UNIT_TOPS: [&str; 8] = [
     "repq_requant",
     "repq_logcode",
     "repq_shift_av",
@@ -67,6 +68,7 @@ pub const UNIT_TOPS: [&str; 7] = [
     "repq_gelu",
     "repq_residual",
     "repq_rowdiv",
+    "repq_layernorm",
 ];
 
 /// The provenance header every generated file starts with, each line behind `comment`.
@@ -162,6 +164,7 @@ unit_template!(ResidualV, "rtl/repq_residual.v");
 verilog_template!(RowdivRecipV, "rtl/repq_rowdiv_recip.v");
 verilog_template!(RowdivLaneV, "rtl/repq_rowdiv_lane.v");
 verilog_template!(RowdivV, "rtl/repq_rowdiv.v");
+unit_template!(LayerNormV, "rtl/repq_layernorm.v");
 #[derive(Template)]
 #[template(path = "rtl/repq_top.v", escape = "none")]
 struct TopV<'a> {
@@ -313,6 +316,7 @@ pub fn render_all(d: &Design) -> Vec<GeneratedFile> {
         render(&RowdivRecipV { header: h, d }, SOURCES[15]),
         render(&RowdivLaneV { header: h, d }, SOURCES[16]),
         render(&RowdivV { header: h, d }, SOURCES[17]),
+        render(&LayerNormV { header: h, d, u }, SOURCES[18]),
         render(&LintVlt { header: h }, "repq_lint.vlt"),
         render(
             &FilesF {

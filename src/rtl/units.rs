@@ -1,5 +1,5 @@
-//! The standalone units after the array (docs/arithmetic.md U7, U8 and the A x V
-//! requantization): `repq_gelu`, `repq_residual`, `repq_av_requant`. Their parameters derived
+//! The standalone units after the array (docs/arithmetic.md U5, U7, U8 and the A x V
+//! requantization): `repq_layernorm`, `repq_gelu`, `repq_residual`, `repq_av_requant`. Their parameters derived
 //! from a [`Design`], their latencies, and the widths their stream lanes take so that they chain
 //! to `repq_top` and `repq_shift_av` without adapters.
 
@@ -21,6 +21,16 @@ pub fn rowdiv_recip_cycles(qw: u32) -> u32 {
 /// Registers of `repq_rowdiv_lane`: a numerator taken in cycle `c` gives its quotient in cycle
 /// `c + ROWDIV_LATENCY`.
 pub const ROWDIV_LATENCY: u32 = 5;
+/// Normalize lanes `U` of `repq_layernorm` by default (a divisor of `C`): one, as for
+/// `repq_av_requant` (9 hard multipliers in all instead of `8 C + 1`); a row then takes about
+/// `2 D` cycles ([`layernorm_row_cycles`]).
+pub const LN_LANES: u32 = 1;
+/// `repq_layernorm`'s row buffer capacity by default, channels: ViT-Base's `D = 768` and the
+/// embedded model's 96 fit (`MAXD`).
+pub const LN_MAX_DIM: u32 = 1024;
+/// Cycles of a `repq_layernorm` row besides its beats and groups: 4 (row shift), 5 (squares
+/// pipeline), 34 (square root), 21 (reciprocal and its hand-over), 8 (normalize pipeline).
+pub const LN_ROW_OVERHEAD: u32 = 72;
 
 /// What the unit templates render besides the [`Design`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +48,14 @@ pub struct UnitParams {
     pub av_groups: u32,
     /// `repq_av_requant`'s latency (input beat accepted to output beat valid).
     pub av_latency: u32,
+    /// `repq_layernorm`'s normalize lanes `U`, groups per beat `C / U`, row buffer capacity
+    /// `MAXD`, bits of its `dim` port (`MAXD` rounded up to whole beats, plus `U`, fits), and
+    /// per-row overhead ([`LN_ROW_OVERHEAD`]).
+    pub ln_lanes: u32,
+    pub ln_groups: u32,
+    pub ln_max_dim: u32,
+    pub ln_dim_bits: u32,
+    pub ln_row_overhead: u32,
 }
 
 impl UnitParams {
@@ -51,6 +69,11 @@ impl UnitParams {
             av_requant_lanes: lanes,
             av_groups: d.cols / lanes,
             av_latency: av_requant_latency(d.cols / lanes),
+            ln_lanes: LN_LANES,
+            ln_groups: d.cols / LN_LANES,
+            ln_max_dim: LN_MAX_DIM,
+            ln_dim_bits: ln_dim_bits(LN_MAX_DIM, d.cols),
+            ln_row_overhead: LN_ROW_OVERHEAD,
         }
     }
 }
@@ -69,4 +92,21 @@ pub fn gelu_load_beats(abits: u32) -> u32 {
 /// `groups - 1` more groups, [`REQUANT_LATENCY`], and the FIFO's write and registered read.
 pub fn av_requant_latency(groups: u32) -> u32 {
     1 + (groups - 1) + REQUANT_LATENCY + 2
+}
+
+/// Bits of `repq_layernorm`'s `dim` port and channel counters for a row buffer of `max_dim`
+/// channels and `C = cols` lanes: every channel index of a whole number of beats, plus one more
+/// group, fits.
+pub fn ln_dim_bits(max_dim: u32, cols: u32) -> u32 {
+    let top = max_dim.div_ceil(cols) * cols + cols;
+    32 - top.leading_zeros()
+}
+
+/// Cycles of one `repq_layernorm` row of `dim` channels with `lanes` normalize lanes, every
+/// stream always valid and ready: `B` beats in, the squares and normalize passes of `B C / U`
+/// cycles each, and [`LN_ROW_OVERHEAD`] (`B = ceil(D / C)`).
+pub fn layernorm_row_cycles(cols: u32, lanes: u32, dim: u64) -> u64 {
+    let beats = dim.div_ceil(u64::from(cols));
+    let groups = u64::from(cols / lanes);
+    beats + 2 * beats * groups + u64::from(LN_ROW_OVERHEAD)
 }

@@ -5,9 +5,9 @@
 //! projection, `Q K^T` per head (raw accumulators through an identity requantization),
 //! probabilities to log2 codes, attention x V per head, proj, fc1 and fc2, and the classifier
 //! head(s), each with the requantization of docs/arithmetic.md; and the units after the array
-//! ([`unit_cases`]): the A x V outputs to proj input codes (heads merged), the GELU table on fc1's
-//! indices, both residual additions. Not covered here because the RTL has no unit for them:
-//! LayerNorm (U5) and the softmax exponent (U6).
+//! ([`unit_cases`]): both LayerNorms of each block and the final norm(s), the A x V outputs to
+//! proj input codes (heads merged), the GELU table on fc1's indices, both residual additions. Not
+//! covered here because the RTL has no unit for it: the softmax exponent (U6).
 
 use crate::error::{Error, Result};
 use crate::golden::GoldenDir;
@@ -31,6 +31,8 @@ pub struct Case {
     /// equal [`crate::perf::av_cycles`]); tokens x head width x heads of a `repq_av_requant` case
     /// ([`crate::perf::av_requant_cycles`]); rows x 1 x columns of a `repq_gelu` or
     /// `repq_residual` case ([`crate::perf::gelu_cycles`], [`crate::perf::residual_cycles`]);
+    /// rows (of the first layer) x 1 x channels of a `repq_layernorm` case
+    /// ([`crate::perf::layernorm_cycles`]);
     /// `None` for cases without a cycle model.
     pub shape: Option<[usize; 3]>,
     /// The golden directory the operands are in.
@@ -121,6 +123,47 @@ fn residual_case(g: &GoldenDir, x: &str, y: &str, out: &str) -> Result<Case> {
     })
 }
 
+/// LayerNorm `norm` (its constants `norm.*`) of the residual rows `x` to the codes `out`.
+fn layernorm_case(g: &GoldenDir, norm: &str, x: &str, out: &str) -> Result<Case> {
+    let gd = dims::<1>(g, &format!("{norm}.g"), "[channels]")?;
+    let o = &g
+        .manifest
+        .entry(out)
+        .ok_or_else(|| Error::Dataset {
+            path: g.root.clone(),
+            reason: format!("golden manifest has no tensor `{out}`"),
+        })?
+        .shape;
+    let rows = o.iter().product::<usize>() / gd[0].max(1);
+    let mut args = vec![("x", x.to_string()), ("out", out.to_string())];
+    for f in ["g", "b", "eps_q", "lo", "hi"] {
+        args.push((f, format!("{norm}.{f}")));
+    }
+    Ok(Case {
+        name: format!("{out} ({norm}, LayerNorm)"),
+        harness: Harness::LayerNorm,
+        args,
+        shape: Some([rows, 1, gd[0]]),
+        golden: g.root.clone(),
+    })
+}
+
+/// The random LayerNorm layers `dir.*` ([`crate::golden::random_units`]).
+fn random_layernorm_case(g: &GoldenDir, dir: &str, what: &str) -> Result<Case> {
+    let x = dims::<3>(g, &format!("{dir}.x"), "[layers, rows, channels]")?;
+    let mut args = vec![("x", format!("{dir}.x")), ("out", format!("{dir}.out"))];
+    for f in ["g", "b", "eps_q", "lo", "hi"] {
+        args.push((f, format!("{dir}.{f}")));
+    }
+    Ok(Case {
+        name: format!("{dir} ({what})"),
+        harness: Harness::LayerNorm,
+        args,
+        shape: Some([x[1], 1, x[2]]),
+        golden: g.root.clone(),
+    })
+}
+
 /// fc1's indices through block `blk`'s GELU table.
 fn gelu_case(g: &GoldenDir, blk: &str) -> Result<Case> {
     let o = dims::<2>(g, &format!("{blk}.mlp.fc2.input"), "[tokens, hidden]")?;
@@ -149,7 +192,16 @@ pub fn random_unit_cases(g: &GoldenDir) -> Result<Vec<Case>> {
     }
     let h = dims::<1>(g, "gelu.h", "[index]")?;
     let r = dims::<2>(g, "residual.out", "[rows, channels]")?;
-    Ok(vec![
+    let mut layernorm = Vec::new();
+    if g.manifest.entry("layernorm.x").is_some() {
+        layernorm.push(random_layernorm_case(
+            g,
+            "layernorm",
+            "three layers: constant, full-scale, outlier and tiny rows; E = 0 and E = 2^64 - 1",
+        )?);
+        layernorm.push(random_layernorm_case(g, "layernorm1", "D = 1")?);
+    }
+    let mut cases = vec![
         Case {
             name: "av_requant".into(),
             harness: Harness::AvRequant,
@@ -179,7 +231,9 @@ pub fn random_unit_cases(g: &GoldenDir) -> Result<Vec<Case>> {
             shape: Some([r[0], 1, r[1]]),
             golden: g.root.clone(),
         },
-    ])
+    ];
+    cases.extend(layernorm);
+    Ok(cases)
 }
 
 /// Checks that tensor `name` has one slice per head of the `[model]` table.
@@ -297,6 +351,17 @@ pub fn cases_for(
             for &b in blocks {
                 let blk = format!("blocks.{b}");
                 let attn = format!("{blk}.attn");
+                let before = if b == 0 {
+                    "embed".to_string()
+                } else {
+                    format!("blocks.{}.residual2", b - 1)
+                };
+                cases.push(layernorm_case(
+                    g,
+                    &format!("{blk}.norm1"),
+                    &before,
+                    &format!("{attn}.qkv.input"),
+                )?);
                 cases.push(linear(g, &format!("{attn}.qkv"), &format!("{attn}.qkv"))?);
                 let q = dims::<3>(g, &format!("{attn}.q"), "[heads, T, D_h]")?;
                 let k = dims::<3>(g, &format!("{attn}.k_operand"), "[heads, D_h, T]")?;
@@ -361,16 +426,17 @@ pub fn cases_for(
                 }
                 cases.push(av_requant_case(g, &attn)?);
                 cases.push(linear(g, &format!("{attn}.proj"), &format!("{attn}.proj"))?);
-                let before = if b == 0 {
-                    "embed".to_string()
-                } else {
-                    format!("blocks.{}.residual2", b - 1)
-                };
                 cases.push(residual_case(
                     g,
                     &before,
                     &format!("{attn}.proj.output"),
                     &format!("{blk}.residual1"),
+                )?);
+                cases.push(layernorm_case(
+                    g,
+                    &format!("{blk}.norm2"),
+                    &format!("{blk}.residual1"),
+                    &format!("{blk}.mlp.fc1.input"),
                 )?);
                 cases.push(linear(
                     g,
@@ -389,6 +455,21 @@ pub fn cases_for(
                     &format!("{blk}.mlp.fc2.output"),
                     &format!("{blk}.residual2"),
                 )?);
+            }
+            // The final norm(s) on the prefix rows (cls, dist) of the last block's output.
+            let last = format!("blocks.{}.residual2", model.depth.saturating_sub(1));
+            for (row, tag) in ["head", "head_dist"].into_iter().enumerate() {
+                let norm = format!("{tag}.norm");
+                if g.manifest.entry(&format!("{norm}.g")).is_some()
+                    && g.manifest.entry(&last).is_some()
+                {
+                    cases.push(layernorm_case(
+                        g,
+                        &norm,
+                        &format!("{last}[{row}]"),
+                        &format!("{tag}.input"),
+                    )?);
+                }
             }
             cases.push(linear(g, "head", "head")?);
             if g.manifest.entry("head_dist.w").is_some() {

@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::golden::GoldenDir;
-use crate::perf::{av_cycles, av_requant_cycles, gelu_cycles, job_cycles, residual_cycles};
+use crate::perf::{
+    av_cycles, av_requant_cycles, gelu_cycles, job_cycles, layernorm_cycles, residual_cycles,
+};
 
 use super::build::{Harness, build_harness_checked, verilator_available};
 use super::build_dir::{default_build_dir, usable_build_dir};
@@ -170,6 +172,7 @@ pub fn verify(
                         }
                         Harness::Gelu => (gelu_cycles(&design, m, n), "gelu_cycles"),
                         Harness::Residual => (residual_cycles(&design, m, n), "residual_cycles"),
+                        Harness::LayerNorm => (layernorm_cycles(&design, m, n), "layernorm_cycles"),
                         _ => (job_cycles(&design, m, k, n), "job_cycles"),
                     };
                     if model == c {

@@ -61,6 +61,9 @@
 #define REPQ_GELU_LOAD_BEATS {{ u.gelu_load_beats }}u    /* table load: B, 2^ABITS - 1 rises, 2^ABITS - 1 falls */
 #define REPQ_AV_REQUANT_LANES {{ u.av_requant_lanes }}u    /* repq_av_requant RQ_LANES (a beat takes PE_COLS / RQ_LANES cycles) */
 #define REPQ_AV_REQUANT_LATENCY {{ u.av_latency }}u
+#define REPQ_LN_LANES {{ u.ln_lanes }}u          /* repq_layernorm LN_LANES (a beat takes PE_COLS / LN_LANES cycles per pass) */
+#define REPQ_LN_MAX_DIM {{ u.ln_max_dim }}u      /* repq_layernorm MAXD: row buffer channels */
+#define REPQ_LN_ROW_OVERHEAD {{ u.ln_row_overhead }}u
 
 /* Beat widths in bits and in 32-bit words */
 #define REPQ_ACT_BEAT_BITS {{ d.act_bits() }}u
