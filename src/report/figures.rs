@@ -5,7 +5,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::sqnr::{LayerSqnr, Point};
-use super::stats::{LINEAR_BINS, LOG2_BINS_PER_OCTAVE, LevelSet, LnRanges, SoftmaxHistogram};
+use super::stats::{LINEAR_BINS, LOG2_BINS_PER_OCTAVE, LnRanges, SoftmaxHistogram};
 use crate::error::{Error, Result};
 use crate::model::Site;
 use crate::perf::{Evaluated, Unit};
@@ -171,77 +171,63 @@ pub fn softmax_histogram(h: &SoftmaxHistogram) -> Result<String> {
             .unwrap_or(1)
             .max(1) as f64
             * 2.0;
-        // Linear x.
-        let edges: Vec<(f64, f64, u64)> = h
-            .linear
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| {
-                (
-                    i as f64 / LINEAR_BINS as f64,
-                    (i + 1) as f64 / LINEAR_BINS as f64,
-                    c,
-                )
-            })
-            .collect();
-        histogram_panel(
-            &left,
-            &format!("blocks.{}.attn.probs (linear axis)", h.block),
-            "a",
-            (0.0, 1.0),
-            ymax,
-            &edges,
-            &[
-                (&h.log_sqrt2, |v: f32| f64::from(v)),
-                (&h.log2_quantizer, |v: f32| f64::from(v)),
-            ],
-            SeriesLabelPosition::UpperRight,
-        )
-        .map_err(|e| draw_error(what, e))?;
-        // log2 x.
-        let step = 1.0 / LOG2_BINS_PER_OCTAVE as f64;
-        let edges: Vec<(f64, f64, u64)> = h
-            .log2
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| {
-                (
-                    h.log2_lo + i as f64 * step,
-                    h.log2_lo + (i + 1) as f64 * step,
-                    c,
-                )
-            })
-            .collect();
-        histogram_panel(
-            &right,
-            &format!("blocks.{}.attn.probs (log2 axis, a > 0)", h.block),
-            "log2(a)",
-            (h.log2_lo, 0.5),
-            ymax,
-            &edges,
-            &[
-                (&h.log_sqrt2, |v: f32| f64::from(v).log2()),
-                (&h.log2_quantizer, |v: f32| f64::from(v).log2()),
-            ],
-            SeriesLabelPosition::UpperLeft,
-        )
-        .map_err(|e| draw_error(what, e))?;
+        histogram_panel(&left, h, Axis::Linear, ymax).map_err(|e| draw_error(what, e))?;
+        histogram_panel(&right, h, Axis::Log2, ymax).map_err(|e| draw_error(what, e))?;
         Ok(())
     })
 }
 
-type LevelMap<'a> = (&'a LevelSet, fn(f32) -> f64);
+/// The x axis of a histogram panel: the probability, or its base-2 logarithm.
+#[derive(Clone, Copy, PartialEq)]
+enum Axis {
+    Linear,
+    Log2,
+}
+
+impl Axis {
+    fn map(self, v: f32) -> f64 {
+        match self {
+            Axis::Linear => f64::from(v),
+            Axis::Log2 => f64::from(v).log2(),
+        }
+    }
+
+    /// The bins as (left edge, right edge, count).
+    fn bins(self, h: &SoftmaxHistogram) -> Vec<(f64, f64, u64)> {
+        let (counts, lo, step) = match self {
+            Axis::Linear => (&h.linear, 0.0, 1.0 / LINEAR_BINS as f64),
+            Axis::Log2 => (&h.log2, h.log2_lo, 1.0 / LOG2_BINS_PER_OCTAVE as f64),
+        };
+        counts
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (lo + i as f64 * step, lo + (i + 1) as f64 * step, c))
+            .collect()
+    }
+}
 
 fn histogram_panel(
     area: &DrawingArea<SVGBackend<'_>, Shift>,
-    title: &str,
-    xdesc: &str,
-    (x0, x1): (f64, f64),
+    h: &SoftmaxHistogram,
+    axis: Axis,
     ymax: f64,
-    bins: &[(f64, f64, u64)],
-    levels: &[LevelMap<'_>],
-    legend: SeriesLabelPosition,
 ) -> std::result::Result<(), DrawingAreaErrorKind<std::io::Error>> {
+    let (title, xdesc, (x0, x1), legend) = match axis {
+        Axis::Linear => (
+            "linear axis",
+            "a",
+            (0.0, 1.0),
+            SeriesLabelPosition::UpperRight,
+        ),
+        Axis::Log2 => (
+            "log2 axis, a > 0",
+            "log2(a)",
+            (h.log2_lo, 0.5),
+            SeriesLabelPosition::UpperLeft,
+        ),
+    };
+    let title = format!("blocks.{}.attn.probs ({title})", h.block);
+    let bins = axis.bins(h);
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FONT, 14))
         .margin(8)
@@ -264,7 +250,7 @@ fn histogram_panel(
             .filter(|b| b.2 > 0)
             .map(|&(a, b, c)| Rectangle::new([(a, 0.5), (b, c as f64)], BARS.mix(0.7).filled())),
     )?;
-    for (set, map) in levels {
+    for set in [&h.log_sqrt2, &h.log2_quantizer] {
         let color = match set.base {
             crate::quant::quantizer::LogBase::Sqrt2 => SQRT2,
             crate::quant::quantizer::LogBase::Two => LOG2,
@@ -276,7 +262,7 @@ fn histogram_panel(
         let xs: Vec<f64> = set
             .levels
             .iter()
-            .map(|&v| map(v))
+            .map(|&v| axis.map(v))
             .filter(|x| x.is_finite() && (x0..=x1).contains(x))
             .collect();
         // log2 levels in the lower half of the panel, log-sqrt2 in the upper, so that the
