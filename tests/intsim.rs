@@ -206,7 +206,7 @@ fn hardware_softmax_leaves_the_models_probabilities_unchanged() {
     for (w, a) in [(8, 8), (6, 6), (4, 4)] {
         let q = quantized(w, a);
         let int = IntModel::lower(&q, 32).unwrap();
-        let tf = EvalTransform::new(&q.model.preprocess, q.vit_config().img_size).unwrap();
+        let tf = EvalTransform::new(&q.model.preprocess, q.vit_config().unwrap().img_size).unwrap();
         let split = demo::test_split().unwrap();
         let batch = split.batch(0..2, &tf).unwrap();
         let codes = int.quantize_input(&batch.data);
