@@ -698,8 +698,8 @@ mod tests {
             assert!(m < 1i128 << w.m, "{d}");
             assert_eq!(row.k, w.k_max, "{d}");
             assert!(dn << 31 <= 1i128 << (w.sum - 1));
-            for c in 0..d {
-                let t = row.deviation(d, x[c]);
+            for &v in &x {
+                let t = row.deviation(d, v);
                 assert!((-(1 << DB)..1 << DB).contains(&t), "{d} {t}");
             }
             assert!(u128::from(row.q) < 1u128 << w.q);
