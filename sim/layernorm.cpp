@@ -8,6 +8,7 @@
 //   +g= +b= constants per channel, [S, D] or [D]        +eps_q= +lo= +hi= per layer, [S] or [1]
 //   +out=   codes, as many as x
 //   +seed=S +stall=PERCENT (default 20) +fst=FILE
+//   +cycles=C (optional) the stall-free count layer 0 must take (perf::layernorm_cycles)
 // Beats: a row is ceil(D / LANES) beats, lane l of beat b channel b*LANES + l; lanes past D carry
 // junk on s_x and must be 0 on m_y. s_x_last marks the last beat of the layer's last row and must
 // come back as m_y_last on the layer's last beat; busy must fall and done pulse then. The rows
@@ -127,6 +128,7 @@ int main(int argc, char** argv) {
                                               "; x = " + std::to_string(x.v[i]));
                 }
             });
+            if (t.done) harness::protocol(UNIT, w + ": done before the layer's last code beat was taken");
             if (t.s_x_valid && t.s_x_ready && !load.done())
                 harness::protocol(UNIT, w + ": a row beat was taken before the constants were loaded");
             load.post(t.s_prm_ready);
@@ -160,6 +162,9 @@ int main(int argc, char** argv) {
         t.m_y_ready = 0;
         for (int i = 0; i < 4; i++) sim.tick();
         t.rst = 0;
+        sim.settle();
+        if (t.busy || t.done || t.m_y_valid || t.s_prm_ready || t.s_x_ready)
+            harness::protocol(UNIT, "busy, done, valid or ready after reset");
     };
     const unsigned seed = tb::arg_uint(argc, argv, "seed", 1);
     const unsigned stall = tb::arg_uint(argc, argv, "stall", 20);
@@ -177,6 +182,10 @@ int main(int argc, char** argv) {
     sim.edge();
     what = "run without stalls";
     const uint64_t ideal = layer(0, rng, 0, 0);
+    const long long want_cycles = (long long)tb::arg_uint(argc, argv, "cycles", 0);
+    if (want_cycles && (long long)ideal != want_cycles)
+        harness::protocol(UNIT, "layer 0 took " + std::to_string(ideal) + " cycles without stalls, +cycles= says " +
+                                    std::to_string(want_cycles));
     const uint64_t c1 = sim.cycles;
     what = "run 1";
     run(rng, stall, 0);

@@ -1,5 +1,6 @@
-//! The units after the array in Verilator: `repq_residual` (U8), `repq_gelu` (U7's table) and
-//! `repq_av_requant` (A x V to proj input codes, heads merged), each built once as a mutant
+//! The units after the array in Verilator: `repq_residual` (U8), `repq_gelu` (U7's table),
+//! `repq_av_requant` (A x V to proj input codes, heads merged) and `repq_layernorm` (U5, with the
+//! row divider `repq_rowdiv` of U5 and U6, which is also tested alone), each built once as a mutant
 //! schemata (tests/rtl_common/mutate.rs) and run
 //!
 //! * with no mutant on unit-mode golden vectors of the reference units: the random vectors of
@@ -19,6 +20,7 @@ use std::process::Command;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
+use repq_hw::arith::LayerNormParams;
 use repq_hw::arith::gelu::GeluSteps;
 use repq_hw::arith::{Requant, merge_heads, residual_add};
 use repq_hw::golden::random::{RandomSpec, generate as random_vectors};
@@ -613,5 +615,240 @@ const ROWDIV_SURVIVORS: &[(&str, &str)] = &[
         "equivalent in values: the reciprocal is busy 2^CW - 1 cycles after a reset, which delays \
          the first divisor; the stall-free cycle count of the unmutated build is what the cycle \
          model checks",
+    ),
+];
+
+/// Golden tensors `{p}.{x,g,b,eps_q,lo,hi,out}` of `layers` (each its constants and its rows, the
+/// same number of rows each), the codes from [`LayerNormParams::apply`].
+fn layernorm_tensors(p: &str, layers: &[(LayerNormParams, Vec<Vec<i32>>)]) -> Vec<GoldenFile> {
+    let (n, r, d) = (layers.len(), layers[0].1.len(), layers[0].0.dim());
+    let (mut x, mut out, mut g, mut b) = (vec![], vec![], vec![], vec![]);
+    let (mut e, mut lo, mut hi) = (vec![], vec![], vec![]);
+    for (ln, rows) in layers {
+        assert_eq!((rows.len(), ln.dim()), (r, d));
+        for row in rows {
+            let mut y = vec![0u8; d];
+            ln.apply(row, &mut y);
+            x.extend(row.iter().copied());
+            out.extend(y);
+        }
+        g.extend(ln.g.iter().copied());
+        b.extend(ln.b.iter().copied());
+        e.push(ln.eps_q);
+        lo.push(ln.lo);
+        hi.push(ln.hi);
+    }
+    vec![
+        tensor(&format!("{p}.x"), &[n, r, d], signed(32), &x),
+        tensor(&format!("{p}.g"), &[n, d], signed(32), &g),
+        tensor(&format!("{p}.b"), &[n, d], signed(48), &b),
+        tensor(&format!("{p}.eps_q"), &[n], unsigned(64), &e),
+        tensor(&format!("{p}.lo"), &[n], unsigned(8), &lo),
+        tensor(&format!("{p}.hi"), &[n], unsigned(8), &hi),
+        tensor(&format!("{p}.out"), &[n, r, d], unsigned(8), &out),
+    ]
+}
+
+/// Layers of two channels whose rows put `n` where one LSB moves a code (`G = 2^24`, `B` such
+/// that the exact `n` gives code 100): `r = 1` (`E = 0`, `n = +-2^16`, a numerator one below a
+/// multiple of `2r`), `r = 2^17` with `Q + E = 2^34` a perfect square and `n = -1` exactly, and
+/// `k = 1` rows whose `E` sits at (and one below) the rounding tie of `E_k` with `Q + E_k` a
+/// perfect square. A layer of four channels (`D = C`): constant rows (`r = 0`) with `B` at a
+/// rounding tie of the output and one below.
+fn layernorm_edge_layers() -> Vec<GoldenFile> {
+    use repq_hw::arith::layernorm::{RowStep, div_round, isqrt};
+    let n_of = |row: &[i32], eps: u64| -> Vec<i64> {
+        let st = RowStep::new(row, eps);
+        row.iter()
+            .map(|&v| {
+                if st.r == 0 {
+                    0
+                } else {
+                    div_round(i128::from(st.deviation(row.len(), v)) << 16, st.r.into()) as i64
+                }
+            })
+            .collect()
+    };
+    let layer = |row: Vec<i32>, eps: u64| {
+        let n = n_of(&row, eps);
+        let ln = LayerNormParams {
+            eps_q: eps,
+            g: vec![1 << 24; 2],
+            b: n.iter().map(|&n| (100 - n) << 24).collect(),
+            lo: 0,
+            hi: 255,
+        };
+        (ln, vec![row])
+    };
+    // k = 1, t = +-2^16, Q = 2^33: the first root s > isqrt(Q) + 1 at which n moves when r
+    // does, and E_k = s^2 - Q (E = 4 E_k - 2 rounds up to it, 4 E_k - 3 does not).
+    let q = u128::from(RowStep::new(&[0, 1 << 17], 0).q);
+    let n_at = |r: u128| div_round(1i128 << 32, r as i128);
+    let s = (isqrt(q) + 2..).find(|&s| n_at(s) != n_at(s - 1)).unwrap();
+    let ek = (s * s - q) as u64;
+    let mut files = layernorm_tensors(
+        "c2",
+        &[
+            layer(vec![0, 1], 0),
+            layer(vec![0, 3], (1 << 34) - 18),
+            layer(vec![0, 1 << 17], 4 * ek - 2),
+            layer(vec![0, 1 << 17], 4 * ek - 3),
+        ],
+    );
+    let ties = LayerNormParams {
+        eps_q: 0,
+        g: vec![1 << 20; 4],
+        b: vec![
+            (100 << 24) + (1 << 23),
+            (100 << 24) + (1 << 23) - 1,
+            7 << 24,
+            0,
+        ],
+        lo: 0,
+        hi: 255,
+    };
+    files.extend(layernorm_tensors(
+        "t4",
+        &[(ties, vec![vec![5; 4], vec![i32::MIN; 4]])],
+    ));
+    files
+}
+
+/// `repq_layernorm` (U5) on the random layers of `repq-hw golden --random` (constant rows with
+/// and without `E`, full-scale rows, outlier channels, deviations of a few LSB, `E = 2^64 - 1`,
+/// a narrowed clamp, `D = 37` on 4 lanes and `D = 1`), with one normalize lane (the default) and
+/// with two; every mutant of its set must fail on one of the two builds or be listed.
+#[test]
+fn layernorm_unit_runs_hard_rows_and_kills_its_mutants() {
+    use repq_hw::golden::random_units::{LN_DIM, LN_ROWS};
+    use repq_hw::perf::units::layernorm_cycles_with;
+    if !have("verilator") {
+        return;
+    }
+    let mut all_survivors: Option<Vec<String>> = None;
+    for lanes in [1u32, 2] {
+        let name = format!("layernorm_u{lanes}");
+        let (b, d, dir) = schemata_build(
+            &name,
+            &config(),
+            Harness::LayerNorm,
+            &["repq_layernorm.v"],
+            &[
+                ("repq_layernorm.v", "n * gg + bb + HALF", "HALF", "50'sd0"),
+                ("repq_layernorm.v", "eps_round =", "eps_half", "68'd0"),
+                ("repq_layernorm.v", "t, 17'd0} + r_ext", "r_ext", "37'd0"),
+            ],
+            // U = 2 with the row buffer exactly D = 37 channels (MAXD's limit reached).
+            &if lanes == 1 {
+                vec![("LN_LANES", 1)]
+            } else {
+                vec![("LN_LANES", i64::from(lanes)), ("MAXD", LN_DIM as i64)]
+            },
+        );
+        let mut files = random_files(&d, 23, [4, 1, 4]);
+        files.extend(layernorm_edge_layers());
+        let golden = dir.join("golden");
+        write_golden(&golden, &format!("rtl_units {name}"), &files);
+        let runs: Vec<Run> = [
+            ("layernorm", LN_ROWS, LN_DIM),
+            ("layernorm1", LN_ROWS, 1),
+            ("c2", 1, 2),
+            ("t4", 2, 4),
+        ]
+        .iter()
+        .map(|&(p, rows, dim)| {
+            // The harness checks the stall-free count itself (+cycles), so that a mutant that
+            // only changes the timing fails too.
+            let cycles = layernorm_cycles_with(&d, lanes, rows as u64, dim as u64);
+            let mut args: Vec<(&'static str, String)> = ["x", "g", "b", "eps_q", "lo", "hi", "out"]
+                .iter()
+                .map(|&f| (f, format!("{p}.{f}")))
+                .collect();
+            args.push(("cycles", cycles.to_string()));
+            Run { args, cycles }
+        })
+        .collect();
+        let survivors = check_unit(&format!("repq_layernorm U={lanes}"), &b, &golden, &runs);
+        all_survivors = Some(match all_survivors {
+            None => survivors,
+            Some(prev) => prev.into_iter().filter(|s| survivors.contains(s)).collect(),
+        });
+    }
+    assert_survivors(
+        "repq_layernorm",
+        &all_survivors.unwrap(),
+        LAYERNORM_SURVIVORS,
+    );
+}
+
+/// Survivors of repq_layernorm's mutation set (in both builds), with the reason.
+const LAYERNORM_SURVIVORS: &[(&str, &str)] = &[
+    (
+        "const PH_LOAD = 3'd0 - 1",
+        "equivalent: renumbers the load phase to the unused encoding 7",
+    ),
+    (
+        "const PH_NORM = 3'd6 + 1",
+        "equivalent: renumbers the normalize phase to the unused encoding 7",
+    ),
+    (
+        "branch if (root_done) inverted",
+        "equivalent: the phase register's root and reciprocal values are never read (the root \
+         and the reciprocal run on their own flags, the normalize pass starts on recip_done)",
+    ),
+    (
+        "branch if (recip_done) inverted",
+        "equivalent: as above, the phase is not read between the squares and the normalize pass",
+    ),
+    (
+        "bound (lane_x < beat_min) -> (lane_x <= beat_min)",
+        "equivalent: on a tie the minimum is the same value",
+    ),
+    (
+        "bound (lane_x > beat_max) -> (lane_x >= beat_max)",
+        "equivalent: on a tie the maximum is the same value",
+    ),
+    (
+        "bound (st_first_q || beat_min < xmin_q) -> (st_first_q || beat_min <= xmin_q)",
+        "equivalent: on a tie xmin is the same value",
+    ),
+    (
+        "bound (st_first_q || beat_max > xmax_q) -> (st_first_q || beat_max >= xmax_q)",
+        "equivalent: on a tie xmax is the same value",
+    ),
+    (
+        "bound (hi_dev > lo_dev) -> (hi_dev >= lo_dev)",
+        "equivalent: on a tie M is the same value",
+    ),
+    (
+        "const 7'd0 -> 7'h1 in `m_bits = 7'd0;`",
+        "equivalent: the default of bitlen(M) is used only for M = 0, where every t is 0 and so \
+         every n is 0 whatever k and r are",
+    ),
+    (
+        "const 7'd0 -> 7'h7f in `m_bits = 7'd0;`",
+        "equivalent: as above (M = 0)",
+    ),
+    (
+        "bound (m_bits > DB) -> (m_bits >= DB)",
+        "equivalent: at bitlen(M) = 17 both give k = 0",
+    ),
+    (
+        "const 6'd0 -> 6'h3f in `wire [RDW-1:0] eps_k",
+        "equivalent: k = 63 is never reached, and for k = 0 the shifted path gives E as well (the \
+         half addend 2^-1 is shifted out, the shift is 0)",
+    ),
+    (
+        "const 1'b0 flipped in `sq_run_q <= 1'b0;`",
+        "reset values of the squares pass: a spurious pass after reset that ends before the first \
+         row's squares pass (its Q is cleared at the row shift) in these runs",
+    ),
+    (
+        "const 4'd0 -> 4'h1 in `sq_v_q <= 4'd0;`",
+        "reset values of the squares pass, as above",
+    ),
+    (
+        "const 4'd0 -> 4'hf in `sq_v_q <= 4'd0;`",
+        "reset values of the squares pass, as above",
     ),
 ];

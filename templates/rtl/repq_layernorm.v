@@ -76,8 +76,13 @@ module repq_layernorm #(
     localparam integer DVW = 34;                           // divisor 2r
     localparam integer KW = $clog2(QW + DVW + 2);
     localparam integer NRM = 5;                            // repq_rowdiv_lane's registers
-    localparam [2:0] PH_LOAD = 3'd0, PH_IN = 3'd1, PH_SHIFT = 3'd2, PH_SQ = 3'd3,
-                     PH_ROOT = 3'd4, PH_RECIP = 3'd5, PH_NORM = 3'd6;
+    localparam [2:0] PH_LOAD = 3'd0;                       // phases of a row
+    localparam [2:0] PH_IN = 3'd1;
+    localparam [2:0] PH_SHIFT = 3'd2;
+    localparam [2:0] PH_SQ = 3'd3;
+    localparam [2:0] PH_ROOT = 3'd4;
+    localparam [2:0] PH_RECIP = 3'd5;
+    localparam [2:0] PH_NORM = 3'd6;
     localparam integer GL = G - 1;
     localparam [GW-1:0] G_LAST = GL[GW-1:0];
     localparam [DW-1:0] LANES_D = LANES[DW-1:0];
@@ -382,7 +387,8 @@ module repq_layernorm #(
     reg  [5:0]     rc_q;
     reg            root_run_q;
     wire [6:0]     two_k = {k_q, 1'b0};
-    wire [RDW+1:0] eps_round = {4'd0, eps_q} + ({ {(RDW+1){1'b0}}, 1'b1} << (two_k - 7'd1));
+    wire [RDW+1:0] eps_half = { {(RDW+1){1'b0}}, 1'b1} << (two_k - 7'd1);   // 2^(2k-1)
+    wire [RDW+1:0] eps_round = {4'd0, eps_q} + eps_half;
     wire [RDW+1:0] eps_shifted = eps_round >> two_k;
     wire [RDW-1:0] eps_k = (k_q == 6'd0) ? {2'b00, eps_q} : eps_shifted[RDW-1:0];
     wire [1:0]     eps_shifted_unused = eps_shifted[RDW+1:RDW]; // E_k < 2^64
@@ -511,7 +517,8 @@ module repq_layernorm #(
             localparam [DW-1:0] J_D = j;
             // a = t 2^17 + r; N = a, or |a| + 2r - 1 for a negative a (then n = -floor(N / 2r))
             wire signed [17:0] t = t_rd[j*18 +: 18];
-            wire [36:0]        a = { {2{t[17]}}, t, 17'd0} + {4'd0, root_q};
+            wire [36:0]        r_ext = {4'd0, root_q};
+            wire [36:0]        a = { {2{t[17]}}, t, 17'd0} + r_ext;
             wire [36:0]        na = a[36] ? ({3'd0, div_d} - 37'd1 - a) : a;
             wire [QW-1:0]      q;
             wire               out_valid_unused;
