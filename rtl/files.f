@@ -23,3 +23,5 @@ repq_residual.v
 repq_rowdiv_recip.v
 repq_rowdiv_lane.v
 repq_rowdiv.v
+repq_exp2_rom.v
+repq_softmax.v

@@ -63,6 +63,8 @@
 #define REPQ_GELU_LOAD_BEATS 511u    /* table load: B, 2^ABITS - 1 rises, 2^ABITS - 1 falls */
 #define REPQ_AV_REQUANT_LANES 1u    /* repq_av_requant RQ_LANES (a beat takes PE_COLS / RQ_LANES cycles) */
 #define REPQ_AV_REQUANT_LATENCY 28u
+#define REPQ_SOFTMAX_LANES 1u     /* repq_softmax EX_LANES (exponent and divide lanes) */
+#define REPQ_SOFTMAX_ROWMAX 1024u   /* repq_softmax row buffer: rows of at most ROWMAX keys */
 
 /* Beat widths in bits and in 32-bit words */
 #define REPQ_ACT_BEAT_BITS 128u

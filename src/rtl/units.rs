@@ -22,6 +22,19 @@ pub fn rowdiv_recip_cycles(qw: u32) -> u32 {
 /// `c + ROWDIV_LATENCY`.
 pub const ROWDIV_LATENCY: u32 = 5;
 
+/// Exponent/divide lanes of `repq_softmax` by default (`EX_LANES`, a divisor of `C`): one, as
+/// for `repq_av_requant` (one EXP2 ROM and one row-divider lane, 6 hard multipliers at 17 x 34).
+pub const SOFTMAX_LANES: u32 = 1;
+/// `repq_softmax`'s row buffer by default (`ROWMAX`): rows of up to 1024 keys (ViT-B at 448 x 448
+/// has 785); at most `arith::softmax::T_MAX`.
+pub const SOFTMAX_ROWMAX: u32 = 1024;
+/// `repq_softmax`'s fixed cycles per row besides the three passes (stall-free): two for the EXP
+/// pipeline and the decision, 21 for the reciprocal (`QW + 3` and the hand-over), two for the
+/// DIV read, one to the next row.
+pub const SOFTMAX_ROW_OVERHEAD: u32 = 26;
+/// The same for a row whose every key is masked (no reciprocal).
+pub const SOFTMAX_ZERO_ROW_OVERHEAD: u32 = 5;
+
 /// What the unit templates render besides the [`Design`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnitParams {
@@ -38,6 +51,9 @@ pub struct UnitParams {
     pub av_groups: u32,
     /// `repq_av_requant`'s latency (input beat accepted to output beat valid).
     pub av_latency: u32,
+    /// `repq_softmax`'s exponent/divide lanes and row buffer length.
+    pub softmax_lanes: u32,
+    pub softmax_rowmax: u32,
 }
 
 impl UnitParams {
@@ -51,6 +67,8 @@ impl UnitParams {
             av_requant_lanes: lanes,
             av_groups: d.cols / lanes,
             av_latency: av_requant_latency(d.cols / lanes),
+            softmax_lanes: SOFTMAX_LANES,
+            softmax_rowmax: SOFTMAX_ROWMAX,
         }
     }
 }

@@ -31,11 +31,13 @@ pub enum Harness {
     /// `repq_rowdiv`: the row divider of U5 and U6, `sim/rowdiv.cpp`. Like [`Harness::Requant`],
     /// only unit tests build it (`-G` overrides of `QW`, `DW`).
     RowDiv,
+    /// `repq_softmax`: U6 with bias and mask, `sim/softmax.cpp`.
+    Softmax,
 }
 
 impl Harness {
     /// Every harness, in build order.
-    pub const ALL: [Harness; 8] = [
+    pub const ALL: [Harness; 9] = [
         Harness::Top,
         Harness::LogCode,
         Harness::ShiftAv,
@@ -44,6 +46,7 @@ impl Harness {
         Harness::Gelu,
         Harness::Residual,
         Harness::RowDiv,
+        Harness::Softmax,
     ];
 
     /// The Verilog module under test.
@@ -57,6 +60,7 @@ impl Harness {
             Harness::Gelu => "repq_gelu",
             Harness::Residual => "repq_residual",
             Harness::RowDiv => "repq_rowdiv",
+            Harness::Softmax => "repq_softmax",
         }
     }
 
@@ -71,6 +75,7 @@ impl Harness {
             Harness::Gelu => "gelu.cpp",
             Harness::Residual => "residual.cpp",
             Harness::RowDiv => "rowdiv.cpp",
+            Harness::Softmax => "softmax.cpp",
         }
     }
 
@@ -85,6 +90,7 @@ impl Harness {
             Harness::Gelu => "gelu",
             Harness::Residual => "residual",
             Harness::RowDiv => "rowdiv",
+            Harness::Softmax => "softmax",
         }
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 /// (file name, contents) of every harness source.
-pub const SOURCES: [(&str, &str); 12] = [
+pub const SOURCES: [(&str, &str); 13] = [
     ("tb.h", include_str!("../../sim/tb.h")),
     ("golden.h", include_str!("../../sim/golden.h")),
     ("harness.h", include_str!("../../sim/harness.h")),
@@ -20,6 +20,7 @@ pub const SOURCES: [(&str, &str); 12] = [
     ("gelu.cpp", include_str!("../../sim/gelu.cpp")),
     ("residual.cpp", include_str!("../../sim/residual.cpp")),
     ("rowdiv.cpp", include_str!("../../sim/rowdiv.cpp")),
+    ("softmax.cpp", include_str!("../../sim/softmax.cpp")),
 ];
 
 /// Writes the sources into `dir` (only files whose contents differ, so builds stay incremental).

@@ -61,6 +61,8 @@
 #define REPQ_GELU_LOAD_BEATS {{ u.gelu_load_beats }}u    /* table load: B, 2^ABITS - 1 rises, 2^ABITS - 1 falls */
 #define REPQ_AV_REQUANT_LANES {{ u.av_requant_lanes }}u    /* repq_av_requant RQ_LANES (a beat takes PE_COLS / RQ_LANES cycles) */
 #define REPQ_AV_REQUANT_LATENCY {{ u.av_latency }}u
+#define REPQ_SOFTMAX_LANES {{ u.softmax_lanes }}u     /* repq_softmax EX_LANES (exponent and divide lanes) */
+#define REPQ_SOFTMAX_ROWMAX {{ u.softmax_rowmax }}u   /* repq_softmax row buffer: rows of at most ROWMAX keys */
 
 /* Beat widths in bits and in 32-bit words */
 #define REPQ_ACT_BEAT_BITS {{ d.act_bits() }}u
