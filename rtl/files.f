@@ -24,3 +24,5 @@ repq_rowdiv_recip.v
 repq_rowdiv_lane.v
 repq_rowdiv.v
 repq_layernorm.v
+repq_exp2_rom.v
+repq_softmax.v

@@ -66,6 +66,8 @@
 #define REPQ_LN_LANES 1u          /* repq_layernorm LN_LANES (a beat takes PE_COLS / LN_LANES cycles per pass) */
 #define REPQ_LN_MAX_DIM 1024u      /* repq_layernorm MAXD: row buffer channels */
 #define REPQ_LN_ROW_OVERHEAD 72u
+#define REPQ_SOFTMAX_LANES 1u     /* repq_softmax EX_LANES (exponent and divide lanes) */
+#define REPQ_SOFTMAX_ROWMAX 1024u   /* repq_softmax row buffer: rows of at most ROWMAX keys */
 
 /* Beat widths in bits and in 32-bit words */
 #define REPQ_ACT_BEAT_BITS 128u

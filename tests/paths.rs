@@ -241,7 +241,7 @@ fn verify_paths_and_one_build_per_rtl_directory() {
         }
         let log = repq_ok(&args, &cache);
         assert!(
-            log.contains("6 of 6 cases bit-exact, 0 failed, 0 not runnable"),
+            log.contains("11 of 11 cases bit-exact, 0 failed, 0 not runnable"),
             "{rtl:?}:\n{log}"
         );
         assert!(

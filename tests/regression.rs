@@ -111,10 +111,11 @@ fn run_config(c: &MatrixConfig, verify_seeds: &[u64]) {
     let log = repq_ok(&args);
     eprintln!("{}:\n{log}", c.name);
     // matmul, logcode, shift_av, and the units after the array: av_requant, gelu, residual,
-    // layernorm (two cases: D = 37 and D = 1).
+    // layernorm (two cases: D = 37 and D = 1), and softmax (short rows with the hard cases, rows
+    // of 197 and of 785 keys).
     let want = format!(
         "{n} of {n} cases bit-exact, 0 failed, 0 not runnable",
-        n = 8 * runs
+        n = 11 * runs
     );
     assert!(log.contains(&want), "{}: expected `{want}`:\n{log}", c.name);
     assert_eq!(
@@ -167,10 +168,11 @@ fn real_layers_all_blocks_w8a8_on_defaults() {
     ]);
     eprintln!("{log}");
     // patch_embed, the final norm and head, and per block (6): norm1, qkv, 3 heads of scores,
-    // codes, 3 heads of A x V, their requantization into the proj input (heads merged), proj,
-    // the residual add, norm2, fc1, GELU, fc2, the residual add: 3 + 6 * 17 = 105.
+    // 3 heads of logits (Q K^T with the softmax's requantization), the softmax, codes, 3 heads of
+    // A x V, their requantization into the proj input (heads merged), proj, the residual add,
+    // norm2, fc1, GELU, fc2, the residual add: 3 + 6 * 21 = 129.
     assert!(
-        log.contains("105 of 105 cases bit-exact, 0 failed, 0 not runnable"),
+        log.contains("129 of 129 cases bit-exact, 0 failed, 0 not runnable"),
         "{log}"
     );
     for t in [
@@ -199,6 +201,7 @@ fn real_layers_all_blocks_w8a8_on_defaults() {
         "repq_shift_av 28800 elements (18 cases)",
         "repq_logcode 45000 elements (6 cases)",
         "repq_layernorm 57696 elements (13 cases)",
+        "repq_softmax 45000 elements (6 cases)",
     ] {
         assert!(log.contains(u), "{u} missing:\n{log}");
     }
@@ -262,7 +265,7 @@ fn real_layers_block0_w4a8() {
     ]);
     eprintln!("{log}");
     assert!(
-        log.contains("20 of 20 cases bit-exact, 0 failed, 0 not runnable"),
+        log.contains("24 of 24 cases bit-exact, 0 failed, 0 not runnable"),
         "{log}"
     );
     for h in 0..3 {
@@ -456,7 +459,7 @@ fn fst_waveforms_on_request() {
         "--fst",
         s(&waves),
     ]);
-    assert!(log.contains("8 of 8 cases bit-exact"), "{log}");
+    assert!(log.contains("11 of 11 cases bit-exact"), "{log}");
     for case in [
         "matmul",
         "logcode",
@@ -625,7 +628,7 @@ fn not_runnable_cases_name_the_gen_command_that_runs_them() {
     let (ok, out, err) = verify(&wide, "build_wide");
     assert!(ok, "{out}\n{err}");
     assert!(
-        out.contains("8 of 8 cases bit-exact, 0 failed, 0 not runnable"),
+        out.contains("11 of 11 cases bit-exact, 0 failed, 0 not runnable"),
         "{out}"
     );
 }

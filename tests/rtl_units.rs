@@ -852,3 +852,202 @@ const LAYERNORM_SURVIVORS: &[(&str, &str)] = &[
         "reset values of the squares pass, as above",
     ),
 ];
+
+/// U6 (`repq_softmax`, with the row divider) on the random vectors of `repq-hw golden --random`
+/// (ties, all-equal rows, a dominant score, bias and s32/s16 extremes, saturation edges, masked
+/// scores, a row masked but one, an entirely masked row, rows of 197 and 785 keys) and rows of 1
+/// and C + 1 keys, with one exponent lane (4 groups per beat) and with four (one group); then
+/// the mutation set of repq_softmax and the row divider.
+#[test]
+fn softmax_unit_runs_the_hard_rows_and_kills_its_mutants() {
+    use repq_hw::arith::softmax::{exp2_table, probabilities};
+    use repq_hw::perf::units::softmax_cycles_with;
+    if !have("verilator") {
+        return;
+    }
+    let files_mut = [
+        "repq_softmax.v",
+        "repq_rowdiv_recip.v",
+        "repq_rowdiv_lane.v",
+    ];
+    let mut all_survivors: Option<Vec<String>> = None;
+    for lanes in [1u32, 4] {
+        let name = format!("softmax_u{lanes}");
+        let (b, d, dir) = schemata_build(
+            &name,
+            &config(),
+            Harness::Softmax,
+            &files_mut,
+            &[],
+            &[("EX_LANES", i64::from(lanes))],
+        );
+        let mut files = random_files(&d, 24, [3, 1, 3]);
+        let args = |p: &str| -> Vec<(&'static str, String)> {
+            ["z", "bias", "mask", "p"]
+                .into_iter()
+                .map(|a| (a, format!("{p}.{a}")))
+                .collect()
+        };
+        let mut runs = vec![
+            Run {
+                args: args("softmax"),
+                cycles: softmax_cycles_with(&d, lanes, 12, 37, 1),
+            },
+            Run {
+                args: args("softmax197"),
+                cycles: softmax_cycles_with(&d, lanes, 3, 197, 0),
+            },
+            Run {
+                args: args("softmax785"),
+                cycles: softmax_cycles_with(&d, lanes, 2, 785, 0),
+            },
+        ];
+        // Rows of one key, of C + 1 keys (one lane in the last beat) and of 2 C keys (a full last
+        // beat), no bias or mask.
+        let table = exp2_table();
+        let mut rng = StdRng::seed_from_u64(0x50f7);
+        for (i, &(r, t)) in [
+            (3usize, 1usize),
+            (4, d.cols as usize + 1),
+            (2, 2 * d.cols as usize),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let z: Vec<i32> = (0..r * t)
+                .map(|_| rng.random_range(-30000..30000))
+                .collect();
+            let mut p = vec![0u32; r * t];
+            for (zr, pr) in z.chunks(t).zip(p.chunks_mut(t)) {
+                probabilities(&table, zr, None, None, pr);
+            }
+            files.push(tensor(&format!("s{i}.z"), &[r, t], signed(32), &z));
+            files.push(tensor(&format!("s{i}.p"), &[r, t], unsigned(17), &p));
+            runs.push(Run {
+                args: vec![("z", format!("s{i}.z")), ("p", format!("s{i}.p"))],
+                cycles: softmax_cycles_with(&d, lanes, r as u64, t as u64, 0),
+            });
+        }
+        let golden = dir.join("golden");
+        write_golden(&golden, &format!("rtl_units {name}"), &files);
+        let survivors = check_unit(
+            &format!("repq_softmax EX_LANES={lanes}"),
+            &b,
+            &golden,
+            &runs,
+        );
+        all_survivors = Some(match all_survivors {
+            None => survivors,
+            Some(prev) => prev.into_iter().filter(|s| survivors.contains(s)).collect(),
+        });
+    }
+    assert_survivors("repq_softmax", &all_survivors.unwrap(), SOFTMAX_SURVIVORS);
+}
+
+/// Survivors of repq_softmax's (with the row divider's) mutation set, with the reason.
+const SOFTMAX_SURVIVORS: &[(&str, &str)] = &[
+    (
+        "const ROWMAX_T = ROWMAX[TW-1:0] + 1",
+        "not exercised: the refusal of T > ROWMAX (the harness runs valid jobs)",
+    ),
+    (
+        "const ROWMAX_T = ROWMAX[TW-1:0] - 1",
+        "not exercised: as above (no row of ROWMAX keys)",
+    ),
+    (
+        "(row_len <= ROWMAX_T) -> (row_len < ROWMAX_T)",
+        "not exercised: as above",
+    ),
+    (
+        "const 1'b0 flipped in `wire          sizes_ok",
+        "not exercised: the refusal of T = 0 or rows = 0",
+    ),
+    (
+        "end else done <= 1'b1;",
+        "not exercised: the done pulse of a refused job",
+    ),
+    (
+        "const DSAT = 34'd21504 + 1",
+        "equivalent: every delta above 20 2^EF gives e = 0 (docs/arithmetic.md, U6)",
+    ),
+    ("const DSAT = 34'd21504 - 1", "equivalent: as above"),
+    (
+        "const S_IDLE = 3'd0 - 1",
+        "equivalent: state 7 is an unused encoding, so IDLE stays distinct",
+    ),
+    (
+        "const S_FLUSH = 3'd5 + 1",
+        "equivalent: state 6 is an unused encoding",
+    ),
+    (
+        "const 13'd0 -> 13'h1 in `else if (wb)",
+        "equivalent: the bits above e in the buffer are never read after EXP",
+    ),
+    (
+        "const 13'd0 -> 13'h1fff in `else if (wb)",
+        "equivalent: as above",
+    ),
+    (
+        "const 33'd0 -> 33'h1 in `wire          rc_start",
+        "equivalent: S is 0 or at least 2^20",
+    ),
+    (
+        "const 33'd0 -> 33'h1ffffffff in `wire          rc_start",
+        "equivalent: as above",
+    ),
+    (
+        "const 33'd0 -> 33'h1 in `S_EXP: if (ex_drained)",
+        "equivalent: S is 0 or at least 2^20",
+    ),
+    (
+        "const 33'd0 -> 33'h1ffffffff in `S_EXP: if (ex_drained)",
+        "equivalent: as above",
+    ),
+    (
+        ".start(rc_start), .d({ s_q, 1'b0 })",
+        "the reciprocal of 2S + 1 keeps the estimate within one of the quotient, which the \
+         correction step repairs (no vector makes it overshoot)",
+    ),
+    (
+        ".d({ s_q, 1'b0 }), .out_valid(q_v[u])",
+        "not killed: the correction with d = 2S + 1 differs only when (e 2^17 + S) mod 2S is below \
+         p, which no row of these vectors reaches",
+    ),
+    (
+        "const 17'd0 -> 17'h1 in `wire [50:0] n",
+        "not killed: N + 1 changes p only when e 2^17 + S + 1 is a multiple of 2S",
+    ),
+    (
+        "const 33'd0 -> 33'h1 in `s_q <= 33'd0;`",
+        "not killed: S + 1 changes p only at exact division boundaries",
+    ),
+    (
+        "const 1'b0 flipped in `busy <= 1'b0;`",
+        "equivalent: busy is high only from reset to the first start, which sets it anyway",
+    ),
+    (
+        "const 1'b0 flipped in `done <= 1'b0;`",
+        "equivalent: a done during reset is cleared in the first cycle after it",
+    ),
+    (
+        "(bmax > vmax_q) -> (bmax >= vmax_q)",
+        "equivalent: an equal maximum is the same maximum",
+    ),
+    (
+        "const 1'b0 flipped in `x1_v_q <= 1'b0;`",
+        "equivalent: a stale EXP valid outside EXP writes nothing and adds nothing",
+    ),
+    (
+        "const 1'b0 flipped in `x2_v_q <= 1'b0;`",
+        "equivalent: as above",
+    ),
+    (
+        "const 1'b0 flipped in `l_c = {KW{1'b0}};`",
+        "equivalent: as in repq_rowdiv (d >= 1)",
+    ),
+    (
+        "const 1'b0 flipped in `wire [DW:0]   p2",
+        "killed by rowdiv_equals_the_model_and_kills_its_mutants (edge divisors); the softmax \
+         rows' divisors 2S do not reach it",
+    ),
+];

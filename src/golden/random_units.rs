@@ -43,7 +43,192 @@ pub fn generate(spec: &RandomSpec, rng: &mut StdRng, files: &mut Vec<GoldenFile>
     gelu(spec, rng, files)?;
     residual(spec, rng, files);
     layernorm(spec, rng, files);
+    softmax(rng, files);
     Ok(())
+}
+
+/// Keys per row of the short U6 vectors (`softmax.*`); the long ones have 197 and 785.
+pub const SOFTMAX_KEYS: usize = 37;
+
+/// U6 rows with the hard cases (`softmax.*` `[12, 37]`, `softmax197.*` `[3, 197]`,
+/// `softmax785.*` `[2, 785]`; logits `z` s32, bias s16, mask u1, `p` u17 from
+/// [`crate::arith::softmax::probabilities`]). Short rows by index: 0 random logits and bias; 1
+/// ties among three values; 2 all equal; 3 one dominant score; 4 a third masked, random bias; 5
+/// every key masked but one; 6 every key masked; 7 logits and bias at the ends of s32 and s16
+/// (the s33 sum); 8 deltas around the saturation (20 and 21 times 2^EF, one either side); 9 the
+/// largest value masked; 10 ties at the maximum, one of them masked; 11 typical attention logits.
+/// Long rows: typical logits with random bias, a masked half, and (785) a dominant score.
+fn softmax(rng: &mut StdRng, files: &mut Vec<GoldenFile>) {
+    use crate::arith::softmax::{EF, exp2_table, probabilities};
+    let table = exp2_table();
+    let t = SOFTMAX_KEYS;
+    let sat = 20i32 << EF;
+    let mut rows: Vec<(Vec<i32>, Vec<i16>, Vec<bool>)> = Vec::new();
+    let rb = |rng: &mut StdRng, n: usize| (0..n).map(|_| rng.random::<i16>()).collect::<Vec<_>>();
+    let none = |n: usize| vec![false; n];
+    let typical = |rng: &mut StdRng, n: usize| {
+        (0..n)
+            .map(|_| rng.random_range(-6000..6000))
+            .collect::<Vec<i32>>()
+    };
+    for kind in 0..12 {
+        let zero_b = vec![0i16; t];
+        let row = match kind {
+            0 => ((0..t).map(|_| rng.random()).collect(), rb(rng, t), none(t)),
+            1 => {
+                let v = [rng.random_range(-9000..9000), 100, -2048];
+                (
+                    (0..t).map(|_| v[rng.random_range(0..3)]).collect(),
+                    zero_b,
+                    none(t),
+                )
+            }
+            2 => (vec![rng.random_range(-99999..99999); t], zero_b, none(t)),
+            3 => {
+                let mut z = typical(rng, t);
+                z[rng.random_range(0..t)] = 1 << 20;
+                (z, zero_b, none(t))
+            }
+            4 => (
+                typical(rng, t),
+                rb(rng, t),
+                (0..t).map(|_| rng.random_range(0..3) == 0).collect(),
+            ),
+            5 => {
+                let mut m = vec![true; t];
+                m[rng.random_range(0..t)] = false;
+                ((0..t).map(|_| rng.random()).collect(), rb(rng, t), m)
+            }
+            6 => (
+                (0..t).map(|_| rng.random()).collect(),
+                rb(rng, t),
+                vec![true; t],
+            ),
+            7 => {
+                let z = (0..t)
+                    .map(|j| match j % 4 {
+                        0 => i32::MAX,
+                        1 => i32::MIN,
+                        2 => i32::MAX - rng.random_range(0..40000),
+                        _ => rng.random(),
+                    })
+                    .collect();
+                let b = (0..t)
+                    .map(|j| {
+                        if j % 3 == 0 {
+                            i16::MAX
+                        } else if j % 3 == 1 {
+                            i16::MIN
+                        } else {
+                            rng.random()
+                        }
+                    })
+                    .collect();
+                (z, b, none(t))
+            }
+            8 => {
+                let top = rng.random_range(-99999..99999);
+                let offs = [
+                    0,
+                    sat - 1,
+                    sat,
+                    sat + 1,
+                    sat + 1024,
+                    sat + 1023,
+                    sat + 1025,
+                    1,
+                    1023,
+                    1024,
+                ];
+                (
+                    (0..t).map(|j| top - offs[j % offs.len()]).collect(),
+                    zero_b,
+                    none(t),
+                )
+            }
+            9 => {
+                let mut z = typical(rng, t);
+                let mut m = none(t);
+                let k = rng.random_range(0..t);
+                z[k] = 50000;
+                m[k] = true;
+                (z, zero_b, m)
+            }
+            10 => {
+                let mut z = typical(rng, t);
+                for j in [2, 9, 30] {
+                    z[j] = 7000;
+                }
+                let mut m = none(t);
+                m[9] = true;
+                (z, zero_b, m)
+            }
+            _ => (typical(rng, t), zero_b, none(t)),
+        };
+        rows.push(row);
+    }
+    let mut put = |name: &str, rows: &[(Vec<i32>, Vec<i16>, Vec<bool>)]| {
+        let n = rows[0].0.len();
+        let mut p = vec![0u32; n];
+        let (mut z, mut b, mut m, mut out) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (zr, br, mr) in rows {
+            probabilities(&table, zr, Some(br), Some(mr), &mut p);
+            z.extend_from_slice(zr);
+            b.extend_from_slice(br);
+            m.extend(mr.iter().map(|&x| u8::from(x)));
+            out.extend_from_slice(&p);
+        }
+        let shape = [rows.len(), n];
+        let what = "U6 rows with bias and mask (arith::softmax::probabilities)";
+        files.push(file(
+            Kind::Activation,
+            name,
+            "z",
+            &shape,
+            signed(32),
+            &z,
+            what,
+        ));
+        files.push(file(
+            Kind::Activation,
+            name,
+            "bias",
+            &shape,
+            signed(16),
+            &b,
+            what,
+        ));
+        files.push(file(
+            Kind::Activation,
+            name,
+            "mask",
+            &shape,
+            unsigned(1),
+            &m,
+            what,
+        ));
+        files.push(file(
+            Kind::Activation,
+            name,
+            "p",
+            &shape,
+            unsigned(17),
+            &out,
+            what,
+        ));
+    };
+    put("softmax", &rows);
+    for (name, n) in [("softmax197", 197usize), ("softmax785", 785)] {
+        let mut long = vec![(typical(rng, n), rb(rng, n), none(n))];
+        let half: Vec<bool> = (0..n).map(|j| j % 2 == 1).collect();
+        long.push((typical(rng, n), vec![0; n], half));
+        if n == 197 {
+            long.push((typical(rng, n), vec![0; n], none(n)));
+        } else {
+            long[0].0[n - 1] = 1 << 16;
+        }
+        put(name, &long);
+    }
 }
 
 /// A x V outputs of [`AV_HEADS`] heads of `M` queries and `N` channels (`[H, M, N]`, `s{acc}`):

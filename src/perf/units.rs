@@ -6,7 +6,8 @@
 
 use crate::rtl::Design;
 use crate::rtl::units::{
-    AV_REQUANT_LANES, LN_LANES, RESIDUAL_LATENCY, ROWDIV_LATENCY, av_requant_latency, gelu_latency,
+    AV_REQUANT_LANES, LN_LANES, RESIDUAL_LATENCY, ROWDIV_LATENCY, SOFTMAX_LANES,
+    SOFTMAX_ROW_OVERHEAD, SOFTMAX_ZERO_ROW_OVERHEAD, av_requant_latency, gelu_latency,
     gelu_load_beats, layernorm_row_cycles, rowdiv_recip_cycles,
 };
 
@@ -79,4 +80,28 @@ pub fn layernorm_cycles_with(d: &Design, lanes: u32, rows: u64, dim: u64) -> u64
         return 0;
     }
     dim + rows * layernorm_row_cycles(d.cols, lanes, dim)
+}
+
+/// `repq_softmax` with the design's exponent lanes ([`SOFTMAX_LANES`]) on `rows` rows of `keys`
+/// keys, none fully masked: [`softmax_cycles_with`].
+pub fn softmax_cycles(d: &Design, rows: u64, keys: u64) -> u64 {
+    softmax_cycles_with(d, SOFTMAX_LANES, rows, keys, 0)
+}
+
+/// `repq_softmax` with `lanes` exponent/divide lanes (a divisor of `C`) on `rows` rows of `keys`
+/// keys, `masked_rows` of them with every key masked: per row `B` input beats (`B = ceil(keys /
+/// C)`), `B G` exponent groups and `B G` divide groups (`G = C / lanes`), plus
+/// [`SOFTMAX_ROW_OVERHEAD`] (the reciprocal among it; [`SOFTMAX_ZERO_ROW_OVERHEAD`] for a fully
+/// masked row), and `ROWDIV_LATENCY` for the last beat; from the cycle after the start pulse to
+/// the cycle after the last beat was taken. 0 when a size is 0.
+pub fn softmax_cycles_with(d: &Design, lanes: u32, rows: u64, keys: u64, masked_rows: u64) -> u64 {
+    if rows == 0 || keys == 0 {
+        return 0;
+    }
+    let b = keys.div_ceil(u64::from(d.cols));
+    let g = u64::from(d.cols / lanes);
+    rows * (b + 2 * b * g)
+        + (rows - masked_rows) * u64::from(SOFTMAX_ROW_OVERHEAD)
+        + masked_rows * u64::from(SOFTMAX_ZERO_ROW_OVERHEAD)
+        + u64::from(ROWDIV_LATENCY)
 }

@@ -14,7 +14,7 @@ pub struct GeneratedFile {
 }
 
 /// The Verilog sources, leaves first (the order of `files.f` and the `.core` file).
-pub const SOURCES: [&str; 19] = [
+pub const SOURCES: [&str; 21] = [
     "repq_delay.v",
     "repq_vdelay.v",
     "repq_sdpram.v",
@@ -34,6 +34,8 @@ pub const SOURCES: [&str; 19] = [
     "repq_rowdiv_lane.v",
     "repq_rowdiv.v",
     "repq_layernorm.v",
+    "repq_exp2_rom.v",
+    "repq_softmax.v",
 ];
 
 /// The top-level module.
@@ -60,7 +62,7 @@ pub const TESTBENCH: &str = "repq_top_tb.cpp";
 /// The Xilinx part of the UltraScale+ `synth` target.
 pub const XILINX_PART: &str = "xczu9eg-ffvb1156-2-e";
 /// The standalone units (not instantiated by `repq_top`), each its own lint/simulation top.
-pub const UNIT_TOPS: [&str; 8] = [
+pub const UNIT_TOPS: [&str; 9] = [
     "repq_requant",
     "repq_logcode",
     "repq_shift_av",
@@ -69,6 +71,7 @@ pub const UNIT_TOPS: [&str; 8] = [
     "repq_residual",
     "repq_rowdiv",
     "repq_layernorm",
+    "repq_softmax",
 ];
 
 /// The provenance header every generated file starts with, each line behind `comment`.
@@ -165,6 +168,15 @@ verilog_template!(RowdivRecipV, "rtl/repq_rowdiv_recip.v");
 verilog_template!(RowdivLaneV, "rtl/repq_rowdiv_lane.v");
 verilog_template!(RowdivV, "rtl/repq_rowdiv.v");
 unit_template!(LayerNormV, "rtl/repq_layernorm.v");
+unit_template!(SoftmaxV, "rtl/repq_softmax.v");
+
+#[derive(Template)]
+#[template(path = "rtl/repq_exp2_rom.v", escape = "none")]
+struct Exp2RomV<'a> {
+    header: &'a str,
+    /// One `rom[f] = 21'hX;` line per entry of `arith::softmax::exp2_table`.
+    exp2_init: String,
+}
 #[derive(Template)]
 #[template(path = "rtl/repq_top.v", escape = "none")]
 struct TopV<'a> {
@@ -317,6 +329,19 @@ pub fn render_all(d: &Design) -> Vec<GeneratedFile> {
         render(&RowdivLaneV { header: h, d }, SOURCES[16]),
         render(&RowdivV { header: h, d }, SOURCES[17]),
         render(&LayerNormV { header: h, d, u }, SOURCES[18]),
+        render(
+            &Exp2RomV {
+                header: h,
+                exp2_init: crate::arith::exp2_table()
+                    .iter()
+                    .enumerate()
+                    .map(|(f, e)| format!("        rom[{f}] = 21'h{e:05x};"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            },
+            SOURCES[19],
+        ),
+        render(&SoftmaxV { header: h, d, u }, SOURCES[20]),
         render(&LintVlt { header: h }, "repq_lint.vlt"),
         render(
             &FilesF {

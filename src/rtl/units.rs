@@ -32,6 +32,19 @@ pub const LN_MAX_DIM: u32 = 1024;
 /// pipeline), 34 (square root), 21 (reciprocal and its hand-over), 8 (normalize pipeline).
 pub const LN_ROW_OVERHEAD: u32 = 72;
 
+/// Exponent/divide lanes of `repq_softmax` by default (`EX_LANES`, a divisor of `C`): one, as
+/// for `repq_av_requant` (one EXP2 ROM and one row-divider lane, 6 hard multipliers at 17 x 34).
+pub const SOFTMAX_LANES: u32 = 1;
+/// `repq_softmax`'s row buffer by default (`ROWMAX`): rows of up to 1024 keys (ViT-B at 448 x 448
+/// has 785); at most `arith::softmax::T_MAX`.
+pub const SOFTMAX_ROWMAX: u32 = 1024;
+/// `repq_softmax`'s fixed cycles per row besides the three passes (stall-free): two for the EXP
+/// pipeline and the decision, 21 for the reciprocal (`QW + 3` and the hand-over), two for the
+/// DIV read, one to the next row.
+pub const SOFTMAX_ROW_OVERHEAD: u32 = 26;
+/// The same for a row whose every key is masked (no reciprocal).
+pub const SOFTMAX_ZERO_ROW_OVERHEAD: u32 = 5;
+
 /// What the unit templates render besides the [`Design`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnitParams {
@@ -56,6 +69,9 @@ pub struct UnitParams {
     pub ln_max_dim: u32,
     pub ln_dim_bits: u32,
     pub ln_row_overhead: u32,
+    /// `repq_softmax`'s exponent/divide lanes and row buffer length.
+    pub softmax_lanes: u32,
+    pub softmax_rowmax: u32,
 }
 
 impl UnitParams {
@@ -74,6 +90,8 @@ impl UnitParams {
             ln_max_dim: LN_MAX_DIM,
             ln_dim_bits: ln_dim_bits(LN_MAX_DIM, d.cols),
             ln_row_overhead: LN_ROW_OVERHEAD,
+            softmax_lanes: SOFTMAX_LANES,
+            softmax_rowmax: SOFTMAX_ROWMAX,
         }
     }
 }

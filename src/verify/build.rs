@@ -33,11 +33,13 @@ pub enum Harness {
     RowDiv,
     /// `repq_layernorm`: LayerNorm to codes (U5), `sim/layernorm.cpp`.
     LayerNorm,
+    /// `repq_softmax`: U6 with bias and mask, `sim/softmax.cpp`.
+    Softmax,
 }
 
 impl Harness {
     /// Every harness, in build order.
-    pub const ALL: [Harness; 9] = [
+    pub const ALL: [Harness; 10] = [
         Harness::Top,
         Harness::LogCode,
         Harness::ShiftAv,
@@ -47,6 +49,7 @@ impl Harness {
         Harness::Residual,
         Harness::RowDiv,
         Harness::LayerNorm,
+        Harness::Softmax,
     ];
 
     /// The Verilog module under test.
@@ -61,6 +64,7 @@ impl Harness {
             Harness::Residual => "repq_residual",
             Harness::RowDiv => "repq_rowdiv",
             Harness::LayerNorm => "repq_layernorm",
+            Harness::Softmax => "repq_softmax",
         }
     }
 
@@ -76,6 +80,7 @@ impl Harness {
             Harness::Residual => "residual.cpp",
             Harness::RowDiv => "rowdiv.cpp",
             Harness::LayerNorm => "layernorm.cpp",
+            Harness::Softmax => "softmax.cpp",
         }
     }
 
@@ -91,6 +96,7 @@ impl Harness {
             Harness::Residual => "residual",
             Harness::RowDiv => "rowdiv",
             Harness::LayerNorm => "layernorm",
+            Harness::Softmax => "softmax",
         }
     }
 }

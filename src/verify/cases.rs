@@ -33,6 +33,8 @@ pub struct Case {
     /// `repq_residual` case ([`crate::perf::gelu_cycles`], [`crate::perf::residual_cycles`]);
     /// rows (of the first layer) x 1 x channels of a `repq_layernorm` case
     /// ([`crate::perf::layernorm_cycles`]);
+    /// rows x fully masked rows x keys of a `repq_softmax` case
+    /// ([`crate::perf::units::softmax_cycles_with`]);
     /// `None` for cases without a cycle model.
     pub shape: Option<[usize; 3]>,
     /// The golden directory the operands are in.
@@ -180,6 +182,22 @@ fn gelu_case(g: &GoldenDir, blk: &str) -> Result<Case> {
     })
 }
 
+/// The random U6 rows `{p}.z`, `.bias`, `.mask`, `.p` (`[rows, keys]`), `masked` of them fully
+/// masked.
+fn softmax_case(g: &GoldenDir, p: &str, name: &str, masked: usize) -> Result<Case> {
+    let z = dims::<2>(g, &format!("{p}.z"), "[rows, keys]")?;
+    Ok(Case {
+        name: name.into(),
+        harness: Harness::Softmax,
+        args: ["z", "bias", "mask", "p"]
+            .into_iter()
+            .map(|a| (a, format!("{p}.{a}")))
+            .collect(),
+        shape: Some([z[0], masked, z[1]]),
+        golden: g.root.clone(),
+    })
+}
+
 /// The units after the array on random vectors (`golden --random`).
 pub fn random_unit_cases(g: &GoldenDir) -> Result<Vec<Case>> {
     let av = dims::<3>(g, "av_requant.av", "[head, query, channel]")?;
@@ -220,6 +238,14 @@ pub fn random_unit_cases(g: &GoldenDir) -> Result<Vec<Case>> {
             shape: Some([1, 1, h[0]]),
             golden: g.root.clone(),
         },
+        softmax_case(
+            g,
+            "softmax",
+            "softmax (ties, equal rows, dominant, bias, masks)",
+            1,
+        )?,
+        softmax_case(g, "softmax197", "softmax (rows of 197 keys)", 0)?,
+        softmax_case(g, "softmax785", "softmax (rows of 785 keys)", 0)?,
         Case {
             name: "residual (saturation both ways)".into(),
             harness: Harness::Residual,
@@ -394,6 +420,46 @@ pub fn cases_for(
                         golden: g.root.clone(),
                     });
                 }
+                // Q K^T with the softmax's requantization (z_o = 0, s32 clamp) gives the logits.
+                for h in 0..model.num_heads {
+                    let name = format!("{attn}.logits[{h}] (Q K^T, softmax requantization)");
+                    if !(rtl.out_signed && rtl.out_lane_bits == 32) {
+                        skipped.push((
+                            name,
+                            "the s32 logits need s32 output lanes (generate with --out-bits 32)"
+                                .into(),
+                        ));
+                        continue;
+                    }
+                    cases.push(Case {
+                        name,
+                        harness: Harness::Top,
+                        args: vec![
+                            ("a", format!("{attn}.q[{h}]")),
+                            ("w", format!("{attn}.k_operand[{h}]")),
+                            ("bias", format!("{attn}.k_bias[{h}]")),
+                            ("m0", format!("{attn}.softmax.m0")),
+                            ("shift", format!("{attn}.softmax.shift")),
+                            ("zero_point", "#0".into()),
+                            ("lo", "#-2147483648".into()),
+                            ("hi", "#2147483647".into()),
+                            ("out", format!("{attn}.logits[{h}]")),
+                        ],
+                        shape: Some([q[1], q[2], k[2]]),
+                        golden: g.root.clone(),
+                    });
+                }
+                let lg = dims::<3>(g, &format!("{attn}.logits"), "[heads, T, T]")?;
+                cases.push(Case {
+                    name: format!("{attn}.probs (softmax)"),
+                    harness: Harness::Softmax,
+                    args: vec![
+                        ("z", format!("{attn}.logits")),
+                        ("p", format!("{attn}.probs")),
+                    ],
+                    shape: Some([lg[0] * lg[1], 0, lg[2]]),
+                    golden: g.root.clone(),
+                });
                 cases.push(Case {
                     name: format!("{attn}.codes (log2 codes of the probabilities)"),
                     harness: Harness::LogCode,

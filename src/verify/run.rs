@@ -173,6 +173,16 @@ pub fn verify(
                         Harness::Gelu => (gelu_cycles(&design, m, n), "gelu_cycles"),
                         Harness::Residual => (residual_cycles(&design, m, n), "residual_cycles"),
                         Harness::LayerNorm => (layernorm_cycles(&design, m, n), "layernorm_cycles"),
+                        Harness::Softmax => (
+                            crate::perf::units::softmax_cycles_with(
+                                &design,
+                                crate::rtl::units::SOFTMAX_LANES,
+                                m,
+                                n,
+                                k,
+                            ),
+                            "softmax_cycles_with",
+                        ),
                         _ => (job_cycles(&design, m, k, n), "job_cycles"),
                     };
                     if model == c {

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 /// (file name, contents) of every harness source.
-pub const SOURCES: [(&str, &str); 13] = [
+pub const SOURCES: [(&str, &str); 14] = [
     ("tb.h", include_str!("../../sim/tb.h")),
     ("golden.h", include_str!("../../sim/golden.h")),
     ("harness.h", include_str!("../../sim/harness.h")),
@@ -21,6 +21,7 @@ pub const SOURCES: [(&str, &str); 13] = [
     ("residual.cpp", include_str!("../../sim/residual.cpp")),
     ("rowdiv.cpp", include_str!("../../sim/rowdiv.cpp")),
     ("layernorm.cpp", include_str!("../../sim/layernorm.cpp")),
+    ("softmax.cpp", include_str!("../../sim/softmax.cpp")),
 ];
 
 /// Writes the sources into `dir` (only files whose contents differ, so builds stay incremental).

@@ -64,6 +64,8 @@
 #define REPQ_LN_LANES {{ u.ln_lanes }}u          /* repq_layernorm LN_LANES (a beat takes PE_COLS / LN_LANES cycles per pass) */
 #define REPQ_LN_MAX_DIM {{ u.ln_max_dim }}u      /* repq_layernorm MAXD: row buffer channels */
 #define REPQ_LN_ROW_OVERHEAD {{ u.ln_row_overhead }}u
+#define REPQ_SOFTMAX_LANES {{ u.softmax_lanes }}u     /* repq_softmax EX_LANES (exponent and divide lanes) */
+#define REPQ_SOFTMAX_ROWMAX {{ u.softmax_rowmax }}u   /* repq_softmax row buffer: rows of at most ROWMAX keys */
 
 /* Beat widths in bits and in 32-bit words */
 #define REPQ_ACT_BEAT_BITS {{ d.act_bits() }}u
