@@ -246,7 +246,7 @@ pub fn model_report(d: &Design, name: &str, cfg: &VitConfig) -> String {
     let _ = writeln!(
         s,
         "{:<w$}  {:<5}  {:>5}  {:>16}  {:>12}  {:>12}  {:>6}",
-        "matmul", "unit", "jobs", "MxKxN", "cycles/job", "cycles", "util"
+        "operation", "unit", "jobs", "MxKxN", "cycles/job", "cycles", "util"
     );
     for r in &e.ops {
         let unit = match r.op.unit {
@@ -255,6 +255,8 @@ pub fn model_report(d: &Design, name: &str, cfg: &VitConfig) -> String {
             Unit::AvRequant => "avrq",
             Unit::Gelu => "gelu",
             Unit::Residual => "add",
+            Unit::LayerNorm => "norm",
+            Unit::Softmax => "smax",
         };
         let _ = writeln!(
             s,
@@ -287,7 +289,7 @@ pub fn model_report(d: &Design, name: &str, cfg: &VitConfig) -> String {
     );
     let _ = writeln!(
         s,
-        "after units  {} cycles, {} elements (A x V requantization, GELU, residual additions)",
+        "row units    {} cycles, {} elements (LayerNorm, softmax, A x V requantization, GELU, residual additions)",
         e.units_cycles, e.units_elements
     );
     let _ = writeln!(

@@ -391,25 +391,38 @@ pub fn pack_golden(manifest_toml: &str, files: &[&[u8]]) -> Vec<u8> {
 }
 
 /// The packed input of a manifest and its files, as `repq-hw golden` writes them, except that
-/// the files of more than `max_elements` elements are listed last in the manifest and left out
-/// of the input (missing).
+/// the files of more than `max_elements` elements, and those that would take the input past
+/// `max_bytes`, are listed last in the manifest and left out of the input (missing).
 pub fn pack_golden_files(
     mut manifest: Manifest,
     files: &[GoldenFile],
     max_elements: usize,
+    max_bytes: usize,
 ) -> Vec<u8> {
-    let (kept, left_out): (Vec<&GoldenFile>, Vec<&GoldenFile>) =
-        files.iter().partition(|f| f.entry.elements <= max_elements);
+    let encode = |f: &GoldenFile| {
+        crate::golden::hex::encode(&f.data, f.entry.bits, f.entry.signed).expect("fits")
+    };
+    // The manifest lists the same entries whatever the order, so its length is known now.
+    manifest.files = files.iter().map(|f| f.entry.clone()).collect();
+    let mut len = manifest.to_toml().expect("manifest serializes").len();
+    let (mut kept, mut bodies, mut left_out) = (Vec::new(), Vec::new(), Vec::new());
+    for f in files {
+        let body = (f.entry.elements <= max_elements).then(|| encode(f));
+        match body {
+            Some(b) if len + 1 + b.len() <= max_bytes => {
+                len += 1 + b.len();
+                kept.push(f);
+                bodies.push(b);
+            }
+            _ => left_out.push(f),
+        }
+    }
     manifest.files = kept
         .iter()
         .chain(&left_out)
         .map(|f| f.entry.clone())
         .collect();
     let text = manifest.to_toml().expect("manifest serializes");
-    let bodies: Vec<String> = kept
-        .iter()
-        .map(|f| crate::golden::hex::encode(&f.data, f.entry.bits, f.entry.signed).expect("fits"))
-        .collect();
     let refs: Vec<&[u8]> = bodies.iter().map(|b| b.as_bytes()).collect();
     pack_golden(&text, &refs)
 }
@@ -418,6 +431,10 @@ pub fn pack_golden_files(
 /// seed: the GELU unit's tables sweep all 2^16 inputs (1.5 MB of hex per random directory), and
 /// an input that large slows the fuzzer down to a few runs a second.
 pub const GOLDEN_SEED_MAX_ELEMENTS: usize = 4096;
+
+/// A golden seed's size at most, bytes: the files (in manifest order) that would take it past
+/// this are left out too (listed, missing), so new random cases never grow the seeds.
+pub const GOLDEN_SEED_MAX_BYTES: usize = 48 << 10;
 
 /// Random-mode directories as `repq-hw golden --random` writes them, with the files over
 /// [`GOLDEN_SEED_MAX_ELEMENTS`] moved to the end of the manifest and left out (missing), so
@@ -441,7 +458,7 @@ fn golden_seeds() -> Vec<(String, Vec<u8>)> {
             let [a, b, c] = shape;
             (
                 format!("random-w{wbits}a{abits}-{a}x{b}x{c}"),
-                pack_golden_files(m, &files, GOLDEN_SEED_MAX_ELEMENTS),
+                pack_golden_files(m, &files, GOLDEN_SEED_MAX_ELEMENTS, GOLDEN_SEED_MAX_BYTES),
             )
         })
         .collect()

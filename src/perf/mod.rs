@@ -12,13 +12,13 @@
 //! * [`vit_workload`]: the matmuls of one ViT/DeiT forward pass ([`workload`]), and
 //!   [`evaluate`]: their cycles and utilization on a design, run back to back ([`report`]).
 //!
-//! * [`av_requant_cycles`], [`gelu_cycles`], [`residual_cycles`]: the units after the array
-//!   ([`units`]): the `A x V` outputs into the proj input, GELU with its table load, the
-//!   residual additions.
+//! * [`layernorm_cycles`], [`softmax_cycles`], [`av_requant_cycles`], [`gelu_cycles`],
+//!   [`residual_cycles`]: the row and element units ([`units`]): LayerNorm, softmax (the log2
+//!   codes stream behind it at one beat per cycle), the `A x V` outputs into the proj input, GELU
+//!   with its table load, the residual additions.
 //!
-//! LayerNorm and softmax (and the log2 codes) cost nothing here (the first two are not in the
-//! RTL), nor do the host's transfers. docs/performance.md has the model, its exactness and
-//! figures.
+//! Jobs run one after the other (no overlap between units) and the host's transfers cost
+//! nothing. docs/performance.md has the model, its exactness and figures.
 
 pub mod array;
 pub mod report;
@@ -29,5 +29,7 @@ pub mod workload;
 pub use array::job_cycles;
 pub use report::{Evaluated, OpCycles, evaluate};
 pub use shift_av::av_cycles;
-pub use units::{av_requant_cycles, gelu_cycles, layernorm_cycles, residual_cycles};
+pub use units::{
+    av_requant_cycles, gelu_cycles, layernorm_cycles, residual_cycles, softmax_cycles,
+};
 pub use workload::{Op, Unit, vit_workload};

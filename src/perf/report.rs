@@ -4,7 +4,10 @@
 use crate::rtl::Design;
 
 use super::workload::{Op, Unit};
-use super::{av_cycles, av_requant_cycles, gelu_cycles, job_cycles, residual_cycles};
+use super::{
+    av_cycles, av_requant_cycles, gelu_cycles, job_cycles, layernorm_cycles, residual_cycles,
+    softmax_cycles,
+};
 
 /// One matmul's figures.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,8 +30,8 @@ pub struct Evaluated {
     pub array_macs: u64,
     pub shift_av_cycles: u64,
     pub shift_av_macs: u64,
-    /// The units after the array and the shift unit (`repq_av_requant`, `repq_gelu`,
-    /// `repq_residual`): cycles and elements.
+    /// The row and element units (`repq_layernorm`, `repq_softmax`, `repq_av_requant`,
+    /// `repq_gelu`, `repq_residual`): cycles and elements.
     pub units_cycles: u64,
     pub units_elements: u64,
 }
@@ -91,6 +94,8 @@ pub fn evaluate(d: &Design, ops: &[Op]) -> Evaluated {
             Unit::AvRequant => (av_requant_cycles(d, op.m, op.k, op.n), d.cols.into()),
             Unit::Gelu => (gelu_cycles(d, op.m, op.n), d.cols.into()),
             Unit::Residual => (residual_cycles(d, op.m, op.n), d.cols.into()),
+            Unit::LayerNorm => (layernorm_cycles(d, op.m, op.n), d.cols.into()),
+            Unit::Softmax => (softmax_cycles(d, op.m, op.n), d.cols.into()),
         };
         let cycles = each * op.count;
         match op.unit {
@@ -102,7 +107,7 @@ pub fn evaluate(d: &Design, ops: &[Op]) -> Evaluated {
                 e.shift_av_cycles += cycles;
                 e.shift_av_macs += op.macs();
             }
-            Unit::AvRequant | Unit::Gelu | Unit::Residual => {
+            Unit::AvRequant | Unit::Gelu | Unit::Residual | Unit::LayerNorm | Unit::Softmax => {
                 e.units_cycles += cycles;
                 e.units_elements += op.macs();
             }
@@ -121,7 +126,7 @@ pub fn evaluate(d: &Design, ops: &[Op]) -> Evaluated {
 mod tests {
     use super::*;
     use crate::model::VitConfig;
-    use crate::perf::vit_workload;
+    use crate::perf::{layernorm_cycles, softmax_cycles, vit_workload};
     use crate::rtl::{GenConfig, PeShape};
 
     fn deit_small() -> VitConfig {
@@ -148,7 +153,9 @@ mod tests {
             .validate()
             .unwrap();
         let ops = vit_workload(&deit_small());
-        assert_eq!(ops.len(), 1 + 12 * 10 + 1);
+        // patch_embed; per block norm1, qkv, Q K^T, softmax, A x V, its requantization, proj,
+        // the residual add, norm2, fc1, GELU, fc2, the residual add; the final norm and the head.
+        assert_eq!(ops.len(), 1 + 12 * 13 + 2);
         assert_eq!(
             (ops[0].m, ops[0].k, ops[0].n, ops[0].count),
             (196, 768, 384, 1)
@@ -158,12 +165,24 @@ mod tests {
         let e = evaluate(&d, &ops);
         assert_eq!(e.array_cycles, 17_362_722);
         assert_eq!(e.shift_av_cycles, 11_177_352);
-        // Per block: A x V requantization 75,661, GELU 19,433, two residual additions 4,729 each.
-        assert_eq!(e.units_cycles, 12 * (75_661 + 19_433 + 2 * 4_729));
-        assert_eq!(e.cycles(), 29_794_698);
+        // LayerNorm of 197 rows of 384: 384 constant beats, then per row 24 beats, 2 x 24 x 16
+        // normalize groups and 72 = 170,592; one softmax head of 197 rows of 197 keys: per row
+        // 13 beats, 2 x 13 x 16 groups and 26, plus 5 = 89,640; the final norm on one row 1,248.
+        assert_eq!(layernorm_cycles(&d, 197, 384), 170_592);
+        assert_eq!(softmax_cycles(&d, 197, 197), 89_640);
+        // Per block: A x V requantization 75,661, GELU 19,433, two residual additions 4,729
+        // each, two LayerNorms, six softmax heads.
+        assert_eq!(
+            e.units_cycles,
+            12 * (75_661 + 19_433 + 2 * 4_729 + 2 * 170_592 + 6 * 89_640) + 1_248
+        );
+        assert_eq!(e.cycles(), 40_344_234);
         assert_eq!(e.shift_av_macs, 6 * 12 * 197 * 197 * 64);
-        assert_eq!(e.units_elements, 12 * 197 * (384 + 1536 + 2 * 384));
-        assert_eq!(format!("{:.1}", 1.0 / seconds(e.cycles(), 200.0)), "6.7");
+        assert_eq!(
+            e.units_elements,
+            12 * 197 * (384 + 1536 + 2 * 384) + 12 * 2 * 197 * 384 + 384 + 12 * 6 * 197 * 197
+        );
+        assert_eq!(format!("{:.1}", 1.0 / seconds(e.cycles(), 200.0)), "5.0");
         assert_eq!(format!("{:.1}%", 100.0 * e.array_utilization(&d)), "99.4%");
     }
 
@@ -175,8 +194,12 @@ mod tests {
             .unwrap();
         let cfg = crate::demo::model().unwrap().config().unwrap().clone();
         let e = evaluate(&d, &vit_workload(&cfg));
-        assert_eq!(e.units_cycles, 42_816);
-        assert_eq!(e.cycles(), 273_544);
-        assert_eq!(format!("{:.1}", 1.0 / seconds(e.cycles(), 200.0)), "731.1");
+        // Six blocks of two LayerNorms (50 rows of 96: 13,596) and three softmax heads (50 rows
+        // of 50 keys: 7,905), the final norm (366), on top of the 42,816 of the other units.
+        assert_eq!(layernorm_cycles(&d, 50, 96), 13_596);
+        assert_eq!(softmax_cycles(&d, 50, 50), 7_905);
+        assert_eq!(e.units_cycles, 42_816 + 6 * (2 * 13_596 + 3 * 7_905) + 366);
+        assert_eq!(e.cycles(), 579_352);
+        assert_eq!(format!("{:.1}", 1.0 / seconds(e.cycles(), 200.0)), "345.2");
     }
 }

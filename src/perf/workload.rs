@@ -1,4 +1,4 @@
-//! The matmuls of one ViT/DeiT forward pass (one image), in execution order, as the integer
+//! The operations of one ViT/DeiT forward pass (one image), in execution order, as the integer
 //! datapath of [`crate::intsim`] runs them: which unit each runs on and its shape.
 
 use crate::model::VitConfig;
@@ -17,6 +17,11 @@ pub enum Unit {
     Gelu,
     /// `repq_residual`: the residual addition (U8). `m x k x n` is rows x 1 x columns.
     Residual,
+    /// `repq_layernorm` (U5). `m x k x n` is rows x 1 x channels.
+    LayerNorm,
+    /// `repq_softmax` (U6) of one head, its probabilities streaming on through `repq_logcode`
+    /// (U3, one beat per cycle, so it never slows the softmax). `m x k x n` is queries x 1 x keys.
+    Softmax,
 }
 
 /// One matmul, repeated `count` times with the same shape (the heads of an attention layer).
@@ -64,11 +69,13 @@ impl Op {
     }
 }
 
-/// Every matmul of one forward pass of `cfg`: `patch_embed` (patches x patch length x width),
-/// per block `qkv`, `Q K^T` per head (keys as the stationary operand), `A x V` per head on the
-/// shift unit, its requantization to the proj input (all heads, `repq_av_requant`), `proj`, the
-/// residual addition, `fc1`, GELU (`repq_gelu`), `fc2`, the residual addition, then the
-/// classifier head(s) on the class (and distillation) token only.
+/// Every operation of one forward pass of `cfg`: `patch_embed` (patches x patch length x width),
+/// per block `norm1` (`repq_layernorm`), `qkv`, `Q K^T` per head (keys as the stationary
+/// operand), softmax per head (`repq_softmax`), `A x V` per head on the shift unit, its
+/// requantization to the proj input (all heads, `repq_av_requant`), `proj`, the residual
+/// addition, `norm2`, `fc1`, GELU (`repq_gelu`), `fc2`, the residual addition, then per
+/// classifier head the final norm and the head, on the class (or distillation) token's row only.
+/// The position embedding's load and the distilled heads' average are data movement, not counted.
 pub fn vit_workload(cfg: &VitConfig) -> Vec<Op> {
     let (d, t, h, dh) = (cfg.embed_dim, cfg.seq_len(), cfg.num_heads, cfg.head_dim());
     let hid = cfg.mlp_hidden;
@@ -82,19 +89,24 @@ pub fn vit_workload(cfg: &VitConfig) -> Vec<Op> {
     )];
     for i in 0..cfg.depth {
         let p = |s: &str| format!("blocks.{i}.{s}");
+        ops.push(Op::new(p("norm1"), Unit::LayerNorm, t, 1, d, 1));
         ops.push(Op::new(p("attn.qkv"), Unit::Array, t, d, 3 * d, 1));
         ops.push(Op::new(p("attn.q@k^T"), Unit::Array, t, dh, t, h));
+        ops.push(Op::new(p("attn.softmax"), Unit::Softmax, t, 1, t, h));
         ops.push(Op::new(p("attn.a@v"), Unit::ShiftAv, t, t, dh, h));
         ops.push(Op::new(p("attn.proj.input"), Unit::AvRequant, t, dh, h, 1));
         ops.push(Op::new(p("attn.proj"), Unit::Array, t, d, d, 1));
         ops.push(Op::new(p("residual1"), Unit::Residual, t, 1, d, 1));
+        ops.push(Op::new(p("norm2"), Unit::LayerNorm, t, 1, d, 1));
         ops.push(Op::new(p("mlp.fc1"), Unit::Array, t, d, hid, 1));
         ops.push(Op::new(p("mlp.gelu"), Unit::Gelu, t, 1, hid, 1));
         ops.push(Op::new(p("mlp.fc2"), Unit::Array, t, hid, d, 1));
         ops.push(Op::new(p("residual2"), Unit::Residual, t, 1, d, 1));
     }
+    ops.push(Op::new("norm", Unit::LayerNorm, 1, 1, d, 1));
     ops.push(Op::new("head", Unit::Array, 1, d, cfg.num_classes, 1));
     if cfg.distilled {
+        ops.push(Op::new("norm (dist token)", Unit::LayerNorm, 1, 1, d, 1));
         ops.push(Op::new("head_dist", Unit::Array, 1, d, cfg.num_classes, 1));
     }
     ops

@@ -15,6 +15,8 @@ const AFTER: RGBColor = RGBColor(255, 127, 14);
 const SQRT2: RGBColor = RGBColor(44, 160, 44);
 const LOG2: RGBColor = RGBColor(214, 39, 40);
 const BARS: RGBColor = RGBColor(120, 120, 120);
+const LAYERNORM: RGBColor = RGBColor(148, 103, 189);
+const SOFTMAX: RGBColor = RGBColor(140, 86, 75);
 const GRID: RGBColor = RGBColor(225, 225, 225);
 const FONT: &str = "sans-serif";
 
@@ -417,6 +419,8 @@ pub fn unit_name(u: Unit) -> (&'static str, RGBColor) {
         Unit::AvRequant => ("A x V requant (repq_av_requant)", AFTER),
         Unit::Gelu => ("GELU (repq_gelu)", LOG2),
         Unit::Residual => ("residual (repq_residual)", BARS),
+        Unit::LayerNorm => ("LayerNorm (repq_layernorm)", LAYERNORM),
+        Unit::Softmax => ("softmax (repq_softmax)", SOFTMAX),
     }
 }
 
@@ -452,6 +456,8 @@ pub fn perf(e: &Evaluated) -> Result<String> {
             Unit::AvRequant,
             Unit::Gelu,
             Unit::Residual,
+            Unit::LayerNorm,
+            Unit::Softmax,
         ] {
             let (name, color) = unit_name(unit);
             let bars: Vec<_> = e
