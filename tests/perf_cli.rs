@@ -111,10 +111,22 @@ fn check_model_report(out: &str, cfg: &VitConfig, heads: &[&str]) {
     );
     assert!(out.contains("images/s"), "{out}");
     assert!(
-        out.contains("repq_gelu with its table load, repq_residual"),
+        out.contains("repq_layernorm, repq_softmax with repq_logcode"),
         "{out}"
     );
-    assert!(out.contains("not in the RTL and not counted"), "{out}");
+    // The row units are in the table and in the shares of the time.
+    for i in 0..cfg.depth {
+        for op in ["norm1", "attn.softmax", "norm2"] {
+            assert_eq!(rows(&format!("blocks.{i}.{op} ")), 1, "{op}: {out}");
+        }
+    }
+    let shares = lines
+        .iter()
+        .find(|l| l.starts_with("where the time goes: "))
+        .unwrap_or_else(|| panic!("{out}"));
+    for unit in ["array", "shift", "norm", "smax", "gelu", "add", "avrq"] {
+        assert!(shares.contains(&format!("{unit} ")), "{unit}: {shares}");
+    }
 }
 
 #[test]

@@ -249,15 +249,7 @@ pub fn model_report(d: &Design, name: &str, cfg: &VitConfig) -> String {
         "operation", "unit", "jobs", "MxKxN", "cycles/job", "cycles", "util"
     );
     for r in &e.ops {
-        let unit = match r.op.unit {
-            Unit::Array => "array",
-            Unit::ShiftAv => "shift",
-            Unit::AvRequant => "avrq",
-            Unit::Gelu => "gelu",
-            Unit::Residual => "add",
-            Unit::LayerNorm => "norm",
-            Unit::Softmax => "smax",
-        };
+        let unit = unit_name(r.op.unit);
         let _ = writeln!(
             s,
             "{:<w$}  {:<5}  {:>5}  {:>16}  {:>12}  {:>12}  {:>6}",
@@ -300,12 +292,45 @@ pub fn model_report(d: &Design, name: &str, cfg: &VitConfig) -> String {
         d.clock_mhz,
         if secs > 0.0 { 1.0 / secs } else { 0.0 }
     );
+    let _ = writeln!(s, "where the time goes: {}", time_by_unit(&e));
     let _ = writeln!(
         s,
-        "note: cycles count the array (repq_top), the shift unit (repq_shift_av) and the units \
-         after them (repq_av_requant, repq_gelu with its table load, repq_residual), each job run \
-         back to back from start to done, no overlap; LayerNorm, softmax (and its log2 codes) and \
-         host transfers are not in the RTL and not counted"
+        "note: cycles count every unit of the forward: the array (repq_top), the shift unit \
+         (repq_shift_av) and the row units (repq_layernorm, repq_softmax with repq_logcode \
+         streaming behind it, repq_av_requant, repq_gelu with its table load, repq_residual), \
+         each job run back to back from start to done, no overlap; the position-embedding load \
+         and memory or host transfers are not counted"
     );
     s
+}
+
+/// Each unit's share of the cycles, largest first: `array 24.3%, norm 28.2%, ...`.
+fn time_by_unit(e: &perf::Evaluated) -> String {
+    let mut by: Vec<(&str, u64)> = Vec::new();
+    for r in &e.ops {
+        let name = unit_name(r.op.unit);
+        match by.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, c)) => *c += r.cycles,
+            None => by.push((name, r.cycles)),
+        }
+    }
+    by.sort_by_key(|&(_, c)| std::cmp::Reverse(c));
+    let total = e.cycles().max(1) as f64;
+    by.iter()
+        .map(|(n, c)| format!("{n} {:.1}%", 100.0 * *c as f64 / total))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The unit column of the per-layer table.
+fn unit_name(u: Unit) -> &'static str {
+    match u {
+        Unit::Array => "array",
+        Unit::ShiftAv => "shift",
+        Unit::AvRequant => "avrq",
+        Unit::Gelu => "gelu",
+        Unit::Residual => "add",
+        Unit::LayerNorm => "norm",
+        Unit::Softmax => "smax",
+    }
 }
