@@ -11,10 +11,10 @@
 //          background): 0 repq_top.m_out, 1 repq_residual (x + repq_top.m_out), 2 repq_gelu
 //          (T[repq_top.m_out]), 3 the copy FIFO; EB = 1 writes each lane's low byte, EB = 4 its
 //          32 bits
-//   SYNC   wait for the write channel and repq_top to be idle
+//   SYNC   wait until the write channel has written every beat and had every response
 //   END    done
-// STOP_AFTER ends the run after a given command (draining the write channel), for per-layer
-// debugging. Errors end the run: STATUS[15:8] = 0x01 bad command, 0x02/0x12 read/write address
+// STOP_AFTER ends the run at the first SYNC at or after command number STOP_AFTER (every
+// transfer before it complete), for per-layer debugging. Errors end the run: STATUS[15:8] = 0x01 bad command, 0x02/0x12 read/write address
 // (unaligned or crossing 4 KiB), 0x03/0x13 read/write response; reset the engine after an error.
 // Bus: 64-bit data, 32-bit addresses, one burst per beat (read beats: {{ v.prm_words }} words for
 // s_prm, {{ v.wgt_words }} for s_wgt, {{ v.act_words }} for s_act, {{ v.res_words }} for s_res and copy, 1 for s_tbl).
@@ -467,7 +467,7 @@ module repq_vit #(
                                 state_q <= S_COMPLETE;
                             end
                         end
-                        OP_SYNC: if (!wr_busy && !top_busy) state_q <= S_COMPLETE;
+                        OP_SYNC: if (!wr_busy) state_q <= S_COMPLETE;
                         OP_END: state_q <= S_DONE;
                         default: begin
                             err_q <= 8'h01;
@@ -485,7 +485,7 @@ module repq_vit #(
                 end
                 S_COMPLETE: begin
                     cmd_done_q <= cmd_done_q + 32'd1;
-                    if (idx_q == stop_after) begin
+                    if (idx_q >= stop_after && c_op == OP_SYNC) begin
                         stopped_q <= 1'b1;
                         state_q <= S_DRAIN;
                     end else begin
