@@ -22,6 +22,12 @@ const PORT_ACT: u32 = 2;
 const PORT_RES: u32 = 3;
 const PORT_TBL: u32 = 4;
 const PORT_COPY: u32 = 5;
+const PORT_LN_PRM: u32 = 6;
+const PORT_LN_X: u32 = 7;
+const SRC_LN: u32 = 4;
+const UNIT_LN: u32 = 1;
+/// Bytes of a LayerNorm constant beat `{B s48, G s32}` (two words).
+const LN_PRM_BYTES: u32 = 16;
 const SRC_TOP: u32 = 0;
 const SRC_RES: u32 = 1;
 const SRC_GELU: u32 = 2;
@@ -203,6 +209,74 @@ impl ImageBuilder {
 
     fn sync(&mut self) {
         self.cmd([OP_SYNC, 0, 0, 0, 0, 0, 0, 0]);
+    }
+
+    /// U5 on the rows of `x` (`s32`, whole rows of `D = x.cols` channels) to codes in `out`:
+    /// `eps` (`E`), the per-channel `g` (s32) and `b` (s48), the clamp `lo ..= hi`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn layer_norm(
+        &mut self,
+        x: &Region,
+        eps: u64,
+        g: &[i64],
+        b: &[i64],
+        lo: u32,
+        hi: u32,
+        out: &Region,
+    ) -> Result<()> {
+        let dim = x.cols;
+        let c_ = self.d.cols as usize;
+        if g.len() != dim || b.len() != dim || out.rows != x.rows || out.cols != dim {
+            return Err(bad(format!(
+                "LayerNorm of {dim} channels with {} gains, {} biases, {}x{} output",
+                g.len(),
+                b.len(),
+                out.rows,
+                out.cols
+            )));
+        }
+        if x.elem_bytes != 4 || out.elem_bytes != 1 || x.row_bytes % (c_ * 4) != 0 {
+            return Err(bad("LayerNorm regions: s32 rows in, code rows out".into()));
+        }
+        let mut prm = vec![0u8; dim * LN_PRM_BYTES as usize];
+        for c in 0..dim {
+            let at = c * LN_PRM_BYTES as usize;
+            prm[at..at + 4].copy_from_slice(&(g[c] as i32).to_le_bytes());
+            prm[at + 4..at + 10].copy_from_slice(&b[c].to_le_bytes()[..6]);
+        }
+        let prm = self.blob(&prm);
+        let bpr = dim.div_ceil(c_) as u32;
+        let rows = x.rows as u32;
+        self.cmd([
+            OP_JOB | UNIT_LN << 8,
+            dim as u32,
+            0,
+            0,
+            eps as u32,
+            (eps >> 32) as u32,
+            lo | hi << 16,
+            0,
+        ]);
+        self.read(PORT_LN_PRM, prm, dim as u32, LN_PRM_BYTES);
+        let cb = c_ as u32;
+        self.xfer(
+            OP_WRITE,
+            SRC_LN,
+            1,
+            out.addr,
+            [bpr, rows, 1],
+            [cb, out.row_bytes as u32, 0],
+        );
+        self.xfer(
+            OP_READ,
+            PORT_LN_X,
+            0,
+            x.addr,
+            [bpr, rows, 1],
+            [cb * 4, x.row_bytes as u32, 0],
+        );
+        self.sync();
+        Ok(())
     }
 
     /// Copies `rows` rows of `s32` values from `from` to `to` (same layout) through the copy path.

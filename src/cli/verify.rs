@@ -61,7 +61,7 @@ pub struct VerifyArgs {
     pub end_to_end: bool,
 }
 
-fn end_to_end(args: &VerifyArgs, blocks: &[usize]) -> Result<()> {
+fn end_to_end(args: &VerifyArgs) -> Result<()> {
     use crate::verify::vit::{EndToEnd, run};
     let info = crate::verify::design::RtlInfo::read(&args.rtl)?;
     let design = info.design(&args.rtl)?;
@@ -76,7 +76,6 @@ fn end_to_end(args: &VerifyArgs, blocks: &[usize]) -> Result<()> {
                 rtl: args.rtl.clone(),
                 golden: g.clone(),
                 build: build.clone(),
-                blocks: blocks.to_vec(),
                 seed,
                 stall: args.stall,
             };
@@ -122,7 +121,7 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
         args.blocks.clone()
     };
     if args.end_to_end {
-        return end_to_end(args, &blocks);
+        return end_to_end(args);
     }
     let opts = VerifyOptions {
         rtl: args.rtl.clone(),

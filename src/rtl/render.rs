@@ -169,6 +169,7 @@ macro_rules! vit_template {
             header: &'a str,
             d: &'a Design,
             v: &'a VitParams,
+            u: &'a UnitParams,
         }
     };
 }
@@ -376,11 +377,11 @@ pub fn render_all(d: &Design) -> Vec<GeneratedFile> {
     if let Some(v) = VitParams::new(d) {
         let v = &v;
         files.extend([
-            render(&VitAgenV { header: h, d, v }, VIT_SOURCES[0]),
-            render(&VitRdV { header: h, d, v }, VIT_SOURCES[1]),
-            render(&VitWrV { header: h, d, v }, VIT_SOURCES[2]),
-            render(&VitRegsV { header: h, d, v }, VIT_SOURCES[3]),
-            render(&VitV { header: h, d, v }, VIT_SOURCES[4]),
+            render(&VitAgenV { header: h, d, v, u }, VIT_SOURCES[0]),
+            render(&VitRdV { header: h, d, v, u }, VIT_SOURCES[1]),
+            render(&VitWrV { header: h, d, v, u }, VIT_SOURCES[2]),
+            render(&VitRegsV { header: h, d, v, u }, VIT_SOURCES[3]),
+            render(&VitV { header: h, d, v, u }, VIT_SOURCES[4]),
         ]);
     }
     files.extend([

@@ -114,8 +114,8 @@ fn job(g: &GoldenDir, p: &str, input: &str) -> Result<MatmulJob> {
     })
 }
 
-/// Lowers the golden directory's layers (blocks `blocks`) for design `d`.
-pub fn plan(g: &GoldenDir, d: &Design, blocks: &[usize]) -> Result<Plan> {
+/// Lowers the golden directory's model, every block, for design `d`.
+pub fn plan(g: &GoldenDir, d: &Design) -> Result<Plan> {
     let info = g.manifest.model.as_ref().ok_or_else(|| Error::Dataset {
         path: g.root.clone(),
         reason: "--end-to-end needs model-mode golden vectors (repq-hw golden without --random)"
@@ -155,92 +155,103 @@ pub fn plan(g: &GoldenDir, d: &Design, blocks: &[usize]) -> Result<Plan> {
     };
     b.linear(&pj, &patches, LinearOut::Residual(x_patches))?;
     b.step("patch_embed");
-    checks.push(Check {
-        layer: "patch_embed".into(),
-        tensor: "embed".into(),
-        region: x,
-        expected: ints(g, "embed")?,
-    });
 
-    let codes_in = |b: &mut ImageBuilder, j: &MatmulJob| {
-        let r = b.region(j.m, j.k, 1, r_);
-        b.fill(&r, &j.a.iter().map(|&v| i64::from(v)).collect::<Vec<_>>());
-        r
+    let pad = r_.max(c_);
+    let mut check = |layer: &str, tensor: &str, region: Region| -> Result<()> {
+        checks.push(Check {
+            layer: layer.into(),
+            tensor: tensor.into(),
+            region,
+            expected: ints(g, tensor)?,
+        });
+        Ok(())
     };
-    for &i in blocks {
+    // X is updated in place: after each residual addition the engine copies it to a fresh
+    // region, which is compared after the run.
+    let snapshot = |b: &mut ImageBuilder, x: &Region| -> Result<Region> {
+        let s = b.region(x.rows, x.cols, 4, c_);
+        b.copy(x, &s)?;
+        Ok(s)
+    };
+    let s = snapshot(&mut b, &x)?;
+    check("patch_embed", "embed", s)?;
+    let norm = |b: &mut ImageBuilder, name: &str, x: &Region| -> Result<Region> {
+        let out = b.region(x.rows, x.cols, 1, pad);
+        let one = |f: &str| -> Result<i64> { Ok(ints(g, &format!("{name}.{f}"))?[0]) };
+        let eps = g.tensor(&format!("{name}.eps_q"))?[0] as u64;
+        b.layer_norm(
+            x,
+            eps,
+            &ints(g, &format!("{name}.g"))?,
+            &ints(g, &format!("{name}.b"))?,
+            one("lo")? as u32,
+            one("hi")? as u32,
+            &out,
+        )?;
+        b.step(name);
+        Ok(out)
+    };
+    for i in 0..info.depth {
         let blk = format!("blocks.{i}");
-        // qkv: codes
+        let n1 = norm(&mut b, &format!("{blk}.norm1"), &x)?;
+        check(
+            &format!("{blk}.norm1"),
+            &format!("{blk}.attn.qkv.input"),
+            n1,
+        )?;
         let l = format!("{blk}.attn.qkv");
         let j = job(g, &l, &format!("{l}.input"))?;
-        let inp = codes_in(&mut b, &j);
-        let out = b.region(j.m, j.n, 1, c_);
-        b.linear(&j, &inp, LinearOut::Codes(out))?;
+        let qkv = b.region(j.m, j.n, 1, pad);
+        b.linear(&j, &n1, LinearOut::Codes(qkv))?;
         b.step(&l);
-        checks.push(Check {
-            layer: l.clone(),
-            tensor: format!("{l}.output"),
-            region: out,
-            expected: ints(g, &format!("{l}.output"))?,
-        });
-        // proj and fc2: U8 into a copy of the residual stream before them
-        let before1 = if i == 0 {
-            "embed".to_string()
-        } else {
-            format!("blocks.{}.residual2", i - 1)
-        };
-        for (l, x_before, x_after) in [
-            (
-                format!("{blk}.attn.proj"),
-                before1,
-                format!("{blk}.residual1"),
-            ),
-            (
-                format!("{blk}.mlp.fc2"),
-                format!("{blk}.residual1"),
-                format!("{blk}.residual2"),
-            ),
-        ] {
-            let j = job(g, &l, &format!("{l}.input"))?;
-            let inp = codes_in(&mut b, &j);
-            let xr = b.region(j.m, j.n, 4, c_);
-            b.fill(&xr, &ints(g, &x_before)?);
-            b.linear(&j, &inp, LinearOut::Residual(xr))?;
-            b.step(&l);
-            checks.push(Check {
-                layer: l,
-                tensor: x_after.clone(),
-                region: xr,
-                expected: ints(g, &x_after)?,
-            });
-        }
-        // fc1 with U7: the fc2 input codes
+        check(&l, &format!("{l}.output"), qkv)?;
+        // The attention chain is not lowered yet: its output, the proj input codes, is the
+        // golden tensor, placed in memory.
+        let l = format!("{blk}.attn.proj");
+        let j = job(g, &l, &format!("{l}.input"))?;
+        let attn = b.region(j.m, j.k, 1, pad);
+        b.fill(
+            &attn,
+            &j.a.iter().map(|&v| i64::from(v)).collect::<Vec<_>>(),
+        );
+        b.linear(&j, &attn, LinearOut::Residual(x))?;
+        b.step(&l);
+        let s = snapshot(&mut b, &x)?;
+        check(&l, &format!("{blk}.residual1"), s)?;
+        let n2 = norm(&mut b, &format!("{blk}.norm2"), &x)?;
+        check(&format!("{blk}.norm2"), &format!("{blk}.mlp.fc1.input"), n2)?;
         let l = format!("{blk}.mlp.fc1");
         let j = job(g, &l, &format!("{l}.input"))?;
-        let inp = codes_in(&mut b, &j);
-        let out = b.region(j.m, j.n, 1, c_);
+        let h = b.region(j.m, j.n, 1, pad);
         let (table, beats) = b.gelu_table(&ints(g, &format!("{blk}.mlp.gelu_steps"))?)?;
-        b.linear(&j, &inp, LinearOut::Gelu { out, table, beats })?;
+        b.linear(
+            &j,
+            &n2,
+            LinearOut::Gelu {
+                out: h,
+                table,
+                beats,
+            },
+        )?;
         b.step(&l);
-        checks.push(Check {
-            layer: l,
-            tensor: format!("{blk}.mlp.fc2.input"),
-            region: out,
-            expected: ints(g, &format!("{blk}.mlp.fc2.input"))?,
-        });
+        check(&l, &format!("{blk}.mlp.fc2.input"), h)?;
+        let l = format!("{blk}.mlp.fc2");
+        let j = job(g, &l, &format!("{l}.input"))?;
+        b.linear(&j, &h, LinearOut::Residual(x))?;
+        b.step(&l);
+        let s = snapshot(&mut b, &x)?;
+        check(&l, &format!("{blk}.residual2"), s)?;
     }
-    // the head: s32 values (the logits of a one-head model)
+    // the head: LayerNorm of the class token row, then s32 values (the logits)
+    let x0 = Region { rows: 1, ..x };
+    let hn = norm(&mut b, "head.norm", &x0)?;
+    check("head.norm", "head.input", hn)?;
     let j = job(g, "head", "head.input")?;
-    let inp = codes_in(&mut b, &j);
     let out = b.region(j.m, j.n, 4, c_);
     b.logits = [out.addr, j.n as u32];
-    b.linear(&j, &inp, LinearOut::Values(out))?;
+    b.linear(&j, &hn, LinearOut::Values(out))?;
     b.step("head");
-    checks.push(Check {
-        layer: "head".into(),
-        tensor: "head.output".into(),
-        region: out,
-        expected: ints(g, "head.output")?,
-    });
+    check("head", "logits", out)?;
     let input = ints(g, "input")?.into_iter().map(|v| v as u8).collect();
     Ok(Plan {
         image: b.finish(),
@@ -281,7 +292,6 @@ pub struct EndToEnd {
     pub rtl: PathBuf,
     pub golden: PathBuf,
     pub build: PathBuf,
-    pub blocks: Vec<usize>,
     pub seed: u64,
     pub stall: u32,
 }
@@ -289,7 +299,7 @@ pub struct EndToEnd {
 /// Builds the engine's harness, runs the plan of `o.golden` on it and compares.
 pub fn run(o: &EndToEnd, d: &Design) -> Result<Outcome> {
     let g = GoldenDir::open(&o.golden)?;
-    let p = plan(&g, d, &o.blocks)?;
+    let p = plan(&g, d)?;
     let exe = build_harness_checked(&o.rtl, Harness::Vit, &o.build, false, &[])?.exe;
     let work = exe
         .parent()

@@ -33,6 +33,7 @@ module repq_vit #(
     parameter integer PRM_WORDS = {{ v.prm_words }},
     parameter integer WGT_WORDS = {{ v.wgt_words }},
     parameter integer MAXW = {{ v.max_words }},
+    parameter integer LN_DW = {{ u.ln_dim_bits }},
     parameter integer PRM_BITS = ACC + 69 + 2 * OBITS    // derived: do not override
 ) (
     input  wire        clk,
@@ -99,13 +100,22 @@ module repq_vit #(
     localparam [7:0] OP_WRITE = 8'd3;
     localparam [7:0] OP_SYNC = 8'd4;
     localparam [7:0] OP_END = 8'd5;
-    localparam [2:0] P_PRM = 3'd0;
-    localparam [2:0] P_WGT = 3'd1;
-    localparam [2:0] P_ACT = 3'd2;
-    localparam [2:0] P_RES = 3'd3;
-    localparam [2:0] P_TBL = 3'd4;
-    localparam [2:0] P_COPY = 3'd5;
-    localparam [2:0] P_FETCH = 3'd7;
+    localparam [3:0] P_PRM = 4'd0;
+    localparam [3:0] P_WGT = 4'd1;
+    localparam [3:0] P_ACT = 4'd2;
+    localparam [3:0] P_RES = 4'd3;
+    localparam [3:0] P_TBL = 4'd4;
+    localparam [3:0] P_COPY = 4'd5;
+    localparam [3:0] P_LNP = 4'd6;
+    localparam [3:0] P_LNX = 4'd7;
+    localparam [3:0] P_FETCH = 4'd15;
+    localparam [2:0] SRC_TOP = 3'd0;
+    localparam [2:0] SRC_RES = 3'd1;
+    localparam [2:0] SRC_GELU = 3'd2;
+    localparam [2:0] SRC_COPY = 3'd3;
+    localparam [2:0] SRC_LN = 3'd4;
+    localparam [3:0] U_TOP = 4'd0;
+    localparam [3:0] U_LN = 4'd1;
     localparam [3:0] W_PRM = PRM_WORDS[3:0];
     localparam [3:0] W_WGT = WGT_WORDS[3:0];
     localparam integer ACT_WORDS = R / 8;
@@ -160,8 +170,8 @@ module repq_vit #(
     // ------------------------------------------------------------------ command fields
     reg  [255:0] cmd_q;
     wire [7:0]  c_op = cmd_q[7:0];
-    wire [2:0]  c_port = cmd_q[10:8];
-    wire        c_port_hi = |cmd_q[15:11];
+    wire [3:0]  c_port = cmd_q[11:8];
+    wire        c_port_hi = |cmd_q[15:12];
     wire [7:0]  c_eb = cmd_q[23:16];
     wire [31:0] c_base = cmd_q[63:32];
     wire [15:0] c_n0 = cmd_q[79:64];
@@ -173,7 +183,7 @@ module repq_vit #(
     wire        c_reserved_unused = |{cmd_q[255:224], cmd_q[127:112], cmd_q[31:24]};
 
     // ------------------------------------------------------------------ read channel
-    reg  [2:0]    route_q;
+    reg  [3:0]    route_q;
     reg           rd_start;
     reg  [31:0]   rd_base;
     reg  [15:0]   rd_n0;
@@ -185,11 +195,13 @@ module repq_vit #(
     wire          rd_valid;
     wire          rd_ready;
     wire [BW-1:0] rd_data;
+    wire          rd_last;
 
     repq_vit_rd #(.AW(32), .MAXW(MAXW), .FIFO_DEPTH(4)) u_rd (
         .clk(clk), .rst(rst), .start(rd_start), .base(rd_base), .n0(rd_n0), .n1(rd_n1),
         .n2(rd_n2), .s0(c_s0), .s1(c_s1), .s2(c_s2), .words(rd_words), .busy(rd_busy),
         .err(rd_err), .m_beat_valid(rd_valid), .m_beat_ready(rd_ready), .m_beat_data(rd_data),
+        .m_beat_last(rd_last),
         .m_axi_araddr(m_axi_araddr), .m_axi_arlen(m_axi_arlen), .m_axi_arsize(m_axi_arsize),
         .m_axi_arburst(m_axi_arburst), .m_axi_arvalid(m_axi_arvalid),
         .m_axi_arready(m_axi_arready), .m_axi_rdata(m_axi_rdata), .m_axi_rresp(m_axi_rresp),
@@ -203,6 +215,10 @@ module repq_vit #(
     wire res_valid = rd_valid & reading & (route_q == P_RES);
     wire tbl_valid = rd_valid & reading & (route_q == P_TBL);
     wire cpy_in_valid = rd_valid & reading & (route_q == P_COPY);
+    wire lnp_valid = rd_valid & reading & (route_q == P_LNP);
+    wire lnx_valid = rd_valid & reading & (route_q == P_LNX);
+    wire lnp_ready;
+    wire lnx_ready;
     wire prm_ready;
     wire wgt_ready;
     wire act_ready;
@@ -218,6 +234,8 @@ module repq_vit #(
             P_RES: port_ready = res_ready;
             P_TBL: port_ready = tbl_ready;
             P_COPY: port_ready = cpy_in_ready;
+            P_LNP: port_ready = lnp_ready;
+            P_LNX: port_ready = lnx_ready;
             default: port_ready = (state_q == S_FETCH_WAIT);
         endcase
     end
@@ -267,13 +285,13 @@ module repq_vit #(
     reg        wr_start;
     wire       wr_busy;
     wire [1:0] wr_err;
-    reg  [1:0] wsrc_q;
+    reg  [2:0] wsrc_q;
     reg        web4_q;       // EB = 4 (else 1)
     wire       wr_ready;
     reg        wr_valid;
     reg  [C*32-1:0] wr_lanes;
 
-    wire              res_inc_valid = top_out_valid & wr_busy & (wsrc_q == 2'd1);
+    wire              res_inc_valid = top_out_valid & wr_busy & (wsrc_q == SRC_RES);
     wire              res_inc_ready;
     wire              res_out_valid;
     wire [C*32-1:0]   res_out_data;
@@ -283,11 +301,11 @@ module repq_vit #(
         .s_res_valid(res_valid), .s_res_ready(res_ready), .s_res_data(rd_data[C*32-1:0]),
         .s_inc_valid(res_inc_valid), .s_inc_ready(res_inc_ready), .s_inc_data(top_out_data),
         .s_inc_last(top_out_last),
-        .m_res_valid(res_out_valid), .m_res_ready(wr_ready & (wsrc_q == 2'd1)),
+        .m_res_valid(res_out_valid), .m_res_ready(wr_ready & (wsrc_q == SRC_RES)),
         .m_res_data(res_out_data), .m_res_last(res_out_last_unused)
     );
 
-    wire              gelu_h_valid = top_out_valid & wr_busy & (wsrc_q == 2'd2);
+    wire              gelu_h_valid = top_out_valid & wr_busy & (wsrc_q == SRC_GELU);
     wire              gelu_h_ready;
     wire              gelu_out_valid;
     wire [C*ABITS-1:0] gelu_out_data;
@@ -297,8 +315,27 @@ module repq_vit #(
         .s_tbl_valid(tbl_valid), .s_tbl_ready(tbl_ready), .s_tbl_data(rd_data[15:0]),
         .s_h_valid(gelu_h_valid), .s_h_ready(gelu_h_ready), .s_h_data(top_out_data),
         .s_h_last(top_out_last),
-        .m_code_valid(gelu_out_valid), .m_code_ready(wr_ready & (wsrc_q == 2'd2)),
+        .m_code_valid(gelu_out_valid), .m_code_ready(wr_ready & (wsrc_q == SRC_GELU)),
         .m_code_data(gelu_out_data), .m_code_last(gelu_out_last_unused)
+    );
+
+    // LayerNorm (U5): JOB unit 1 with dim = word 1, eps = words 5:4, lo = word 6 [15:0],
+    // hi = word 6 [31:16]; constants on read port 6 ({B s48, G s32}, 2 words), rows of the
+    // residual stream on read port 7 (s_x_last on the transfer's last beat), codes to source 4.
+    reg                ln_start;
+    wire               ln_busy;
+    wire               ln_done_unused;
+    wire               ln_out_valid;
+    wire [C*ABITS-1:0] ln_out_data;
+    wire               ln_out_last_unused;
+    repq_layernorm u_ln (
+        .clk(clk), .rst(rst), .start(ln_start), .dim(c_base[LN_DW-1:0]), .eps({c_s1, c_s0}),
+        .lo(c_s2[ABITS-1:0]), .hi(c_s2[16 +: ABITS]), .busy(ln_busy), .done(ln_done_unused),
+        .s_prm_valid(lnp_valid), .s_prm_ready(lnp_ready), .s_prm_data(rd_data[79:0]),
+        .s_x_valid(lnx_valid), .s_x_ready(lnx_ready), .s_x_data(rd_data[C*32-1:0]),
+        .s_x_last(rd_last),
+        .m_y_valid(ln_out_valid), .m_y_ready(wr_ready & (wsrc_q == SRC_LN)),
+        .m_y_data(ln_out_data), .m_y_last(ln_out_last_unused)
     );
 
     // Copy path: read beats (C lanes of s32) straight to the writer, through a small FIFO.
@@ -306,7 +343,7 @@ module repq_vit #(
     reg  [2:0]      cpy_count_q;
     wire            cpy_out_valid;
     wire [C*32-1:0] cpy_out_data;
-    wire            cpy_pop = cpy_out_valid & wr_ready & (wsrc_q == 2'd3);
+    wire            cpy_pop = cpy_out_valid & wr_ready & (wsrc_q == SRC_COPY);
     wire            cpy_push = cpy_in_valid & cpy_in_ready;
     assign cpy_in_ready = (cpy_count_q != CPY_DEPTH[2:0]);
     always @(posedge clk) begin
@@ -315,29 +352,35 @@ module repq_vit #(
     end
     repq_fifo #(.WIDTH(C*32), .DEPTH(CPY_DEPTH)) u_cpy (
         .clk(clk), .rst(rst), .push(cpy_push), .din(rd_data[C*32-1:0]),
-        .dout_valid(cpy_out_valid), .dout_ready(wr_ready & (wsrc_q == 2'd3)), .dout(cpy_out_data)
+        .dout_valid(cpy_out_valid), .dout_ready(wr_ready & (wsrc_q == SRC_COPY)), .dout(cpy_out_data)
     );
 
-    assign top_out_ready = (wsrc_q == 2'd0) ? wr_ready :
-                           (wsrc_q == 2'd1) ? res_inc_ready & wr_busy :
-                           (wsrc_q == 2'd2) ? gelu_h_ready & wr_busy : 1'b0;
+    assign top_out_ready = (wsrc_q == SRC_TOP) ? wr_ready :
+                           (wsrc_q == SRC_RES) ? res_inc_ready & wr_busy :
+                           (wsrc_q == SRC_GELU) ? gelu_h_ready & wr_busy : 1'b0;
 
     integer i;
     always @(*) begin
         case (wsrc_q)
-            2'd0: begin
+            SRC_TOP: begin
                 wr_valid = top_out_valid;
                 wr_lanes = top_out32;
             end
-            2'd1: begin
+            SRC_RES: begin
                 wr_valid = res_out_valid;
                 wr_lanes = res_out_data;
             end
-            2'd2: begin
+            SRC_GELU: begin
                 wr_valid = gelu_out_valid;
                 wr_lanes = {(C*32){1'b0}};
                 for (i = 0; i < C; i = i + 1)
                     wr_lanes[i*32 +: ABITS] = gelu_out_data[i*ABITS +: ABITS];
+            end
+            SRC_LN: begin
+                wr_valid = ln_out_valid;
+                wr_lanes = {(C*32){1'b0}};
+                for (i = 0; i < C; i = i + 1)
+                    wr_lanes[i*32 +: ABITS] = ln_out_data[i*ABITS +: ABITS];
             end
             default: begin
                 wr_valid = cpy_out_valid;
@@ -377,13 +420,16 @@ module repq_vit #(
             P_WGT: port_words = W_WGT;
             P_ACT: port_words = W_ACT;
             P_TBL: port_words = 4'd1;
+            P_LNP: port_words = 4'd2;
             default: port_words = W_RES;
         endcase
     end
-    wire bad_read = c_port_hi | (c_port > P_COPY);
-    wire bad_write = c_port_hi | (c_port > 3'd3) | ((c_eb != 8'd1) & (c_eb != 8'd4))
-                   | ((c_port == 3'd1 || c_port == 3'd3) & (c_eb != 8'd4))
-                   | ((c_port == 3'd2) & (c_eb != 8'd1));
+    wire bad_read = c_port_hi | (c_port > P_LNX);
+    wire bad_write = c_port_hi | (c_port > {1'b0, SRC_LN}) | ((c_eb != 8'd1) & (c_eb != 8'd4))
+                   | ((c_port == {1'b0, SRC_RES} || c_port == {1'b0, SRC_COPY}) & (c_eb != 8'd4))
+                   | ((c_port == {1'b0, SRC_GELU} || c_port == {1'b0, SRC_LN}) & (c_eb != 8'd1));
+    wire bad_job = c_port_hi | (c_port > U_LN);
+    wire unit_busy = (c_port == U_TOP) ? top_busy : ln_busy;
     wire chan_err = (rd_err != 2'd0) | (wr_err != 2'd0);
     wire [7:0] chan_code = (rd_err != 2'd0) ? {6'd0, rd_err} : {6'd4, wr_err};
 
@@ -396,6 +442,7 @@ module repq_vit #(
         rd_words = port_words;
         wr_start = 1'b0;
         top_start = 1'b0;
+        ln_start = 1'b0;
         if (state_q == S_FETCH) begin
             rd_start = 1'b1;
             rd_base = pc_q;
@@ -406,7 +453,8 @@ module repq_vit #(
         end else if (state_q == S_EXEC) begin
             rd_start = (c_op == OP_READ) & ~bad_read;
             wr_start = (c_op == OP_WRITE) & ~bad_write & ~wr_busy;
-            top_start = (c_op == OP_JOB) & ~top_busy;
+            top_start = (c_op == OP_JOB) & ~bad_job & (c_port == U_TOP) & ~top_busy;
+            ln_start = (c_op == OP_JOB) & ~bad_job & (c_port == U_LN) & ~ln_busy;
         end
     end
 
@@ -416,7 +464,7 @@ module repq_vit #(
             err_q <= 8'd0;
             stopped_q <= 1'b0;
             route_q <= P_FETCH;
-            wsrc_q <= 2'd0;
+            wsrc_q <= SRC_TOP;
             web4_q <= 1'b0;
             cycles_q <= 32'd0;
             cmd_done_q <= 32'd0;
@@ -447,7 +495,14 @@ module repq_vit #(
                 end
                 S_EXEC: begin
                     case (c_op)
-                        OP_JOB: if (!top_busy) state_q <= S_COMPLETE;
+                        OP_JOB: begin
+                            if (bad_job) begin
+                                err_q <= 8'h01;
+                                state_q <= S_DONE;
+                            end else if (!unit_busy) begin
+                                state_q <= S_COMPLETE;
+                            end
+                        end
                         OP_READ: begin
                             if (bad_read) begin
                                 err_q <= 8'h01;
@@ -462,7 +517,7 @@ module repq_vit #(
                                 err_q <= 8'h01;
                                 state_q <= S_DONE;
                             end else if (!wr_busy) begin
-                                wsrc_q <= c_port[1:0];
+                                wsrc_q <= c_port[2:0];
                                 web4_q <= (c_eb == 8'd4);
                                 state_q <= S_COMPLETE;
                             end

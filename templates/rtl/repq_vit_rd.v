@@ -35,6 +35,7 @@ module repq_vit_rd #(
     output wire               m_beat_valid,
     input  wire               m_beat_ready,
     output wire [MAXW*64-1:0] m_beat_data,
+    output wire               m_beat_last,    // the transfer's last beat
     // AXI4 read master
     output wire [AW-1:0]      m_axi_araddr,
     output wire [7:0]         m_axi_arlen,
@@ -77,8 +78,15 @@ module repq_vit_rd #(
     assign m_axi_rready = 1'b1;     // room was reserved when the burst was issued
     assign busy = ag_active & (err == 2'd0) | (reserved_q != {CW{1'b0}});
 
+    reg  [31:0] left_q;             // beats of the transfer not yet taken from m_beat
+    assign m_beat_last = (left_q == 32'd1);
     always @(posedge clk) begin
         if (start) words_q <= words;
+    end
+    always @(posedge clk) begin
+        if (rst) left_q <= 32'd0;
+        else if (start) left_q <= {16'd0, n0} * {16'd0, n1} * {16'd0, n2};
+        else if (pop) left_q <= left_q - 32'd1;
     end
 
     always @(posedge clk) begin
