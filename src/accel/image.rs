@@ -160,20 +160,30 @@ impl ImageBuilder {
         at
     }
 
-    /// A GELU table (`2^(ABITS+1) - 1` steps, the load order of `repq_gelu`), one per word.
+    /// A GELU table in `repq_gelu`'s load order (`B, U[1..N], D[1..N]`, one `s16` per word),
+    /// for the design's `N = 2^ABITS - 1`. A table of a narrower model (`N' < N`) is padded
+    /// with 32767 in both lists, which no index exceeds: the same table.
     pub fn gelu_table(&mut self, steps: &[i64]) -> Result<(u32, u32)> {
-        let n = (1u32 << (self.d.abits + 1)) - 1;
-        if steps.len() != n as usize {
+        let n = (1usize << self.d.abits) - 1;
+        if steps.len() % 2 != 1 || steps.len() > 2 * n + 1 {
             return Err(bad(format!(
-                "GELU table of {} steps, the design's repq_gelu loads {n}",
-                steps.len()
+                "GELU table of {} steps; the design's repq_gelu loads {} (B and two lists of {n})",
+                steps.len(),
+                2 * n + 1
             )));
         }
-        let mut b = vec![0u8; steps.len() * BUS_BYTES as usize];
-        for (i, &s) in steps.iter().enumerate() {
+        let m = (steps.len() - 1) / 2;
+        let mut full = Vec::with_capacity(2 * n + 1);
+        full.push(steps[0]);
+        for list in [&steps[1..1 + m], &steps[1 + m..]] {
+            full.extend_from_slice(list);
+            full.extend(std::iter::repeat_n(32767, n - m));
+        }
+        let mut b = vec![0u8; full.len() * BUS_BYTES as usize];
+        for (i, &s) in full.iter().enumerate() {
             b[i * 8..i * 8 + 2].copy_from_slice(&(s as i16).to_le_bytes());
         }
-        Ok((self.blob(&b), n))
+        Ok((self.blob(&b), full.len() as u32))
     }
 
     fn cmd(&mut self, w: [u32; 8]) {
