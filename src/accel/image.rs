@@ -39,6 +39,8 @@ const SRC_COPY: u32 = 3;
 pub struct Region {
     pub addr: u32,
     pub rows: usize,
+    /// Rows the allocation holds (`>= rows`).
+    pub alloc_rows: usize,
     pub cols: usize,
     pub elem_bytes: usize,
     pub row_bytes: usize,
@@ -124,6 +126,31 @@ impl ImageBuilder {
         &self.v
     }
 
+    /// The design the image is for.
+    pub fn design(&self) -> &Design {
+        &self.d
+    }
+
+    /// A `JOB` of `unit` with command words 1 ..= 7.
+    pub(crate) fn job(&mut self, unit: u32, w: [u32; 7]) {
+        self.cmd([OP_JOB | unit << 8, w[0], w[1], w[2], w[3], w[4], w[5], w[6]]);
+    }
+
+    /// A `READ` into `port` over the address loops `n`, `s`.
+    pub(crate) fn read_loops(&mut self, port: u32, base: u32, n: [u32; 3], s: [u32; 3]) {
+        self.xfer(OP_READ, port, 0, base, n, s);
+    }
+
+    /// A `WRITE` from `src` with `eb` bytes per lane over the address loops `n`, `s`.
+    pub(crate) fn write_loops(&mut self, src: u32, eb: u32, base: u32, n: [u32; 3], s: [u32; 3]) {
+        self.xfer(OP_WRITE, src, eb, base, n, s);
+    }
+
+    /// A `SYNC`.
+    pub(crate) fn sync_point(&mut self) {
+        self.sync();
+    }
+
     /// A zero-filled block of `bytes`, aligned to `align` (a power of two).
     pub fn alloc(&mut self, bytes: usize, align: usize) -> u32 {
         let at = self.mem.len().next_multiple_of(align.max(64));
@@ -133,11 +160,24 @@ impl ImageBuilder {
 
     /// A region of `rows x cols` elements of `elem_bytes`, rows padded to `pad` elements.
     pub fn region(&mut self, rows: usize, cols: usize, elem_bytes: usize, pad: usize) -> Region {
+        self.region_rows(rows, rows, cols, elem_bytes, pad)
+    }
+
+    /// [`ImageBuilder::region`] with `alloc_rows >= rows` rows of memory.
+    pub fn region_rows(
+        &mut self,
+        rows: usize,
+        alloc_rows: usize,
+        cols: usize,
+        elem_bytes: usize,
+        pad: usize,
+    ) -> Region {
         let row_bytes = cols.next_multiple_of(pad) * elem_bytes;
-        let addr = self.alloc(rows * row_bytes, 64);
+        let addr = self.alloc(alloc_rows.max(rows) * row_bytes, 64);
         Region {
             addr,
             rows,
+            alloc_rows: alloc_rows.max(rows),
             cols,
             elem_bytes,
             row_bytes,

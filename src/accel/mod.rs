@@ -3,6 +3,8 @@
 //! lowers linear layers (U1 + U2, with the residual, GELU or plain output stages) into commands
 //! for a given array shape; what is lowered so far is listed in docs/accelerator.md.
 
+pub mod attention;
 pub mod image;
 
+pub use attention::{AttnConsts, AttnScratch};
 pub use image::{AccelImage, ImageBuilder, LinearOut, Region};

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::accel::{AccelImage, ImageBuilder, LinearOut, Region};
+use crate::accel::{AccelImage, AttnConsts, ImageBuilder, LinearOut, Region};
 use crate::arith::Requant;
 use crate::error::{Error, Result};
 use crate::golden::GoldenDir;
@@ -114,6 +114,23 @@ fn job(g: &GoldenDir, p: &str, input: &str) -> Result<MatmulJob> {
     })
 }
 
+/// Compares `region` with the whole golden tensor `tensor` after the run.
+fn add_check(
+    checks: &mut Vec<Check>,
+    g: &GoldenDir,
+    layer: &str,
+    tensor: &str,
+    region: Region,
+) -> Result<()> {
+    checks.push(Check {
+        layer: layer.into(),
+        tensor: tensor.into(),
+        region,
+        expected: ints(g, tensor)?,
+    });
+    Ok(())
+}
+
 /// Lowers the golden directory's model, every block, for design `d`.
 pub fn plan(g: &GoldenDir, d: &Design) -> Result<Plan> {
     let info = g.manifest.model.as_ref().ok_or_else(|| Error::Dataset {
@@ -157,15 +174,6 @@ pub fn plan(g: &GoldenDir, d: &Design) -> Result<Plan> {
     b.step("patch_embed");
 
     let pad = r_.max(c_);
-    let mut check = |layer: &str, tensor: &str, region: Region| -> Result<()> {
-        checks.push(Check {
-            layer: layer.into(),
-            tensor: tensor.into(),
-            region,
-            expected: ints(g, tensor)?,
-        });
-        Ok(())
-    };
     // X is updated in place: after each residual addition the engine copies it to a fresh
     // region, which is compared after the run.
     let snapshot = |b: &mut ImageBuilder, x: &Region| -> Result<Region> {
@@ -174,7 +182,7 @@ pub fn plan(g: &GoldenDir, d: &Design) -> Result<Plan> {
         Ok(s)
     };
     let s = snapshot(&mut b, &x)?;
-    check("patch_embed", "embed", s)?;
+    add_check(&mut checks, g, "patch_embed", "embed", s)?;
     let norm = |b: &mut ImageBuilder, name: &str, x: &Region| -> Result<Region> {
         let out = b.region(x.rows, x.cols, 1, pad);
         let one = |f: &str| -> Result<i64> { Ok(ints(g, &format!("{name}.{f}"))?[0]) };
@@ -194,32 +202,70 @@ pub fn plan(g: &GoldenDir, d: &Design) -> Result<Plan> {
     for i in 0..info.depth {
         let blk = format!("blocks.{i}");
         let n1 = norm(&mut b, &format!("{blk}.norm1"), &x)?;
-        check(
+        add_check(
+            &mut checks,
+            g,
             &format!("{blk}.norm1"),
             &format!("{blk}.attn.qkv.input"),
             n1,
         )?;
         let l = format!("{blk}.attn.qkv");
         let j = job(g, &l, &format!("{l}.input"))?;
-        let qkv = b.region(j.m, j.n, 1, pad);
+        let qkv = b.region_rows(j.m, j.m.next_multiple_of(c_), j.n, 1, pad);
         b.linear(&j, &n1, LinearOut::Codes(qkv))?;
         b.step(&l);
-        check(&l, &format!("{l}.output"), qkv)?;
-        // The attention chain is not lowered yet: its output, the proj input codes, is the
-        // golden tensor, placed in memory.
+        add_check(&mut checks, g, &l, &format!("{l}.output"), qkv)?;
+        // attention: every head on the engine
+        let a = format!("{blk}.attn");
+        let one = |f: &str| -> Result<i64> { Ok(ints(g, &format!("{a}.{f}"))?[0]) };
+        let th = ints(g, &format!("{a}.logcode.thresholds"))?;
+        let consts = AttnConsts {
+            z_q: one("q_zero")? as i32,
+            z_k: one("k_zero")? as i32,
+            z_v: one("v_zero")? as i32,
+            sm_m0: one("softmax.m0")? as u32,
+            sm_shift: one("softmax.shift")? as u32,
+            c_int: one("logcode.c_int")? as i32,
+            thresholds: [th[0] as u32, th[1] as u32, th[2] as u32],
+            f: one("av.f")? as u32,
+            av: Requant {
+                m0: one("av.m0")? as u32,
+                shift: one("av.shift")? as u32,
+                zero_point: one("av.zero_point")? as i32,
+                lo: one("av.lo")? as i32,
+                hi: one("av.hi")? as i32,
+            },
+        };
+        let scratch = b.attn_scratch(t);
+        let attn = b.region(t, dim, 1, pad);
+        b.attention(&qkv, info.num_heads, &consts, &scratch, &attn)?;
+        b.step(&a);
+        let last = info.num_heads - 1;
+        for (tensor, region) in [("logits", scratch.logits), ("codes", scratch.codes)] {
+            let name = format!("{a}.{tensor}");
+            let all = ints(g, &name)?;
+            checks.push(Check {
+                layer: a.clone(),
+                tensor: format!("{name}[{last}]"),
+                region,
+                expected: all[last * t * t..(last + 1) * t * t].to_vec(),
+            });
+        }
+        add_check(&mut checks, g, &a, &format!("{a}.proj.input"), attn)?;
         let l = format!("{blk}.attn.proj");
         let j = job(g, &l, &format!("{l}.input"))?;
-        let attn = b.region(j.m, j.k, 1, pad);
-        b.fill(
-            &attn,
-            &j.a.iter().map(|&v| i64::from(v)).collect::<Vec<_>>(),
-        );
         b.linear(&j, &attn, LinearOut::Residual(x))?;
         b.step(&l);
         let s = snapshot(&mut b, &x)?;
-        check(&l, &format!("{blk}.residual1"), s)?;
+        add_check(&mut checks, g, &l, &format!("{blk}.residual1"), s)?;
         let n2 = norm(&mut b, &format!("{blk}.norm2"), &x)?;
-        check(&format!("{blk}.norm2"), &format!("{blk}.mlp.fc1.input"), n2)?;
+        add_check(
+            &mut checks,
+            g,
+            &format!("{blk}.norm2"),
+            &format!("{blk}.mlp.fc1.input"),
+            n2,
+        )?;
         let l = format!("{blk}.mlp.fc1");
         let j = job(g, &l, &format!("{l}.input"))?;
         let h = b.region(j.m, j.n, 1, pad);
@@ -234,24 +280,24 @@ pub fn plan(g: &GoldenDir, d: &Design) -> Result<Plan> {
             },
         )?;
         b.step(&l);
-        check(&l, &format!("{blk}.mlp.fc2.input"), h)?;
+        add_check(&mut checks, g, &l, &format!("{blk}.mlp.fc2.input"), h)?;
         let l = format!("{blk}.mlp.fc2");
         let j = job(g, &l, &format!("{l}.input"))?;
         b.linear(&j, &h, LinearOut::Residual(x))?;
         b.step(&l);
         let s = snapshot(&mut b, &x)?;
-        check(&l, &format!("{blk}.residual2"), s)?;
+        add_check(&mut checks, g, &l, &format!("{blk}.residual2"), s)?;
     }
     // the head: LayerNorm of the class token row, then s32 values (the logits)
     let x0 = Region { rows: 1, ..x };
     let hn = norm(&mut b, "head.norm", &x0)?;
-    check("head.norm", "head.input", hn)?;
+    add_check(&mut checks, g, "head.norm", "head.input", hn)?;
     let j = job(g, "head", "head.input")?;
     let out = b.region(j.m, j.n, 4, c_);
     b.logits = [out.addr, j.n as u32];
     b.linear(&j, &hn, LinearOut::Values(out))?;
     b.step("head");
-    check("head", "logits", out)?;
+    add_check(&mut checks, g, "head", "logits", out)?;
     let input = ints(g, "input")?.into_iter().map(|v| v as u8).collect();
     Ok(Plan {
         image: b.finish(),
