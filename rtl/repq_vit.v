@@ -112,14 +112,25 @@ module repq_vit #(
     localparam [3:0] P_COPY = 4'd5;
     localparam [3:0] P_LNP = 4'd6;
     localparam [3:0] P_LNX = 4'd7;
+    localparam [3:0] P_KSUM = 4'd8;
+    localparam [3:0] P_KT = 4'd9;
+    localparam [3:0] P_SMZ = 4'd10;
+    localparam [3:0] P_V = 4'd11;
+    localparam [3:0] P_CODE = 4'd12;
     localparam [3:0] P_FETCH = 4'd15;
     localparam [2:0] SRC_TOP = 3'd0;
     localparam [2:0] SRC_RES = 3'd1;
     localparam [2:0] SRC_GELU = 3'd2;
     localparam [2:0] SRC_COPY = 3'd3;
     localparam [2:0] SRC_LN = 3'd4;
+    localparam [2:0] SRC_LC = 3'd5;
+    localparam [2:0] SRC_AVR = 3'd6;
     localparam [3:0] U_TOP = 4'd0;
     localparam [3:0] U_LN = 4'd1;
+    localparam [3:0] U_ATT_A = 4'd2;
+    localparam [3:0] U_ATT_B = 4'd3;
+    localparam [3:0] U_SM = 4'd4;
+    localparam [3:0] U_AVR = 4'd5;
     localparam [3:0] W_PRM = PRM_WORDS[3:0];
     localparam [3:0] W_WGT = WGT_WORDS[3:0];
     localparam integer ACT_WORDS = R / 8;
@@ -184,7 +195,10 @@ module repq_vit #(
     wire [31:0] c_s0 = cmd_q[159:128];
     wire [31:0] c_s1 = cmd_q[191:160];
     wire [31:0] c_s2 = cmd_q[223:192];
-    wire        c_reserved_unused = |{cmd_q[255:224], cmd_q[127:112], cmd_q[31:24]};
+    wire [31:0] c_w2 = cmd_q[95:64];
+    wire [31:0] c_w3 = cmd_q[127:96];
+    wire [31:0] c_w7 = cmd_q[255:224];
+    wire [7:0]  c_reserved_unused = cmd_q[31:24];
 
     // ------------------------------------------------------------------ read channel
     reg  [3:0]    route_q;
@@ -223,6 +237,16 @@ module repq_vit #(
     wire lnx_valid = rd_valid & reading & (route_q == P_LNX);
     wire lnp_ready;
     wire lnx_ready;
+    wire ks_valid = rd_valid & reading & (route_q == P_KSUM);
+    wire kt_valid = rd_valid & reading & (route_q == P_KT);
+    wire smz_valid = rd_valid & reading & (route_q == P_SMZ);
+    wire v_valid = rd_valid & reading & (route_q == P_V);
+    wire code_valid = rd_valid & reading & (route_q == P_CODE);
+    wire ks_ready;
+    wire kt_ready;
+    wire smz_ready;
+    wire v_ready;
+    wire code_ready;
     wire prm_ready;
     wire wgt_ready;
     wire act_ready;
@@ -240,6 +264,11 @@ module repq_vit #(
             P_COPY: port_ready = cpy_in_ready;
             P_LNP: port_ready = lnp_ready;
             P_LNX: port_ready = lnx_ready;
+            P_KSUM: port_ready = ks_ready;
+            P_KT: port_ready = kt_ready;
+            P_SMZ: port_ready = smz_ready;
+            P_V: port_ready = v_ready;
+            P_CODE: port_ready = code_ready;
             default: port_ready = (state_q == S_FETCH_WAIT);
         endcase
     end
@@ -256,6 +285,8 @@ module repq_vit #(
 
     // ------------------------------------------------------------------ units
     reg               top_start;
+    wire              top_prm_ready;
+    wire              top_wgt_ready;
     wire              top_busy;
     wire              top_done_unused;
     wire              top_out_valid;
@@ -268,11 +299,16 @@ module repq_vit #(
         .m_rows(c_base[DIMW-1:0]), .k_depth(c_n0[DIMW-1:0]), .n_cols(c_n2[DIMW-1:0]),
         .busy(top_busy), .done(top_done_unused),
         .s_act_valid(act_valid), .s_act_ready(act_ready), .s_act_data(act_data),
-        .s_wgt_valid(wgt_valid), .s_wgt_ready(wgt_ready), .s_wgt_data(rd_data[C*WOB-1:0]),
-        .s_prm_valid(prm_valid), .s_prm_ready(prm_ready), .s_prm_data(rd_data[PRM_BITS-1:0]),
+        .s_wgt_valid(wgt_valid | attn_wgt_valid), .s_wgt_ready(top_wgt_ready),
+        .s_wgt_data(attn_wgt_valid ? attn_wgt_data : rd_data[C*WOB-1:0]),
+        .s_prm_valid(prm_valid | attn_prm_valid), .s_prm_ready(top_prm_ready),
+        .s_prm_data(attn_prm_valid ? attn_prm_data : rd_data[PRM_BITS-1:0]),
         .m_out_valid(top_out_valid), .m_out_ready(top_out_ready), .m_out_data(top_out_data),
         .m_out_last(top_out_last)
     );
+
+    assign prm_ready = top_prm_ready;
+    assign wgt_ready = top_wgt_ready;
 
     // repq_top's output lanes as s32
     wire [C*32-1:0] top_out32;
@@ -338,6 +374,84 @@ module repq_vit #(
         .m_y_data(ln_out_data), .m_y_last(ln_out_last_unused)
     );
 
+    // Attention (repq_vit_attn): constants from JOB units 2 and 3, softmax JOB unit 4
+    // (row length word 1, rows word 2), A x V requantization JOB unit 5 (tokens, head width,
+    // heads in words 1-3); read ports 8-12, write sources 5 (codes) and 6 (proj input codes).
+    reg  [31:0] att_zq_q;
+    reg  [31:0] att_zk_q;
+    reg  [31:0] att_zv_q;
+    reg  [31:0] att_smm0_q;
+    reg  [31:0] att_misc_q;        // sm shift [5:0], f [12:8], beats per key [23:16]
+    reg  [31:0] att_tokens_q;
+    reg  [31:0] att_maxcode_q;
+    reg  [31:0] att_cint_q;
+    reg  [31:0] att_t1_q;
+    reg  [31:0] att_t0_q;
+    reg  [31:0] att_tm1_q;
+    reg  [31:0] att_avm0_q;
+    reg  [31:0] att_avmisc_q;      // av shift [5:0], lo [15:8], hi [23:16]
+    reg  [31:0] att_avzp_q;
+    wire cfg_a = (state_q == S_EXEC) & (c_op == OP_JOB) & ~c_port_hi & (c_port == U_ATT_A);
+    wire cfg_b = (state_q == S_EXEC) & (c_op == OP_JOB) & ~c_port_hi & (c_port == U_ATT_B);
+    always @(posedge clk) begin
+        if (cfg_a) begin
+            att_zq_q <= c_base;
+            att_zk_q <= c_w2;
+            att_zv_q <= c_w3;
+            att_smm0_q <= c_s0;
+            att_misc_q <= c_s1;
+            att_tokens_q <= c_s2;
+            att_maxcode_q <= c_w7;
+        end
+        if (cfg_b) begin
+            att_cint_q <= c_base;
+            att_t1_q <= c_w2;
+            att_t0_q <= c_w3;
+            att_tm1_q <= c_s0;
+            att_avm0_q <= c_s1;
+            att_avmisc_q <= c_s2;
+            att_avzp_q <= c_w7;
+        end
+    end
+    wire att_cfg_unused = |{att_maxcode_q[31:ABITS], att_smm0_q[31], att_misc_q[31:24], att_misc_q[15:13],
+                            att_misc_q[7:6], att_tokens_q[31:16], att_cint_q[31:16],
+                            att_t1_q[31:17], att_t0_q[31:17], att_tm1_q[31:17], att_avm0_q[31],
+                            att_avmisc_q[31:24], att_avmisc_q[7:6]};
+    reg                sm_start;
+    reg                avr_start;
+    wire               sm_busy;
+    wire               avr_busy;
+    wire               attn_prm_valid;
+    wire [PRM_BITS-1:0] attn_prm_data;
+    wire               attn_wgt_valid;
+    wire [C*WOB-1:0]   attn_wgt_data;
+    wire               attn_lc_valid;
+    wire [C*32-1:0]    attn_lc_lanes;
+    wire               attn_avr_valid;
+    wire [C*ABITS-1:0] attn_avr_codes;
+    repq_vit_attn u_attn (
+        .clk(clk), .rst(rst),
+        .z_q(att_zq_q), .z_k(att_zk_q), .z_v(att_zv_q), .sm_m0(att_smm0_q[30:0]),
+        .sm_shift(att_misc_q[5:0]), .f(att_misc_q[12:8]), .bpk(att_misc_q[23:16]),
+        .tokens(att_tokens_q[15:0]), .max_code(att_maxcode_q[ABITS-1:0]), .c_int(att_cint_q[15:0]), .t1(att_t1_q[16:0]),
+        .t0(att_t0_q[16:0]), .tm1(att_tm1_q[16:0]), .av_m0(att_avm0_q[30:0]),
+        .av_shift(att_avmisc_q[5:0]), .av_zp(att_avzp_q), .av_lo(att_avmisc_q[8 +: ABITS]),
+        .av_hi(att_avmisc_q[16 +: ABITS]),
+        .sm_start(sm_start), .sm_row_len(c_base[12:0]), .sm_rows(c_w2[15:0]), .sm_busy(sm_busy),
+        .avr_start(avr_start), .avr_tokens(c_base[DIMW-1:0]), .avr_head_dim(c_w2[DIMW-1:0]),
+        .avr_heads(c_w3[DIMW-1:0]), .avr_busy(avr_busy),
+        .rd_data(rd_data),
+        .ks_valid(ks_valid), .ks_ready(ks_ready), .kt_valid(kt_valid), .kt_ready(kt_ready),
+        .smz_valid(smz_valid), .smz_ready(smz_ready), .v_valid(v_valid), .v_ready(v_ready),
+        .code_valid(code_valid), .code_ready(code_ready),
+        .prm_valid(attn_prm_valid), .prm_ready(top_prm_ready), .prm_data(attn_prm_data),
+        .wgt_valid(attn_wgt_valid), .wgt_ready(top_wgt_ready), .wgt_data(attn_wgt_data),
+        .lc_valid(attn_lc_valid), .lc_ready(wr_ready & (wsrc_q == SRC_LC)),
+        .lc_lanes(attn_lc_lanes),
+        .avr_valid(attn_avr_valid), .avr_ready(wr_ready & (wsrc_q == SRC_AVR)),
+        .avr_codes(attn_avr_codes)
+    );
+
     // Copy path: read beats (C lanes of s32) straight to the writer, through a small FIFO.
     localparam integer CPY_DEPTH = 4;
     reg  [2:0]      cpy_count_q;
@@ -375,6 +489,16 @@ module repq_vit #(
                 wr_lanes = {(C*32){1'b0}};
                 for (i = 0; i < C; i = i + 1)
                     wr_lanes[i*32 +: ABITS] = gelu_out_data[i*ABITS +: ABITS];
+            end
+            SRC_LC: begin
+                wr_valid = attn_lc_valid;
+                wr_lanes = attn_lc_lanes;
+            end
+            SRC_AVR: begin
+                wr_valid = attn_avr_valid;
+                wr_lanes = {(C*32){1'b0}};
+                for (i = 0; i < C; i = i + 1)
+                    wr_lanes[i*32 +: ABITS] = attn_avr_codes[i*ABITS +: ABITS];
             end
             SRC_LN: begin
                 wr_valid = ln_out_valid;
@@ -421,15 +545,30 @@ module repq_vit #(
             P_ACT: port_words = W_ACT;
             P_TBL: port_words = 4'd1;
             P_LNP: port_words = 4'd2;
+            P_KSUM: port_words = W_ACT;
+            P_KT: port_words = W_ACT;
+            P_V: port_words = W_CODES;
             default: port_words = W_RES;
         endcase
     end
-    wire bad_read = c_port_hi | (c_port > P_LNX);
-    wire bad_write = c_port_hi | (c_port > {1'b0, SRC_LN}) | ((c_eb != 8'd1) & (c_eb != 8'd4))
-                   | ((c_port == {1'b0, SRC_RES} || c_port == {1'b0, SRC_COPY}) & (c_eb != 8'd4))
-                   | ((c_port == {1'b0, SRC_GELU} || c_port == {1'b0, SRC_LN}) & (c_eb != 8'd1));
-    wire bad_job = c_port_hi | (c_port > U_LN);
-    wire unit_busy = (c_port == U_TOP) ? top_busy : ln_busy;
+    wire bad_read = c_port_hi | (c_port > P_CODE);
+    wire eb4_src = (c_port == {1'b0, SRC_RES}) | (c_port == {1'b0, SRC_COPY})
+                 | (c_port == {1'b0, SRC_LC});
+    wire eb1_src = (c_port == {1'b0, SRC_GELU}) | (c_port == {1'b0, SRC_LN})
+                 | (c_port == {1'b0, SRC_AVR});
+    wire bad_write = c_port_hi | (c_port > {1'b0, SRC_AVR}) | ((c_eb != 8'd1) & (c_eb != 8'd4))
+                   | (eb4_src & (c_eb != 8'd4)) | (eb1_src & (c_eb != 8'd1));
+    wire bad_job = c_port_hi | (c_port > U_AVR);
+    reg  unit_busy;
+    always @(*) begin
+        case (c_port)
+            U_TOP: unit_busy = top_busy;
+            U_LN: unit_busy = ln_busy;
+            U_SM: unit_busy = sm_busy;
+            U_AVR: unit_busy = avr_busy;
+            default: unit_busy = 1'b0;
+        endcase
+    end
     wire chan_err = (rd_err != 2'd0) | (wr_err != 2'd0);
     wire [7:0] chan_code = (rd_err != 2'd0) ? {6'd0, rd_err} : {6'd4, wr_err};
 
@@ -443,6 +582,8 @@ module repq_vit #(
         wr_start = 1'b0;
         top_start = 1'b0;
         ln_start = 1'b0;
+        sm_start = 1'b0;
+        avr_start = 1'b0;
         if (state_q == S_FETCH) begin
             rd_start = 1'b1;
             rd_base = pc_q;
@@ -455,6 +596,8 @@ module repq_vit #(
             wr_start = (c_op == OP_WRITE) & ~bad_write & ~wr_busy;
             top_start = (c_op == OP_JOB) & ~bad_job & (c_port == U_TOP) & ~top_busy;
             ln_start = (c_op == OP_JOB) & ~bad_job & (c_port == U_LN) & ~ln_busy;
+            sm_start = (c_op == OP_JOB) & ~bad_job & (c_port == U_SM) & ~sm_busy;
+            avr_start = (c_op == OP_JOB) & ~bad_job & (c_port == U_AVR) & ~avr_busy;
         end
     end
 

@@ -1,6 +1,6 @@
 //! The end-to-end engine `repq_vit` (docs/accelerator.md) on Verilator: `repq-hw verify
-//! --end-to-end` on the embedded model at W8A8 and W4A4 (two images, one design generated for
-//! W8A8), a corrupted golden tensor reported as the first mismatch by layer, tensor and index,
+//! --end-to-end` runs the whole forward pass from input codes to logits, on the embedded model
+//! at W8A8 and W4A4 (two images, one design generated for W8A8), a corrupted golden tensor reported as the first mismatch by layer, tensor and index,
 //! and the C driver compiled as C99.
 
 mod rtl_common;
@@ -74,12 +74,13 @@ fn end_to_end_w8a8_and_w4a4_images_are_bit_exact() {
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Every tensor of the 6-block model: embed, per block norm1, qkv, residual1, norm2, fc1's
-    // codes, residual2, then head.norm and the logits.
+    // Every tensor of the 6-block model: embed; per block norm1, qkv, the last head's logits
+    // and log2 codes, the proj input, residual1, norm2, fc1's GELU codes, residual2; then
+    // head.norm and the logits.
     let lines: Vec<&str> = text.lines().filter(|l| l.contains("bit-exact")).collect();
     assert_eq!(lines.len(), 2, "{text}");
     for l in lines {
-        assert!(l.contains("39 tensors, 321706 elements compared"), "{l}");
+        assert!(l.contains("57 tensors, 380506 elements compared"), "{l}");
     }
 }
 

@@ -23,6 +23,9 @@ pub struct AttnConsts {
     pub f: u32,
     /// The A x V outputs to proj input codes (U2).
     pub av: Requant,
+    /// The model's activation bits (at most the design's): U3 codes past `2^abits - 1` are the
+    /// exact zero.
+    pub abits: u32,
 }
 
 /// Scratch memory of one attention: the logits and the code rows of a head (`[T, T]` `s32`,
@@ -77,6 +80,12 @@ impl ImageBuilder {
         let rb = qkv.row_bytes as u32;
         let bpk = (dh / r_) as u32;
         let bpr = t.div_ceil(c_) as u32;
+        if k.abits == 0 || k.abits > d.abits {
+            return Err(bad(format!(
+                "a {}-bit model does not run on a design for {}-bit activations",
+                k.abits, d.abits
+            )));
+        }
         let av = &k.av;
         self.job(
             2,
@@ -87,7 +96,7 @@ impl ImageBuilder {
                 k.sm_m0,
                 k.sm_shift | k.f << 8 | bpk << 16,
                 t as u32,
-                0,
+                (1u32 << k.abits) - 1,
             ],
         );
         self.job(

@@ -228,6 +228,7 @@ pub fn plan(g: &GoldenDir, d: &Design) -> Result<Plan> {
             c_int: one("logcode.c_int")? as i32,
             thresholds: [th[0] as u32, th[1] as u32, th[2] as u32],
             f: one("av.f")? as u32,
+            abits: info.abits,
             av: Requant {
                 m0: one("av.m0")? as u32,
                 shift: one("av.shift")? as u32,

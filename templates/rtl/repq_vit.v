@@ -383,6 +383,7 @@ module repq_vit #(
     reg  [31:0] att_smm0_q;
     reg  [31:0] att_misc_q;        // sm shift [5:0], f [12:8], beats per key [23:16]
     reg  [31:0] att_tokens_q;
+    reg  [31:0] att_maxcode_q;
     reg  [31:0] att_cint_q;
     reg  [31:0] att_t1_q;
     reg  [31:0] att_t0_q;
@@ -400,6 +401,7 @@ module repq_vit #(
             att_smm0_q <= c_s0;
             att_misc_q <= c_s1;
             att_tokens_q <= c_s2;
+            att_maxcode_q <= c_w7;
         end
         if (cfg_b) begin
             att_cint_q <= c_base;
@@ -411,7 +413,7 @@ module repq_vit #(
             att_avzp_q <= c_w7;
         end
     end
-    wire att_cfg_unused = |{att_smm0_q[31], att_misc_q[31:24], att_misc_q[15:13],
+    wire att_cfg_unused = |{att_maxcode_q[31:ABITS], att_smm0_q[31], att_misc_q[31:24], att_misc_q[15:13],
                             att_misc_q[7:6], att_tokens_q[31:16], att_cint_q[31:16],
                             att_t1_q[31:17], att_t0_q[31:17], att_tm1_q[31:17], att_avm0_q[31],
                             att_avmisc_q[31:24], att_avmisc_q[7:6]};
@@ -431,7 +433,7 @@ module repq_vit #(
         .clk(clk), .rst(rst),
         .z_q(att_zq_q), .z_k(att_zk_q), .z_v(att_zv_q), .sm_m0(att_smm0_q[30:0]),
         .sm_shift(att_misc_q[5:0]), .f(att_misc_q[12:8]), .bpk(att_misc_q[23:16]),
-        .tokens(att_tokens_q[15:0]), .c_int(att_cint_q[15:0]), .t1(att_t1_q[16:0]),
+        .tokens(att_tokens_q[15:0]), .max_code(att_maxcode_q[ABITS-1:0]), .c_int(att_cint_q[15:0]), .t1(att_t1_q[16:0]),
         .t0(att_t0_q[16:0]), .tm1(att_tm1_q[16:0]), .av_m0(att_avm0_q[30:0]),
         .av_shift(att_avmisc_q[5:0]), .av_zp(att_avzp_q), .av_lo(att_avmisc_q[8 +: ABITS]),
         .av_hi(att_avmisc_q[16 +: ABITS]),

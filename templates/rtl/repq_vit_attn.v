@@ -6,7 +6,8 @@
 //     (read port 8: BPK beats of R channels per key give one parameter beat, bias
 //     -z_q * sum_c (k_c - z_k), the softmax's M0 and shift, zero point 0, the s32 clamp);
 //   repq_softmax (read port 10: logit rows, bias and mask 0) -> repq_logcode -> write source 5
-//     (s32 lanes: the code, or -1 for the exact zero);
+//     (s32 lanes: the code, or -1 for the exact zero, also for a code past the model's
+//     2^abits - 1 when the model is narrower than the design);
 //   the A x V FEEDER: read port 11 loads the value operands v - z_v of one lane group for every
 //     key into a buffer; read port 12 streams code rows (s32 lanes as written by source 5),
 //     serialized into one repq_shift_av beat per key with that key's values, in_last on the
@@ -38,6 +39,7 @@ module repq_vit_attn #(
     input  wire [4:0]             f,
     input  wire [7:0]             bpk,            // key-sum beats per key: D_h / R
     input  wire [15:0]            tokens,         // keys per row
+    input  wire [ABITS-1:0]       max_code,       // 2^abits - 1 of the model (<= the design's)
     input  wire [15:0]            c_int,
     input  wire [16:0]            t1,
     input  wire [16:0]            t0,
@@ -187,7 +189,9 @@ module repq_vit_attn #(
     );
     generate
         for (g = 0; g < C; g = g + 1) begin : g_lc
-            assign lc_lanes[g*32 +: 32] = lc_zero[g] ? 32'hffff_ffff
+            // A model narrower than the design: codes past its range are the exact zero (U3).
+            wire zero = lc_zero[g] | (lc_code[g*ABITS +: ABITS] > max_code);
+            assign lc_lanes[g*32 +: 32] = zero ? 32'hffff_ffff
                                                      : {{ "{{" }}(32-ABITS){1'b0}}, lc_code[g*ABITS +: ABITS]};
         end
     endgenerate
