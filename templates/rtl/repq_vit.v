@@ -416,7 +416,7 @@ module repq_vit #(
     wire att_cfg_unused = |{att_maxcode_q[31:ABITS], att_smm0_q[31], att_misc_q[31:24], att_misc_q[15:13],
                             att_misc_q[7:6], att_tokens_q[31:16], att_cint_q[31:16],
                             att_t1_q[31:17], att_t0_q[31:17], att_tm1_q[31:17], att_avm0_q[31],
-                            att_avmisc_q[31:24], att_avmisc_q[7:6]};
+                            att_avmisc_q[31:6]};
     reg                sm_start;
     reg                avr_start;
     wire               sm_busy;
