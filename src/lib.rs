@@ -5,6 +5,7 @@
 //! [`data`] (images and preprocessing) -> quantization -> integer simulation -> golden vectors ->
 //! RTL -> verification, and [`report`], which looks at all of them.
 
+pub mod accel;
 pub mod arith;
 pub mod cli;
 pub mod data;

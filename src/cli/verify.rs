@@ -54,6 +54,59 @@ pub struct VerifyArgs {
     /// Also write the Markdown report to FILE
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Run the golden directory's layers on the end-to-end engine repq_vit (C driver, AXI memory
+    /// model with random latency and back-pressure) instead of the per-unit cases: see
+    /// docs/accelerator.md for what is lowered so far
+    #[arg(long)]
+    pub end_to_end: bool,
+}
+
+fn end_to_end(args: &VerifyArgs) -> Result<()> {
+    use crate::verify::vit::{EndToEnd, run};
+    let info = crate::verify::design::RtlInfo::read(&args.rtl)?;
+    let design = info.design(&args.rtl)?;
+    let build = match &args.build {
+        Some(b) => b.clone(),
+        None => crate::verify::build_dir::default_build_dir(&args.rtl)?,
+    };
+    let mut failed = None;
+    for g in &args.golden {
+        for &seed in &args.seeds {
+            let o = EndToEnd {
+                rtl: args.rtl.clone(),
+                golden: g.clone(),
+                build: build.clone(),
+                seed,
+                stall: args.stall,
+            };
+            let t = std::time::Instant::now();
+            let r = run(&o, &design)?;
+            let what = match &r.mismatch {
+                None => "bit-exact".to_string(),
+                Some(m) => format!(
+                    "MISMATCH at {} {}[{}, {}]: expected {}, actual {}",
+                    m.layer, m.tensor, m.index[0], m.index[1], m.expected, m.actual
+                ),
+            };
+            outln!(
+                "{} seed {seed}: {} tensors, {} elements compared, {what}; {} commands, {} cycles \
+                 ({:.1} s)",
+                g.display(),
+                r.tensors,
+                r.compared,
+                r.commands,
+                r.cycles,
+                t.elapsed().as_secs_f64()
+            )?;
+            if r.mismatch.is_some() && failed.is_none() {
+                failed = Some(what);
+            }
+        }
+    }
+    match failed {
+        None => Ok(()),
+        Some(w) => Err(Error::Mismatch(format!("end-to-end run differs: {w}"))),
+    }
 }
 
 pub fn run(args: &VerifyArgs) -> Result<()> {
@@ -67,6 +120,9 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
     } else {
         args.blocks.clone()
     };
+    if args.end_to_end {
+        return end_to_end(args);
+    }
     let opts = VerifyOptions {
         rtl: args.rtl.clone(),
         golden: args.golden.clone(),

@@ -38,14 +38,15 @@ pub mod driver;
 pub mod render;
 pub mod streams;
 pub mod units;
+pub mod vit;
 pub mod write;
 
 use std::path::{Path, PathBuf};
 
 pub use config::{AccRequirement, Design, Field, GenConfig, GenError, PeShape, Side, Target};
 pub use render::{
-    GeneratedFile, SOURCES, SYNTH_WRAP, TESTBENCH, TOP, TOP_INPUTS, UNIT_TOPS, XILINX_PART,
-    core_vlnv, render_all,
+    GeneratedFile, SOURCES, SYNTH_WRAP, TESTBENCH, TOP, TOP_INPUTS, UNIT_TOPS, VIT_SOURCES,
+    XILINX_PART, core_vlnv, render_all,
 };
 
 use crate::error::Result;

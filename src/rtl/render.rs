@@ -5,6 +5,7 @@ use askama::Template;
 use super::config::{Design, LOGCODE_LATENCY, REQUANT_LATENCY, SHIFT_AV_LATENCY, Target};
 use super::driver;
 use super::units::UnitParams;
+use super::vit::VitParams;
 
 /// One generated file: its name inside the output directory and its contents.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +37,17 @@ pub const SOURCES: [&str; 21] = [
     "repq_layernorm.v",
     "repq_exp2_rom.v",
     "repq_softmax.v",
+];
+
+/// The sources of the end-to-end engine `repq_vit` (docs/accelerator.md), after [`SOURCES`];
+/// generated for the array shapes [`super::vit::VitParams::new`] accepts.
+pub const VIT_SOURCES: [&str; 6] = [
+    "repq_vit_agen.v",
+    "repq_vit_rd.v",
+    "repq_vit_wr.v",
+    "repq_vit_regs.v",
+    "repq_vit_attn.v",
+    "repq_vit.v",
 ];
 
 /// The top-level module.
@@ -148,6 +160,27 @@ struct YosysGenericTcl<'a> {
 struct VivadoOocTcl<'a> {
     header: &'a str,
 }
+
+macro_rules! vit_template {
+    ($name:ident, $path:literal) => {
+        #[derive(Template)]
+        #[template(path = $path, escape = "none")]
+        #[allow(dead_code)] // not every template uses every field
+        struct $name<'a> {
+            header: &'a str,
+            d: &'a Design,
+            v: &'a VitParams,
+            u: &'a UnitParams,
+        }
+    };
+}
+
+vit_template!(VitAgenV, "rtl/repq_vit_agen.v");
+vit_template!(VitRdV, "rtl/repq_vit_rd.v");
+vit_template!(VitWrV, "rtl/repq_vit_wr.v");
+vit_template!(VitRegsV, "rtl/repq_vit_regs.v");
+vit_template!(VitAttnV, "rtl/repq_vit_attn.v");
+vit_template!(VitV, "rtl/repq_vit.v");
 
 macro_rules! unit_template {
     ($name:ident, $path:literal) => {
@@ -342,6 +375,19 @@ pub fn render_all(d: &Design) -> Vec<GeneratedFile> {
             SOURCES[19],
         ),
         render(&SoftmaxV { header: h, d, u }, SOURCES[20]),
+    ];
+    if let Some(v) = VitParams::new(d) {
+        let v = &v;
+        files.extend([
+            render(&VitAgenV { header: h, d, v, u }, VIT_SOURCES[0]),
+            render(&VitRdV { header: h, d, v, u }, VIT_SOURCES[1]),
+            render(&VitWrV { header: h, d, v, u }, VIT_SOURCES[2]),
+            render(&VitRegsV { header: h, d, v, u }, VIT_SOURCES[3]),
+            render(&VitAttnV { header: h, d, v, u }, VIT_SOURCES[4]),
+            render(&VitV { header: h, d, v, u }, VIT_SOURCES[5]),
+        ]);
+    }
+    files.extend([
         render(&LintVlt { header: h }, "repq_lint.vlt"),
         render(
             &FilesF {
@@ -350,7 +396,7 @@ pub fn render_all(d: &Design) -> Vec<GeneratedFile> {
             },
             "files.f",
         ),
-    ];
+    ]);
     let half = format!("{:.3}", 500.0 / d.clock_mhz);
     let cf = constraint_file(d);
     let hh = hh.as_str();

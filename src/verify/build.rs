@@ -35,6 +35,9 @@ pub enum Harness {
     LayerNorm,
     /// `repq_softmax`: U6 with bias and mask, `sim/softmax.cpp`.
     Softmax,
+    /// `repq_vit`: the end-to-end engine with the C driver and an AXI memory model,
+    /// `sim/vit.cpp` (not in [`Harness::ALL`]: only `verify --end-to-end` builds it).
+    Vit,
 }
 
 impl Harness {
@@ -65,6 +68,7 @@ impl Harness {
             Harness::RowDiv => "repq_rowdiv",
             Harness::LayerNorm => "repq_layernorm",
             Harness::Softmax => "repq_softmax",
+            Harness::Vit => "repq_vit",
         }
     }
 
@@ -81,6 +85,7 @@ impl Harness {
             Harness::RowDiv => "rowdiv.cpp",
             Harness::LayerNorm => "layernorm.cpp",
             Harness::Softmax => "softmax.cpp",
+            Harness::Vit => "vit.cpp",
         }
     }
 
@@ -97,6 +102,7 @@ impl Harness {
             Harness::RowDiv => "rowdiv",
             Harness::LayerNorm => "layernorm",
             Harness::Softmax => "softmax",
+            Harness::Vit => "vit",
         }
     }
 }
@@ -220,9 +226,13 @@ pub fn build_harness_checked(
     if trace {
         cmd.arg("--trace-fst");
     }
-    cmd.arg("-F")
-        .arg(rtl.join("files.f"))
-        .arg(sim.join(harness.source()));
+    cmd.arg("-F").arg(rtl.join("files.f"));
+    if harness == Harness::Vit {
+        for f in crate::rtl::VIT_SOURCES {
+            cmd.arg(rtl.join(f));
+        }
+    }
+    cmd.arg(sim.join(harness.source()));
     // Verilator's generated makefiles hold absolute paths: a build directory that was moved, or
     // that served other sources (another RTL directory) or options, starts over.
     let stamp = dir.join("build-command.txt");

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 /// (file name, contents) of every harness source.
-pub const SOURCES: [(&str, &str); 14] = [
+pub const SOURCES: [(&str, &str); 17] = [
     ("tb.h", include_str!("../../sim/tb.h")),
     ("golden.h", include_str!("../../sim/golden.h")),
     ("harness.h", include_str!("../../sim/harness.h")),
@@ -22,6 +22,15 @@ pub const SOURCES: [(&str, &str); 14] = [
     ("rowdiv.cpp", include_str!("../../sim/rowdiv.cpp")),
     ("layernorm.cpp", include_str!("../../sim/layernorm.cpp")),
     ("softmax.cpp", include_str!("../../sim/softmax.cpp")),
+    ("vit.cpp", include_str!("../../sim/vit.cpp")),
+    (
+        "repq_driver.h",
+        include_str!("../../templates/driver/repq_driver.h"),
+    ),
+    (
+        "repq_driver.c",
+        include_str!("../../templates/driver/repq_driver.c"),
+    ),
 ];
 
 /// Writes the sources into `dir` (only files whose contents differ, so builds stay incremental).

@@ -1,0 +1,182 @@
+//! The end-to-end engine `repq_vit` (docs/accelerator.md) on Verilator: `repq-hw verify
+//! --end-to-end` runs the whole forward pass from input codes to logits, on the embedded model
+//! at W8A8 and W4A4 (two images, one design generated for W8A8), a corrupted golden tensor reported as the first mismatch by layer, tensor and index,
+//! and the C driver compiled as C99.
+
+mod rtl_common;
+
+use std::path::Path;
+use std::process::Command;
+
+use repq_hw::rtl::{GenConfig, PeShape};
+use repq_hw::verify::vit;
+use rtl_common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_repq-hw");
+
+fn repq(args: &[&str]) -> std::process::Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn golden(dir: &Path, args: &[&str]) {
+    let mut a = vec!["golden", "--out", dir.to_str().unwrap()];
+    a.extend_from_slice(args);
+    let out = repq(&a);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `repq-hw gen --pe RxC` at `wbits`/`abits` (the CLI's default 32-bit output lanes).
+fn vit_config(rows: u32, cols: u32, bits: u32) -> GenConfig {
+    let mut c = GenConfig::new(PeShape { rows, cols });
+    c.wbits = bits;
+    c.abits = bits;
+    c.out_bits = Some(32);
+    c
+}
+
+fn design_8x8(dir: &Path) -> repq_hw::rtl::Design {
+    generate_incremental(&vit_config(8, 8, 8), dir)
+}
+
+#[test]
+fn end_to_end_w8a8_and_w4a4_images_are_bit_exact() {
+    if !have("verilator") {
+        return;
+    }
+    let root = scratch("vit-e2e");
+    let rtl = root.join("rtl-8x8");
+    design_8x8(&rtl);
+    let (g8, g4) = (root.join("g-w8a8-1"), root.join("g-w4a4-2"));
+    golden(&g8, &["--index", "1"]);
+    golden(&g4, &["--index", "2", "--wbits", "4", "--abits", "4"]);
+    let build = root.join("build");
+    let out = repq(&[
+        "verify",
+        "--rtl",
+        rtl.to_str().unwrap(),
+        "--golden",
+        g8.to_str().unwrap(),
+        "--golden",
+        g4.to_str().unwrap(),
+        "--end-to-end",
+        "--seeds",
+        "3",
+        "--build",
+        build.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Every tensor of the 6-block model: embed; per block norm1, qkv, the last head's logits
+    // and log2 codes, the proj input, residual1, norm2, fc1's GELU codes, residual2; then
+    // head.norm and the logits.
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("bit-exact")).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    for l in lines {
+        assert!(l.contains("57 tensors, 380506 elements compared"), "{l}");
+    }
+}
+
+#[test]
+fn a_corrupted_golden_tensor_is_the_first_mismatch() {
+    if !have("verilator") {
+        return;
+    }
+    let root = scratch("vit-e2e-mismatch");
+    let rtl = root.join("rtl-8x8");
+    let design = design_8x8(&rtl);
+    let g = root.join("golden");
+    golden(&g, &["--index", "3"]);
+    // blocks.1.mlp.fc2.input is fc1's GELU output: change element [7, 20].
+    let f = g.join("activations/blocks.1.mlp.fc2.input.hex");
+    let text = std::fs::read_to_string(&f).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let i = 7 * 384 + 20;
+    let old = u8::from_str_radix(&lines[i], 16).unwrap();
+    let new = old ^ 0x10;
+    lines[i] = format!("{new:02x}");
+    std::fs::write(&f, lines.join("\n") + "\n").unwrap();
+    let o = vit::run(
+        &vit::EndToEnd {
+            rtl: rtl.clone(),
+            golden: g,
+            build: root.join("build"),
+            seed: 5,
+            stall: 50,
+        },
+        &design,
+    )
+    .unwrap();
+    let m = o.mismatch.expect("the corrupted element must differ");
+    assert_eq!(m.layer, "blocks.1.mlp.fc1");
+    assert_eq!(m.tensor, "blocks.1.mlp.fc2.input");
+    assert_eq!(m.index, [7, 20]);
+    assert_eq!((m.expected, m.actual), (i64::from(new), i64::from(old)));
+}
+
+#[test]
+fn the_c_driver_is_c99() {
+    if !have("cc") {
+        return;
+    }
+    let dir = scratch("vit-driver");
+    let out = Command::new("cc")
+        .args(["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-c"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/driver/repq_driver.c"))
+        .arg("-o")
+        .arg(dir.join("repq_driver.o"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn repq_vit_lints_clean_where_it_is_generated() {
+    if !have("verilator") {
+        return;
+    }
+    let mut linted = 0;
+    let vit = [
+        vit_config(8, 8, 8),
+        vit_config(16, 16, 8),
+        vit_config(16, 16, 4),
+        vit_config(8, 16, 6),
+    ];
+    for c in configs().into_iter().chain(vit) {
+        let d = c.validate().unwrap();
+        if repq_hw::rtl::vit::VitParams::new(&d).is_none() {
+            continue;
+        }
+        let dir = scratch("vit-lint").join(d.tag());
+        generate(&c, &dir);
+        let out = Command::new("verilator")
+            .current_dir(&dir)
+            .args(["--lint-only", "-Wall", "repq_lint.vlt", "-f", "files.f"])
+            .args(repq_hw::rtl::VIT_SOURCES)
+            .args(["--top-module", "repq_vit"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && !text.contains("%Warning") && !text.contains("%Error"),
+            "{}: verilator -Wall on repq_vit is not clean:\n{text}",
+            d.tag()
+        );
+        linted += 1;
+    }
+    assert!(
+        linted >= 4,
+        "only {linted} configurations generate repq_vit"
+    );
+}
