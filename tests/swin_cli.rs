@@ -95,8 +95,13 @@ fn swin_float_fake_quant_and_integer_refusal_through_the_binary() {
     let p = ok(&["predict", "--model", art, img.to_str().unwrap()]);
     assert!(p.contains("1. class"), "{p}");
 
+    // The integer simulator runs a Swin (docs/arithmetic.md, "Swin Transformer in integers").
+    let int = ok(&["eval", "--model", art, "--data", data, "--integer"]);
+    assert!(
+        int.contains("W8A8 fake-quant") && int.contains("W8A8 integer, s32 accumulators"),
+        "{int}"
+    );
     for args in [
-        vec!["eval", "--model", art, "--data", data, "--integer"],
         vec![
             "golden",
             "--model",
