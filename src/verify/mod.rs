@@ -16,6 +16,7 @@ pub mod design;
 pub mod report;
 pub mod run;
 pub mod sources;
+pub mod swin_cases;
 
 pub use build::{
     Harness, HarnessBuild, build_harness, build_harness_checked, build_harness_with,
