@@ -277,18 +277,18 @@ fn activations(m: &IntSwin, cap: CaptureAll, w: &mut Writer) {
                 }
                 w.act(
                     &p("attn.score_bias"),
-                    &[wh * n, n],
+                    &[nw, h, n, n],
                     signed(16),
                     &bias,
-                    "rel_pos_bias expanded to the softmax rows [(w h + head) N + query, key] (U6 bias)",
+                    "rel_pos_bias expanded to every softmax row [window, head, query, key] (U6 bias)",
                 );
                 w.act(
                     &p("attn.score_mask"),
-                    &[wh * n, n],
+                    &[nw, h, n, n],
                     unsigned(1),
                     &mask,
-                    "the shift mask expanded to the softmax rows [(w h + head) N + query, key] \
-                     (U6 mask; 0 for a block without shift)",
+                    "the shift mask expanded to every softmax row [window, head, query, key] (U6 \
+                     mask; 0 for a block without shift)",
                 );
             }
             "attn.logits" | "attn.codes" | "attn.av" => {

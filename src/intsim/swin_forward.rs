@@ -177,7 +177,7 @@ impl IntSwin {
                     &mut x,
                     &Residual(&m.reduction.lanes),
                 );
-                put(cap, &format!("{p}.output"), || {
+                put(cap, &format!("{p}.reduction.output"), || {
                     tensor(&[rows, c], 32, true, &x)
                 });
             }
