@@ -304,41 +304,9 @@ fn run_model(args: &GoldenArgs, argv: &[String]) -> Result<((usize, u64), String
             (files, logits, "model", info)
         }
         crate::intsim::IntNet::Swin(int) => {
-            let cfg = &int.config;
             let codes = int.quantize_input(&x);
             let (files, logits) = crate::golden::swin::export_swin_image(int, &codes)?;
-            // The [model] table of a `swin` directory: stage 0's width, heads and MLP width,
-            // every block counted in `depth`, the largest window in `tokens`.
-            let s0 = &cfg.stages[0];
-            let info = ModelInfo {
-                name: q.model.name.clone(),
-                checkpoint: q.source_checkpoint.clone(),
-                quantized,
-                wbits: int.wbits,
-                abits: int.abits,
-                acc_bits: int.acc_bits,
-                post_ln: q.config.post_ln.to_string(),
-                post_softmax: q.config.post_softmax.to_string(),
-                z_tilde: q.config.z_tilde.to_string(),
-                img_size: cfg.img_size,
-                in_chans: cfg.in_chans,
-                patch_size: cfg.patch_size,
-                embed_dim: s0.dim,
-                depth: cfg.depth(),
-                num_heads: s0.num_heads,
-                mlp_hidden: s0.mlp_hidden,
-                tokens: int
-                    .blocks
-                    .iter()
-                    .map(|b| b.window_area())
-                    .max()
-                    .unwrap_or(0),
-                prefix_tokens: 0,
-                num_classes: cfg.num_classes,
-                input_scale: int.input_scale,
-                input_zero_point: i64::from(int.input_zero_point),
-                input_bits: int.input_bits,
-            };
+            let info = crate::golden::swin::swin_model_info(&q, int, quantized);
             (files, logits, "swin", info)
         }
     };

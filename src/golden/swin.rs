@@ -12,7 +12,41 @@ use crate::arith::gelu::{GeluSteps, HBITS};
 use crate::arith::widths::act_operand_bits;
 use crate::arith::{PBITS, softmax::EBITS};
 use crate::error::{Error, Result};
+use crate::golden::manifest::ModelInfo;
 use crate::intsim::{CaptureAll, IntSwin, IntTensor, RESIDUAL_FRAC_BITS};
+use crate::quant::model::QuantizedModel;
+
+/// The `[model]` table of a `swin` directory: stage 0's width, heads and MLP width, every block
+/// counted in `depth`, the largest window in `tokens`, no prefix tokens. `quantized` says where
+/// the artifact came from.
+pub fn swin_model_info(q: &QuantizedModel, m: &IntSwin, quantized: String) -> ModelInfo {
+    let cfg = &m.config;
+    let s0 = &cfg.stages[0];
+    ModelInfo {
+        name: q.model.name.clone(),
+        checkpoint: q.source_checkpoint.clone(),
+        quantized,
+        wbits: m.wbits,
+        abits: m.abits,
+        acc_bits: m.acc_bits,
+        post_ln: q.config.post_ln.to_string(),
+        post_softmax: q.config.post_softmax.to_string(),
+        z_tilde: q.config.z_tilde.to_string(),
+        img_size: cfg.img_size,
+        in_chans: cfg.in_chans,
+        patch_size: cfg.patch_size,
+        embed_dim: s0.dim,
+        depth: cfg.depth(),
+        num_heads: s0.num_heads,
+        mlp_hidden: s0.mlp_hidden,
+        tokens: m.blocks.iter().map(|b| b.window_area()).max().unwrap_or(0),
+        prefix_tokens: 0,
+        num_classes: cfg.num_classes,
+        input_scale: m.input_scale,
+        input_zero_point: i64::from(m.input_zero_point),
+        input_bits: m.input_bits,
+    }
+}
 
 /// The golden files of one image (`codes`: its input codes, [`IntSwin::quantize_input`]) and the
 /// integer logits.
