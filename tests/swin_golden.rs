@@ -136,5 +136,108 @@ fn swin_golden_vectors_hold_timms_bias_and_mask_and_name_the_rtl_cases() {
         .filter(|c| c.name.contains(".logits[window"))
         .count();
     assert_eq!(logit_cases, 64);
-    let _ = Command::new(BIN);
+}
+
+fn have_verilator() -> bool {
+    Command::new("verilator")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// `repq-hw` with the verify build cache in the test's target directory.
+fn repq_ok(args: &[&str], cache: &Path) -> String {
+    let o = Command::new(BIN)
+        .args(args)
+        .env("XDG_CACHE_HOME", cache)
+        .output()
+        .unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    );
+    assert!(o.status.success(), "repq-hw {args:?} failed:\n{out}\n{err}");
+    out + &err
+}
+
+/// The check on the command line: `quantize --model swin-digits --wbits 4 --abits 4`,
+/// `eval --integer`, `golden` (its manifest names the relative position bias), and `verify` of
+/// the shifted block 1 (and block 0) on a generated 4x4 W4A4 design with s32 output lanes, every
+/// case bit-exact under two seeds (the patch embedding's 8-bit image codes do not fit u4 lanes:
+/// the one case `--allow-unsupported` accepts).
+#[test]
+fn swin_digits_w4a4_shifted_block_is_bit_exact_on_the_rtl() {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join("swin_golden");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let cache = tmp.join("cache");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let q = s(&tmp.join("q.safetensors"));
+    repq_ok(
+        &[
+            "quantize",
+            "--model",
+            "swin-digits",
+            "--wbits",
+            "4",
+            "--abits",
+            "4",
+            "--out",
+            &q,
+        ],
+        &cache,
+    );
+    let eval = repq_ok(&["eval", "--model", &q, "--integer"], &cache);
+    assert!(eval.contains("W4A4 integer"), "{eval}");
+    let g = s(&tmp.join("golden"));
+    repq_ok(&["golden", "--model", &q, "--out", &g], &cache);
+    let manifest = std::fs::read_to_string(tmp.join("golden/manifest.toml")).unwrap();
+    assert!(manifest.contains("name = \"blocks.1.attn.rel_pos_bias\""));
+    assert!(manifest.contains("name = \"blocks.1.attn.mask\""));
+    assert!(manifest.contains("mode = \"swin\""));
+    if !have_verilator() {
+        eprintln!("verilator not found: the RTL half of this test did not run");
+        return;
+    }
+    let rtl = s(&tmp.join("rtl"));
+    repq_ok(
+        &[
+            "gen",
+            "--pe",
+            "4x4",
+            "--model",
+            &q,
+            "--out-bits",
+            "32",
+            "--out",
+            &rtl,
+        ],
+        &cache,
+    );
+    let out = repq_ok(
+        &[
+            "verify",
+            "--rtl",
+            &rtl,
+            "--golden",
+            &g,
+            "--blocks",
+            "0,1",
+            "--seeds",
+            "1,2",
+            "--allow-unsupported",
+        ],
+        &cache,
+    );
+    let line = |needle: &str| {
+        out.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?}:\n{out}"))
+            .to_string()
+    };
+    let sm =
+        line("blocks.1.attn.probs (softmax with the relative position bias and the shift mask)");
+    assert!(sm.contains("bit-exact"), "{sm}");
+    let summary = line("cases bit-exact");
+    assert!(summary.contains(" 0 failed, 1 not runnable"), "{summary}");
 }

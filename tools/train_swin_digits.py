@@ -1,7 +1,8 @@
-"""Train a small timm Swin Transformer on the demo's digits (issue 14 item 4, not wired yet).
+"""Train the embedded `swin-digits` model: a small timm Swin Transformer on the demo's digits.
 
-Same data, split, normalization recipe, augmentation and schedule as tools/train_demo.py (it
-imports that script's functions), so the two embedded models are comparable. The grid is
+Same data, split, normalization recipe and augmentation as tools/train_demo.py (it imports that
+script's functions), so the two embedded models are comparable; 30 epochs, lr 2e-3, 2 warmup
+epochs (assets/demo/README.md). The grid is
 larger than the window in the first stage, so shifted windows and their masks are exercised:
 
     SwinTransformer(img_size=28, patch_size=2, in_chans=3, num_classes=10, embed_dim=32,
@@ -9,7 +10,7 @@ larger than the window in the first stage, so shifted windows and their masks ar
     stage 0: 14x14 tokens, 7x7 windows, shift 3 (4 windows, masked when shifted)
     stage 1: 7x7 tokens after PatchMerging (width 64), one window, no shift
 
-Writes to --out (default assets/demo/, where `--model swin-digits` would read it once wired):
+Writes to --out (default assets/demo/, where `--model swin-digits` reads it, embedded at build):
 
     swin_digits.safetensors   float32 state_dict with timm names (<= 4 MB)
     swin_digits.toml          sidecar: name, img_size, layer_norm_eps, global_pool, crop_pct,
