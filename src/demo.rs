@@ -1,6 +1,8 @@
-//! The embedded demo model: a small DeiT trained on scikit-learn's handwritten digits by
-//! `tools/train_demo.py` (see `assets/demo/README.md`), with its held-out test split. Every command
-//! that takes a model uses it when none is given.
+//! The embedded demo models, trained on scikit-learn's handwritten digits: a small DeiT
+//! (`deit-digits`, by `tools/train_demo.py`, the default of every command that takes a model) and
+//! a small Swin (`swin-digits`, by `tools/train_swin_digits.py`, whose first stage has four
+//! shifted 7x7 windows on 14x14 tokens), with their shared held-out test split and calibration
+//! digits (see `assets/demo/README.md`). `--model deit-digits` / `--model swin-digits` name them.
 
 use std::path::Path;
 
@@ -16,8 +18,74 @@ const SIDECAR: &str = include_str!("../assets/demo/deit_digits.toml");
 const TEST_SPLIT: &[u8] = include_bytes!("../assets/demo/digits_test.safetensors");
 const CALIB_SET: &[u8] = include_bytes!("../assets/demo/digits_calib.safetensors");
 
+const SWIN_CHECKPOINT: &[u8] = include_bytes!("../assets/demo/swin_digits.safetensors");
+const SWIN_SIDECAR: &str = include_str!("../assets/demo/swin_digits.toml");
+
 /// Name shown for the embedded files in messages.
 pub const SOURCE: &str = "<embedded>/deit_digits.safetensors";
+/// Name shown for the embedded Swin's files in messages.
+pub const SWIN_SOURCE: &str = "<embedded>/swin_digits.safetensors";
+
+/// The embedded models, by the name `--model` takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Embedded {
+    /// `deit-digits`: the default model.
+    DeitDigits,
+    /// `swin-digits`.
+    SwinDigits,
+}
+
+impl Embedded {
+    /// The name `--model` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Embedded::DeitDigits => "deit-digits",
+            Embedded::SwinDigits => "swin-digits",
+        }
+    }
+
+    /// The embedded model `path` names (`deit-digits`, `swin-digits`), unless a file or
+    /// directory of that name exists (a path always means the file).
+    pub fn named(path: &Path) -> Option<Embedded> {
+        let e = match path.to_str()? {
+            "deit-digits" => Embedded::DeitDigits,
+            "swin-digits" => Embedded::SwinDigits,
+            _ => return None,
+        };
+        (!path.exists()).then_some(e)
+    }
+
+    /// The embedded model a checkpoint source (a model's `source`, an artifact's
+    /// `source_checkpoint`) is.
+    pub fn of_source(source: &str) -> Option<Embedded> {
+        match source {
+            SOURCE => Some(Embedded::DeitDigits),
+            SWIN_SOURCE => Some(Embedded::SwinDigits),
+            _ => None,
+        }
+    }
+
+    /// The model with the account of where each field came from.
+    pub fn loaded(self) -> Result<crate::model::Loaded> {
+        let (bytes, source, sidecar_text, sidecar) = match self {
+            Embedded::DeitDigits => (CHECKPOINT, SOURCE, SIDECAR, "<embedded>/deit_digits.toml"),
+            Embedded::SwinDigits => (
+                SWIN_CHECKPOINT,
+                SWIN_SOURCE,
+                SWIN_SIDECAR,
+                "<embedded>/swin_digits.toml",
+            ),
+        };
+        let parsed = Sidecar::parse(sidecar_text, Path::new(sidecar))?;
+        Model::from_bytes_loaded(bytes, Path::new(source), &parsed, Some(Path::new(sidecar)))
+    }
+
+    /// The model quantized with RepQ-ViT at `config`, calibrated on the 32 embedded calibration
+    /// digits in one batch, in their stored order.
+    pub fn quantized(self, config: QuantConfig) -> Result<QuantizedModel> {
+        quantize_embedded(self.loaded()?.model, config)
+    }
+}
 
 /// Side of the raw digit images (8x8 grayscale).
 pub const DIGIT_SIDE: usize = 8;
@@ -29,19 +97,16 @@ pub fn model() -> Result<Model> {
 
 /// The embedded demo model with the account of where each field came from (for `info`).
 pub fn loaded() -> Result<crate::model::Loaded> {
-    let sidecar = Sidecar::parse(SIDECAR, Path::new("<embedded>/deit_digits.toml"))?;
-    Model::from_bytes_loaded(
-        CHECKPOINT,
-        Path::new(SOURCE),
-        &sidecar,
-        Some(Path::new("<embedded>/deit_digits.toml")),
-    )
+    Embedded::DeitDigits.loaded()
 }
 
 /// The embedded model quantized with RepQ-ViT at `config`, calibrated on the 32 embedded
 /// calibration digits in one batch, in their stored order.
 pub fn quantized(config: QuantConfig) -> Result<QuantizedModel> {
-    let model = model()?;
+    quantize_embedded(model()?, config)
+}
+
+fn quantize_embedded(model: Model, config: QuantConfig) -> Result<QuantizedModel> {
     let transform = EvalTransform::new(&model.preprocess, model.img_size())?;
     let calib = calibration_set()?;
     let batch = calib.batch(0..calib.len(), &transform)?;

@@ -383,7 +383,7 @@ fn the_scale_on_q_comes_before_its_quantizer() {
 }
 
 #[test]
-fn a_swin_artifact_round_trips_and_has_no_integer_model_yet() {
+fn a_swin_artifact_round_trips_and_the_vit_integer_model_refuses_it() {
     let m = tiny();
     let q = quantize(
         &m,
@@ -404,7 +404,7 @@ fn a_swin_artifact_round_trips_and_has_no_integer_model_yet() {
         + &String::from_utf8_lossy(&bytes);
     assert!(text.contains("quant.weight.layers.2.downsample.reduction.codes"));
     assert!(text.contains("layers.2.blocks.5.attn.probs"));
-    // The integer model refuses, naming what is missing (no panic).
+    // The ViT integer model refuses, naming what is missing (no panic); Swin's is IntSwin.
     for e in [
         repq_hw::intsim::IntModel::lower(&back, 32)
             .map(|_| ())

@@ -1,6 +1,6 @@
 //! The command line on a Swin checkpoint: `info`, `eval` of the float model, `quantize`, `eval`
-//! and `predict` of the fake-quant artifact, `ablate`, and the integer paths refusing Swin with
-//! an error (not a panic).
+//! and `predict` of the fake-quant artifact, `ablate`, the integer simulator, golden vectors and
+//! `gen --model` on a Swin artifact, and `perf` refusing Swin with an error (not a panic).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -51,7 +51,7 @@ fn digits_folder(dir: &Path, n: usize) -> PathBuf {
 }
 
 #[test]
-fn swin_float_fake_quant_and_integer_refusal_through_the_binary() {
+fn swin_float_fake_quant_integer_and_golden_through_the_binary() {
     let tiny =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/swin/tiny/model.safetensors");
     let tiny = tiny.to_str().unwrap();
@@ -95,32 +95,41 @@ fn swin_float_fake_quant_and_integer_refusal_through_the_binary() {
     let p = ok(&["predict", "--model", art, img.to_str().unwrap()]);
     assert!(p.contains("1. class"), "{p}");
 
-    for args in [
-        vec!["eval", "--model", art, "--data", data, "--integer"],
-        vec![
-            "golden",
-            "--model",
-            art,
-            "--out",
-            dir.path().join("g").to_str().unwrap(),
-        ],
-        vec![
-            "gen",
-            "--pe",
-            "4x4",
-            "--model",
-            art,
-            "--out",
-            dir.path().join("rtl").to_str().unwrap(),
-        ],
-    ] {
-        let e = fails(&args);
-        assert!(
-            e.contains("Swin") && e.contains("not implemented yet"),
-            "{args:?}: {e}"
-        );
-    }
-    assert!(!dir.path().join("g").exists() && !dir.path().join("rtl").exists());
+    // The integer simulator runs a Swin (docs/arithmetic.md, "Swin Transformer in integers").
+    let int = ok(&["eval", "--model", art, "--data", data, "--integer"]);
+    assert!(
+        int.contains("W8A8 fake-quant") && int.contains("W8A8 integer, s32 accumulators"),
+        "{int}"
+    );
+    // Golden vectors (mode swin) and an RTL design sized for it.
+    let g = dir.path().join("g");
+    ok(&[
+        "golden",
+        "--model",
+        art,
+        "--image",
+        img.to_str().unwrap(),
+        "--out",
+        g.to_str().unwrap(),
+    ]);
+    let manifest = std::fs::read_to_string(g.join("manifest.toml")).unwrap();
+    assert!(manifest.contains("mode = \"swin\""), "{manifest}");
+    assert!(manifest.contains("name = \"blocks.1.attn.rel_pos_bias\""));
+    let rtl = dir.path().join("rtl");
+    ok(&[
+        "gen",
+        "--pe",
+        "4x4",
+        "--model",
+        art,
+        "--out",
+        rtl.to_str().unwrap(),
+    ]);
+    assert!(rtl.join("repq_top.v").exists());
+    // The layer program and the accelerator's performance model are ViT/DeiT only: an error
+    // naming Swin, not a panic.
+    let e = fails(&["perf", "--pe", "4x4", "--model", art]);
+    assert!(e.contains("Swin") && e.contains("ViT/DeiT"), "{e}");
 
     let ab = ok(&[
         "ablate",

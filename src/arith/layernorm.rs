@@ -221,12 +221,24 @@ impl LayerNormParams {
     /// `Q = sum t^2`, `r = isqrt(Q + E_k)`, `n = div_round(t 2^LNF, r)` (0 when `r = 0`),
     /// `y = clamp(round_shift(n G + B, GF), lo, hi)`.
     pub fn apply(&self, x: &[i32], out: &mut [u8]) {
+        self.apply_into(x, out, |y| y as u8);
+    }
+
+    /// U5r (docs/arithmetic.md, "Swin Transformer in integers"): the same equations into `s32`
+    /// values, for a norm whose output is the residual stream itself (constants from
+    /// [`residual_layer_norm_params`]: `s_out = 2^-16`, `z_out = 0`, `[lo, hi]` the `s32` range).
+    pub fn apply_residual(&self, x: &[i32], out: &mut [i32]) {
+        self.apply_into(x, out, |y| y as i32);
+    }
+
+    /// U5 with the clamped output `y` (within `[lo, hi]`) converted by `cast`.
+    fn apply_into<T, F: Fn(i64) -> T>(&self, x: &[i32], out: &mut [T], cast: F) {
         let d = self.dim();
         assert_eq!(x.len(), d, "LayerNorm width");
         assert_eq!(out.len(), d, "LayerNorm output width");
         assert_eq!(self.b.len(), d, "LayerNorm constants");
         if d > MAX_DIM {
-            return self.apply_wide(x, out);
+            return self.apply_wide(x, out, cast);
         }
         let row = RowStep::new(x, self.eps_q);
         let (lo, hi) = (i64::from(self.lo), i64::from(self.hi));
@@ -259,13 +271,13 @@ impl LayerNormParams {
                     (p >> GF).clamp(i128::from(lo), i128::from(hi)) as i64
                 }
             };
-            *o = y as u8;
+            *o = cast(y);
         }
     }
 
     /// [`Self::apply`] with every intermediate in i128 and `M` as the largest `|D x - S|` (any
     /// width).
-    fn apply_wide(&self, x: &[i32], out: &mut [u8]) {
+    fn apply_wide<T, F: Fn(i64) -> T>(&self, x: &[i32], out: &mut [T], cast: F) {
         let dn = self.dim() as i128;
         let sum: i128 = x.iter().map(|&v| i128::from(v)).sum();
         let dev = |v: i32| dn * i128::from(v) - sum;
@@ -281,7 +293,7 @@ impl LayerNormParams {
             };
             // round_shift in i128: n * G + B cannot overflow it (|n| <= 2^LNF).
             let y = (n * i128::from(self.g[c]) + i128::from(self.b[c]) + (1i128 << (GF - 1))) >> GF;
-            *o = y.clamp(i128::from(self.lo), i128::from(self.hi)) as u8;
+            *o = cast(y.clamp(i128::from(self.lo), i128::from(self.hi)) as i64);
         }
     }
 }
@@ -384,6 +396,23 @@ pub fn layer_norm_params(
     })
 }
 
+/// U5r's constants (docs/arithmetic.md, "Swin Transformer in integers"): a LayerNorm whose output
+/// is the residual stream (`r_frac` fraction bits, `s32`): `s_out = 2^-r_frac`, `z_out = 0`,
+/// `[lo, hi] = [-2^31, 2^31 - 1]`. Same errors as [`layer_norm_params`].
+pub fn residual_layer_norm_params(
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f32,
+    r_frac: u32,
+    what: &str,
+) -> Result<LayerNormParams> {
+    let s_out = 2f64.powi(-(r_frac as i32));
+    let mut p = layer_norm_params(gamma, beta, eps, r_frac, s_out, 0.0, 8, what)?;
+    p.lo = i32::MIN;
+    p.hi = i32::MAX;
+    Ok(p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -481,7 +510,7 @@ mod tests {
     fn check_row(p: &LayerNormParams, x: &[i32]) {
         let (mut fast, mut wide) = (vec![0u8; x.len()], vec![0u8; x.len()]);
         p.apply(x, &mut fast);
-        p.apply_wide(x, &mut wide);
+        p.apply_wide(x, &mut wide, |y| y as u8);
         assert_eq!(fast, wide, "fast vs wide path, row {x:?}");
         assert_eq!(fast, reference(p, x), "fast path vs reference, row {x:?}");
     }

@@ -6,6 +6,7 @@ pub mod gelu;
 pub mod layernorm;
 pub mod logcode;
 pub mod matmul;
+pub mod pool;
 pub mod requant;
 pub mod residual;
 pub mod rowdiv;
@@ -13,6 +14,7 @@ pub mod shift_av;
 pub mod softmax;
 pub mod spec;
 pub mod widths;
+pub mod window;
 
 pub use layernorm::{LayerNormParams, layer_norm_params};
 pub use logcode::{LogCode, LogCodeParams, PBITS};

@@ -50,13 +50,12 @@ pub fn run(args: &AblateArgs) -> Result<()> {
     let model = args.model.load()?;
     let classes = model.num_classes();
     let transform = EvalTransform::new(&model.preprocess, model.img_size())?;
-    let set =
-        EvalSet::open(args.data.as_deref(), args.model.model.is_none())?.ok_or_else(|| {
-            Error::Invalid(format!(
-                "--model {}: give --data DIR (only the embedded model has a built-in test split)",
-                model.source.display()
-            ))
-        })?;
+    let set = EvalSet::open(args.data.as_deref(), args.model.is_embedded())?.ok_or_else(|| {
+        Error::Invalid(format!(
+            "--model {}: give --data DIR (only the embedded model has a built-in test split)",
+            model.source.display()
+        ))
+    })?;
     set.check_classes(classes)?;
     let (images, n, info) = calibration_images(&model, &transform, &args.calib)?;
 

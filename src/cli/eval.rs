@@ -44,7 +44,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let classes = model.num_classes();
     let integer = match (&loaded, args.integer) {
         (super::quantize::LoadedModel::Quantized(q), true) => {
-            Some(crate::intsim::IntModel::lower(q, args.acc_bits)?)
+            Some(crate::intsim::IntNet::lower(q, args.acc_bits)?)
         }
         (super::quantize::LoadedModel::Float(m), true) => {
             return Err(Error::Invalid(format!(
@@ -55,9 +55,9 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         }
         _ => None,
     };
-    if let Some(int) = integer.as_ref().filter(|i| !i.widened.is_empty()) {
+    if let Some(int) = integer.as_ref().filter(|i| !i.widened().is_empty()) {
         let list: Vec<String> = int
-            .widened
+            .widened()
             .iter()
             .map(|w| format!("{} (zero point {})", w.what, w.zero_point))
             .collect();
@@ -74,10 +74,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     )];
     if let Some(int) = &integer {
         runs.push((
-            format!(
-                "W{}A{} integer, s{} accumulators",
-                int.wbits, int.abits, int.acc_bits
-            ),
+            {
+                let (w, a, acc) = int.widths();
+                format!("W{w}A{a} integer, s{acc} accumulators")
+            },
             Box::new(move |x: &[f32], b: usize| int.forward(x, b)),
         ));
     }

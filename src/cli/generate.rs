@@ -108,8 +108,6 @@ fn model_requirement(
             ));
         }
     };
-    // The architecture first: a Swin artifact has no integer model at any bit width.
-    q.vit_config()?;
     let (w, a) = (q.config.wbits, q.config.abits);
     let (wbits, abits) = (wbits.unwrap_or(w), abits.unwrap_or(a));
     if (w, a) != (wbits, abits) {
@@ -129,9 +127,31 @@ pub fn quantized_requirement(
     q: &crate::quant::QuantizedModel,
     source: &str,
 ) -> Result<rtl::AccRequirement> {
-    let int = crate::intsim::IntModel::lower(q, 32)?;
-    let fixed: Vec<_> = int
-        .requirements()
+    // Requirements, the deepest matmul (K) and the keys of the attention (T).
+    let (reqs, max_k, keys) = match crate::intsim::IntNet::lower(q, 32)? {
+        crate::intsim::IntNet::Vit(int) => {
+            let cfg = &int.config;
+            let k = cfg.mlp_hidden.max(cfg.embed_dim).max(cfg.patch_len());
+            (int.requirements(), k, cfg.seq_len())
+        }
+        crate::intsim::IntNet::Swin(int) => {
+            let cfg = &int.config;
+            let k = cfg
+                .stages
+                .iter()
+                .map(|s| s.mlp_hidden.max(s.dim).max(s.attn_dim()))
+                .chain(int.merges.iter().flatten().map(|m| 4 * m.dim))
+                .fold(cfg.patch_len(), usize::max);
+            let t = int
+                .blocks
+                .iter()
+                .map(|b| b.window_area())
+                .max()
+                .unwrap_or(1);
+            (int.requirements(), k, t)
+        }
+    };
+    let fixed: Vec<_> = reqs
         .into_iter()
         .filter(|r| !r.what.ends_with("A@V"))
         .collect();
@@ -144,15 +164,13 @@ pub fn quantized_requirement(
         .map(|r| r.bound.clone())
         .max()
         .unwrap_or_default();
-    let cfg = int.config.clone();
-    let max_k = cfg.mlp_hidden.max(cfg.embed_dim).max(cfg.patch_len()) as u64;
     Ok(rtl::AccRequirement::exact(
         format!(
             "{} ({source}), exact worst case of its integer weights and code ranges, widest {}: |acc| <= {}",
             q.model.name, widest.what, widest.bound
         ),
-        max_k,
-        cfg.seq_len() as u64,
+        max_k as u64,
+        keys as u64,
         -bound.clone(),
         bound,
     ))

@@ -12,7 +12,6 @@ use crate::error::{Error, Result};
 use crate::golden::manifest::{ImageInfo, ModelInfo};
 use crate::golden::random::{RandomSpec, parse_shape};
 use crate::golden::{GoldenDir, GoldenFile, check_target, write_dir};
-use crate::intsim::IntModel;
 use crate::quant::{QuantConfig, calibrate};
 
 #[derive(Debug, clap::Args)]
@@ -227,9 +226,8 @@ fn run_model(args: &GoldenArgs, argv: &[String]) -> Result<((usize, u64), String
         None if args.model.is_none() => default_design_acc_bits(q.config.wbits, q.config.abits)?,
         None => super::generate::quantized_acc_bits(&q, &quantized)?,
     };
-    let int = IntModel::lower(&q, acc_bits)?;
-    let cfg = q.vit_config()?.clone();
-    let transform = EvalTransform::new(&q.model.preprocess, cfg.img_size)?;
+    let int = crate::intsim::IntNet::lower(&q, acc_bits)?;
+    let transform = EvalTransform::new(&q.model.preprocess, q.model.img_size())?;
     let (img, mut image) = match &args.image {
         Some(path) => {
             let img = load_image(path, &transform)?;
@@ -274,43 +272,57 @@ fn run_model(args: &GoldenArgs, argv: &[String]) -> Result<((usize, u64), String
         Some(p) => Error::Invalid(format!("--image {}: {e}", p.display())),
         None => e,
     })?;
-    let codes = int.quantize_input(&x);
-    let (files, logits) = crate::golden::export::export_image(&q, &int, &codes)?;
+    let (files, logits, mode, info) = match &int {
+        crate::intsim::IntNet::Vit(int) => {
+            let cfg = &int.config;
+            let codes = int.quantize_input(&x);
+            let (files, logits) = crate::golden::export::export_image(&q, int, &codes)?;
+            let info = ModelInfo {
+                name: q.model.name.clone(),
+                checkpoint: q.source_checkpoint.clone(),
+                quantized,
+                wbits: int.wbits,
+                abits: int.abits,
+                acc_bits: int.acc_bits,
+                post_ln: q.config.post_ln.to_string(),
+                post_softmax: q.config.post_softmax.to_string(),
+                z_tilde: q.config.z_tilde.to_string(),
+                img_size: cfg.img_size,
+                in_chans: cfg.in_chans,
+                patch_size: cfg.patch_size,
+                embed_dim: cfg.embed_dim,
+                depth: cfg.depth,
+                num_heads: cfg.num_heads,
+                mlp_hidden: cfg.mlp_hidden,
+                tokens: cfg.seq_len(),
+                prefix_tokens: cfg.num_prefix_tokens(),
+                num_classes: cfg.num_classes,
+                input_scale: int.input_scale,
+                input_zero_point: i64::from(int.input_zero_point),
+                input_bits: int.input_bits,
+            };
+            (files, logits, "model", info)
+        }
+        crate::intsim::IntNet::Swin(int) => {
+            let codes = int.quantize_input(&x);
+            let (files, logits) = crate::golden::swin::export_swin_image(int, &codes)?;
+            let info = crate::golden::swin::swin_model_info(&q, int, quantized);
+            (files, logits, "swin", info)
+        }
+    };
     image.predicted = (0..logits.len()).fold(0, |b, j| if logits[j] > logits[b] { j } else { b });
-    let mut manifest = crate::golden::manifest_header("model", argv);
+    let mut manifest = crate::golden::manifest_header(mode, argv);
     manifest.constants = crate::golden::datapath_constants();
-    manifest.model = Some(ModelInfo {
-        name: q.model.name.clone(),
-        checkpoint: q.source_checkpoint.clone(),
-        quantized,
-        wbits: int.wbits,
-        abits: int.abits,
-        acc_bits: int.acc_bits,
-        post_ln: q.config.post_ln.to_string(),
-        post_softmax: q.config.post_softmax.to_string(),
-        z_tilde: q.config.z_tilde.to_string(),
-        img_size: cfg.img_size,
-        in_chans: cfg.in_chans,
-        patch_size: cfg.patch_size,
-        embed_dim: cfg.embed_dim,
-        depth: cfg.depth,
-        num_heads: cfg.num_heads,
-        mlp_hidden: cfg.mlp_hidden,
-        tokens: cfg.seq_len(),
-        prefix_tokens: cfg.num_prefix_tokens(),
-        num_classes: cfg.num_classes,
-        input_scale: int.input_scale,
-        input_zero_point: i64::from(int.input_zero_point),
-        input_bits: int.input_bits,
-    });
+    manifest.model = Some(info);
+    let (wb, ab) = (q.config.wbits, q.config.abits);
     let label = image
         .label
         .map_or_else(String::new, |l| format!(", label {l}"));
     let what = format!(
         "{} W{}A{} golden vectors of {}{} (integer top-1: class {}{label})",
         q.model.name,
-        int.wbits,
-        int.abits,
+        wb,
+        ab,
         image.source,
         image.index.map_or_else(String::new, |i| format!(" #{i}")),
         image.predicted

@@ -85,7 +85,8 @@ pub fn run(cli: Cli) -> Result<()> {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelArg {
     /// A timm ViT/DeiT or Swin checkpoint: .safetensors or a PyTorch .pth/.pt/.bin, with timm's
-    /// config.json and/or a MODEL.toml sidecar beside it; default: the embedded demo model
+    /// config.json and/or a MODEL.toml sidecar beside it; or `deit-digits` / `swin-digits`, the
+    /// embedded models; default: deit-digits
     #[arg(long, value_name = "MODEL")]
     pub model: Option<PathBuf>,
     #[command(flatten)]
@@ -93,6 +94,13 @@ pub struct ModelArg {
 }
 
 impl ModelArg {
+    /// Whether the model is an embedded one (none given, or `deit-digits` / `swin-digits`).
+    pub fn is_embedded(&self) -> bool {
+        self.model
+            .as_deref()
+            .is_none_or(|p| crate::demo::Embedded::named(p).is_some())
+    }
+
     pub fn load(&self) -> Result<Model> {
         Ok(model_options::load(self.model.as_deref(), &self.options)?.model)
     }

@@ -98,15 +98,21 @@ impl ModelOptions {
     }
 }
 
-/// Loads a checkpoint with `options` (or the embedded demo model when `path` is `None`), and
+/// Loads a checkpoint with `options` (or an embedded model: `deit-digits` when `path` is `None`,
+/// or the one `path` names, [`crate::demo::Embedded::named`]), and
 /// prints what was skipped or renamed while reading it to stderr, one line each.
 pub fn load(path: Option<&Path>, options: &ModelOptions) -> Result<Loaded> {
-    let loaded = match path {
-        Some(p) => Model::open(p, &options.load_options())?,
-        None => {
-            options.refuse_for("the embedded demo model")?;
-            crate::demo::loaded()?
+    let embedded = match path {
+        None => Some(crate::demo::Embedded::DeitDigits),
+        Some(p) => crate::demo::Embedded::named(p),
+    };
+    let loaded = match (path, embedded) {
+        (_, Some(e)) => {
+            options.refuse_for(&format!("the embedded model {}", e.name()))?;
+            e.loaded()?
         }
+        (Some(p), None) => Model::open(p, &options.load_options())?,
+        (None, None) => unreachable!("no path is the embedded default"),
     };
     for note in &loaded.notes {
         errln!("note: {note}");

@@ -96,7 +96,7 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
     }
     let model = args.model.load()?;
     let transform = EvalTransform::new(&model.preprocess, model.img_size())?;
-    let eval_set = EvalSet::open(args.data.as_deref(), args.model.model.is_none())?;
+    let eval_set = EvalSet::open(args.data.as_deref(), args.model.is_embedded())?;
     let (images, n, info) = calibration_images(&model, &transform, &args.calib)?;
     errln!(
         "{}: calibrating {} on {n} images ({})",
@@ -188,7 +188,7 @@ pub fn calibration_images(
             };
             Ok((data, count, info))
         }
-        None if model.source.as_path() == Path::new(crate::demo::SOURCE) => {
+        None if crate::demo::Embedded::of_source(&model.source.display().to_string()).is_some() => {
             let set = crate::demo::calibration_set()?;
             if count > set.len() {
                 return Err(too_many(set.len(), "the embedded calibration set"));
@@ -309,7 +309,7 @@ impl LoadedModel {
         options: &super::model_options::ModelOptions,
     ) -> Result<Self> {
         match path {
-            Some(p) if is_artifact(p)? => {
+            Some(p) if crate::demo::Embedded::named(p).is_none() && is_artifact(p)? => {
                 options.refuse_for("a quantized artifact (it stores its own fields)")?;
                 Ok(LoadedModel::Quantized(Box::new(QuantizedModel::load(p)?)))
             }
@@ -346,8 +346,12 @@ impl LoadedModel {
     /// built in.
     pub fn is_embedded(&self) -> bool {
         match self {
-            LoadedModel::Float(m) => m.source.as_path() == Path::new(crate::demo::SOURCE),
-            LoadedModel::Quantized(q) => q.source_checkpoint == crate::demo::SOURCE,
+            LoadedModel::Float(m) => {
+                crate::demo::Embedded::of_source(&m.source.display().to_string()).is_some()
+            }
+            LoadedModel::Quantized(q) => {
+                crate::demo::Embedded::of_source(&q.source_checkpoint).is_some()
+            }
         }
     }
 }

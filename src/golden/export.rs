@@ -5,20 +5,17 @@
 //! added to the residual stream or indexes a table, and the per-head operands of `Q K^T` and
 //! attention x V).
 
-use super::{GoldenFile, Kind, signed, unsigned};
+use super::writer::Writer;
+use super::{GoldenFile, signed, unsigned};
+use crate::arith::PBITS;
 use crate::arith::gelu::{GeluSteps, HBITS, h_scale};
-use crate::arith::layernorm::LayerNormParams;
-use crate::arith::widths::{act_operand_bits, weight_operand_bits};
-use crate::arith::{PBITS, Requant};
+use crate::arith::widths::act_operand_bits;
 use crate::error::{Error, Result};
 use crate::intsim::{CaptureAll, IntLinear, IntModel, IntTensor, RESIDUAL_FRAC_BITS};
 use crate::model::Site;
 use crate::quant::WeightLayer;
 use crate::quant::model::{ActQuantizer, QuantizedModel};
 use crate::quant::quantizer::Granularity;
-
-const PARAMS: &str = "params";
-const ACTS: &str = "activations";
 
 /// The real value of one residual-stream LSB.
 fn residual_scale() -> f64 {
@@ -60,192 +57,14 @@ fn weight_scales(m: &IntModel, layer: WeightLayer) -> Option<Vec<f64>> {
     Some(l.w_scales.clone()).filter(|s| s.len() == l.out_features)
 }
 
-/// The narrowest of `u{abits}`, `s16`, `s32` that holds every clamp bound.
-fn clamp_type(r: &[Requant], abits: u32) -> (u32, bool) {
-    let fits = |lo: i64, hi: i64| {
-        r.iter()
-            .all(|x| lo <= i64::from(x.lo) && i64::from(x.hi) <= hi)
-    };
-    if fits(0, (1 << abits) - 1) {
-        unsigned(abits)
-    } else if fits(-(1 << 15), (1 << 15) - 1) {
-        signed(16)
-    } else {
-        signed(32)
-    }
-}
-
 /// Writes the golden files of one model and image.
 struct Exporter<'a> {
     q: &'a QuantizedModel,
     m: &'a IntModel,
-    files: Vec<GoldenFile>,
+    w: Writer,
 }
 
 impl Exporter<'_> {
-    fn param<T: Copy + Into<i128>>(
-        &mut self,
-        name: &str,
-        shape: &[usize],
-        ty: (u32, bool),
-        data: &[T],
-        what: impl Into<String>,
-    ) -> &mut GoldenFile {
-        self.push(Kind::Parameter, PARAMS, name, shape, ty, data, what)
-    }
-
-    fn act<T: Copy + Into<i128>>(
-        &mut self,
-        name: &str,
-        shape: &[usize],
-        ty: (u32, bool),
-        data: &[T],
-        what: impl Into<String>,
-    ) -> &mut GoldenFile {
-        self.push(Kind::Activation, ACTS, name, shape, ty, data, what)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn push<T: Copy + Into<i128>>(
-        &mut self,
-        kind: Kind,
-        dir: &str,
-        name: &str,
-        shape: &[usize],
-        ty: (u32, bool),
-        data: &[T],
-        what: impl Into<String>,
-    ) -> &mut GoldenFile {
-        self.files
-            .push(GoldenFile::new(kind, dir, name, shape, ty, data, what));
-        self.files.last_mut().expect("just pushed")
-    }
-
-    fn requant(&mut self, name: &str, r: &[Requant], what: &str) {
-        let n = [r.len()];
-        let m0: Vec<u32> = r.iter().map(|x| x.m0).collect();
-        let shift: Vec<u32> = r.iter().map(|x| x.shift).collect();
-        let zp: Vec<i32> = r.iter().map(|x| x.zero_point).collect();
-        let lo: Vec<i32> = r.iter().map(|x| x.lo).collect();
-        let hi: Vec<i32> = r.iter().map(|x| x.hi).collect();
-        let ct = clamp_type(r, self.m.abits);
-        self.param(
-            &format!("{name}.m0"),
-            &n,
-            unsigned(31),
-            &m0,
-            format!("{what}: requantization multiplier M0 per output channel (U2)"),
-        );
-        self.param(
-            &format!("{name}.shift"),
-            &n,
-            unsigned(6),
-            &shift,
-            format!("{what}: requantization right shift n per output channel (U2)"),
-        );
-        self.param(
-            &format!("{name}.zero_point"),
-            &n,
-            signed(32),
-            &zp,
-            format!("{what}: output zero point added after the shift (U2)"),
-        );
-        self.param(
-            &format!("{name}.lo"),
-            &n,
-            ct,
-            &lo,
-            format!("{what}: lower clamp bound (U2)"),
-        );
-        self.param(
-            &format!("{name}.hi"),
-            &n,
-            ct,
-            &hi,
-            format!("{what}: upper clamp bound (U2)"),
-        );
-    }
-
-    fn linear(&mut self, l: &IntLinear, layer: WeightLayer, s_a: Option<f64>) {
-        let (k, n) = (l.in_features, l.out_features);
-        let mut w = vec![0i16; k * n];
-        for o in 0..n {
-            for i in 0..k {
-                w[i * n + o] = l.w[o * k + i];
-            }
-        }
-        let ws = weight_scales(self.m, layer);
-        let wbits = self.m.wbits;
-        let f = self.param(
-            &format!("{}.w", l.name),
-            &[k, n],
-            signed(weight_operand_bits(wbits)),
-            &w,
-            format!(
-                "{}: stationary operands w[k][n] = W_code[n][k] - z_w[n] (U1)",
-                l.name
-            ),
-        );
-        f.entry.channel_scales = ws.clone();
-        let acc_bits = self.m.acc_bits;
-        let f = self.param(
-            &format!("{}.bias", l.name),
-            &[n],
-            signed(acc_bits),
-            &l.bias,
-            format!(
-                "{}: folded bias per output channel, zero points included (U1)",
-                l.name
-            ),
-        );
-        f.entry.channel_scales = ws
-            .zip(s_a)
-            .map(|(ws, sa)| ws.iter().map(|s| s * sa).collect());
-        self.requant(&l.name, &l.requant, &l.name);
-    }
-
-    fn layer_norm(&mut self, name: &str, ln: &LayerNormParams) {
-        let eps = ln.eps_q;
-        let abits = self.m.abits;
-        self.param(
-            &format!("{name}.eps_q"),
-            &[1],
-            unsigned(64),
-            &[eps],
-            format!("{name}: epsilon E in the units of Q (U5)"),
-        );
-        self.param(
-            &format!("{name}.g"),
-            &[ln.dim()],
-            signed(crate::arith::widths::LN_G_BITS),
-            &ln.g,
-            format!("{name}: affine factor G per channel, GF - LNF fraction bits (U5)"),
-        );
-        self.param(
-            &format!("{name}.b"),
-            &[ln.dim()],
-            signed(crate::arith::widths::LN_B_BITS),
-            &ln.b,
-            format!(
-                "{name}: affine offset B per channel (zero point included), GF fraction bits (U5)"
-            ),
-        );
-        self.param(
-            &format!("{name}.lo"),
-            &[1],
-            unsigned(abits),
-            &[ln.lo],
-            format!("{name}: lower output clamp (U5)"),
-        );
-        self.param(
-            &format!("{name}.hi"),
-            &[1],
-            unsigned(abits),
-            &[ln.hi],
-            format!("{name}: upper output clamp (U5)"),
-        );
-    }
-
     fn parameters(&mut self) -> Result<()> {
         let m = self.m;
         let q = self.q;
@@ -256,18 +75,19 @@ impl Exporter<'_> {
         // built (IntModel::check_representable); checked again here for models built otherwise.
         m.check_representable()?;
         let s_img = Some(m.input_scale);
-        self.linear(&m.patch, WeightLayer::PatchEmbed, s_img);
-        self.param(
-            "embed.pos",
-            &[t, d],
-            signed(32),
-            &m.pos,
-            "position embedding (plus the class/distillation token in the prefix rows), \
+        self.w.linear(&m.patch, s_img);
+        self.w
+            .param(
+                "embed.pos",
+                &[t, d],
+                signed(32),
+                &m.pos,
+                "position embedding (plus the class/distillation token in the prefix rows), \
              residual-stream fixed point, added to the patch embedding outputs (U8)",
-        )
-        .entry
-        .scale = Some(residual_scale());
-        self.param(
+            )
+            .entry
+            .scale = Some(residual_scale());
+        self.w.param(
             "softmax.exp2",
             &[m.exp2.len()],
             unsigned(crate::arith::softmax::EBITS + 1),
@@ -276,14 +96,11 @@ impl Exporter<'_> {
         );
         for (i, b) in m.blocks.iter().enumerate() {
             let p = |s: &str| format!("blocks.{i}.{s}");
-            self.layer_norm(&p("norm1"), &b.ln1);
-            self.linear(
-                &b.qkv,
-                WeightLayer::Qkv(i),
-                site(q, Site::QkvInput(i)).map(|x| x.0),
-            );
+            self.w.layer_norm(&p("norm1"), &b.ln1);
+            self.w
+                .linear(&b.qkv, site(q, Site::QkvInput(i)).map(|x| x.0));
             for (what, z) in [("q", b.q_zero), ("k", b.k_zero), ("v", b.v_zero)] {
-                self.param(
+                self.w.param(
                     &p(&format!("attn.{what}_zero")),
                     &[1],
                     signed(32),
@@ -291,58 +108,52 @@ impl Exporter<'_> {
                     format!("block {i}: zero point of the {what} codes"),
                 );
             }
-            self.param(
+            self.w.param(
                 &p("attn.softmax.m0"),
                 &[1],
                 unsigned(31),
                 &[b.softmax.m0],
                 "logit multiplier M0 of the softmax (U6)",
             );
-            self.param(
+            self.w.param(
                 &p("attn.softmax.shift"),
                 &[1],
                 unsigned(6),
                 &[b.softmax.shift],
                 "logit shift n of the softmax (U6)",
             );
-            self.param(
+            self.w.param(
                 &p("attn.logcode.c_int"),
                 &[1],
                 signed(16),
                 &[b.logcode.c_int],
                 "C_INT = floor(2 log2 s) of the log2 code unit (U3)",
             );
-            self.param(
+            self.w.param(
                 &p("attn.logcode.thresholds"),
                 &[3],
                 unsigned(PBITS + 1),
                 &b.logcode.thresholds,
                 "mantissa thresholds [T_1, T_0, T_-1] of the log2 code unit (U3)",
             );
-            self.param(
+            self.w.param(
                 &p("attn.av.f"),
                 &[1],
                 unsigned(5),
                 &[b.av_fraction_bits],
                 "fraction bits F of the shift attention unit (U4)",
             );
-            self.requant(
+            self.w.requant(
                 &p("attn.av"),
                 std::slice::from_ref(&b.av_requant),
                 &p("attn A x V"),
             );
-            self.linear(
-                &b.proj,
-                WeightLayer::Proj(i),
-                site(q, Site::ProjInput(i)).map(|x| x.0),
-            );
-            self.layer_norm(&p("norm2"), &b.ln2);
-            self.linear(
-                &b.fc1,
-                WeightLayer::Fc1(i),
-                site(q, Site::Fc1Input(i)).map(|x| x.0),
-            );
-            self.param(
+            self.w
+                .linear(&b.proj, site(q, Site::ProjInput(i)).map(|x| x.0));
+            self.w.layer_norm(&p("norm2"), &b.ln2);
+            self.w
+                .linear(&b.fc1, site(q, Site::Fc1Input(i)).map(|x| x.0));
+            self.w.param(
                 &p("mlp.gelu"),
                 &[b.gelu.len()],
                 unsigned(abits),
@@ -350,7 +161,7 @@ impl Exporter<'_> {
                 "GELU table: entry h + 2^15 is the fc2 input code of fc1 output h (U7)",
             );
             let steps = GeluSteps::new(&b.gelu, abits, &p("mlp.gelu"))?;
-            self.param(
+            self.w.param(
                 &p("mlp.gelu_steps"),
                 &[steps.load_words().len()],
                 signed(16),
@@ -358,19 +169,16 @@ impl Exporter<'_> {
                 "the GELU table as repq_gelu loads it: T[-2^15], the rise positions, the fall \
                  positions (U7 in hardware, GeluSteps::load_words)",
             );
-            self.linear(
-                &b.fc2,
-                WeightLayer::Fc2(i),
-                site(q, Site::Fc2Input(i)).map(|x| x.0),
-            );
+            self.w
+                .linear(&b.fc2, site(q, Site::Fc2Input(i)).map(|x| x.0));
         }
         let heads = [
             ("head", WeightLayer::Head, Site::HeadInput),
             ("head_dist", WeightLayer::HeadDist, Site::HeadDistInput),
         ];
-        for ((ln, lin), (tag, layer, s)) in m.head_norms.iter().zip(&m.heads).zip(heads) {
-            self.layer_norm(&format!("{tag}.norm"), ln);
-            self.linear(lin, layer, site(q, s).map(|x| x.0));
+        for ((ln, lin), (tag, _, s)) in m.head_norms.iter().zip(&m.heads).zip(heads) {
+            self.w.layer_norm(&format!("{tag}.norm"), ln);
+            self.w.linear(lin, site(q, s).map(|x| x.0));
         }
         let _ = dh;
         Ok(())
@@ -400,7 +208,7 @@ impl Exporter<'_> {
             };
             let blk = block.map(|i| &m.blocks[i]);
             let what = describe(&op);
-            let f = self.act(&name, &shape, (bits, sg), &data, what);
+            let f = self.w.act(&name, &shape, (bits, sg), &data, what);
             // Real scales.
             let with = |f: &mut GoldenFile, sz: Option<(f64, f64)>| {
                 if let Some((s, z)) = sz {
@@ -489,30 +297,32 @@ impl Exporter<'_> {
             match (blk, op.as_str()) {
                 (None, "patch_embed.acc") => {
                     let y = requant_rows(&m.patch);
-                    self.act(
-                        "patch_embed.output",
-                        &shape,
-                        signed(32),
-                        &y,
-                        "patch embedding requantized to residual-stream fixed point (U2), \
+                    self.w
+                        .act(
+                            "patch_embed.output",
+                            &shape,
+                            signed(32),
+                            &y,
+                            "patch embedding requantized to residual-stream fixed point (U2), \
                          before embed.pos is added",
-                    )
-                    .entry
-                    .scale = Some(rs);
+                        )
+                        .entry
+                        .scale = Some(rs);
                 }
                 (None, tag @ ("head.acc" | "head_dist.acc")) => {
                     let hi = usize::from(tag.starts_with("head_dist"));
                     let y = requant_rows(&m.heads[hi]);
                     let name = format!("{}.output", tag.trim_end_matches(".acc"));
-                    self.act(
-                        &name,
-                        &shape,
-                        signed(32),
-                        &y,
-                        "head requantized to residual-stream fixed point (U2)",
-                    )
-                    .entry
-                    .scale = Some(rs);
+                    self.w
+                        .act(
+                            &name,
+                            &shape,
+                            signed(32),
+                            &y,
+                            "head requantized to residual-stream fixed point (U2)",
+                        )
+                        .entry
+                        .scale = Some(rs);
                 }
                 (Some(b), "attn.qkv.output") => {
                     let i = block.expect("block");
@@ -547,7 +357,7 @@ impl Exporter<'_> {
                     let sv = Some((b.v_scale, f64::from(b.v_zero)));
                     let p = |s: &str| format!("blocks.{i}.attn.{s}");
                     with(
-                        self.act(
+                        self.w.act(
                             &p("q"),
                             &[h, t, dh],
                             unsigned(abits),
@@ -556,34 +366,37 @@ impl Exporter<'_> {
                         ),
                         sq,
                     );
-                    self.act(
-                        &p("k_operand"),
-                        &[h, dh, t],
-                        signed(act_operand_bits(abits)),
-                        &kop,
-                        "key operands per head w[h][c][j] = k[j][c] - z_k, the stationary \
+                    self.w
+                        .act(
+                            &p("k_operand"),
+                            &[h, dh, t],
+                            signed(act_operand_bits(abits)),
+                            &kop,
+                            "key operands per head w[h][c][j] = k[j][c] - z_k, the stationary \
                          operand of Q K^T (U1)",
-                    )
-                    .entry
-                    .scale = sk.map(|x| x.0);
-                    self.act(
-                        &p("k_bias"),
-                        &[h, t],
-                        signed(m.acc_bits),
-                        &kbias,
-                        "per-key bias of Q K^T per head: -z_q * sum_c w[h][c][j] (U1)",
-                    )
-                    .entry
-                    .scale = sq.zip(sk).map(|(a, b)| a.0 * b.0);
-                    self.act(
-                        &p("v_operand"),
-                        &[h, t, dh],
-                        signed(act_operand_bits(abits)),
-                        &vop,
-                        "value operands per head v[h][j][c] = V_code[j][c] - z_v (U4)",
-                    )
-                    .entry
-                    .scale = sv.map(|x| x.0);
+                        )
+                        .entry
+                        .scale = sk.map(|x| x.0);
+                    self.w
+                        .act(
+                            &p("k_bias"),
+                            &[h, t],
+                            signed(m.acc_bits),
+                            &kbias,
+                            "per-key bias of Q K^T per head: -z_q * sum_c w[h][c][j] (U1)",
+                        )
+                        .entry
+                        .scale = sq.zip(sk).map(|(a, b)| a.0 * b.0);
+                    self.w
+                        .act(
+                            &p("v_operand"),
+                            &[h, t, dh],
+                            signed(act_operand_bits(abits)),
+                            &vop,
+                            "value operands per head v[h][j][c] = V_code[j][c] - z_v (U4)",
+                        )
+                        .entry
+                        .scale = sv.map(|x| x.0);
                 }
                 (Some(b), "attn.proj.acc" | "mlp.fc2.acc") => {
                     let l = if op.starts_with("attn") {
@@ -593,23 +406,24 @@ impl Exporter<'_> {
                     };
                     let y = requant_rows(l);
                     let name = format!("{}.output", name.trim_end_matches(".acc"));
-                    self.act(
-                        &name,
-                        &shape,
-                        signed(32),
-                        &y,
-                        "requantized to residual-stream fixed point (U2), before the \
+                    self.w
+                        .act(
+                            &name,
+                            &shape,
+                            signed(32),
+                            &y,
+                            "requantized to residual-stream fixed point (U2), before the \
                          residual addition",
-                    )
-                    .entry
-                    .scale = Some(rs);
+                        )
+                        .entry
+                        .scale = Some(rs);
                 }
                 (Some(b), "mlp.fc1.acc") => {
                     let y = requant_rows(&b.fc1);
                     let i = block.expect("block");
                     let s_h = site(q, Site::Fc2Input(i)).map(|(s, z)| h_scale(s, z, abits));
                     let name = format!("blocks.{i}.mlp.fc1.output");
-                    self.act(
+                    self.w.act(
                         &name,
                         &shape,
                         signed(HBITS),
@@ -683,9 +497,14 @@ pub fn export_image(
     let mut e = Exporter {
         q,
         m,
-        files: Vec::new(),
+        w: Writer {
+            wbits: m.wbits,
+            abits: m.abits,
+            acc_bits: m.acc_bits,
+            files: Vec::new(),
+        },
     };
     e.parameters()?;
     e.activations(cap)?;
-    Ok((e.files, logits))
+    Ok((e.w.files, logits))
 }

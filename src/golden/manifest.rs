@@ -224,11 +224,11 @@ impl Manifest {
     /// Checks every entry: a safe relative path, unique, a supported width, the digit and element
     /// counts consistent with the width and shape.
     pub fn check(&self, path: &Path) -> Result<()> {
-        if !matches!(self.mode.as_str(), "model" | "random" | "unit") {
+        if !matches!(self.mode.as_str(), "model" | "swin" | "random" | "unit") {
             return Err(bad(
                 path,
                 format!(
-                    "mode {:?}: expected \"model\", \"random\" or \"unit\"",
+                    "mode {:?}: expected \"model\", \"swin\", \"random\" or \"unit\"",
                     self.mode
                 ),
             ));

@@ -16,6 +16,8 @@ pub mod hex;
 pub mod manifest;
 pub mod random;
 pub mod random_units;
+pub mod swin;
+mod writer;
 
 use std::collections::BTreeMap;
 

@@ -68,7 +68,7 @@ fn fits<T: Copy + Into<i64>>(
 
 /// The output kind of a requantization: codes, the GELU index, or the residual stream.
 #[derive(Clone, Copy, Debug)]
-enum Output {
+pub(super) enum Output {
     Codes(u32),
     GeluIndex,
     Residual,
@@ -84,7 +84,7 @@ impl Output {
     }
 }
 
-fn requant(r: &Requant, out: Output, what: &str) -> Result<()> {
+pub(super) fn requant(r: &Requant, out: Output, what: &str) -> Result<()> {
     r.check(what)?;
     let (lo, hi) = out.range();
     if i64::from(r.lo) < lo || i64::from(r.hi) > hi {
@@ -129,19 +129,38 @@ impl IntModel {
                 t * d
             )));
         }
-        self.check_linear(&self.patch, self.input_bits, Output::Residual)?;
+        let c = Checker {
+            wbits: w,
+            abits: a,
+            acc_bits: acc,
+        };
+        c.linear(&self.patch, self.input_bits, Output::Residual)?;
         for (i, b) in self.blocks.iter().enumerate() {
-            self.check_block(i, b)?;
+            c.block(i, b, d, t)?;
         }
         for (ln, h) in self.head_norms.iter().zip(&self.heads) {
-            self.check_layer_norm(ln, &format!("{} norm", h.name))?;
-            self.check_linear(h, a, Output::Residual)?;
+            c.layer_norm(ln, d, false, &format!("{} norm", h.name))?;
+            c.linear(h, a, Output::Residual)?;
         }
-        fits(&self.exp2, false, EBITS + 1, "softmax.exp2", "entry")?;
-        Ok(())
+        exp2_table(&self.exp2)
     }
+}
 
-    fn check_linear(&self, l: &IntLinear, in_bits: u32, out: Output) -> Result<()> {
+/// The U6 table's entries fit `u{EBITS+1}`.
+pub(super) fn exp2_table(t: &[u32]) -> Result<()> {
+    fits(t, false, EBITS + 1, "softmax.exp2", "entry")
+}
+
+/// The widths a model's fields are checked against.
+pub(super) struct Checker {
+    pub wbits: u32,
+    pub abits: u32,
+    pub acc_bits: u32,
+}
+
+impl Checker {
+    /// A linear layer whose inputs are `in_bits`-bit codes.
+    pub(super) fn linear(&self, l: &IntLinear, in_bits: u32, out: Output) -> Result<()> {
         let name = &l.name;
         if l.w.len() != l.in_features * l.out_features
             || l.bias.len() != l.out_features
@@ -177,8 +196,15 @@ impl IntModel {
         Ok(())
     }
 
-    fn check_layer_norm(&self, ln: &LayerNormParams, what: &str) -> Result<()> {
-        let d = self.config.embed_dim;
+    /// A LayerNorm of width `d` into codes, or (`residual`) into the `s32` residual stream
+    /// (U5r).
+    pub(super) fn layer_norm(
+        &self,
+        ln: &LayerNormParams,
+        d: usize,
+        residual: bool,
+        what: &str,
+    ) -> Result<()> {
         if ln.g.len() != d || ln.b.len() != d {
             return Err(bad(format!(
                 "{what}: {} G and {} B constants for width {d}",
@@ -205,7 +231,11 @@ impl IntModel {
                 )));
             }
         }
-        let (lo, hi) = unsigned_range(self.abits);
+        let (lo, hi) = if residual {
+            signed_range(RESIDUAL_BITS)
+        } else {
+            unsigned_range(self.abits)
+        };
         if !(lo <= i64::from(ln.lo) && ln.lo <= ln.hi && i64::from(ln.hi) <= hi) {
             return Err(bad(format!(
                 "{what}: output clamp {} ..= {} not within 0 ..= {hi}",
@@ -215,12 +245,13 @@ impl IntModel {
         Ok(())
     }
 
-    fn check_block(&self, i: usize, b: &IntBlock) -> Result<()> {
+    /// Block `i` of token width `d` attending over `tokens` keys.
+    pub(super) fn block(&self, i: usize, b: &IntBlock, d: usize, tokens: usize) -> Result<()> {
         let a = self.abits;
         let p = |s: &str| format!("blocks.{i}.{s}");
-        self.check_layer_norm(&b.ln1, &p("norm1"))?;
-        self.check_layer_norm(&b.ln2, &p("norm2"))?;
-        self.check_linear(&b.qkv, a, Output::Codes(a))?;
+        self.layer_norm(&b.ln1, d, false, &p("norm1"))?;
+        self.layer_norm(&b.ln2, d, false, &p("norm2"))?;
+        self.linear(&b.qkv, a, Output::Codes(a))?;
         let (_, amax) = unsigned_range(a);
         for (what, z) in [("k", b.k_zero), ("v", b.v_zero)] {
             if !(0..=amax).contains(&i64::from(z)) {
@@ -248,7 +279,7 @@ impl IntModel {
             &p("attn.logcode"),
             "thresholds",
         )?;
-        let f = av_fraction_bits(self.config.seq_len() as u64, a, self.acc_bits);
+        let f = av_fraction_bits(tokens as u64, a, self.acc_bits);
         if b.av_fraction_bits > F_MAX || Some(b.av_fraction_bits) != f {
             return Err(bad(format!(
                 "{}: F = {}, the accumulator's F is {f:?}",
@@ -257,8 +288,8 @@ impl IntModel {
             )));
         }
         requant(&b.av_requant, Output::Codes(a), &p("attn A x V"))?;
-        self.check_linear(&b.proj, a, Output::Residual)?;
-        self.check_linear(&b.fc1, a, Output::GeluIndex)?;
+        self.linear(&b.proj, a, Output::Residual)?;
+        self.linear(&b.fc1, a, Output::GeluIndex)?;
         if b.gelu.len() != 1 << HBITS {
             return Err(bad(format!(
                 "{}: {} table entries, not 2^{HBITS}",
@@ -267,7 +298,7 @@ impl IntModel {
             )));
         }
         fits(&b.gelu, false, a, &p("mlp.gelu"), "entry")?;
-        self.check_linear(&b.fc2, a, Output::Residual)?;
+        self.linear(&b.fc2, a, Output::Residual)?;
         Ok(())
     }
 }

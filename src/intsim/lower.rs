@@ -23,7 +23,7 @@ fn unsupported(what: String) -> Error {
 }
 
 /// `(s, z)` of a per-tensor uniform activation quantizer.
-fn per_tensor(q: &QuantizedModel, site: Site) -> Result<(f64, f64, u32)> {
+pub(super) fn per_tensor(q: &QuantizedModel, site: Site) -> Result<(f64, f64, u32)> {
     match q.activations.get(&site) {
         Some(ActQuantizer::Uniform(u)) if u.granularity() == Granularity::PerTensor => Ok((
             f64::from(u.scales()[0]),
@@ -45,7 +45,7 @@ fn per_tensor(q: &QuantizedModel, site: Site) -> Result<(f64, f64, u32)> {
 }
 
 /// A zero point that must be an integer (it is subtracted from codes at run time).
-fn integer_zero_point(z: f64, site: Site) -> Result<i32> {
+pub(super) fn integer_zero_point(z: f64, site: Site) -> Result<i32> {
     if z.fract() != 0.0 || z.abs() > 1e6 {
         return Err(unsupported(format!(
             "{} has the fractional zero point {z}; only LayerNorm outputs may",
@@ -61,7 +61,7 @@ fn integer_zero_point(z: f64, site: Site) -> Result<i32> {
 /// the integer model's rule ([`integer_weight`]: rows whose range does not hold 0 are widened);
 /// widened rows are added to `widened`.
 #[allow(clippy::too_many_arguments)]
-fn lower_linear(
+pub(super) fn lower_linear(
     q: &QuantizedModel,
     layer: WeightLayer,
     linear: &Linear,
@@ -112,7 +112,7 @@ fn lower_linear(
 }
 
 /// Requantization to the residual stream (`s32`, [`RESIDUAL_FRAC_BITS`] fraction bits).
-fn to_residual(s_in: f64, what: &str) -> Result<Requant> {
+pub(super) fn to_residual(s_in: f64, what: &str) -> Result<Requant> {
     let (m0, shift) = Requant::multiplier(s_in * f64::from(1u32 << RESIDUAL_FRAC_BITS), what)?;
     Ok(Requant {
         m0,
@@ -143,7 +143,7 @@ pub fn residual_fixed_sum(a: f32, b: f32) -> i32 {
     r.clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32
 }
 
-fn ln_params(
+pub(super) fn ln_params(
     ln: &LayerNorm,
     s_out: f64,
     z_out: f64,
@@ -193,28 +193,189 @@ pub fn av_fraction_bits(tokens: usize, abits: u32, acc_bits: u32) -> Result<u32>
     })
 }
 
+/// The accumulator width and the quantizer modes the integer datapath implements.
+pub(super) fn check_modes(q: &QuantizedModel, acc_bits: u32) -> Result<()> {
+    if !(8..=32).contains(&acc_bits) {
+        return Err(unsupported(format!(
+            "accumulator width {acc_bits} outside 8..=32"
+        )));
+    }
+    if q.config.post_ln == PostLnMode::ChannelWise {
+        return Err(unsupported(
+            "post-LayerNorm activations are quantized channel-wise (ablation mode); the \
+             integer datapath needs the reparameterized (or layer-wise) quantizer"
+                .into(),
+        ));
+    }
+    if q.config.post_softmax == PostSoftmaxMode::Log2 {
+        return Err(unsupported(
+            "post-Softmax quantizer is plain log2 (ablation mode); the integer datapath \
+             implements log-sqrt2 / its reparameterized form"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The float layers of one transformer block (ViT or Swin).
+pub(super) struct BlockParts<'a> {
+    pub norm1: &'a LayerNorm,
+    pub qkv: &'a Linear,
+    pub proj: &'a Linear,
+    pub norm2: &'a LayerNorm,
+    pub fc1: &'a Linear,
+    pub fc2: &'a Linear,
+    /// Whether the model scales q by `D_h^-1/2` before q's quantizer (Swin, timm's order, REFERENCE
+    /// section 5): the factor is then part of qkv's requantization of the q channels and not of
+    /// the softmax multiplier. A ViT scales after the product (`false`).
+    pub q_prescaled: bool,
+}
+
+/// Block `i` (global index) in integers: `a` the attention width (q, k, v each), `dh` the head
+/// width, `f_av` the U4 fraction bits.
+pub(super) fn lower_block(
+    q: &QuantizedModel,
+    i: usize,
+    blk: &BlockParts<'_>,
+    d: usize,
+    dh: usize,
+    f_av: u32,
+    widened: &mut Vec<Widened>,
+) -> Result<IntBlock> {
+    let abits = q.config.abits;
+    let (s_x, z_x, _) = per_tensor(q, Site::QkvInput(i))?;
+    let ln1 = ln_params(blk.norm1, s_x, z_x, abits, &format!("blocks.{i}.norm1"))?;
+    let (s_q, z_q, _) = per_tensor(q, Site::Query(i))?;
+    let (s_k, z_k, _) = per_tensor(q, Site::Key(i))?;
+    let (s_v, z_v, _) = per_tensor(q, Site::Value(i))?;
+    let zq = integer_zero_point(z_q, Site::Query(i))?;
+    // Keys and values become operands `code - z` (s{abits+1}): their ranges hold 0.
+    let (s_k, zk) = operand_quantizer(
+        s_k,
+        integer_zero_point(z_k, Site::Key(i))?,
+        abits,
+        Site::Key(i),
+        widened,
+    );
+    let (s_v, zv) = operand_quantizer(
+        s_v,
+        integer_zero_point(z_v, Site::Value(i))?,
+        abits,
+        Site::Value(i),
+        widened,
+    );
+    // The float model's D_h^-1/2 (binary32, as it multiplies q) where it scales q before the
+    // quantizer; else the softmax multiplier carries the exact 1 / sqrt(D_h).
+    let (q_factor, score_factor) = if blk.q_prescaled {
+        (f64::from((dh as f32).powf(-0.5)), 1.0)
+    } else {
+        (1.0, 1.0 / (dh as f64).sqrt())
+    };
+    let qkv_name = format!("blocks.{i}.attn.qkv");
+    let qkv = lower_linear(
+        q,
+        WeightLayer::Qkv(i),
+        blk.qkv,
+        s_x,
+        z_x,
+        abits,
+        &|n, s_in| {
+            let (s_o, z_o, f) = match n / d {
+                0 => (s_q, zq, q_factor),
+                1 => (s_k, zk, 1.0),
+                _ => (s_v, zv, 1.0),
+            };
+            Requant::to_codes(s_in * f / s_o, z_o, abits, &qkv_name)
+        },
+        widened,
+    )?;
+    let s_log = match q.activations.get(&Site::AttnProbs(i)) {
+        Some(ActQuantizer::Log(l)) => f64::from(l.scale()),
+        Some(ActQuantizer::Log2Reparam(r)) => f64::from(r.scale()),
+        _ => {
+            return Err(unsupported(format!(
+                "{} has no log-sqrt2 quantizer",
+                site_name(Site::AttnProbs(i))
+            )));
+        }
+    };
+    let softmax = SoftmaxParams::from_score_scale(
+        s_q * s_k * score_factor,
+        &format!("blocks.{i}.attn softmax"),
+    )?;
+    let logcode = LogCodeParams::from_scale(s_log, abits);
+    let (s_p, z_p, _) = per_tensor(q, Site::ProjInput(i))?;
+    let zp = integer_zero_point(z_p, Site::ProjInput(i))?;
+    let av_requant = Requant::to_codes(
+        s_log * s_v * 2f64.powi(-(f_av as i32)) / s_p,
+        zp,
+        abits,
+        &format!("blocks.{i}.attn A x V"),
+    )?;
+    let proj_name = format!("blocks.{i}.attn.proj");
+    let proj = lower_linear(
+        q,
+        WeightLayer::Proj(i),
+        blk.proj,
+        s_p,
+        f64::from(zp),
+        abits,
+        &|_, s| to_residual(s, &proj_name),
+        widened,
+    )?;
+    let (s_y, z_y, _) = per_tensor(q, Site::Fc1Input(i))?;
+    let ln2 = ln_params(blk.norm2, s_y, z_y, abits, &format!("blocks.{i}.norm2"))?;
+    let (s_g, z_g, _) = per_tensor(q, Site::Fc2Input(i))?;
+    let zg = integer_zero_point(z_g, Site::Fc2Input(i))?;
+    let s_h = h_scale(s_g, f64::from(zg), abits);
+    let fc1_name = format!("blocks.{i}.mlp.fc1");
+    let fc1 = lower_linear(
+        q,
+        WeightLayer::Fc1(i),
+        blk.fc1,
+        s_y,
+        z_y,
+        abits,
+        &|_, s| to_h(s, s_h, &fc1_name),
+        widened,
+    )?;
+    let gelu = gelu_table(s_h, s_g, f64::from(zg), abits);
+    let fc2_name = format!("blocks.{i}.mlp.fc2");
+    let fc2 = lower_linear(
+        q,
+        WeightLayer::Fc2(i),
+        blk.fc2,
+        s_g,
+        f64::from(zg),
+        abits,
+        &|_, s| to_residual(s, &fc2_name),
+        widened,
+    )?;
+    Ok(IntBlock {
+        ln1,
+        qkv,
+        q_zero: zq,
+        k_zero: zk,
+        v_zero: zv,
+        q_scale: s_q,
+        k_scale: s_k,
+        v_scale: s_v,
+        softmax,
+        logcode,
+        av_fraction_bits: f_av,
+        av_requant,
+        proj,
+        ln2,
+        fc1,
+        gelu,
+        fc2,
+    })
+}
+
 impl IntModel {
     /// Lowers `q` to integers, checking that every accumulator fits `acc_bits` (at most 32).
     pub fn lower(q: &QuantizedModel, acc_bits: u32) -> Result<IntModel> {
-        if !(8..=32).contains(&acc_bits) {
-            return Err(unsupported(format!(
-                "accumulator width {acc_bits} outside 8..=32"
-            )));
-        }
-        if q.config.post_ln == PostLnMode::ChannelWise {
-            return Err(unsupported(
-                "post-LayerNorm activations are quantized channel-wise (ablation mode); the \
-                 integer datapath needs the reparameterized (or layer-wise) quantizer"
-                    .into(),
-            ));
-        }
-        if q.config.post_softmax == PostSoftmaxMode::Log2 {
-            return Err(unsupported(
-                "post-Softmax quantizer is plain log2 (ablation mode); the integer datapath \
-                 implements log-sqrt2 / its reparameterized form"
-                    .into(),
-            ));
-        }
+        check_modes(q, acc_bits)?;
         let cfg = q.vit_config()?.clone();
         let vit = q.model.vit().ok_or_else(|| q.integer_unsupported())?;
         let abits = q.config.abits;
@@ -251,126 +412,16 @@ impl IntModel {
         let f_av = av_fraction_bits(t, abits, acc_bits)?;
         let mut blocks = Vec::with_capacity(cfg.depth);
         for (i, blk) in vit.blocks.iter().enumerate() {
-            let (s_x, z_x, _) = per_tensor(q, Site::QkvInput(i))?;
-            let ln1 = ln_params(&blk.norm1, s_x, z_x, abits, &format!("blocks.{i}.norm1"))?;
-            let (s_q, z_q, _) = per_tensor(q, Site::Query(i))?;
-            let (s_k, z_k, _) = per_tensor(q, Site::Key(i))?;
-            let (s_v, z_v, _) = per_tensor(q, Site::Value(i))?;
-            let zq = integer_zero_point(z_q, Site::Query(i))?;
-            // Keys and values become operands `code - z` (s{abits+1}): their ranges hold 0.
-            let (s_k, zk) = operand_quantizer(
-                s_k,
-                integer_zero_point(z_k, Site::Key(i))?,
-                abits,
-                Site::Key(i),
-                &mut widened,
-            );
-            let (s_v, zv) = operand_quantizer(
-                s_v,
-                integer_zero_point(z_v, Site::Value(i))?,
-                abits,
-                Site::Value(i),
-                &mut widened,
-            );
-            let qkv_name = format!("blocks.{i}.attn.qkv");
-            let qkv = lower_linear(
-                q,
-                WeightLayer::Qkv(i),
-                &blk.qkv,
-                s_x,
-                z_x,
-                abits,
-                &|n, s_in| {
-                    let (s_o, z_o) = match n / d {
-                        0 => (s_q, zq),
-                        1 => (s_k, zk),
-                        _ => (s_v, zv),
-                    };
-                    Requant::to_codes(s_in / s_o, z_o, abits, &qkv_name)
-                },
-                &mut widened,
-            )?;
-            let s_log = match q.activations.get(&Site::AttnProbs(i)) {
-                Some(ActQuantizer::Log(l)) => f64::from(l.scale()),
-                Some(ActQuantizer::Log2Reparam(r)) => f64::from(r.scale()),
-                _ => {
-                    return Err(unsupported(format!(
-                        "{} has no log-sqrt2 quantizer",
-                        site_name(Site::AttnProbs(i))
-                    )));
-                }
+            let parts = BlockParts {
+                norm1: &blk.norm1,
+                qkv: &blk.qkv,
+                proj: &blk.proj,
+                norm2: &blk.norm2,
+                fc1: &blk.fc1,
+                fc2: &blk.fc2,
+                q_prescaled: false,
             };
-            let softmax = SoftmaxParams::from_score_scale(
-                s_q * s_k / (dh as f64).sqrt(),
-                &format!("blocks.{i}.attn softmax"),
-            )?;
-            let logcode = LogCodeParams::from_scale(s_log, abits);
-            let (s_p, z_p, _) = per_tensor(q, Site::ProjInput(i))?;
-            let zp = integer_zero_point(z_p, Site::ProjInput(i))?;
-            let av_requant = Requant::to_codes(
-                s_log * s_v * 2f64.powi(-(f_av as i32)) / s_p,
-                zp,
-                abits,
-                &format!("blocks.{i}.attn A x V"),
-            )?;
-            let proj_name = format!("blocks.{i}.attn.proj");
-            let proj = lower_linear(
-                q,
-                WeightLayer::Proj(i),
-                &blk.proj,
-                s_p,
-                f64::from(zp),
-                abits,
-                &|_, s| to_residual(s, &proj_name),
-                &mut widened,
-            )?;
-            let (s_y, z_y, _) = per_tensor(q, Site::Fc1Input(i))?;
-            let ln2 = ln_params(&blk.norm2, s_y, z_y, abits, &format!("blocks.{i}.norm2"))?;
-            let (s_g, z_g, _) = per_tensor(q, Site::Fc2Input(i))?;
-            let zg = integer_zero_point(z_g, Site::Fc2Input(i))?;
-            let s_h = h_scale(s_g, f64::from(zg), abits);
-            let fc1_name = format!("blocks.{i}.mlp.fc1");
-            let fc1 = lower_linear(
-                q,
-                WeightLayer::Fc1(i),
-                &blk.fc1,
-                s_y,
-                z_y,
-                abits,
-                &|_, s| to_h(s, s_h, &fc1_name),
-                &mut widened,
-            )?;
-            let gelu = gelu_table(s_h, s_g, f64::from(zg), abits);
-            let fc2_name = format!("blocks.{i}.mlp.fc2");
-            let fc2 = lower_linear(
-                q,
-                WeightLayer::Fc2(i),
-                &blk.fc2,
-                s_g,
-                f64::from(zg),
-                abits,
-                &|_, s| to_residual(s, &fc2_name),
-                &mut widened,
-            )?;
-            blocks.push(IntBlock {
-                ln1,
-                qkv,
-                q_zero: zq,
-                k_zero: zk,
-                v_zero: zv,
-                q_scale: s_q,
-                k_scale: s_k,
-                v_scale: s_v,
-                softmax,
-                logcode,
-                av_fraction_bits: f_av,
-                av_requant,
-                proj,
-                ln2,
-                fc1,
-                gelu,
-                fc2,
-            });
+            blocks.push(lower_block(q, i, &parts, d, dh, f_av, &mut widened)?);
         }
 
         let mut heads = Vec::new();

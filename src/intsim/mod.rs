@@ -9,8 +9,13 @@ pub mod kernel;
 pub mod linear;
 pub mod lower;
 pub mod model;
+pub mod net;
+pub mod swin;
+pub mod swin_forward;
 
 pub use forward::{Capture, CaptureAll, IntTensor, NoCapture};
 pub use kernel::Kernel;
 pub use linear::{IntLinear, signed_bits};
 pub use model::{AccRequirement, IntBlock, IntModel, RESIDUAL_FRAC_BITS, Widened};
+pub use net::IntNet;
+pub use swin::{IntMerge, IntSwin, IntSwinBlock};

@@ -229,7 +229,7 @@ impl QuantizedModel {
     /// The ViT/DeiT architecture, which the integer model, golden vectors and RTL need.
     ///
     /// # Errors
-    /// [`Error::Unsupported`] for a Swin model: its integer model is not implemented yet.
+    /// [`Error::Unsupported`] for a Swin model (its integer model is `intsim::IntSwin`).
     pub fn vit_config(&self) -> Result<&VitConfig> {
         self.model
             .config()
@@ -241,13 +241,13 @@ impl QuantizedModel {
         Error::Unsupported {
             source_name: self.model.source.display().to_string(),
             what: format!(
-                "the integer model of a {} network (eval --integer, golden, gen --model, verify, \
-                 perf)",
+                "the ViT/DeiT integer model of a {} network (gen --model, perf, report's integer \
+                 sections)",
                 self.model.net.family()
             ),
             hint: Some(
-                "Swin's integer simulator is not implemented yet; its float and fake-quant \
-                 forwards are (eval, predict, quantize, ablate)"
+                "these are not implemented yet for Swin; its float and fake-quant forwards (eval, \
+                 predict, quantize, ablate) and its integer simulator (eval --integer) are"
                     .into(),
             ),
         }

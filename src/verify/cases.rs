@@ -43,7 +43,7 @@ pub struct Case {
 
 /// The requantization `y = acc` (`m0 = 2^30`, shift 30, zero point 0: `(acc 2^30 + 2^29) >> 30`
 /// is `acc` for every integer) clamped to the design's signed output lanes.
-fn identity_requant(rtl: &RtlInfo) -> Option<[(&'static str, String); 5]> {
+pub(super) fn identity_requant(rtl: &RtlInfo) -> Option<[(&'static str, String); 5]> {
     if !rtl.out_signed {
         return None;
     }
@@ -58,7 +58,7 @@ fn identity_requant(rtl: &RtlInfo) -> Option<[(&'static str, String); 5]> {
 }
 
 /// The shape of tensor `name`, which must have rank `N` (`what` names the axes in the error).
-fn dims<const N: usize>(g: &GoldenDir, name: &str, what: &str) -> Result<[usize; N]> {
+pub(super) fn dims<const N: usize>(g: &GoldenDir, name: &str, what: &str) -> Result<[usize; N]> {
     let shape = &g
         .manifest
         .entry(name)
@@ -74,7 +74,7 @@ fn dims<const N: usize>(g: &GoldenDir, name: &str, what: &str) -> Result<[usize;
 }
 
 /// A linear layer: parameters `P.*`, activations `A.input` / `A.output`.
-fn linear(g: &GoldenDir, p: &str, a: &str) -> Result<Case> {
+pub(super) fn linear(g: &GoldenDir, p: &str, a: &str) -> Result<Case> {
     let input = dims::<2>(g, &format!("{a}.input"), "[rows, in]")?;
     let w = dims::<2>(g, &format!("{p}.w"), "[in, out]")?;
     let mut args = vec![
@@ -114,7 +114,7 @@ fn av_requant_case(g: &GoldenDir, attn: &str) -> Result<Case> {
 }
 
 /// `out = sat32(x + y)`.
-fn residual_case(g: &GoldenDir, x: &str, y: &str, out: &str) -> Result<Case> {
+pub(super) fn residual_case(g: &GoldenDir, x: &str, y: &str, out: &str) -> Result<Case> {
     let o = dims::<2>(g, out, "[tokens, channels]")?;
     Ok(Case {
         name: format!("{out} (residual add)"),
@@ -126,7 +126,7 @@ fn residual_case(g: &GoldenDir, x: &str, y: &str, out: &str) -> Result<Case> {
 }
 
 /// LayerNorm `norm` (its constants `norm.*`) of the residual rows `x` to the codes `out`.
-fn layernorm_case(g: &GoldenDir, norm: &str, x: &str, out: &str) -> Result<Case> {
+pub(super) fn layernorm_case(g: &GoldenDir, norm: &str, x: &str, out: &str) -> Result<Case> {
     let gd = dims::<1>(g, &format!("{norm}.g"), "[channels]")?;
     let o = &g
         .manifest
@@ -167,7 +167,7 @@ fn random_layernorm_case(g: &GoldenDir, dir: &str, what: &str) -> Result<Case> {
 }
 
 /// fc1's indices through block `blk`'s GELU table.
-fn gelu_case(g: &GoldenDir, blk: &str) -> Result<Case> {
+pub(super) fn gelu_case(g: &GoldenDir, blk: &str) -> Result<Case> {
     let o = dims::<2>(g, &format!("{blk}.mlp.fc2.input"), "[tokens, hidden]")?;
     Ok(Case {
         name: format!("{blk}.mlp.fc2.input (GELU table)"),
@@ -541,6 +541,11 @@ pub fn cases_for(
             if g.manifest.entry("head_dist.w").is_some() {
                 cases.push(linear(g, "head_dist", "head_dist")?);
             }
+        }
+        "swin" => {
+            let (c, s) = super::swin_cases::swin_cases(g, rtl, blocks)?;
+            cases.extend(c);
+            skipped.extend(s);
         }
         "unit" => {
             return Err(Error::Dataset {

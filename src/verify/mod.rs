@@ -16,6 +16,7 @@ pub mod design;
 pub mod report;
 pub mod run;
 pub mod sources;
+pub mod swin_cases;
 pub mod vit;
 
 pub use build::{
