@@ -285,7 +285,7 @@ impl ImageBuilder {
                 out.cols
             )));
         }
-        if x.elem_bytes != 4 || out.elem_bytes != 1 || x.row_bytes % (c_ * 4) != 0 {
+        if x.elem_bytes != 4 || out.elem_bytes != 1 || !x.row_bytes.is_multiple_of(c_ * 4) {
             return Err(bad("LayerNorm regions: s32 rows in, code rows out".into()));
         }
         let mut prm = vec![0u8; dim * LN_PRM_BYTES as usize];

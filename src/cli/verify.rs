@@ -89,13 +89,15 @@ fn end_to_end(args: &VerifyArgs) -> Result<()> {
                 ),
             };
             outln!(
-                "{} seed {seed}: {} tensors, {} elements compared, {what}; {} commands, {} cycles \
-                 ({:.1} s)",
+                "{} seed {seed}: {} tensors, {} elements compared, {what}; {} commands, {} cycles, \
+                 {:.2} MB read, {:.2} MB written ({:.1} s)",
                 g.display(),
                 r.tensors,
                 r.compared,
                 r.commands,
                 r.cycles,
+                r.read_words as f64 * 8e-6,
+                r.write_words as f64 * 8e-6,
                 t.elapsed().as_secs_f64()
             )?;
             if r.mismatch.is_some() && failed.is_none() {

@@ -62,6 +62,9 @@ pub struct Outcome {
     /// Cycles from start to done (the engine's CYCLES register).
     pub cycles: u64,
     pub commands: u32,
+    /// 8-byte words the engine read and wrote (AXI data beats).
+    pub read_words: u64,
+    pub write_words: u64,
 }
 
 fn ints(g: &GoldenDir, name: &str) -> Result<Vec<i64>> {
@@ -394,6 +397,8 @@ pub fn run(o: &EndToEnd, d: &Design) -> Result<Outcome> {
         mismatch,
         cycles: field("cycles").unwrap_or(0),
         commands: field("commands").unwrap_or(0) as u32,
+        read_words: field("read-words").unwrap_or(0),
+        write_words: field("write-words").unwrap_or(0),
         summary,
     })
 }
