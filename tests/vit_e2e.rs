@@ -63,6 +63,7 @@ fn end_to_end_w8a8_and_w4a4_images_are_bit_exact() {
         "--golden",
         g4.to_str().unwrap(),
         "--end-to-end",
+        "--irq",
         "--seeds",
         "3",
         "--build",
@@ -110,6 +111,7 @@ fn a_corrupted_golden_tensor_is_the_first_mismatch() {
             build: root.join("build"),
             seed: 5,
             stall: 50,
+            irq: false,
         },
         &design,
     )

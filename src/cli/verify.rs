@@ -59,6 +59,9 @@ pub struct VerifyArgs {
     /// docs/accelerator.md for what is lowered so far
     #[arg(long)]
     pub end_to_end: bool,
+    /// With --end-to-end: the driver waits for the interrupt instead of polling STATUS
+    #[arg(long, requires = "end_to_end")]
+    pub irq: bool,
 }
 
 fn end_to_end(args: &VerifyArgs) -> Result<()> {
@@ -78,6 +81,7 @@ fn end_to_end(args: &VerifyArgs) -> Result<()> {
                 build: build.clone(),
                 seed,
                 stall: args.stall,
+                irq: args.irq,
             };
             let t = std::time::Instant::now();
             let r = run(&o, &design)?;

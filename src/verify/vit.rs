@@ -344,6 +344,8 @@ pub struct EndToEnd {
     pub build: PathBuf,
     pub seed: u64,
     pub stall: u32,
+    /// Wait for the interrupt (else the driver polls STATUS).
+    pub irq: bool,
 }
 
 /// Builds the engine's harness, runs the plan of `o.golden` on it and compares.
@@ -369,6 +371,7 @@ pub fn run(o: &EndToEnd, d: &Design) -> Result<Outcome> {
         .arg(format!("+dump={}", dump.display()))
         .arg(format!("+seed={}", o.seed))
         .arg(format!("+stall={}", o.stall))
+        .arg(format!("+irq={}", u8::from(o.irq)))
         .arg(format!("+verilator+seed+{}", o.seed))
         .output()
         .map_err(|e| Error::Tool {
