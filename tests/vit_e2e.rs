@@ -182,3 +182,33 @@ fn repq_vit_lints_clean_where_it_is_generated() {
         "only {linted} configurations generate repq_vit"
     );
 }
+
+#[test]
+fn program_pe_writes_the_image_verify_runs() {
+    // The accel image `repq-hw program --pe 8x8` lowers from the model is byte for byte the one
+    // `verify --end-to-end` builds from a golden directory of the same model (any image: the
+    // input codes are the driver's to write).
+    let root = scratch("vit-program");
+    let out = root.join("program");
+    let o = repq(&["program", "--pe", "8x8", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let g = root.join("golden");
+    golden(&g, &["--index", "5"]);
+    let design = vit_config(8, 8, 8).validate().unwrap();
+    let gd = repq_hw::golden::GoldenDir::open(&g).unwrap();
+    let plan = vit::plan(&gd, &design).unwrap();
+    let bin = std::fs::read(out.join("accel.bin")).unwrap();
+    assert_eq!(bin.len(), plan.image.bytes.len());
+    assert!(
+        bin == plan.image.bytes,
+        "accel.bin differs from the golden directory's image"
+    );
+    let steps = std::fs::read_to_string(out.join("accel.txt")).unwrap();
+    assert!(
+        steps.contains("blocks.5.attn") && steps.contains(" head\n"),
+        "{steps}"
+    );
+    for f in ["repq_driver.h", "repq_driver.c", "program.bin"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+}

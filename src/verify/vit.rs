@@ -14,7 +14,8 @@ use std::process::Command;
 use crate::accel::{AccelImage, AttnConsts, ImageBuilder, LinearOut, Region};
 use crate::arith::Requant;
 use crate::error::{Error, Result};
-use crate::golden::GoldenDir;
+use crate::golden::manifest::ModelInfo;
+use crate::golden::{GoldenDir, GoldenFile};
 use crate::rtl::Design;
 use crate::rtl::streams::MatmulJob;
 
@@ -67,22 +68,77 @@ pub struct Outcome {
     pub write_words: u64,
 }
 
-fn ints(g: &GoldenDir, name: &str) -> Result<Vec<i64>> {
-    Ok(g.tensor(name)?.into_iter().map(|v| v as i64).collect())
+/// Where the plan reads the model's tensors (names and layouts of docs/golden-vectors.md): a
+/// golden directory, or the same files exported in memory ([`Exported`]).
+pub trait Tensors {
+    /// The elements of tensor `name`, row-major.
+    fn values(&self, name: &str) -> Result<Vec<i128>>;
+    /// The shape of tensor `name`.
+    fn shape(&self, name: &str) -> Result<Vec<usize>>;
+    /// The `[model]` table (architecture, widths).
+    fn model(&self) -> Result<&ModelInfo>;
 }
 
-fn shape(g: &GoldenDir, name: &str) -> Result<Vec<usize>> {
-    g.manifest
-        .entry(name)
-        .map(|e| e.shape.clone())
-        .ok_or_else(|| Error::Dataset {
-            path: g.root.clone(),
-            reason: format!("golden manifest has no tensor `{name}`"),
+impl Tensors for GoldenDir {
+    fn values(&self, name: &str) -> Result<Vec<i128>> {
+        self.tensor(name)
+    }
+    fn shape(&self, name: &str) -> Result<Vec<usize>> {
+        self.manifest
+            .entry(name)
+            .map(|e| e.shape.clone())
+            .ok_or_else(|| Error::Dataset {
+                path: self.root.clone(),
+                reason: format!("golden manifest has no tensor `{name}`"),
+            })
+    }
+    fn model(&self) -> Result<&ModelInfo> {
+        self.manifest.model.as_ref().ok_or_else(|| Error::Dataset {
+            path: self.root.clone(),
+            reason: "--end-to-end needs model-mode golden vectors (repq-hw golden without \
+                     --random)"
+                .into(),
         })
+    }
+}
+
+/// Golden files of one image in memory (`golden::export::export_image`) with their model table.
+pub struct Exported {
+    pub files: Vec<GoldenFile>,
+    pub model: ModelInfo,
+}
+
+impl Exported {
+    fn file(&self, name: &str) -> Result<&GoldenFile> {
+        self.files
+            .iter()
+            .find(|f| f.entry.name == name)
+            .ok_or_else(|| Error::Invalid(format!("accel image: the model has no tensor `{name}`")))
+    }
+}
+
+impl Tensors for Exported {
+    fn values(&self, name: &str) -> Result<Vec<i128>> {
+        Ok(self.file(name)?.data.clone())
+    }
+    fn shape(&self, name: &str) -> Result<Vec<usize>> {
+        Ok(self.file(name)?.entry.shape.clone())
+    }
+    fn model(&self) -> Result<&ModelInfo> {
+        Ok(&self.model)
+    }
+}
+
+fn ints(g: &dyn Tensors, name: &str) -> Result<Vec<i64>> {
+    Ok(g.values(name)?.into_iter().map(|v| v as i64).collect())
+}
+
+fn shape(g: &dyn Tensors, name: &str) -> Result<Vec<usize>> {
+    g.shape(name)
 }
 
 /// The matmul job of linear layer `p` on golden input `input` (`[M, K]` codes).
-fn job(g: &GoldenDir, p: &str, input: &str) -> Result<MatmulJob> {
+fn job(g: &dyn Tensors, p: &str, input: &str) -> Result<MatmulJob> {
     let ws = shape(g, &format!("{p}.w"))?;
     let is = shape(g, input)?;
     let (k, n) = (ws[0], ws[1]);
@@ -120,7 +176,7 @@ fn job(g: &GoldenDir, p: &str, input: &str) -> Result<MatmulJob> {
 /// Compares `region` with the whole golden tensor `tensor` after the run.
 fn add_check(
     checks: &mut Vec<Check>,
-    g: &GoldenDir,
+    g: &dyn Tensors,
     layer: &str,
     tensor: &str,
     region: Region,
@@ -135,12 +191,8 @@ fn add_check(
 }
 
 /// Lowers the golden directory's model, every block, for design `d`.
-pub fn plan(g: &GoldenDir, d: &Design) -> Result<Plan> {
-    let info = g.manifest.model.as_ref().ok_or_else(|| Error::Dataset {
-        path: g.root.clone(),
-        reason: "--end-to-end needs model-mode golden vectors (repq-hw golden without --random)"
-            .into(),
-    })?;
+pub fn plan(g: &dyn Tensors, d: &Design) -> Result<Plan> {
+    let info = g.model()?;
     let (r_, c_) = (d.rows as usize, d.cols as usize);
     let mut b = ImageBuilder::new(d)?;
     let mut checks = Vec::new();
@@ -189,7 +241,7 @@ pub fn plan(g: &GoldenDir, d: &Design) -> Result<Plan> {
     let norm = |b: &mut ImageBuilder, name: &str, x: &Region| -> Result<Region> {
         let out = b.region(x.rows, x.cols, 1, pad);
         let one = |f: &str| -> Result<i64> { Ok(ints(g, &format!("{name}.{f}"))?[0]) };
-        let eps = g.tensor(&format!("{name}.eps_q"))?[0] as u64;
+        let eps = g.values(&format!("{name}.eps_q"))?[0] as u64;
         b.layer_norm(
             x,
             eps,
