@@ -37,6 +37,9 @@ pub struct ProgramArgs {
     pub out: PathBuf,
 }
 
+/// Files to write: (name, contents).
+type Files = Vec<(&'static str, Vec<u8>)>;
+
 /// The accel image of `int` for `repq-hw gen --pe RxC` at the model's widths and accumulator
 /// bits: files (name, bytes) and a summary line.
 fn accel_files(
@@ -44,7 +47,7 @@ fn accel_files(
     int: &IntModel,
     pe: crate::rtl::PeShape,
     source: &str,
-) -> Result<(Vec<(&'static str, Vec<u8>)>, String)> {
+) -> Result<(Files, String)> {
     let mut c = crate::rtl::GenConfig::new(pe);
     c.wbits = int.wbits;
     c.abits = int.abits;
