@@ -112,6 +112,7 @@ fn a_corrupted_golden_tensor_is_the_first_mismatch() {
             seed: 5,
             stall: 50,
             irq: false,
+            stop: None,
         },
         &design,
     )
@@ -211,4 +212,56 @@ fn program_pe_writes_the_image_verify_runs() {
     for f in ["repq_driver.h", "repq_driver.c", "program.bin"] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
+}
+
+#[test]
+fn stop_after_ends_the_run_at_a_step() {
+    if !have("verilator") {
+        return;
+    }
+    let root = scratch("vit-e2e-stop");
+    let rtl = root.join("rtl-8x8");
+    let design = design_8x8(&rtl);
+    let g = root.join("golden");
+    golden(&g, &["--index", "6"]);
+    let gd = repq_hw::golden::GoldenDir::open(&g).unwrap();
+    let steps = vit::plan(&gd, &design).unwrap().image.steps;
+    let (_, at) = steps
+        .iter()
+        .find(|(name, _)| name == "blocks.0.attn.qkv")
+        .cloned()
+        .unwrap();
+    let o = vit::run(
+        &vit::EndToEnd {
+            rtl,
+            golden: g,
+            build: root.join("build"),
+            seed: 2,
+            stall: 30,
+            irq: false,
+            stop: Some(at),
+        },
+        &design,
+    )
+    .unwrap();
+    assert_eq!(
+        o.status & 0xf,
+        0xa,
+        "STATUS {:08x}: done and stopped",
+        o.status
+    );
+    assert_eq!(o.commands, at + 1);
+    // embed, norm1 and qkv are in memory; the attention's logits are not (the first check
+    // after the stop finds its region still zero).
+    let reached = o
+        .checks
+        .iter()
+        .position(|c| c.layer == "blocks.0.attn")
+        .unwrap();
+    assert_eq!(reached, 3);
+    let (n, m) = vit::compare(&o.checks[..reached], &o.memory);
+    assert!(m.is_none(), "{m:?}");
+    assert_eq!(n, 50 * 96 + 50 * 96 + 50 * 288);
+    let m = o.mismatch.expect("the run stopped before the attention");
+    assert_eq!((m.layer.as_str(), m.actual), ("blocks.0.attn", 0));
 }

@@ -82,6 +82,7 @@ fn end_to_end(args: &VerifyArgs) -> Result<()> {
                 seed,
                 stall: args.stall,
                 irq: args.irq,
+                stop: None,
             };
             let t = std::time::Instant::now();
             let r = run(&o, &design)?;

@@ -66,6 +66,11 @@ pub struct Outcome {
     /// 8-byte words the engine read and wrote (AXI data beats).
     pub read_words: u64,
     pub write_words: u64,
+    /// The STATUS register after the run (bit 3: stopped by `STOP_AFTER`).
+    pub status: u32,
+    /// The memory after the run, and the plan's checks (to compare a part of them).
+    pub memory: Vec<u8>,
+    pub checks: Vec<Check>,
 }
 
 /// Where the plan reads the model's tensors (names and layouts of docs/golden-vectors.md): a
@@ -398,6 +403,9 @@ pub struct EndToEnd {
     pub stall: u32,
     /// Wait for the interrupt (else the driver polls STATUS).
     pub irq: bool,
+    /// `STOP_AFTER`: end the run at the first `SYNC` at or after this command (a step's last
+    /// command, [`AccelImage::steps`]); the comparison then reports the first tensor not reached.
+    pub stop: Option<u32>,
 }
 
 /// Builds the engine's harness, runs the plan of `o.golden` on it and compares.
@@ -424,6 +432,7 @@ pub fn run(o: &EndToEnd, d: &Design) -> Result<Outcome> {
         .arg(format!("+seed={}", o.seed))
         .arg(format!("+stall={}", o.stall))
         .arg(format!("+irq={}", u8::from(o.irq)))
+        .arg(format!("+stop={}", o.stop.unwrap_or(u32::MAX)))
         .arg(format!("+verilator+seed+{}", o.seed))
         .output()
         .map_err(|e| Error::Tool {
@@ -454,6 +463,14 @@ pub fn run(o: &EndToEnd, d: &Design) -> Result<Outcome> {
         commands: field("commands").unwrap_or(0) as u32,
         read_words: field("read-words").unwrap_or(0),
         write_words: field("write-words").unwrap_or(0),
+        status: summary
+            .split_whitespace()
+            .skip_while(|w| *w != "status")
+            .nth(1)
+            .and_then(|v| u32::from_str_radix(v, 16).ok())
+            .unwrap_or(0),
+        memory: mem,
+        checks: p.checks,
         summary,
     })
 }
