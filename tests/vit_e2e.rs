@@ -153,8 +153,8 @@ fn repq_vit_lints_clean_where_it_is_generated() {
     let vit = [
         vit_config(8, 8, 8),
         vit_config(16, 16, 8),
-        vit_config(16, 16, 4),
-        vit_config(8, 16, 6),
+        vit_config(8, 16, 8),
+        vit_config(32, 8, 8),
     ];
     for c in configs().into_iter().chain(vit) {
         let d = c.validate().unwrap();

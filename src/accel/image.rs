@@ -105,9 +105,11 @@ impl ImageBuilder {
     pub fn new(d: &Design) -> Result<ImageBuilder> {
         let v = VitParams::new(d).ok_or_else(|| {
             bad(format!(
-                "the end-to-end engine needs rows and columns that are powers of two >= 8 and \
-                 32-bit output lanes; this design is {}x{} with {}-bit lanes",
-                d.rows, d.cols, d.obits
+                "the end-to-end engine needs rows and columns that are powers of two >= 8, \
+                 32-bit output lanes and 8-bit activation lanes (the input codes are 8-bit); \
+                 this design is {}x{} with {}-bit output and {}-bit activation lanes: generate \
+                 it with `repq-hw gen --pe RxC` (W8A8 runs W4A4 and W6A6 models too)",
+                d.rows, d.cols, d.obits, d.abits
             ))
         })?;
         Ok(ImageBuilder {

@@ -178,6 +178,11 @@ fn job(g: &dyn Tensors, p: &str, input: &str) -> Result<MatmulJob> {
     })
 }
 
+/// `r` with the layer it lowers named in its error.
+fn named(layer: &str, r: Result<()>) -> Result<()> {
+    r.map_err(|e| Error::Invalid(format!("{layer}: {e}")))
+}
+
 /// Compares `region` with the whole golden tensor `tensor` after the run.
 fn add_check(
     checks: &mut Vec<Check>,
@@ -230,7 +235,10 @@ pub fn plan(g: &dyn Tensors, d: &Design) -> Result<Plan> {
         rows: pj.m,
         ..x
     };
-    b.linear(&pj, &patches, LinearOut::Residual(x_patches))?;
+    named(
+        "patch_embed",
+        b.linear(&pj, &patches, LinearOut::Residual(x_patches)),
+    )?;
     b.step("patch_embed");
 
     let pad = r_.max(c_);
@@ -272,7 +280,7 @@ pub fn plan(g: &dyn Tensors, d: &Design) -> Result<Plan> {
         let l = format!("{blk}.attn.qkv");
         let j = job(g, &l, &format!("{l}.input"))?;
         let qkv = b.region_rows(j.m, j.m.next_multiple_of(c_), j.n, 1, pad);
-        b.linear(&j, &n1, LinearOut::Codes(qkv))?;
+        named(&l, b.linear(&j, &n1, LinearOut::Codes(qkv)))?;
         b.step(&l);
         add_check(&mut checks, g, &l, &format!("{l}.output"), qkv)?;
         // attention: every head on the engine
@@ -299,7 +307,10 @@ pub fn plan(g: &dyn Tensors, d: &Design) -> Result<Plan> {
         };
         let scratch = b.attn_scratch(t);
         let attn = b.region(t, dim, 1, pad);
-        b.attention(&qkv, info.num_heads, &consts, &scratch, &attn)?;
+        named(
+            &a,
+            b.attention(&qkv, info.num_heads, &consts, &scratch, &attn),
+        )?;
         b.step(&a);
         let last = info.num_heads - 1;
         for (tensor, region) in [("logits", scratch.logits), ("codes", scratch.codes)] {
@@ -315,7 +326,7 @@ pub fn plan(g: &dyn Tensors, d: &Design) -> Result<Plan> {
         add_check(&mut checks, g, &a, &format!("{a}.proj.input"), attn)?;
         let l = format!("{blk}.attn.proj");
         let j = job(g, &l, &format!("{l}.input"))?;
-        b.linear(&j, &attn, LinearOut::Residual(x))?;
+        named(&l, b.linear(&j, &attn, LinearOut::Residual(x)))?;
         b.step(&l);
         let s = snapshot(&mut b, &x)?;
         add_check(&mut checks, g, &l, &format!("{blk}.residual1"), s)?;
@@ -331,20 +342,23 @@ pub fn plan(g: &dyn Tensors, d: &Design) -> Result<Plan> {
         let j = job(g, &l, &format!("{l}.input"))?;
         let h = b.region(j.m, j.n, 1, pad);
         let (table, beats) = b.gelu_table(&ints(g, &format!("{blk}.mlp.gelu_steps"))?)?;
-        b.linear(
-            &j,
-            &n2,
-            LinearOut::Gelu {
-                out: h,
-                table,
-                beats,
-            },
+        named(
+            &l,
+            b.linear(
+                &j,
+                &n2,
+                LinearOut::Gelu {
+                    out: h,
+                    table,
+                    beats,
+                },
+            ),
         )?;
         b.step(&l);
         add_check(&mut checks, g, &l, &format!("{blk}.mlp.fc2.input"), h)?;
         let l = format!("{blk}.mlp.fc2");
         let j = job(g, &l, &format!("{l}.input"))?;
-        b.linear(&j, &h, LinearOut::Residual(x))?;
+        named(&l, b.linear(&j, &h, LinearOut::Residual(x)))?;
         b.step(&l);
         let s = snapshot(&mut b, &x)?;
         add_check(&mut checks, g, &l, &format!("{blk}.residual2"), s)?;
@@ -356,7 +370,7 @@ pub fn plan(g: &dyn Tensors, d: &Design) -> Result<Plan> {
     let j = job(g, "head", "head.input")?;
     let out = b.region(j.m, j.n, 4, c_);
     b.logits = [out.addr, j.n as u32];
-    b.linear(&j, &hn, LinearOut::Values(out))?;
+    named("head", b.linear(&j, &hn, LinearOut::Values(out)))?;
     b.step("head");
     add_check(&mut checks, g, "head", "logits", out)?;
     let input = ints(g, "input")?.into_iter().map(|v| v as u8).collect();
