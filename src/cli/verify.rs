@@ -105,6 +105,16 @@ fn end_to_end(args: &VerifyArgs) -> Result<()> {
                 r.write_words as f64 * 8e-6,
                 t.elapsed().as_secs_f64()
             )?;
+            if let Some(c) = r.checks.iter().find(|c| c.tensor == "logits") {
+                let got: Vec<String> = (0..c.region.cols)
+                    .map(|j| c.region.get(&r.memory, 0, j).to_string())
+                    .collect();
+                let state = match &r.mismatch {
+                    None => "bit-exact",
+                    Some(_) => "see the mismatch above",
+                };
+                outln!("  logits from the engine: [{}] ({state})", got.join(", "))?;
+            }
             if r.mismatch.is_some() && failed.is_none() {
                 failed = Some(what);
             }
