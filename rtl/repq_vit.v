@@ -197,7 +197,7 @@ module repq_vit #(
     wire [31:0] c_s2 = cmd_q[223:192];
     wire [31:0] c_w2 = cmd_q[95:64];
     wire [31:0] c_w3 = cmd_q[127:96];
-    wire [31:0] c_w7 = cmd_q[255:224];
+    wire        c_w_hi_unused = |{c_w2[31:16], c_w3[31:16]};   // sizes are at most 16 bits
     wire [7:0]  c_reserved_unused = cmd_q[31:24];
 
     // ------------------------------------------------------------------ read channel
@@ -324,8 +324,7 @@ module repq_vit #(
     reg  [2:0] wsrc_q;
     reg        web4_q;       // EB = 4 (else 1)
     wire       wr_ready;
-    reg        wr_valid;
-    reg  [C*32-1:0] wr_lanes;
+    wire       wr_valid;
 
     wire              res_inc_valid = top_out_valid & wr_busy & (wsrc_q == SRC_RES);
     wire              res_inc_ready;
@@ -377,46 +376,8 @@ module repq_vit #(
     // Attention (repq_vit_attn): constants from JOB units 2 and 3, softmax JOB unit 4
     // (row length word 1, rows word 2), A x V requantization JOB unit 5 (tokens, head width,
     // heads in words 1-3); read ports 8-12, write sources 5 (codes) and 6 (proj input codes).
-    reg  [31:0] att_zq_q;
-    reg  [31:0] att_zk_q;
-    reg  [31:0] att_zv_q;
-    reg  [31:0] att_smm0_q;
-    reg  [31:0] att_misc_q;        // sm shift [5:0], f [12:8], beats per key [23:16]
-    reg  [31:0] att_tokens_q;
-    reg  [31:0] att_maxcode_q;
-    reg  [31:0] att_cint_q;
-    reg  [31:0] att_t1_q;
-    reg  [31:0] att_t0_q;
-    reg  [31:0] att_tm1_q;
-    reg  [31:0] att_avm0_q;
-    reg  [31:0] att_avmisc_q;      // av shift [5:0], lo [15:8], hi [23:16]
-    reg  [31:0] att_avzp_q;
     wire cfg_a = (state_q == S_EXEC) & (c_op == OP_JOB) & ~c_port_hi & (c_port == U_ATT_A);
     wire cfg_b = (state_q == S_EXEC) & (c_op == OP_JOB) & ~c_port_hi & (c_port == U_ATT_B);
-    always @(posedge clk) begin
-        if (cfg_a) begin
-            att_zq_q <= c_base;
-            att_zk_q <= c_w2;
-            att_zv_q <= c_w3;
-            att_smm0_q <= c_s0;
-            att_misc_q <= c_s1;
-            att_tokens_q <= c_s2;
-            att_maxcode_q <= c_w7;
-        end
-        if (cfg_b) begin
-            att_cint_q <= c_base;
-            att_t1_q <= c_w2;
-            att_t0_q <= c_w3;
-            att_tm1_q <= c_s0;
-            att_avm0_q <= c_s1;
-            att_avmisc_q <= c_s2;
-            att_avzp_q <= c_w7;
-        end
-    end
-    wire att_cfg_unused = |{att_maxcode_q[31:ABITS], att_smm0_q[31], att_misc_q[31:24], att_misc_q[15:13],
-                            att_misc_q[7:6], att_tokens_q[31:16], att_cint_q[31:16],
-                            att_t1_q[31:17], att_t0_q[31:17], att_tm1_q[31:17], att_avm0_q[31],
-                            att_avmisc_q[31:6]};
     reg                sm_start;
     reg                avr_start;
     wire               sm_busy;
@@ -431,12 +392,7 @@ module repq_vit #(
     wire [C*ABITS-1:0] attn_avr_codes;
     repq_vit_attn u_attn (
         .clk(clk), .rst(rst),
-        .z_q(att_zq_q), .z_k(att_zk_q), .z_v(att_zv_q), .sm_m0(att_smm0_q[30:0]),
-        .sm_shift(att_misc_q[5:0]), .f(att_misc_q[12:8]), .bpk(att_misc_q[23:16]),
-        .tokens(att_tokens_q[15:0]), .max_code(att_maxcode_q[ABITS-1:0]), .c_int(att_cint_q[15:0]), .t1(att_t1_q[16:0]),
-        .t0(att_t0_q[16:0]), .tm1(att_tm1_q[16:0]), .av_m0(att_avm0_q[30:0]),
-        .av_shift(att_avmisc_q[5:0]), .av_zp(att_avzp_q), .av_lo(att_avmisc_q[8 +: ABITS]),
-        .av_hi(att_avmisc_q[16 +: ABITS]),
+        .cfg_a(cfg_a), .cfg_b(cfg_b), .w(cmd_q[255:32]),
         .sm_start(sm_start), .sm_row_len(c_base[12:0]), .sm_rows(c_w2[15:0]), .sm_busy(sm_busy),
         .avr_start(avr_start), .avr_tokens(c_base[DIMW-1:0]), .avr_head_dim(c_w2[DIMW-1:0]),
         .avr_heads(c_w3[DIMW-1:0]), .avr_busy(avr_busy),
@@ -452,76 +408,23 @@ module repq_vit #(
         .avr_codes(attn_avr_codes)
     );
 
-    // Copy path: read beats (C lanes of s32) straight to the writer, through a small FIFO.
-    localparam integer CPY_DEPTH = 4;
-    reg  [2:0]      cpy_count_q;
-    wire            cpy_out_valid;
-    wire [C*32-1:0] cpy_out_data;
-    wire            cpy_pop = cpy_out_valid & wr_ready & (wsrc_q == SRC_COPY);
-    wire            cpy_push = cpy_in_valid & cpy_in_ready;
-    assign cpy_in_ready = (cpy_count_q != CPY_DEPTH[2:0]);
-    always @(posedge clk) begin
-        if (rst) cpy_count_q <= 3'd0;
-        else cpy_count_q <= cpy_count_q + {2'd0, cpy_push} - {2'd0, cpy_pop};
-    end
-    repq_fifo #(.WIDTH(C*32), .DEPTH(CPY_DEPTH)) u_cpy (
-        .clk(clk), .rst(rst), .push(cpy_push), .din(rd_data[C*32-1:0]),
-        .dout_valid(cpy_out_valid), .dout_ready(wr_ready & (wsrc_q == SRC_COPY)), .dout(cpy_out_data)
-    );
-
     assign top_out_ready = (wsrc_q == SRC_TOP) ? wr_ready :
                            (wsrc_q == SRC_RES) ? res_inc_ready & wr_busy :
                            (wsrc_q == SRC_GELU) ? gelu_h_ready & wr_busy : 1'b0;
 
-    integer i;
-    always @(*) begin
-        case (wsrc_q)
-            SRC_TOP: begin
-                wr_valid = top_out_valid;
-                wr_lanes = top_out32;
-            end
-            SRC_RES: begin
-                wr_valid = res_out_valid;
-                wr_lanes = res_out_data;
-            end
-            SRC_GELU: begin
-                wr_valid = gelu_out_valid;
-                wr_lanes = {(C*32){1'b0}};
-                for (i = 0; i < C; i = i + 1)
-                    wr_lanes[i*32 +: ABITS] = gelu_out_data[i*ABITS +: ABITS];
-            end
-            SRC_LC: begin
-                wr_valid = attn_lc_valid;
-                wr_lanes = attn_lc_lanes;
-            end
-            SRC_AVR: begin
-                wr_valid = attn_avr_valid;
-                wr_lanes = {(C*32){1'b0}};
-                for (i = 0; i < C; i = i + 1)
-                    wr_lanes[i*32 +: ABITS] = attn_avr_codes[i*ABITS +: ABITS];
-            end
-            SRC_LN: begin
-                wr_valid = ln_out_valid;
-                wr_lanes = {(C*32){1'b0}};
-                for (i = 0; i < C; i = i + 1)
-                    wr_lanes[i*32 +: ABITS] = ln_out_data[i*ABITS +: ABITS];
-            end
-            default: begin
-                wr_valid = cpy_out_valid;
-                wr_lanes = cpy_out_data;
-            end
-        endcase
-    end
-
-    // Packing: EB = 4 keeps the s32 lanes; EB = 1 keeps each lane's low byte.
+    // The write source selected by the last WRITE, packed into bus words; the copy path.
     wire [BW-1:0] wr_beat;
-    wire [C*8-1:0] wr_bytes;
-    generate
-        for (g = 0; g < C; g = g + 1) begin : g_pack
-            assign wr_bytes[g*8 +: 8] = wr_lanes[g*32 +: 8];
-        end
-    endgenerate
-    assign wr_beat = web4_q ? {{(BW-C*32){1'b0}}, wr_lanes} : {{(BW-C*8){1'b0}}, wr_bytes};
+    repq_vit_wsel u_wsel (
+        .clk(clk), .rst(rst), .wsrc(wsrc_q), .eb4(web4_q), .wr_ready(wr_ready),
+        .wr_valid(wr_valid), .wr_beat(wr_beat),
+        .top_valid(top_out_valid), .top_lanes(top_out32),
+        .res_valid(res_out_valid), .res_lanes(res_out_data),
+        .gelu_valid(gelu_out_valid), .gelu_codes(gelu_out_data),
+        .ln_valid(ln_out_valid), .ln_codes(ln_out_data),
+        .lc_valid(attn_lc_valid), .lc_lanes(attn_lc_lanes),
+        .avr_valid(attn_avr_valid), .avr_codes(attn_avr_codes),
+        .cpy_in_valid(cpy_in_valid), .cpy_in_ready(cpy_in_ready), .cpy_in(rd_data[C*32-1:0])
+    );
 
     // ------------------------------------------------------------------ write channel
     repq_vit_wr #(.AW(32), .MAXW(MAXW)) u_wr (

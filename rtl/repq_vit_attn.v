@@ -34,25 +34,11 @@ module repq_vit_attn #(
 ) (
     input  wire                   clk,
     input  wire                   rst,
-    // constants (JOB units 2 and 3)
-    input  wire [31:0]            z_q,
-    input  wire [31:0]            z_k,
-    input  wire [31:0]            z_v,
-    input  wire [30:0]            sm_m0,
-    input  wire [5:0]             sm_shift,
-    input  wire [4:0]             f,
-    input  wire [7:0]             bpk,            // key-sum beats per key: D_h / R
-    input  wire [15:0]            tokens,         // keys per row
-    input  wire [ABITS-1:0]       max_code,       // 2^abits - 1 of the model (<= the design's)
-    input  wire [15:0]            c_int,
-    input  wire [16:0]            t1,
-    input  wire [16:0]            t0,
-    input  wire [16:0]            tm1,
-    input  wire [30:0]            av_m0,
-    input  wire [5:0]             av_shift,
-    input  wire [31:0]            av_zp,
-    input  wire [ABITS-1:0]       av_lo,
-    input  wire [ABITS-1:0]       av_hi,
+    // constants: JOB unit 2 (cfg_a) and 3 (cfg_b) with command words 1 .. 7 (w[k*32 +: 32] is
+    // word k + 1); docs/accelerator.md lists the fields
+    input  wire                   cfg_a,
+    input  wire                   cfg_b,
+    input  wire [7*32-1:0]        w,
     // jobs
     input  wire                   sm_start,
     input  wire [12:0]            sm_row_len,
@@ -92,6 +78,39 @@ module repq_vit_attn #(
 );
     genvar g;
     integer i;
+
+    // ------------------------------------------------------------------ constants
+    reg  [31:0] zq_q, zk_q, zv_q, smm0_q, misc_q, tokens_q, maxcode_q;
+    reg  [31:0] cint_q, t1_q, t0_q, tm1_q, avm0_q, avmisc_q, avzp_q;
+    always @(posedge clk) begin
+        if (cfg_a) begin
+            {maxcode_q, tokens_q, misc_q, smm0_q, zv_q, zk_q, zq_q} <= w;
+        end
+        if (cfg_b) begin
+            {avzp_q, avmisc_q, avm0_q, tm1_q, t0_q, t1_q, cint_q} <= w;
+        end
+    end
+    wire [31:0]      z_q = zq_q;
+    wire [31:0]      z_k = zk_q;
+    wire [31:0]      z_v = zv_q;
+    wire [30:0]      sm_m0 = smm0_q[30:0];
+    wire [5:0]       sm_shift = misc_q[5:0];
+    wire [4:0]       f = misc_q[12:8];
+    wire [7:0]       bpk = misc_q[23:16];           // key-sum beats per key: D_h / R
+    wire [15:0]      tokens = tokens_q[15:0];       // keys per row
+    wire [ABITS-1:0] max_code = maxcode_q[ABITS-1:0];   // 2^abits - 1 of the model
+    wire [15:0]      c_int = cint_q[15:0];
+    wire [16:0]      t1 = t1_q[16:0];
+    wire [16:0]      t0 = t0_q[16:0];
+    wire [16:0]      tm1 = tm1_q[16:0];
+    wire [30:0]      av_m0 = avm0_q[30:0];
+    wire [5:0]       av_shift = avmisc_q[5:0];
+    wire [31:0]      av_zp = avzp_q;
+    wire [ABITS-1:0] av_lo = avmisc_q[8 +: ABITS];
+    wire [ABITS-1:0] av_hi = avmisc_q[16 +: ABITS];
+    wire cfg_unused = |{smm0_q[31], misc_q[31:24], misc_q[15:13], misc_q[7:6],
+                        tokens_q[31:16], maxcode_q[31:ABITS], cint_q[31:16], t1_q[31:17],
+                        t0_q[31:17], tm1_q[31:17], avm0_q[31], avmisc_q[31:6]};
 
     // ------------------------------------------------------------------ key sum
     reg  signed [31:0] ks_sum_q;

@@ -63,6 +63,7 @@ fn end_to_end_w8a8_and_w4a4_images_are_bit_exact() {
         "--golden",
         g4.to_str().unwrap(),
         "--end-to-end",
+        "--irq",
         "--seeds",
         "3",
         "--build",
@@ -110,6 +111,8 @@ fn a_corrupted_golden_tensor_is_the_first_mismatch() {
             build: root.join("build"),
             seed: 5,
             stall: 50,
+            irq: false,
+            stop: None,
         },
         &design,
     )
@@ -150,8 +153,8 @@ fn repq_vit_lints_clean_where_it_is_generated() {
     let vit = [
         vit_config(8, 8, 8),
         vit_config(16, 16, 8),
-        vit_config(16, 16, 4),
-        vit_config(8, 16, 6),
+        vit_config(8, 16, 8),
+        vit_config(32, 8, 8),
     ];
     for c in configs().into_iter().chain(vit) {
         let d = c.validate().unwrap();
@@ -179,4 +182,86 @@ fn repq_vit_lints_clean_where_it_is_generated() {
         linted >= 4,
         "only {linted} configurations generate repq_vit"
     );
+}
+
+#[test]
+fn program_pe_writes_the_image_verify_runs() {
+    // The accel image `repq-hw program --pe 8x8` lowers from the model is byte for byte the one
+    // `verify --end-to-end` builds from a golden directory of the same model (any image: the
+    // input codes are the driver's to write).
+    let root = scratch("vit-program");
+    let out = root.join("program");
+    let o = repq(&["program", "--pe", "8x8", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let g = root.join("golden");
+    golden(&g, &["--index", "5"]);
+    let design = vit_config(8, 8, 8).validate().unwrap();
+    let gd = repq_hw::golden::GoldenDir::open(&g).unwrap();
+    let plan = vit::plan(&gd, &design).unwrap();
+    let bin = std::fs::read(out.join("accel.bin")).unwrap();
+    assert_eq!(bin.len(), plan.image.bytes.len());
+    assert!(
+        bin == plan.image.bytes,
+        "accel.bin differs from the golden directory's image"
+    );
+    let steps = std::fs::read_to_string(out.join("accel.txt")).unwrap();
+    assert!(
+        steps.contains("blocks.5.attn") && steps.contains(" head\n"),
+        "{steps}"
+    );
+    for f in ["repq_driver.h", "repq_driver.c", "program.bin"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+}
+
+#[test]
+fn stop_after_ends_the_run_at_a_step() {
+    if !have("verilator") {
+        return;
+    }
+    let root = scratch("vit-e2e-stop");
+    let rtl = root.join("rtl-8x8");
+    let design = design_8x8(&rtl);
+    let g = root.join("golden");
+    golden(&g, &["--index", "6"]);
+    let gd = repq_hw::golden::GoldenDir::open(&g).unwrap();
+    let steps = vit::plan(&gd, &design).unwrap().image.steps;
+    let (_, at) = steps
+        .iter()
+        .find(|(name, _)| name == "blocks.0.attn.qkv")
+        .cloned()
+        .unwrap();
+    let o = vit::run(
+        &vit::EndToEnd {
+            rtl,
+            golden: g,
+            build: root.join("build"),
+            seed: 2,
+            stall: 30,
+            irq: false,
+            stop: Some(at),
+        },
+        &design,
+    )
+    .unwrap();
+    assert_eq!(
+        o.status & 0xf,
+        0xa,
+        "STATUS {:08x}: done and stopped",
+        o.status
+    );
+    assert_eq!(o.commands, at + 1);
+    // embed, norm1 and qkv are in memory; the attention's logits are not (the first check
+    // after the stop finds its region still zero).
+    let reached = o
+        .checks
+        .iter()
+        .position(|c| c.layer == "blocks.0.attn")
+        .unwrap();
+    assert_eq!(reached, 3);
+    let (n, m) = vit::compare(&o.checks[..reached], &o.memory);
+    assert!(m.is_none(), "{m:?}");
+    assert_eq!(n, 50 * 96 + 50 * 96 + 50 * 288);
+    let m = o.mismatch.expect("the run stopped before the attention");
+    assert_eq!((m.layer.as_str(), m.actual), ("blocks.0.attn", 0));
 }

@@ -65,7 +65,7 @@ impl ImageBuilder {
         let t = qkv.rows;
         let dim = qkv.cols / 3;
         let dh = dim / heads.max(1);
-        if dh * heads != dim || dh % r_ != 0 || dh % c_ != 0 {
+        if dh * heads != dim || !dh.is_multiple_of(r_) || !dh.is_multiple_of(c_) {
             return Err(bad(format!(
                 "head width {dh} must divide the width {dim} and be a multiple of the array's \
                  {r_} rows and {c_} columns"

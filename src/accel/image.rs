@@ -105,9 +105,11 @@ impl ImageBuilder {
     pub fn new(d: &Design) -> Result<ImageBuilder> {
         let v = VitParams::new(d).ok_or_else(|| {
             bad(format!(
-                "the end-to-end engine needs rows and columns that are powers of two >= 8 and \
-                 32-bit output lanes; this design is {}x{} with {}-bit lanes",
-                d.rows, d.cols, d.obits
+                "the end-to-end engine needs rows and columns that are powers of two >= 8, \
+                 32-bit output lanes and 8-bit activation lanes (the input codes are 8-bit); \
+                 this design is {}x{} with {}-bit output and {}-bit activation lanes: generate \
+                 it with `repq-hw gen --pe RxC` (W8A8 runs W4A4 and W6A6 models too)",
+                d.rows, d.cols, d.obits, d.abits
             ))
         })?;
         Ok(ImageBuilder {
@@ -285,7 +287,7 @@ impl ImageBuilder {
                 out.cols
             )));
         }
-        if x.elem_bytes != 4 || out.elem_bytes != 1 || x.row_bytes % (c_ * 4) != 0 {
+        if x.elem_bytes != 4 || out.elem_bytes != 1 || !x.row_bytes.is_multiple_of(c_ * 4) {
             return Err(bad("LayerNorm regions: s32 rows in, code rows out".into()));
         }
         let mut prm = vec![0u8; dim * LN_PRM_BYTES as usize];

@@ -171,6 +171,40 @@ fn load_image(path: &Path, transform: &EvalTransform) -> Result<Rgb8Image> {
     Ok(img)
 }
 
+/// The `[model]` table of golden vectors of `q` lowered to `int` (`quantized`: where the
+/// quantized model came from).
+pub(crate) fn model_info(
+    q: &crate::quant::QuantizedModel,
+    int: &crate::intsim::IntModel,
+    quantized: String,
+) -> Result<ModelInfo> {
+    let cfg = q.vit_config()?;
+    Ok(ModelInfo {
+        name: q.model.name.clone(),
+        checkpoint: q.source_checkpoint.clone(),
+        quantized,
+        wbits: int.wbits,
+        abits: int.abits,
+        acc_bits: int.acc_bits,
+        post_ln: q.config.post_ln.to_string(),
+        post_softmax: q.config.post_softmax.to_string(),
+        z_tilde: q.config.z_tilde.to_string(),
+        img_size: cfg.img_size,
+        in_chans: cfg.in_chans,
+        patch_size: cfg.patch_size,
+        embed_dim: cfg.embed_dim,
+        depth: cfg.depth,
+        num_heads: cfg.num_heads,
+        mlp_hidden: cfg.mlp_hidden,
+        tokens: cfg.seq_len(),
+        prefix_tokens: cfg.num_prefix_tokens(),
+        num_classes: cfg.num_classes,
+        input_scale: int.input_scale,
+        input_zero_point: i64::from(int.input_zero_point),
+        input_bits: int.input_bits,
+    })
+}
+
 fn run_model(args: &GoldenArgs, argv: &[String]) -> Result<((usize, u64), String)> {
     let out = args.out.as_deref().expect("checked");
     let loaded = LoadedModel::load_with(args.model.as_deref(), &args.options)?;
@@ -274,33 +308,9 @@ fn run_model(args: &GoldenArgs, argv: &[String]) -> Result<((usize, u64), String
     })?;
     let (files, logits, mode, info) = match &int {
         crate::intsim::IntNet::Vit(int) => {
-            let cfg = &int.config;
             let codes = int.quantize_input(&x);
             let (files, logits) = crate::golden::export::export_image(&q, int, &codes)?;
-            let info = ModelInfo {
-                name: q.model.name.clone(),
-                checkpoint: q.source_checkpoint.clone(),
-                quantized,
-                wbits: int.wbits,
-                abits: int.abits,
-                acc_bits: int.acc_bits,
-                post_ln: q.config.post_ln.to_string(),
-                post_softmax: q.config.post_softmax.to_string(),
-                z_tilde: q.config.z_tilde.to_string(),
-                img_size: cfg.img_size,
-                in_chans: cfg.in_chans,
-                patch_size: cfg.patch_size,
-                embed_dim: cfg.embed_dim,
-                depth: cfg.depth,
-                num_heads: cfg.num_heads,
-                mlp_hidden: cfg.mlp_hidden,
-                tokens: cfg.seq_len(),
-                prefix_tokens: cfg.num_prefix_tokens(),
-                num_classes: cfg.num_classes,
-                input_scale: int.input_scale,
-                input_zero_point: i64::from(int.input_zero_point),
-                input_bits: int.input_bits,
-            };
+            let info = model_info(&q, int, quantized)?;
             (files, logits, "model", info)
         }
         crate::intsim::IntNet::Swin(int) => {

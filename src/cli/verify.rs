@@ -59,6 +59,9 @@ pub struct VerifyArgs {
     /// docs/accelerator.md for what is lowered so far
     #[arg(long)]
     pub end_to_end: bool,
+    /// With --end-to-end: the driver waits for the interrupt instead of polling STATUS
+    #[arg(long, requires = "end_to_end")]
+    pub irq: bool,
 }
 
 fn end_to_end(args: &VerifyArgs) -> Result<()> {
@@ -78,6 +81,8 @@ fn end_to_end(args: &VerifyArgs) -> Result<()> {
                 build: build.clone(),
                 seed,
                 stall: args.stall,
+                irq: args.irq,
+                stop: None,
             };
             let t = std::time::Instant::now();
             let r = run(&o, &design)?;
@@ -89,15 +94,27 @@ fn end_to_end(args: &VerifyArgs) -> Result<()> {
                 ),
             };
             outln!(
-                "{} seed {seed}: {} tensors, {} elements compared, {what}; {} commands, {} cycles \
-                 ({:.1} s)",
+                "{} seed {seed}: {} tensors, {} elements compared, {what}; {} commands, {} cycles, \
+                 {:.2} MB read, {:.2} MB written ({:.1} s)",
                 g.display(),
                 r.tensors,
                 r.compared,
                 r.commands,
                 r.cycles,
+                r.read_words as f64 * 8e-6,
+                r.write_words as f64 * 8e-6,
                 t.elapsed().as_secs_f64()
             )?;
+            if let Some(c) = r.checks.iter().find(|c| c.tensor == "logits") {
+                let got: Vec<String> = (0..c.region.cols)
+                    .map(|j| c.region.get(&r.memory, 0, j).to_string())
+                    .collect();
+                let state = match &r.mismatch {
+                    None => "bit-exact",
+                    Some(_) => "see the mismatch above",
+                };
+                outln!("  logits from the engine: [{}] ({state})", got.join(", "))?;
+            }
             if r.mismatch.is_some() && failed.is_none() {
                 failed = Some(what);
             }

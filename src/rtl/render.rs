@@ -41,12 +41,13 @@ pub const SOURCES: [&str; 21] = [
 
 /// The sources of the end-to-end engine `repq_vit` (docs/accelerator.md), after [`SOURCES`];
 /// generated for the array shapes [`super::vit::VitParams::new`] accepts.
-pub const VIT_SOURCES: [&str; 6] = [
+pub const VIT_SOURCES: [&str; 7] = [
     "repq_vit_agen.v",
     "repq_vit_rd.v",
     "repq_vit_wr.v",
     "repq_vit_regs.v",
     "repq_vit_attn.v",
+    "repq_vit_wsel.v",
     "repq_vit.v",
 ];
 
@@ -180,6 +181,7 @@ vit_template!(VitRdV, "rtl/repq_vit_rd.v");
 vit_template!(VitWrV, "rtl/repq_vit_wr.v");
 vit_template!(VitRegsV, "rtl/repq_vit_regs.v");
 vit_template!(VitAttnV, "rtl/repq_vit_attn.v");
+vit_template!(VitWselV, "rtl/repq_vit_wsel.v");
 vit_template!(VitV, "rtl/repq_vit.v");
 
 macro_rules! unit_template {
@@ -384,7 +386,8 @@ pub fn render_all(d: &Design) -> Vec<GeneratedFile> {
             render(&VitWrV { header: h, d, v, u }, VIT_SOURCES[2]),
             render(&VitRegsV { header: h, d, v, u }, VIT_SOURCES[3]),
             render(&VitAttnV { header: h, d, v, u }, VIT_SOURCES[4]),
-            render(&VitV { header: h, d, v, u }, VIT_SOURCES[5]),
+            render(&VitWselV { header: h, d, v, u }, VIT_SOURCES[5]),
+            render(&VitV { header: h, d, v, u }, VIT_SOURCES[6]),
         ]);
     }
     files.extend([

@@ -28,11 +28,13 @@ pub struct VitParams {
 }
 
 impl VitParams {
-    /// The beat sizes of `d`; `None` when the engine does not support the array shape (rows and
-    /// columns must be powers of two of at least 8, output lanes 32 bits).
+    /// The beat sizes of `d`; `None` when the engine does not support the design: rows and
+    /// columns must be powers of two of at least 8, output lanes 32 bits, and activation lanes 8
+    /// bits (the patch embedding takes the 8-bit input codes; narrower models run on such a
+    /// design at run time).
     pub fn new(d: &Design) -> Option<VitParams> {
         let ok = |x: u32| x >= 8 && x.is_power_of_two();
-        if !ok(d.rows) || !ok(d.cols) || d.obits != 32 {
+        if !ok(d.rows) || !ok(d.cols) || d.obits != 32 || d.abits != 8 {
             return None;
         }
         let words = |bits: u32| bits.div_ceil(64).next_power_of_two();

@@ -14,7 +14,8 @@ use std::process::Command;
 use crate::accel::{AccelImage, AttnConsts, ImageBuilder, LinearOut, Region};
 use crate::arith::Requant;
 use crate::error::{Error, Result};
-use crate::golden::GoldenDir;
+use crate::golden::manifest::ModelInfo;
+use crate::golden::{GoldenDir, GoldenFile};
 use crate::rtl::Design;
 use crate::rtl::streams::MatmulJob;
 
@@ -62,24 +63,87 @@ pub struct Outcome {
     /// Cycles from start to done (the engine's CYCLES register).
     pub cycles: u64,
     pub commands: u32,
+    /// 8-byte words the engine read and wrote (AXI data beats).
+    pub read_words: u64,
+    pub write_words: u64,
+    /// The STATUS register after the run (bit 3: stopped by `STOP_AFTER`).
+    pub status: u32,
+    /// The memory after the run, and the plan's checks (to compare a part of them).
+    pub memory: Vec<u8>,
+    pub checks: Vec<Check>,
 }
 
-fn ints(g: &GoldenDir, name: &str) -> Result<Vec<i64>> {
-    Ok(g.tensor(name)?.into_iter().map(|v| v as i64).collect())
+/// Where the plan reads the model's tensors (names and layouts of docs/golden-vectors.md): a
+/// golden directory, or the same files exported in memory ([`Exported`]).
+pub trait Tensors {
+    /// The elements of tensor `name`, row-major.
+    fn values(&self, name: &str) -> Result<Vec<i128>>;
+    /// The shape of tensor `name`.
+    fn shape(&self, name: &str) -> Result<Vec<usize>>;
+    /// The `[model]` table (architecture, widths).
+    fn model(&self) -> Result<&ModelInfo>;
 }
 
-fn shape(g: &GoldenDir, name: &str) -> Result<Vec<usize>> {
-    g.manifest
-        .entry(name)
-        .map(|e| e.shape.clone())
-        .ok_or_else(|| Error::Dataset {
-            path: g.root.clone(),
-            reason: format!("golden manifest has no tensor `{name}`"),
+impl Tensors for GoldenDir {
+    fn values(&self, name: &str) -> Result<Vec<i128>> {
+        self.tensor(name)
+    }
+    fn shape(&self, name: &str) -> Result<Vec<usize>> {
+        self.manifest
+            .entry(name)
+            .map(|e| e.shape.clone())
+            .ok_or_else(|| Error::Dataset {
+                path: self.root.clone(),
+                reason: format!("golden manifest has no tensor `{name}`"),
+            })
+    }
+    fn model(&self) -> Result<&ModelInfo> {
+        self.manifest.model.as_ref().ok_or_else(|| Error::Dataset {
+            path: self.root.clone(),
+            reason: "--end-to-end needs model-mode golden vectors (repq-hw golden without \
+                     --random)"
+                .into(),
         })
+    }
+}
+
+/// Golden files of one image in memory (`golden::export::export_image`) with their model table.
+pub struct Exported {
+    pub files: Vec<GoldenFile>,
+    pub model: ModelInfo,
+}
+
+impl Exported {
+    fn file(&self, name: &str) -> Result<&GoldenFile> {
+        self.files
+            .iter()
+            .find(|f| f.entry.name == name)
+            .ok_or_else(|| Error::Invalid(format!("accel image: the model has no tensor `{name}`")))
+    }
+}
+
+impl Tensors for Exported {
+    fn values(&self, name: &str) -> Result<Vec<i128>> {
+        Ok(self.file(name)?.data.clone())
+    }
+    fn shape(&self, name: &str) -> Result<Vec<usize>> {
+        Ok(self.file(name)?.entry.shape.clone())
+    }
+    fn model(&self) -> Result<&ModelInfo> {
+        Ok(&self.model)
+    }
+}
+
+fn ints(g: &dyn Tensors, name: &str) -> Result<Vec<i64>> {
+    Ok(g.values(name)?.into_iter().map(|v| v as i64).collect())
+}
+
+fn shape(g: &dyn Tensors, name: &str) -> Result<Vec<usize>> {
+    g.shape(name)
 }
 
 /// The matmul job of linear layer `p` on golden input `input` (`[M, K]` codes).
-fn job(g: &GoldenDir, p: &str, input: &str) -> Result<MatmulJob> {
+fn job(g: &dyn Tensors, p: &str, input: &str) -> Result<MatmulJob> {
     let ws = shape(g, &format!("{p}.w"))?;
     let is = shape(g, input)?;
     let (k, n) = (ws[0], ws[1]);
@@ -114,10 +178,15 @@ fn job(g: &GoldenDir, p: &str, input: &str) -> Result<MatmulJob> {
     })
 }
 
+/// `r` with the layer it lowers named in its error.
+fn named(layer: &str, r: Result<()>) -> Result<()> {
+    r.map_err(|e| Error::Invalid(format!("{layer}: {e}")))
+}
+
 /// Compares `region` with the whole golden tensor `tensor` after the run.
 fn add_check(
     checks: &mut Vec<Check>,
-    g: &GoldenDir,
+    g: &dyn Tensors,
     layer: &str,
     tensor: &str,
     region: Region,
@@ -132,12 +201,8 @@ fn add_check(
 }
 
 /// Lowers the golden directory's model, every block, for design `d`.
-pub fn plan(g: &GoldenDir, d: &Design) -> Result<Plan> {
-    let info = g.manifest.model.as_ref().ok_or_else(|| Error::Dataset {
-        path: g.root.clone(),
-        reason: "--end-to-end needs model-mode golden vectors (repq-hw golden without --random)"
-            .into(),
-    })?;
+pub fn plan(g: &dyn Tensors, d: &Design) -> Result<Plan> {
+    let info = g.model()?;
     let (r_, c_) = (d.rows as usize, d.cols as usize);
     let mut b = ImageBuilder::new(d)?;
     let mut checks = Vec::new();
@@ -170,7 +235,10 @@ pub fn plan(g: &GoldenDir, d: &Design) -> Result<Plan> {
         rows: pj.m,
         ..x
     };
-    b.linear(&pj, &patches, LinearOut::Residual(x_patches))?;
+    named(
+        "patch_embed",
+        b.linear(&pj, &patches, LinearOut::Residual(x_patches)),
+    )?;
     b.step("patch_embed");
 
     let pad = r_.max(c_);
@@ -186,7 +254,7 @@ pub fn plan(g: &GoldenDir, d: &Design) -> Result<Plan> {
     let norm = |b: &mut ImageBuilder, name: &str, x: &Region| -> Result<Region> {
         let out = b.region(x.rows, x.cols, 1, pad);
         let one = |f: &str| -> Result<i64> { Ok(ints(g, &format!("{name}.{f}"))?[0]) };
-        let eps = g.tensor(&format!("{name}.eps_q"))?[0] as u64;
+        let eps = g.values(&format!("{name}.eps_q"))?[0] as u64;
         b.layer_norm(
             x,
             eps,
@@ -212,7 +280,7 @@ pub fn plan(g: &GoldenDir, d: &Design) -> Result<Plan> {
         let l = format!("{blk}.attn.qkv");
         let j = job(g, &l, &format!("{l}.input"))?;
         let qkv = b.region_rows(j.m, j.m.next_multiple_of(c_), j.n, 1, pad);
-        b.linear(&j, &n1, LinearOut::Codes(qkv))?;
+        named(&l, b.linear(&j, &n1, LinearOut::Codes(qkv)))?;
         b.step(&l);
         add_check(&mut checks, g, &l, &format!("{l}.output"), qkv)?;
         // attention: every head on the engine
@@ -239,7 +307,10 @@ pub fn plan(g: &GoldenDir, d: &Design) -> Result<Plan> {
         };
         let scratch = b.attn_scratch(t);
         let attn = b.region(t, dim, 1, pad);
-        b.attention(&qkv, info.num_heads, &consts, &scratch, &attn)?;
+        named(
+            &a,
+            b.attention(&qkv, info.num_heads, &consts, &scratch, &attn),
+        )?;
         b.step(&a);
         let last = info.num_heads - 1;
         for (tensor, region) in [("logits", scratch.logits), ("codes", scratch.codes)] {
@@ -255,7 +326,7 @@ pub fn plan(g: &GoldenDir, d: &Design) -> Result<Plan> {
         add_check(&mut checks, g, &a, &format!("{a}.proj.input"), attn)?;
         let l = format!("{blk}.attn.proj");
         let j = job(g, &l, &format!("{l}.input"))?;
-        b.linear(&j, &attn, LinearOut::Residual(x))?;
+        named(&l, b.linear(&j, &attn, LinearOut::Residual(x)))?;
         b.step(&l);
         let s = snapshot(&mut b, &x)?;
         add_check(&mut checks, g, &l, &format!("{blk}.residual1"), s)?;
@@ -271,20 +342,23 @@ pub fn plan(g: &GoldenDir, d: &Design) -> Result<Plan> {
         let j = job(g, &l, &format!("{l}.input"))?;
         let h = b.region(j.m, j.n, 1, pad);
         let (table, beats) = b.gelu_table(&ints(g, &format!("{blk}.mlp.gelu_steps"))?)?;
-        b.linear(
-            &j,
-            &n2,
-            LinearOut::Gelu {
-                out: h,
-                table,
-                beats,
-            },
+        named(
+            &l,
+            b.linear(
+                &j,
+                &n2,
+                LinearOut::Gelu {
+                    out: h,
+                    table,
+                    beats,
+                },
+            ),
         )?;
         b.step(&l);
         add_check(&mut checks, g, &l, &format!("{blk}.mlp.fc2.input"), h)?;
         let l = format!("{blk}.mlp.fc2");
         let j = job(g, &l, &format!("{l}.input"))?;
-        b.linear(&j, &h, LinearOut::Residual(x))?;
+        named(&l, b.linear(&j, &h, LinearOut::Residual(x)))?;
         b.step(&l);
         let s = snapshot(&mut b, &x)?;
         add_check(&mut checks, g, &l, &format!("{blk}.residual2"), s)?;
@@ -296,7 +370,7 @@ pub fn plan(g: &GoldenDir, d: &Design) -> Result<Plan> {
     let j = job(g, "head", "head.input")?;
     let out = b.region(j.m, j.n, 4, c_);
     b.logits = [out.addr, j.n as u32];
-    b.linear(&j, &hn, LinearOut::Values(out))?;
+    named("head", b.linear(&j, &hn, LinearOut::Values(out)))?;
     b.step("head");
     add_check(&mut checks, g, "head", "logits", out)?;
     let input = ints(g, "input")?.into_iter().map(|v| v as u8).collect();
@@ -341,6 +415,11 @@ pub struct EndToEnd {
     pub build: PathBuf,
     pub seed: u64,
     pub stall: u32,
+    /// Wait for the interrupt (else the driver polls STATUS).
+    pub irq: bool,
+    /// `STOP_AFTER`: end the run at the first `SYNC` at or after this command (a step's last
+    /// command, [`AccelImage::steps`]); the comparison then reports the first tensor not reached.
+    pub stop: Option<u32>,
 }
 
 /// Builds the engine's harness, runs the plan of `o.golden` on it and compares.
@@ -366,6 +445,8 @@ pub fn run(o: &EndToEnd, d: &Design) -> Result<Outcome> {
         .arg(format!("+dump={}", dump.display()))
         .arg(format!("+seed={}", o.seed))
         .arg(format!("+stall={}", o.stall))
+        .arg(format!("+irq={}", u8::from(o.irq)))
+        .arg(format!("+stop={}", o.stop.unwrap_or(u32::MAX)))
         .arg(format!("+verilator+seed+{}", o.seed))
         .output()
         .map_err(|e| Error::Tool {
@@ -394,6 +475,16 @@ pub fn run(o: &EndToEnd, d: &Design) -> Result<Outcome> {
         mismatch,
         cycles: field("cycles").unwrap_or(0),
         commands: field("commands").unwrap_or(0) as u32,
+        read_words: field("read-words").unwrap_or(0),
+        write_words: field("write-words").unwrap_or(0),
+        status: summary
+            .split_whitespace()
+            .skip_while(|w| *w != "status")
+            .nth(1)
+            .and_then(|v| u32::from_str_radix(v, 16).ok())
+            .unwrap_or(0),
+        memory: mem,
+        checks: p.checks,
         summary,
     })
 }
