@@ -78,11 +78,22 @@ fn end_to_end_w8a8_and_w4a4_images_are_bit_exact() {
     // Every tensor of the 6-block model: embed; per block norm1, qkv, the last head's logits
     // and log2 codes, the proj input, residual1, norm2, fc1's GELU codes, residual2; then
     // head.norm and the logits.
-    let lines: Vec<&str> = text.lines().filter(|l| l.contains("bit-exact")).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" tensors, ") && l.contains("bit-exact"))
+        .collect();
     assert_eq!(lines.len(), 2, "{text}");
     for l in lines {
         assert!(l.contains("57 tensors, 380506 elements compared"), "{l}");
     }
+    // And the logits the engine wrote, once per image.
+    let logits = text
+        .lines()
+        .filter(|l| {
+            l.trim_start().starts_with("logits from the engine: [") && l.ends_with("(bit-exact)")
+        })
+        .count();
+    assert_eq!(logits, 2, "{text}");
 }
 
 #[test]
