@@ -214,8 +214,10 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
         if report.needs_wider_activations() {
             fix.push(format!(
                 "cases whose inputs exceed the u{} activation lanes (the patch embedding's \
-                 8-bit image codes) need a design generated with --abits 8",
-                report.rtl.abits
+                 8-bit image codes) need 8-bit lanes, which no per-unit design of these \
+                 {}-bit golden vectors has yet; `repq-hw verify --end-to-end` on a design \
+                 generated with --abits 8 runs the whole model, the patch embedding included",
+                report.rtl.abits, report.rtl.abits
             ));
         }
         Err(Error::Mismatch(format!(
