@@ -34,7 +34,7 @@ pub trait Capture {
 }
 
 /// Hands `cap` the tensor `make` builds, if it wants tensors.
-fn put(cap: &mut dyn Capture, name: &str, make: impl FnOnce() -> IntTensor) {
+pub(super) fn put(cap: &mut dyn Capture, name: &str, make: impl FnOnce() -> IntTensor) {
     if cap.enabled() {
         cap.tensor(name, make());
     }
@@ -62,7 +62,13 @@ impl Capture for CaptureAll {
     }
 }
 
-fn tensor<T: Copy + Into<i64>>(shape: &[usize], bits: u32, signed: bool, data: &[T]) -> IntTensor {
+/// An [`IntTensor`] of `data` widened to `i64`.
+pub(super) fn tensor<T: Copy + Into<i64>>(
+    shape: &[usize],
+    bits: u32,
+    signed: bool,
+    data: &[T],
+) -> IntTensor {
     IntTensor {
         shape: shape.to_vec(),
         bits,
@@ -152,7 +158,7 @@ impl IntModel {
                 codes,
             )
         });
-        let patches = im2col(codes, cfg);
+        let patches = im2col(codes, cfg.in_chans, cfg.img_size, cfg.patch_size);
         let plen = cfg.patch_len();
         put(cap, "patch_embed.input", || {
             tensor(&[np, plen], 8, false, &patches)
@@ -516,15 +522,16 @@ impl IntModel {
     }
 }
 
-/// Patches of input codes `[C, H, W]` as rows `[N, C * Ph * Pw]` in (channel, row, column) order.
-fn im2col(codes: &[u8], cfg: &crate::model::VitConfig) -> Vec<u8> {
-    let [ih, iw] = cfg.img_size;
-    let [ph, pw] = cfg.patch_size;
-    let [gh, gw] = cfg.grid();
-    let mut out = Vec::with_capacity(gh * gw * cfg.patch_len());
+/// Patches of input codes `[C, H, W]` as rows `[N, C Ph Pw]` in (channel, row, column) order
+/// (docs/arithmetic.md, im2col); shared by the ViT and Swin forwards.
+pub(super) fn im2col(codes: &[u8], chans: usize, img: [usize; 2], patch: [usize; 2]) -> Vec<u8> {
+    let [ih, iw] = img;
+    let [ph, pw] = patch;
+    let (gh, gw) = (ih / ph, iw / pw);
+    let mut out = Vec::with_capacity(gh * gw * chans * ph * pw);
     for py in 0..gh {
         for px in 0..gw {
-            for ch in 0..cfg.in_chans {
+            for ch in 0..chans {
                 for ky in 0..ph {
                     let src = (ch * ih + py * ph + ky) * iw + px * pw;
                     out.extend_from_slice(&codes[src..src + pw]);

@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use super::forward::{Capture, IntTensor, NoCapture};
+use super::forward::{Capture, NoCapture, im2col, put, tensor};
 use super::kernel::{
     Accumulators, AvScratch, AvValues, Codes, Kernel, PackedOperands, Residual, Table,
 };
@@ -17,21 +17,6 @@ use crate::arith::softmax::probabilities;
 use crate::arith::window::merge_2x2;
 use crate::arith::{LogCode, PBITS, residual_add};
 use crate::error::{Error, Result};
-
-fn put(cap: &mut dyn Capture, name: &str, make: impl FnOnce() -> IntTensor) {
-    if cap.enabled() {
-        cap.tensor(name, make());
-    }
-}
-
-fn tensor<T: Copy + Into<i64>>(shape: &[usize], bits: u32, signed: bool, data: &[T]) -> IntTensor {
-    IntTensor {
-        shape: shape.to_vec(),
-        bits,
-        signed,
-        data: data.iter().map(|&v| v.into()).collect(),
-    }
-}
 
 /// One window and head's attention: the proj input codes `[N, D_h]` and, when kept, the
 /// intermediates.
@@ -484,24 +469,4 @@ fn linear<T: Send>(
     } else {
         l.run(kernel, a, rows, a16, out, epi);
     }
-}
-
-/// Patches of input codes `[C, H, W]` as rows `[N, C Ph Pw]` in (channel, row, column) order
-/// (docs/arithmetic.md, im2col).
-fn im2col(codes: &[u8], chans: usize, img: [usize; 2], patch: [usize; 2]) -> Vec<u8> {
-    let [ih, iw] = img;
-    let [ph, pw] = patch;
-    let (gh, gw) = (ih / ph, iw / pw);
-    let mut out = Vec::with_capacity(gh * gw * chans * ph * pw);
-    for py in 0..gh {
-        for px in 0..gw {
-            for ch in 0..chans {
-                for ky in 0..ph {
-                    let src = (ch * ih + py * ph + ky) * iw + px * pw;
-                    out.extend_from_slice(&codes[src..src + pw]);
-                }
-            }
-        }
-    }
-    out
 }
