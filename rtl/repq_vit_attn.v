@@ -207,14 +207,13 @@ module repq_vit_attn #(
     wire [C-1:0]       lc_zero;
     repq_logcode u_logcode (
         .clk(clk), .rst(rst), .in_valid(p_valid), .in_ready(p_ready), .p(p_data),
-        .c_int(c_int), .t1(t1), .t0(t0), .tm1(tm1),
+        .c_int(c_int), .t1(t1), .t0(t0), .tm1(tm1), .max_code(max_code),
         .out_valid(lc_valid), .out_ready(lc_ready), .code(lc_code), .zero(lc_zero)
     );
     generate
         for (g = 0; g < C; g = g + 1) begin : g_lc
-            // A model narrower than the design: codes past its range are the exact zero (U3).
-            wire zero = lc_zero[g] | (lc_code[g*ABITS +: ABITS] > max_code);
-            assign lc_lanes[g*32 +: 32] = zero ? 32'hffff_ffff
+            // The exact zero (also a code past max_code, a model narrower than the design) is -1.
+            assign lc_lanes[g*32 +: 32] = lc_zero[g] ? 32'hffff_ffff
                                                      : {{(32-ABITS){1'b0}}, lc_code[g*ABITS +: ABITS]};
         end
     endgenerate

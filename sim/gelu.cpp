@@ -4,7 +4,7 @@
 // Plusargs (operands as in golden.h):
 //   +golden=DIR
 //   +steps= the table-load words (GeluSteps::load_words): [L] for one table or [S, L] for S tables,
-//           L = REPQ_GELU_LOAD_BEATS
+//           L = REPQ_GELU_LOAD_BEATS, or the smaller L of a narrower model (padded, see below)
 //   +h=     indices, [M, N] or [n] (one row)     +out= codes, shaped as h ([S, ...] for S tables)
 //   +seed=S +stall=PERCENT (default 20) +fst=FILE
 // Index beats follow repq_top's m_out order (M tiles of REPQ_M_TILE rows, N tiles of
@@ -34,11 +34,26 @@ int main(int argc, char** argv) {
     const golden::Dir g(tb::arg_str(argc, argv, "golden", "."));
     auto arg = [&](const char* name) { return harness::operand(g, argc, argv, name); };
     const golden::Tensor steps = arg("steps"), h = arg("h"), out = arg("out");
-    if (steps.shape.empty() || steps.shape.size() > 2 || steps.shape.back() != LOAD)
-        golden::die("steps " + steps.type() + ": expected [" + std::to_string(LOAD) + "] or [S, " +
-                    std::to_string(LOAD) + "] load words (2^(abits+1) - 1 for abits = " + std::to_string(ABITS) +
-                    ")");
+    // A narrower model's table (abits' < ABITS: B and two lists of N' = 2^abits' - 1) is padded to
+    // the unit's N = 2^ABITS - 1 with 32767 in both lists, which no s16 index exceeds: the same
+    // table (as the accelerator's compiler loads it, src/accel/image.rs).
+    const size_t given = steps.shape.empty() ? 0 : steps.shape.back();
+    if (steps.shape.empty() || steps.shape.size() > 2 || given > LOAD || given % 2 != 1 || ((given + 1) & given) != 0)
+        golden::die("steps " + steps.type() + ": expected [L] or [S, L] load words, L = 2^(abits+1) - 1 for abits <= " +
+                    std::to_string(ABITS) + " (at most " + std::to_string(LOAD) + ")");
     const size_t sets = steps.shape.size() == 2 ? steps.dim(0) : 1;
+    std::vector<int64_t> load_words;
+    {
+        const size_t n = (LOAD - 1) / 2, m = (given - 1) / 2;
+        for (size_t s = 0; s < sets; s++) {
+            const int64_t* w = steps.v.data() + s * given;
+            load_words.push_back(w[0]);
+            for (size_t list = 0; list < 2; list++) {
+                load_words.insert(load_words.end(), w + 1 + list * m, w + 1 + (list + 1) * m);
+                load_words.insert(load_words.end(), n - m, 32767);
+            }
+        }
+    }
     if (h.shape.empty() || h.shape.size() > 2) golden::die("h " + h.type() + " must be a vector or a matrix");
     const size_t M = h.shape.size() == 2 ? h.dim(0) : 1, N = h.shape.back();
     std::vector<size_t> want_shape = h.shape;
@@ -72,7 +87,7 @@ int main(int argc, char** argv) {
             if (abort_after && sim.cycles - c0 >= abort_after) return sim.cycles - c0;
             const size_t ls = tables[std::min(lt, nt - 1)], is = tables[std::min(it, nt - 1)];
             t.s_tbl_valid = loading && lt < nt &&
-                            load.pre(rng, stall, [&](size_t b) { t.s_tbl_data = uint16_t(steps.v[ls * LOAD + b]); });
+                            load.pre(rng, stall, [&](size_t b) { t.s_tbl_data = uint16_t(load_words[ls * LOAD + b]); });
             // Indices of table `it`, presented from the start of its load.
             t.s_h_valid = it < nt && it <= lt && idx.pre(rng, stall, [&](size_t b) {
                 tb::Words w = stream::words(LANES * IBITS);
@@ -165,7 +180,7 @@ int main(int argc, char** argv) {
             t.m_code_ready = 1;
             for (size_t b = 0; b < LOAD; b++) {  // the table again (the last index beat asked for one)
                 t.s_tbl_valid = 1;
-                t.s_tbl_data = uint16_t(steps.v[last * LOAD + b]);
+                t.s_tbl_data = uint16_t(load_words[last * LOAD + b]);
                 sim.settle();
                 if (!t.s_tbl_ready) harness::protocol(UNIT, what + ": s_tbl not ready");
                 sim.edge();

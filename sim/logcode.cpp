@@ -6,6 +6,8 @@
 //   +p=          u17 probabilities, any shape; with S parameter sets, S equal consecutive runs
 //   +c_int=      [S] or one value: C_INT per set
 //   +thresholds= [S, 3] or [3]: [T_1, T_0, T_-1] per set
+//   +max_code=   the model's 2^abits - 1 (a constant; default 2^ABITS - 1): codes past it are the
+//                exact zero, so a design of ABITS-bit lanes runs a narrower model's U3
 //   expected, either +codes= (s{abits+1}, -1 for the exact zero, as model-mode golden vectors hold
 //   them) or +code= (u{abits}) and +zero= (u1), shaped as p
 //   +seed=S +stall=PERCENT (default 20) +fst=FILE
@@ -28,6 +30,10 @@ int main(int argc, char** argv) {
     const bool combined = !tb::arg_str(argc, argv, "codes", "").empty();
     const golden::Tensor code = combined ? arg("codes") : arg("code");
     const golden::Tensor zero = combined ? code : arg("zero");
+    const std::string max_spec = tb::arg_str(argc, argv, "max_code", "");
+    const golden::Tensor max_code = g.load(max_spec.empty() ? "#" + std::to_string((1u << REPQ_ABITS) - 1) : max_spec);
+    if (!max_code.constant() && max_code.v.size() != 1)
+        golden::die("max_code " + max_code.name + " " + max_code.type() + " must be one value");
     const size_t sets = c_int.v.size(), n = p.v.size();
     if (th.v.size() != 3 * sets)
         golden::die("thresholds " + th.name + " " + th.type() + " must hold 3 values per C_INT set (" +
@@ -37,6 +43,7 @@ int main(int argc, char** argv) {
     harness::require_fits(p, 17, false, "the probability lanes");
     harness::require_fits(c_int, 16, true, "C_INT");
     harness::require_fits(th, 17, false, "the thresholds");
+    harness::require_fits(max_code, REPQ_ABITS, false, "max_code (the model's 2^abits - 1 on u{ABITS})");
     // Expected (code, zero) per element.
     std::vector<int64_t> want_code(n), want_zero(n);
     for (size_t i = 0; i < n; i++) {
@@ -69,6 +76,7 @@ int main(int argc, char** argv) {
         t.t1 = uint32_t(th.v[3 * bt.set]);
         t.t0 = uint32_t(th.v[3 * bt.set + 1]);
         t.tm1 = uint32_t(th.v[3 * bt.set + 2]);
+        t.max_code = uint32_t(max_code.v[0]);
     };
     std::string what;
     auto check = [&](size_t b) {

@@ -276,6 +276,91 @@ fn real_layers_block0_w4a8() {
     }
 }
 
+/// Issue 11, item 5 for a user's W4A4 artifact: `gen --model Q` with no other option makes a
+/// design that runs every case of `golden --model Q`. Before, the design took the artifact's
+/// 4-bit activation lanes, the patch embedding's 8-bit image codes did not fit them (23 of 24,
+/// patch_embed not runnable), and the advice (`--abits 8`) was refused by `gen --model`. Now the
+/// lanes are 8 bits (w4a8) and the log2-code and GELU units take the model's 4-bit codes at run
+/// time; an explicit `--abits 4` is the narrower design the advice widens.
+#[test]
+fn a_w4a4_artifact_runs_every_case_on_its_gen_model_design() {
+    if !rtl_common::have("verilator") {
+        return;
+    }
+    let dir = scratch("gen_model_w4a4");
+    let (q, rtl, golden) = (dir.join("q4"), dir.join("rtl"), dir.join("golden"));
+    repq_ok(&["quantize", "--wbits", "4", "--abits", "4", "--out", s(&q)]);
+    let gen_log = repq_ok(&["gen", "--pe", "4x4", "--model", s(&q), "--out", s(&rtl)]);
+    assert!(
+        gen_log.contains("4x4 weight-stationary array, w4a8"),
+        "{gen_log}"
+    );
+    // The advice's widths, given explicitly, are the same design; narrower lanes than the
+    // model's codes are refused with the field named.
+    let again = dir.join("rtl_abits8");
+    repq_ok(&[
+        "gen",
+        "--pe",
+        "4x4",
+        "--model",
+        s(&q),
+        "--abits",
+        "8",
+        "--out",
+        s(&again),
+    ]);
+    let config = |d: &Path| {
+        let j: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("repq_params.json")).unwrap())
+                .unwrap();
+        (j["config"].clone(), j["acc_bits"].clone())
+    };
+    assert_eq!(config(&rtl), config(&again));
+    let (ok, _, err) = repq(&[
+        "gen",
+        "--pe",
+        "4x4",
+        "--model",
+        s(&q),
+        "--abits",
+        "3",
+        "--out",
+        s(&dir.join("x")),
+    ]);
+    assert!(
+        !ok && err.contains("--abits") && err.contains("A4 codes"),
+        "{err}"
+    );
+    repq_ok(&["golden", "--model", s(&q), "--out", s(&golden)]);
+    let log = repq_ok(&[
+        "verify",
+        "--rtl",
+        s(&rtl),
+        "--golden",
+        s(&golden),
+        "--build",
+        s(&dir.join("build")),
+        "--seeds",
+        "1",
+    ]);
+    eprintln!("{log}");
+    assert!(
+        log.contains("24 of 24 cases bit-exact, 0 failed, 0 not runnable"),
+        "{log}"
+    );
+    for t in [
+        "patch_embed (linear)",
+        "blocks.0.attn.codes (log2 codes of the probabilities)",
+        "blocks.0.mlp.fc2.input (GELU table)",
+    ] {
+        let line = log
+            .lines()
+            .find(|l| l.contains(t))
+            .unwrap_or_else(|| panic!("{t}:\n{log}"));
+        assert!(line.contains("bit-exact"), "{line}");
+    }
+}
+
 /// A broken generated file or a corrupted expected value fails the regression and says where.
 #[test]
 fn mutations_are_caught() {

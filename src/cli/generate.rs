@@ -16,7 +16,9 @@ pub struct GenArgs {
     /// Default: the --model artifact's, else 8
     #[arg(long, value_name = "BITS")]
     pub wbits: Option<u32>,
-    /// Activation code bits (4, 6 or 8). Default: the --model artifact's, else 8
+    /// Activation lane bits (4, 6 or 8). Default 8; with --model, the widest codes its matmuls
+    /// take (the patch embedding's 8-bit image codes, so 8 for A4 and A6 models too: U3 and GELU
+    /// take the model's narrower codes at run time)
     #[arg(long, value_name = "BITS")]
     pub abits: Option<u32>,
     /// Accumulator bits (at most 32); default: exactly what the model needs (without --model:
@@ -80,44 +82,71 @@ impl GenArgs {
             requant_lanes: self.requant_lanes,
             out_bits: Some(self.out_bits),
             requirement,
+            model: self.model.as_ref().map(|m| m.display().to_string()),
             ..GenConfig::new(pe)
         })
     }
 }
 
 /// The widths and accumulator requirement of a quantized artifact (`repq-hw quantize --out`):
-/// `(wbits, abits, requirement)`, the widths the artifact's own unless given (`--wbits` /
-/// `--abits`), which must then equal the artifact's.
+/// `(wbits, abits, requirement)`. The lanes default to [`model_lane_bits`]; given (`--wbits` /
+/// `--abits`), they must hold the model's codes (at least its own widths).
 fn model_requirement(
     path: &std::path::Path,
     wbits: Option<u32>,
     abits: Option<u32>,
 ) -> Result<(u32, u32, rtl::AccRequirement)> {
-    let bad = |reason: String| Error::Config {
+    let bad = |field: &str, reason: String| Error::Config {
         source_name: path.display().to_string(),
-        field: "--model".into(),
+        field: field.into(),
         reason,
     };
     let q = match super::quantize::LoadedModel::load(Some(path))? {
         super::quantize::LoadedModel::Quantized(q) => q,
         super::quantize::LoadedModel::Float(_) => {
             return Err(bad(
+                "--model",
                 "a float checkpoint; give a quantized artifact of `repq-hw quantize` (its integer \
                  weights set the accumulator width)"
                     .into(),
             ));
         }
     };
-    let (w, a) = (q.config.wbits, q.config.abits);
-    let (wbits, abits) = (wbits.unwrap_or(w), abits.unwrap_or(a));
-    if (w, a) != (wbits, abits) {
-        return Err(bad(format!(
-            "quantized at W{w}A{a}, but the array is w{wbits}a{abits} (give --wbits {w} --abits \
-             {a}, or leave both out to take the artifact's)"
-        )));
+    let source = path.display().to_string();
+    let (w, a) = model_lane_bits(&q);
+    let (model_w, model_a) = (q.config.wbits, q.config.abits);
+    let wbits = wbits.unwrap_or(w);
+    let abits = abits.unwrap_or(a);
+    if wbits < model_w {
+        return Err(bad(
+            "--wbits",
+            format!(
+                "{wbits}-bit weight lanes cannot hold the W{model_w} weights of this model (give \
+                 --wbits {model_w} or more, or leave it out)"
+            ),
+        ));
     }
-    let r = quantized_requirement(&q, &path.display().to_string())?;
-    Ok((w, a, r))
+    if abits < model_a {
+        return Err(bad(
+            "--abits",
+            format!(
+                "{abits}-bit activation lanes cannot hold the A{model_a} codes of this model (give \
+                 --abits {a}, or leave it out)"
+            ),
+        ));
+    }
+    let r = quantized_requirement(&q, &source)?;
+    Ok((wbits, abits, r))
+}
+
+/// The lane widths `(wbits, abits)` `gen --model` gives a quantized model by default: its weight
+/// bits, and activation lanes wide enough for every matmul input of its forward: its code bits,
+/// or the patch embedding's image codes when those are wider (a W4A4 model's patch embedding
+/// takes 8-bit image codes, so its design has 8-bit activation lanes; U3 and U7 take the model's
+/// narrower codes at run time).
+pub fn model_lane_bits(q: &crate::quant::QuantizedModel) -> (u32, u32) {
+    let image_bits = crate::quant::config::PATCH_INPUT_BITS;
+    (q.config.wbits, q.config.abits.max(image_bits))
 }
 
 /// The exact accumulator requirement of a quantized model's integer weights and code ranges
@@ -180,9 +209,10 @@ pub fn quantized_requirement(
 /// least the PE product's width): `golden`'s default for that model, so that its vectors (the
 /// A x V fraction bits F among them) run on that design.
 pub fn quantized_acc_bits(q: &crate::quant::QuantizedModel, source: &str) -> Result<u32> {
+    let (wbits, abits) = model_lane_bits(q);
     let c = GenConfig {
-        wbits: q.config.wbits,
-        abits: q.config.abits,
+        wbits,
+        abits,
         requirement: Some(quantized_requirement(q, source)?),
         ..GenConfig::new(PeShape { rows: 1, cols: 1 })
     };

@@ -207,24 +207,13 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
     } else if report.passed() == 0 && report.not_run() == 0 {
         Err(Error::Mismatch("no case ran".into()))
     } else {
-        let mut fix = Vec::new();
-        if let Some(cmd) = report.gen_command_for_all() {
-            fix.push(format!("the design `{cmd}` runs them"));
-        }
-        if report.needs_wider_activations() {
-            fix.push(format!(
-                "cases whose inputs exceed the u{} activation lanes (the patch embedding's \
-                 8-bit image codes) need 8-bit lanes, which no per-unit design of these \
-                 {}-bit golden vectors has yet; `repq-hw verify --end-to-end` on a design \
-                 generated with --abits 8 runs the whole model, the patch embedding included",
-                report.rtl.abits, report.rtl.abits
-            ));
-        }
+        let fix = report
+            .gen_command_for_all()
+            .map_or_else(String::new, |cmd| format!(": the design `{cmd}` runs them"));
         Err(Error::Mismatch(format!(
-            "{} case(s) could not run on {} (see above): {} (--allow-unsupported accepts the gap)",
+            "{} case(s) could not run on {} (see above){fix} (--allow-unsupported accepts the gap)",
             report.not_run(),
             report.rtl.config,
-            fix.join("; ")
         )))
     }
 }

@@ -179,6 +179,16 @@ fn bad(path: &Path, reason: String) -> Error {
 }
 
 impl Manifest {
+    /// The activation code bits the vectors were written for (the model's, or the random
+    /// vectors'); `None` for a directory of neither.
+    pub fn abits(&self) -> Option<u32> {
+        match (&self.model, &self.random) {
+            (Some(m), _) => Some(m.abits),
+            (_, Some(r)) => Some(r.abits),
+            _ => None,
+        }
+    }
+
     /// The TOML text.
     pub fn to_toml(&self) -> Result<String> {
         toml::to_string(self).map_err(|e| Error::Invalid(format!("manifest: {e}")))

@@ -58,6 +58,15 @@ pub(super) fn identity_requant(rtl: &RtlInfo) -> Option<[(&'static str, String);
 }
 
 /// The shape of tensor `name`, which must have rank `N` (`what` names the axes in the error).
+/// The U3 unit's `max_code` operand: the golden vectors' `2^abits - 1` as a constant (codes past
+/// it are the exact zero, so a design of wider lanes runs a narrower model's codes). Empty (the
+/// harness then takes the design's own `2^ABITS - 1`) for vectors that name no width.
+pub(super) fn max_code(g: &GoldenDir) -> String {
+    g.manifest
+        .abits()
+        .map_or_else(String::new, |a| format!("#{}", (1u64 << a) - 1))
+}
+
 pub(super) fn dims<const N: usize>(g: &GoldenDir, name: &str, what: &str) -> Result<[usize; N]> {
     let shape = &g
         .manifest
@@ -336,6 +345,7 @@ pub fn cases_for(
                     ("p", "logcode.p".into()),
                     ("c_int", "logcode.c_int".into()),
                     ("thresholds", "logcode.thresholds".into()),
+                    ("max_code", max_code(g)),
                     ("code", "logcode.code".into()),
                     ("zero", "logcode.zero".into()),
                 ],
@@ -467,6 +477,7 @@ pub fn cases_for(
                         ("p", format!("{attn}.probs")),
                         ("c_int", format!("{attn}.logcode.c_int")),
                         ("thresholds", format!("{attn}.logcode.thresholds")),
+                        ("max_code", max_code(g)),
                         ("codes", format!("{attn}.codes")),
                     ],
                     shape: None,

@@ -132,9 +132,42 @@ impl RtlInfo {
         })
     }
 
-    /// The design these parameters describe, for the cycle model ([`crate::perf`]); an error if
-    /// its latency disagrees with the JSON's (a design from another version of this tool).
-    pub fn design(&self, dir: &Path) -> Result<Design> {
+    /// The complete `repq-hw gen` command of this design with s`out_bits` output lanes and
+    /// `abits`-bit activation lanes where given, and an accumulator of at least `min_acc_bits`
+    /// bits (more if the new lanes need more); `--model` stays as it was given.
+    pub fn command_with(
+        &self,
+        dir: &Path,
+        out_bits: Option<u32>,
+        abits: Option<u32>,
+        min_acc_bits: u32,
+    ) -> Result<String> {
+        let mut c = self.config(dir)?;
+        let architecture_sized =
+            c.requirement == Some(AccRequirement::demo_architecture(c.abits, c.wbits));
+        if let Some(b) = out_bits {
+            c.out_bits = Some(b);
+        }
+        if let Some(a) = abits {
+            c.abits = a;
+            if architecture_sized {
+                c.requirement = None; // the architecture's worst case at the new lanes
+            }
+        }
+        let mut tokens = self.command.split(' ');
+        c.model = tokens
+            .position(|t| t == "--model")
+            .and_then(|_| tokens.next())
+            .map(str::to_string);
+        c.acc_bits = None;
+        let invalid = |e: crate::rtl::GenError| Error::Invalid(format!("{}: {e}", dir.display()));
+        let needed = c.validate().map_err(invalid)?.acc_bits;
+        c.acc_bits = Some(needed.max(min_acc_bits));
+        Ok(c.validate().map_err(invalid)?.command)
+    }
+
+    /// The generator configuration of this design (its own accumulator requirement).
+    fn config(&self, dir: &Path) -> Result<GenConfig> {
         let mut c = GenConfig::new(PeShape {
             rows: self.pe_rows,
             cols: self.pe_cols,
@@ -148,7 +181,14 @@ impl RtlInfo {
         // The design's own requirement: a `gen --model` design may be narrower than the
         // embedded architecture's worst case.
         c.requirement = Some(read_requirement(dir)?);
-        let d = c
+        Ok(c)
+    }
+
+    /// The design these parameters describe, for the cycle model ([`crate::perf`]); an error if
+    /// its latency disagrees with the JSON's (a design from another version of this tool).
+    pub fn design(&self, dir: &Path) -> Result<Design> {
+        let d = self
+            .config(dir)?
             .validate()
             .map_err(|e| Error::Invalid(format!("{}: {e}", dir.display())))?;
         if d.output_latency() != self.output_latency {
@@ -195,5 +235,50 @@ mod tests {
         assert_eq!(back.acc_bits, d.acc_bits);
         assert_eq!(back.av_fraction_bits, d.av_fraction_bits);
         assert_eq!(back.requirement, d.requirement);
+    }
+
+    /// The command that widens a model-sized w4a4 design's activation lanes to 8 bits keeps
+    /// `--model` and the model's requirement, and raises the accumulator to what the wider
+    /// products need (the narrower design's 16 bits are too few for u8 x s9).
+    #[test]
+    fn widening_the_lanes_keeps_the_model_and_raises_the_accumulator() {
+        let requirement = AccRequirement::exact(
+            "a W4A4 model",
+            384,
+            50,
+            BigInt::from(-28_255),
+            BigInt::from(28_255),
+        );
+        let c = GenConfig {
+            wbits: 4,
+            abits: 4,
+            requirement: Some(requirement.clone()),
+            model: Some("q4".into()),
+            out_bits: Some(32),
+            ..GenConfig::new(PeShape { rows: 4, cols: 4 })
+        };
+        let d = c.validate().unwrap();
+        assert_eq!(d.acc_bits, 16);
+        let dir = std::env::temp_dir().join(format!("repq-widen-{}", std::process::id()));
+        crate::rtl::generate(&c, &dir).unwrap();
+        let info = RtlInfo::read(&dir).unwrap();
+        let cmd = info.command_with(&dir, None, Some(8), d.acc_bits).unwrap();
+        let wide = GenConfig {
+            abits: 8,
+            ..c.clone()
+        }
+        .validate()
+        .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(cmd, wide.command);
+        assert!(wide.acc_bits > 16, "{}", wide.acc_bits);
+        assert!(
+            cmd.contains("--abits 8") && cmd.contains("--model q4"),
+            "{cmd}"
+        );
+        assert!(
+            cmd.contains(&format!("--acc-bits {}", wide.acc_bits)),
+            "{cmd}"
+        );
     }
 }

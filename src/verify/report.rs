@@ -60,7 +60,7 @@ fn about_output_lanes(reason: &str) -> bool {
 
 /// Whether a not-runnable reason is about the activation lanes (`--abits`): the patch
 /// embedding's 8-bit image codes on an array of narrower activations. No `--out-bits` or
-/// `--acc-bits` runs such a case; it needs a design of wider activations.
+/// `--acc-bits` runs such a case; it needs a design of 8-bit activation lanes.
 fn about_activation_lanes(reason: &str) -> bool {
     reason.contains("activation lanes")
 }
@@ -115,35 +115,47 @@ impl VerifyReport {
             }))
     }
 
-    /// Whether a case could not run because its inputs are wider than the activation lanes
-    /// (no option of a design at these widths fixes that).
-    pub fn needs_wider_activations(&self) -> bool {
-        self.not_run_reasons().any(about_activation_lanes)
-    }
-
-    /// The complete `repq-hw gen` command of a design that runs the cases this one could not
-    /// (except those of [`VerifyReport::needs_wider_activations`]):
+    /// The complete `repq-hw gen` command of a design that runs the cases this one could not:
     /// the design's own command with s32 output lanes (`--out-bits 32`) when a case needs wider
-    /// or signed output lanes, and the golden vectors' accumulator width (`--acc-bits`) when a
-    /// case needs a wider accumulator. `None` when every case ran.
+    /// or signed output lanes, 8-bit activation lanes (`--abits 8`) when a case's inputs (the
+    /// patch embedding's 8-bit image codes) exceed the lanes, and the golden vectors'
+    /// accumulator width (`--acc-bits`) when a case needs a wider accumulator. `None` when every
+    /// case ran.
     pub fn gen_command_for_all(&self) -> Option<String> {
-        let reasons: Vec<&str> = self
-            .not_run_reasons()
-            .filter(|r| !about_activation_lanes(r))
-            .collect();
+        let reasons: Vec<&str> = self.not_run_reasons().collect();
         if reasons.is_empty() {
             return None;
         }
-        let mut cmd = self.rtl.command.clone();
-        if reasons.iter().any(|r| about_output_lanes(r)) {
-            let bits = crate::rtl::config::DEFAULT_OUT_BITS;
-            cmd = with_option(&cmd, "--out-bits", &bits.to_string());
+        let out_bits = reasons
+            .iter()
+            .any(|r| about_output_lanes(r))
+            .then_some(crate::rtl::config::DEFAULT_OUT_BITS);
+        let abits = reasons
+            .iter()
+            .any(|r| about_activation_lanes(r))
+            .then_some(crate::quant::config::PATCH_INPUT_BITS);
+        let acc = if reasons
+            .iter()
+            .any(|r| !about_output_lanes(r) && !about_activation_lanes(r))
+        {
+            self.golden_acc_bits.max(self.rtl.acc_bits)
+        } else {
+            self.rtl.acc_bits
+        };
+        match self.rtl.command_with(&self.rtl_dir, out_bits, abits, acc) {
+            Ok(cmd) => Some(cmd),
+            // A design directory this version cannot read back: the options to change.
+            Err(_) => {
+                let mut cmd = self.rtl.command.clone();
+                if let Some(b) = out_bits {
+                    cmd = with_option(&cmd, "--out-bits", &b.to_string());
+                }
+                if let Some(a) = abits {
+                    cmd = with_option(&cmd, "--abits", &a.to_string());
+                }
+                Some(with_option(&cmd, "--acc-bits", &acc.to_string()))
+            }
         }
-        if reasons.iter().any(|r| !about_output_lanes(r)) {
-            let acc = self.golden_acc_bits.max(self.rtl.acc_bits);
-            cmd = with_option(&cmd, "--acc-bits", &acc.to_string());
-        }
-        Some(cmd)
     }
 
     /// The run succeeded: something ran, nothing failed, and (unless allowed) nothing was left out.

@@ -158,6 +158,7 @@ pub fn swin_cases(
                 ("p", format!("{attn}.probs")),
                 ("c_int", format!("{attn}.logcode.c_int")),
                 ("thresholds", format!("{attn}.logcode.thresholds")),
+                ("max_code", super::cases::max_code(g)),
                 ("codes", format!("{attn}.codes")),
             ],
             shape: None,

@@ -6,10 +6,12 @@
 //   m = p << (15 - e) or p >> (e - 15)     (truncating; m in [2^15, 2^16))
 //   r = [m <= T1] + [m <= T0] + [m <= Tm1] - 2
 //   raw = 2 (16 - e) + C_INT + r
-//   raw >= 2^ABITS                -> exact zero; else code = max(raw, 0), zero = 0
+//   raw > max_code                -> exact zero; else code = max(raw, 0), zero = 0
+// max_code is the model's 2^abits - 1 (abits <= ABITS), given at run time with the constants, so
+// one design runs the codes of a narrower model (ABITS = 8 lanes for a W4A4 model's U3).
 // The code's LSB is the parity that selects the sqrt(2) factor (Eq. 19-20). The constants
-// C_INT (s16; the reference's i32 must lie in -32768 .. 32767) and T1, T0, Tm1 (u17) are loaded at
-// run time and travel with each beat. Inputs above 2^16 give what the reference gives for them.
+// C_INT (s16; the reference's i32 must lie in -32768 .. 32767), T1, T0, Tm1 (u17) and max_code
+// are loaded at run time and travel with each beat. Inputs above 2^16 give what the reference gives for them.
 // Pipeline: 3 stages (register; leading-one detect and normalize; compare and encode) with a
 // ready/valid handshake on both sides (a stall holds every stage).
 
@@ -29,13 +31,13 @@ module repq_logcode #(
     input  wire [16:0]            t1,
     input  wire [16:0]            t0,
     input  wire [16:0]            tm1,
+    input  wire [ABITS-1:0]       max_code,
     output wire                   out_valid,
     input  wire                   out_ready,
     output wire [LANES*ABITS-1:0] code,
     output wire [LANES-1:0]       zero
 );
     localparam integer RW = 19;   // raw: 2 * 16 + s16 + (-2 .. 1) fits s19
-    localparam [RW-1:0] LIMIT = 1 << ABITS;
     localparam [RW-1:0] TWO = 2;
 
     reg v1;
@@ -62,23 +64,28 @@ module repq_logcode #(
     reg [16:0] t1_1;
     reg [16:0] t0_1;
     reg [16:0] tm1_1;
+    reg [ABITS-1:0] max1;
     reg [15:0] c2;
     reg [16:0] t1_2;
     reg [16:0] t0_2;
     reg [16:0] tm1_2;
+    reg [ABITS-1:0] max2;
     always @(posedge clk) begin
         if (ce) begin
             c1 <= c_int;
             t1_1 <= t1;
             t0_1 <= t0;
             tm1_1 <= tm1;
+            max1 <= max_code;
             c2 <= c1;
             t1_2 <= t1_1;
             t0_2 <= t0_1;
             tm1_2 <= tm1_1;
+            max2 <= max1;
         end
     end
     wire signed [RW-1:0] c2_x = { {(RW-16){c2[15]}}, c2 };
+    wire signed [RW-1:0] max2_x = { {(RW-ABITS){1'b0}}, max2 };
 
     genvar l;
     generate
@@ -111,7 +118,7 @@ module repq_logcode #(
                     m2 <= pn[16:1];
                     lz2 <= lz;
                     z2 <= (p1 == 17'd0);
-                    if (z2 || raw >= $signed(LIMIT)) begin
+                    if (z2 || raw > max2_x) begin
                         code3 <= {ABITS{1'b0}};
                         z3 <= 1'b1;
                     end else begin
