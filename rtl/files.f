@@ -3,7 +3,7 @@
 // Configuration 16x16_w8a8_o32: 16x16 weight-stationary array, u8 activations x s9 operands, s28 accumulators,
 // M tile 256 rows, 16 requantization lanes, target generic at 200 MHz. Accumulator 28 bits; 28 bits required by
 //   the demo ViT architecture (width 96, MLP 384, 50 tokens), worst case for K = 384: |acc| <= 3 * K * (2^8 - 1) * (2^8 - 1).
-// Source files of repq_top and the standalone units, leaves first (paths relative to this
+// Source files of repq_top, the standalone units and (when generated) the engine repq_vit, leaves first (paths relative to this
 // directory: run tools from here, or use verilator -F).
 repq_delay.v
 repq_vdelay.v
@@ -26,3 +26,10 @@ repq_rowdiv.v
 repq_layernorm.v
 repq_exp2_rom.v
 repq_softmax.v
+repq_vit_agen.v
+repq_vit_rd.v
+repq_vit_wr.v
+repq_vit_regs.v
+repq_vit_attn.v
+repq_vit_wsel.v
+repq_vit.v

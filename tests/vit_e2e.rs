@@ -177,7 +177,6 @@ fn repq_vit_lints_clean_where_it_is_generated() {
         let out = Command::new("verilator")
             .current_dir(&dir)
             .args(["--lint-only", "-Wall", "repq_lint.vlt", "-f", "files.f"])
-            .args(repq_hw::rtl::VIT_SOURCES)
             .args(["--top-module", "repq_vit"])
             .output()
             .unwrap();

@@ -243,6 +243,8 @@ struct CoreFile<'a> {
     d: &'a Design,
     vlnv: String,
     sources: &'a [&'a str],
+    /// The engine's sources (empty when the design has no `repq_vit`).
+    vit_sources: &'a [&'a str],
     constraint_file: String,
     constraint_type: &'a str,
     xilinx_part: &'a str,
@@ -378,6 +380,19 @@ pub fn render_all(d: &Design) -> Vec<GeneratedFile> {
         ),
         render(&SoftmaxV { header: h, d, u }, SOURCES[20]),
     ];
+    // The engine's sources follow the units' in files.f; the .core file keeps them in a fileset
+    // of their own (its targets build repq_top).
+    let with_vit: Vec<&str> = SOURCES.iter().chain(&VIT_SOURCES).copied().collect();
+    let vit_sources: &[&str] = if VitParams::new(d).is_some() {
+        &VIT_SOURCES
+    } else {
+        &[]
+    };
+    let all_sources: &[&str] = if vit_sources.is_empty() {
+        &SOURCES
+    } else {
+        &with_vit
+    };
     if let Some(v) = VitParams::new(d) {
         let v = &v;
         files.extend([
@@ -395,7 +410,7 @@ pub fn render_all(d: &Design) -> Vec<GeneratedFile> {
         render(
             &FilesF {
                 header: h,
-                sources: &SOURCES,
+                sources: all_sources,
             },
             "files.f",
         ),
@@ -468,6 +483,7 @@ pub fn render_all(d: &Design) -> Vec<GeneratedFile> {
             d,
             vlnv: core_vlnv(d),
             sources: &SOURCES,
+            vit_sources,
             constraint_file: cf.clone(),
             constraint_type,
             xilinx_part: XILINX_PART,

@@ -226,12 +226,8 @@ pub fn build_harness_checked(
     if trace {
         cmd.arg("--trace-fst");
     }
+    // files.f lists the engine's sources too, where the design has them.
     cmd.arg("-F").arg(rtl.join("files.f"));
-    if harness == Harness::Vit {
-        for f in crate::rtl::VIT_SOURCES {
-            cmd.arg(rtl.join(f));
-        }
-    }
     cmd.arg(sim.join(harness.source()));
     // Verilator's generated makefiles hold absolute paths: a build directory that was moved, or
     // that served other sources (another RTL directory) or options, starts over.
