@@ -40,6 +40,7 @@ fn job(rng: &mut StdRng, d: &Design, m: usize, k: usize, n: usize) -> MatmulJob 
         a: (0..m * k)
             .map(|_| rng.random_range(0..=amax) as u8)
             .collect(),
+        a_bits: d.abits,
         w: (0..k * n).map(|_| rng.random_range(-wmax..=wmax)).collect(),
         bias: (0..n)
             .map(|_| rng.random_range(-(std as i64)..=std as i64))

@@ -370,6 +370,7 @@ fn random_job(rng: &mut StdRng, m: usize, k: usize, n: usize, d: &Design) -> Mat
         k,
         n,
         a,
+        a_bits: abits,
         w,
         bias,
         requant,

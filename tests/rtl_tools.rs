@@ -218,6 +218,7 @@ fn c_header_case(
         k: 5,
         n: 3,
         a: vec![255, 0, 17, 128, 1],
+        a_bits: d.abits,
         w: vec![-15, 15, 0, 7, -1, 3, 2, -8, 1, 0, 0, 0, 15, -15, 9],
         bias: vec![-5000, 0, 777],
         requant: vec![r, r, r],

@@ -261,5 +261,60 @@ pub fn run(args: &GenArgs) -> Result<()> {
     for f in &report.files {
         outln!("  {}", f)?;
     }
+    if let Some(m) = &args.model {
+        engine_budget(d, m)?;
+    }
     Ok(())
 }
+
+/// With `--model`: whether the design's `repq_vit` runs the model end to end (the engine's
+/// limits, with their numbers) and the model's activation buffers against the target's block
+/// RAM (docs/accelerator.md, "Memory budget").
+fn engine_budget(d: &rtl::Design, model: &std::path::Path) -> Result<()> {
+    use crate::rtl::budget;
+    if rtl::vit::VitParams::new(d).is_none() {
+        return Ok(());
+    }
+    let q = match super::quantize::LoadedModel::load(Some(model))? {
+        super::quantize::LoadedModel::Quantized(q) => q,
+        super::quantize::LoadedModel::Float(_) => return Ok(()),
+    };
+    let Some(cfg) = q.model.config() else {
+        outln!(
+            "  {VIT}: does not run {} end to end (Swin is not lowered to the engine yet); \
+             per-unit verification is unaffected",
+            q.model.name
+        )?;
+        return Ok(());
+    };
+    let why = budget::engine_limits(d, cfg);
+    if why.is_empty() {
+        outln!(
+            "  {VIT}: runs {} end to end (verify --end-to-end, program --pe)",
+            q.model.name
+        )?;
+    } else {
+        outln!(
+            "  {VIT}: does not run {} end to end: {}; per-unit verification is unaffected",
+            q.model.name,
+            why.join("; ")
+        )?;
+    }
+    let peak = budget::peak_live_bytes(cfg);
+    let device = d.target.device().map_or_else(String::new, |dev| {
+        format!(
+            " ({:.1}% of the {}'s {} KiB block RAM, {})",
+            100.0 * peak as f64 / dev.block_ram_bytes as f64,
+            dev.part,
+            dev.block_ram_bytes / 1024,
+            dev.blocks
+        )
+    });
+    outln!("  activation buffers, all in external memory (peak live {peak} B{device}):")?;
+    for b in budget::activation_buffers(cfg) {
+        outln!("    {:<38} {:<16} {:>10} B", b.name, b.layout, b.bytes)?;
+    }
+    Ok(())
+}
+
+const VIT: &str = rtl::vit::VIT_TOP;

@@ -33,6 +33,7 @@
 //! [`AccRequirement`].
 
 pub mod bound;
+pub mod budget;
 pub mod config;
 pub mod driver;
 pub mod render;

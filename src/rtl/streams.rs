@@ -23,6 +23,10 @@ pub struct MatmulJob {
     pub n: usize,
     /// Activation codes, `[m][k]` row-major.
     pub a: Vec<u8>,
+    /// Bits of the activation codes this layer takes (`u{a_bits}`, at most the design's lanes):
+    /// the model's code bits, or the image codes' 8 for the patch embedding. The accumulator
+    /// range is proven for every input of this width.
+    pub a_bits: u32,
     /// Stationary operands (`w_code - z_w`), `[k][n]` row-major.
     pub w: Vec<i32>,
     /// Per-column bias (zero points folded in), `[n]`.
@@ -104,9 +108,15 @@ impl MatmulJob {
         {
             return bad("tensor lengths do not match M, K, N".into());
         }
-        let amax = (1u32 << d.abits) - 1;
+        if !(1..=d.abits).contains(&self.a_bits) {
+            return bad(format!(
+                "{}-bit activation codes on u{} activation lanes",
+                self.a_bits, d.abits
+            ));
+        }
+        let amax = (1u32 << self.a_bits) - 1;
         if let Some(x) = self.a.iter().find(|&&x| u32::from(x) > amax) {
-            return bad(format!("activation code {x} does not fit u{}", d.abits));
+            return bad(format!("activation code {x} does not fit u{}", self.a_bits));
         }
         if let Some(x) = self.w.iter().find(|&&x| !fits_signed(x.into(), d.wob)) {
             return bad(format!("operand {x} does not fit s{}", d.wob));
@@ -115,7 +125,7 @@ impl MatmulJob {
             let (lo, hi) = bound::column_range(
                 self.bias[n],
                 (0..self.k).map(|k| self.w[k * self.n + n]),
-                d.abits,
+                self.a_bits,
             );
             if bound::signed_bits(&lo, &hi) > d.acc_bits {
                 return bad(format!(
@@ -267,6 +277,52 @@ mod tests {
         }
     }
 
+    /// A W4A4 model's layer on a design of 8-bit lanes sized for that model (`gen --model`): its
+    /// accumulator range is proven for its 4-bit codes, not for the lanes' 8 bits (the engine's
+    /// compiler refused fc2 of the embedded W4A4 model on its own 18-bit design before).
+    #[test]
+    fn the_accumulator_range_is_the_layers_codes_not_the_lanes() {
+        use crate::rtl::{GenConfig, PeShape};
+        let c = GenConfig {
+            wbits: 4,
+            abits: 8,
+            acc_bits: Some(18),
+            out_bits: Some(32),
+            ..GenConfig::new(PeShape { rows: 2, cols: 2 })
+        };
+        let d = GenConfig {
+            requirement: Some(crate::rtl::AccRequirement::exact(
+                "test",
+                384,
+                50,
+                (-100_000).into(),
+                100_000.into(),
+            )),
+            ..c
+        }
+        .validate()
+        .unwrap();
+        // K = 384 operands of 7: |acc| <= 384 * 15 * 7 = 40,320 at 4 bits, 685,440 at 8.
+        let mut job = MatmulJob {
+            m: 1,
+            k: 384,
+            n: 1,
+            a: vec![15; 384],
+            a_bits: 4,
+            w: vec![7; 384],
+            bias: vec![0],
+            requant: vec![raw_accumulator_requant()],
+        };
+        assert!(job.streams(&d).is_ok());
+        job.a_bits = 8;
+        let e = job.streams(&d).unwrap_err().to_string();
+        assert!(e.contains("does not fit s18"), "{e}");
+        job.a_bits = 4;
+        job.a[3] = 16;
+        let e = job.streams(&d).unwrap_err().to_string();
+        assert!(e.contains("activation code 16 does not fit u4"), "{e}");
+    }
+
     /// With `--out-bits`, lo/hi are packed as signed s{B} fields and the outputs as s{B} lanes;
     /// a clamp outside the lane range is refused.
     #[test]
@@ -287,6 +343,7 @@ mod tests {
             k: 2,
             n: 2,
             a: vec![255, 1],
+            a_bits: 8,
             w: vec![-256, 3, 1, -2],
             bias: vec![-40_000, 100],
             requant: vec![gelu, raw_accumulator_requant()],

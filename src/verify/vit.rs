@@ -142,8 +142,8 @@ fn shape(g: &dyn Tensors, name: &str) -> Result<Vec<usize>> {
     g.shape(name)
 }
 
-/// The matmul job of linear layer `p` on golden input `input` (`[M, K]` codes).
-fn job(g: &dyn Tensors, p: &str, input: &str) -> Result<MatmulJob> {
+/// The matmul job of linear layer `p` on golden input `input` (`[M, K]` codes of `a_bits` bits).
+fn job(g: &dyn Tensors, p: &str, input: &str, a_bits: u32) -> Result<MatmulJob> {
     let ws = shape(g, &format!("{p}.w"))?;
     let is = shape(g, input)?;
     let (k, n) = (ws[0], ws[1]);
@@ -161,6 +161,7 @@ fn job(g: &dyn Tensors, p: &str, input: &str) -> Result<MatmulJob> {
         k,
         n,
         a: ints(g, input)?.into_iter().map(|v| v as u8).collect(),
+        a_bits,
         w: ints(g, &format!("{p}.w"))?
             .into_iter()
             .map(|v| v as i32)
@@ -216,7 +217,7 @@ pub fn plan(g: &dyn Tensors, d: &Design) -> Result<Plan> {
     let x = b.region(t, dim, 4, c_);
     b.copy(&pos, &x)?;
     b.step("embed.pos");
-    let pj = job(g, "patch_embed.proj", "patch_embed.input")?;
+    let pj = job(g, "patch_embed.proj", "patch_embed.input", info.input_bits)?;
     let patches = b.region(pj.m, pj.k, 1, r_);
     let [ph, pw] = info.patch_size;
     let [ih, iw] = info.img_size;
@@ -278,7 +279,7 @@ pub fn plan(g: &dyn Tensors, d: &Design) -> Result<Plan> {
             n1,
         )?;
         let l = format!("{blk}.attn.qkv");
-        let j = job(g, &l, &format!("{l}.input"))?;
+        let j = job(g, &l, &format!("{l}.input"), info.abits)?;
         let qkv = b.region_rows(j.m, j.m.next_multiple_of(c_), j.n, 1, pad);
         named(&l, b.linear(&j, &n1, LinearOut::Codes(qkv)))?;
         b.step(&l);
@@ -325,7 +326,7 @@ pub fn plan(g: &dyn Tensors, d: &Design) -> Result<Plan> {
         }
         add_check(&mut checks, g, &a, &format!("{a}.proj.input"), attn)?;
         let l = format!("{blk}.attn.proj");
-        let j = job(g, &l, &format!("{l}.input"))?;
+        let j = job(g, &l, &format!("{l}.input"), info.abits)?;
         named(&l, b.linear(&j, &attn, LinearOut::Residual(x)))?;
         b.step(&l);
         let s = snapshot(&mut b, &x)?;
@@ -339,7 +340,7 @@ pub fn plan(g: &dyn Tensors, d: &Design) -> Result<Plan> {
             n2,
         )?;
         let l = format!("{blk}.mlp.fc1");
-        let j = job(g, &l, &format!("{l}.input"))?;
+        let j = job(g, &l, &format!("{l}.input"), info.abits)?;
         let h = b.region(j.m, j.n, 1, pad);
         let (table, beats) = b.gelu_table(&ints(g, &format!("{blk}.mlp.gelu_steps"))?)?;
         named(
@@ -357,7 +358,7 @@ pub fn plan(g: &dyn Tensors, d: &Design) -> Result<Plan> {
         b.step(&l);
         add_check(&mut checks, g, &l, &format!("{blk}.mlp.fc2.input"), h)?;
         let l = format!("{blk}.mlp.fc2");
-        let j = job(g, &l, &format!("{l}.input"))?;
+        let j = job(g, &l, &format!("{l}.input"), info.abits)?;
         named(&l, b.linear(&j, &h, LinearOut::Residual(x)))?;
         b.step(&l);
         let s = snapshot(&mut b, &x)?;
@@ -367,7 +368,7 @@ pub fn plan(g: &dyn Tensors, d: &Design) -> Result<Plan> {
     let x0 = Region { rows: 1, ..x };
     let hn = norm(&mut b, "head.norm", &x0)?;
     add_check(&mut checks, g, "head.norm", "head.input", hn)?;
-    let j = job(g, "head", "head.input")?;
+    let j = job(g, "head", "head.input", info.abits)?;
     let out = b.region(j.m, j.n, 4, c_);
     b.logits = [out.addr, j.n as u32];
     named("head", b.linear(&j, &hn, LinearOut::Values(out)))?;
