@@ -124,8 +124,8 @@ fn load(args: &ReportArgs) -> Result<(Model, QuantizedModel)> {
             ));
         }
     }
-    let original = if q.source_checkpoint == crate::demo::SOURCE {
-        crate::demo::model()?
+    let original = if let Some(e) = crate::demo::Embedded::of_source(&q.source_checkpoint) {
+        e.loaded()?.model
     } else {
         let src = Path::new(&q.source_checkpoint);
         super::model_options::load(Some(src), &Default::default())
@@ -196,7 +196,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     let rtl = design(args, &q)?;
     // As `repq-hw eval --integer` runs it (32-bit accumulators).
     let integer = IntModel::lower(&q, 32)?;
-    let embedded = q.source_checkpoint == crate::demo::SOURCE;
+    let embedded = crate::demo::Embedded::of_source(&q.source_checkpoint).is_some();
     let transform = EvalTransform::new(&q.model.preprocess, q.vit_config()?.img_size)?;
 
     // Calibration images: the artifact's own choice unless told otherwise.

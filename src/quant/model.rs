@@ -241,13 +241,14 @@ impl QuantizedModel {
         Error::Unsupported {
             source_name: self.model.source.display().to_string(),
             what: format!(
-                "the ViT/DeiT integer model of a {} network (gen --model, perf, report's integer \
-                 sections)",
+                "a {} network on this command's ViT/DeiT integer path (program --pe's engine \
+                 image, report's integer sections)",
                 self.model.net.family()
             ),
             hint: Some(
-                "these are not implemented yet for Swin; its float and fake-quant forwards (eval, \
-                 predict, quantize, ablate) and its integer simulator (eval --integer) are"
+                "Swin runs through eval, predict, quantize, ablate, eval --integer, golden, gen \
+                 --model, perf and verify; the end-to-end engine and the report are ViT/DeiT only \
+                 for now"
                     .into(),
             ),
         }
