@@ -1,0 +1,430 @@
+//! The cycle model of `repq_vit`, the command-driven engine (docs/accelerator.md): the cycles of
+//! a command list on a memory with a fixed read latency and no back-pressure (the harness's
+//! `+latency=L` mode, `repq-hw verify --end-to-end --stall-free L`), found by replaying the
+//! sequencer and the two DMA channels of `repq_vit.v`, `repq_vit_rd.v` and `repq_vit_wr.v` beat
+//! by beat.
+//!
+//! Cycle `c` is the clock period before rising edge `c + 1`; a register written in cycle `c` is
+//! seen in cycle `c + 1`. Cycle 0 is the one in which the fetch of command 0 issues its read
+//! address. The memory answers an address in cycle `a` with its first word in cycle `a + L`, one
+//! word per cycle, bursts in order; write addresses and words are always accepted, and the write
+//! response comes the cycle after a burst's last word.
+//!
+//! What is replayed exactly (docs/performance.md, "The engine"): command fetch, `JOB` and `WRITE`
+//! issue, `SYNC` on the write channel, the read channel's bursts (one per beat, at most 4 beats
+//! requested and not taken), the write channel's bursts (a beat taken only after the previous
+//! burst's address and words were accepted), the copy FIFO and the residual unit between the two
+//! channels. What is not: a unit's own pace. Every other read port is taken to accept a beat as
+//! soon as the read FIFO offers it, every other write source to offer its next beat as soon as the
+//! write channel can take it, and a `JOB` to find its unit idle; where a unit is slower than
+//! the memory (LayerNorm, softmax, the attention feeders, a pass of the array waiting for its
+//! previous one) the model counts fewer cycles than the RTL.
+
+use crate::error::{Error, Result};
+use crate::rtl::Design;
+use crate::rtl::config::SHIFT_AV_LATENCY;
+use crate::rtl::units::{
+    AV_REQUANT_LANES, LN_LANES, LN_ROW_OVERHEAD, ROWDIV_LATENCY, SOFTMAX_LANES,
+    SOFTMAX_ROW_OVERHEAD, av_requant_latency, gelu_latency,
+};
+use crate::rtl::vit::VitParams;
+
+const OP_JOB: u32 = 1;
+const OP_READ: u32 = 2;
+const OP_WRITE: u32 = 3;
+const OP_SYNC: u32 = 4;
+const OP_END: u32 = 5;
+const PORT_PRM: u32 = 0;
+const PORT_WGT: u32 = 1;
+const PORT_ACT: u32 = 2;
+const PORT_RES: u32 = 3;
+const PORT_TBL: u32 = 4;
+const PORT_COPY: u32 = 5;
+const PORT_LN_PRM: u32 = 6;
+const PORT_LN_X: u32 = 7;
+const PORT_KSUM: u32 = 8;
+const PORT_KT: u32 = 9;
+const PORT_SMZ: u32 = 10;
+const PORT_V: u32 = 11;
+const PORT_CODE: u32 = 12;
+const PORT_LAST: u32 = 12;
+const SRC_TOP: u32 = 0;
+const SRC_RES: u32 = 1;
+const SRC_GELU: u32 = 2;
+const SRC_COPY: u32 = 3;
+const UNIT_LN: u32 = 1;
+const UNIT_ATT_A: u32 = 2;
+const UNIT_SM: u32 = 4;
+/// `repq_logcode`'s pipeline stages (behind `repq_softmax`).
+const LOGCODE_STAGES: u64 = 3;
+const SRC_LAST: u32 = 6;
+/// Beats the read channel requests ahead of its consumer (`repq_vit_rd`'s `FIFO_DEPTH`).
+const RD_AHEAD: usize = 4;
+/// The copy FIFO of `repq_vit_wsel`.
+const COPY_DEPTH: usize = 4;
+
+/// Where the cycles of a command list go.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EngineCycles {
+    /// The engine's `CYCLES` register at the end: from the cycle after the start write to the
+    /// cycle after `END`.
+    pub cycles: u64,
+    /// The cycle (counted as the module doc says) each command's fetch issues its address.
+    pub fetch_at: Vec<u64>,
+    /// Cycles from a command's fetch to the next one, summed by kind: fetch and decode (the
+    /// fixed part of every command), `READ` transfers, waits for the write channel (`SYNC`,
+    /// and a `WRITE` that finds it busy), `JOB` and `WRITE` issue.
+    pub fetch: u64,
+    pub read: u64,
+    pub write_wait: u64,
+    pub issue: u64,
+    /// 8-byte words read (commands included) and written.
+    pub read_words: u64,
+    pub write_words: u64,
+    pub commands: u64,
+}
+
+/// The write transfer in progress: when its next beat can be taken.
+#[derive(Clone, Debug)]
+struct Writer {
+    src: u32,
+    words: u64,
+    beats: u64,
+    /// Beats taken so far, and the cycle the last was taken.
+    taken: u64,
+    last_take: Option<u64>,
+    /// The first cycle a beat can be taken (the cycle after the `WRITE` left `EXEC`).
+    from: u64,
+    /// Take cycles of the beats taken so far (the copy FIFO's credits need the last few).
+    takes: Vec<u64>,
+    /// The cycles the source offers its next beats, where a unit paces them (LayerNorm,
+    /// softmax, A x V); other sources offer a beat as soon as the channel can take it.
+    offers: std::collections::VecDeque<u64>,
+}
+
+impl Writer {
+    /// Takes the next beat, offered from cycle `valid`; returns the take cycle.
+    fn take(&mut self, valid: u64) -> u64 {
+        let mut t = valid.max(self.from);
+        if let Some(l) = self.last_take {
+            t = t.max(l + self.words + 1);
+        }
+        self.last_take = Some(t);
+        self.taken += 1;
+        self.takes.push(t);
+        t
+    }
+
+    /// The first cycle the channel is idle (`busy` low) once every beat was taken: the last
+    /// burst's words go out in the `words` cycles after its take, its response the cycle after.
+    fn idle_from(&mut self) -> u64 {
+        while self.taken < self.beats {
+            let o = self.offers.pop_front().unwrap_or(0);
+            self.take(o);
+        }
+        match self.last_take {
+            Some(t) => t + self.words + 2,
+            None => self.from,
+        }
+    }
+}
+
+fn field(c: &[u32; 8]) -> (u32, u32, u32) {
+    (c[0] & 0xff, (c[0] >> 8) & 0xff, (c[0] >> 16) & 0xff)
+}
+
+fn beats(c: &[u32; 8]) -> u64 {
+    u64::from(c[2] & 0xffff) * u64::from(c[2] >> 16) * u64::from(c[3] & 0xffff)
+}
+
+fn bad(i: usize, what: &str) -> Error {
+    Error::Invalid(format!(
+        "engine cycle model: command {i} {what}; the list must come from the accel compiler \
+         (`repq-hw program`)"
+    ))
+}
+
+/// The cycles `d`'s engine takes for the command list `cmds` (32-byte commands as `u32` words,
+/// ending with `END`) on the stall-free memory with read latency `latency` (>= 1) cycles.
+/// Errors: a design without the engine, a command the engine would refuse, no `END`.
+pub fn engine_cycles(d: &Design, cmds: &[[u32; 8]], latency: u32) -> Result<EngineCycles> {
+    let v = VitParams::new(d).ok_or_else(|| {
+        Error::Invalid(format!(
+            "engine cycle model: a {}x{} design with {}-bit output lanes has no repq_vit; use \
+             rows and columns that are powers of two >= 8 and 32-bit output lanes",
+            d.rows, d.cols, d.obits
+        ))
+    })?;
+    let l = u64::from(latency.max(1));
+    let port_words = |p: u32| -> u64 {
+        u64::from(match p {
+            PORT_PRM => v.prm_words,
+            PORT_WGT => v.wgt_words,
+            PORT_ACT | PORT_KSUM | PORT_KT => v.act_words,
+            PORT_TBL => 1,
+            PORT_LN_PRM => 2,
+            PORT_V => v.code_words,
+            _ => v.res_words,
+        })
+    };
+    let cols = u64::from(d.cols);
+    // Unit state set by JOBs: LayerNorm's D, the attention's tokens, the softmax row length.
+    let (mut ln_dim, mut tokens, mut sm_row_len) = (1u64, 1u64, 1u64);
+    // The cycles the last `READ` into repq_top's s_act handed over its rows.
+    let mut act_pops: Vec<u64> = Vec::new();
+    let mut out = EngineCycles::default();
+    let mut writer: Option<Writer> = None;
+    // The fetch of command `i` issues its address in cycle `a`.
+    let mut a = 0u64;
+    for (i, c) in cmds.iter().enumerate() {
+        out.fetch_at.push(a);
+        out.commands += 1;
+        out.read_words += 4;
+        // S_FETCH is cycle a - 1; the 4 words arrive in a + L .. a + L + 3, the beat leaves the
+        // read FIFO in a + L + 5 and the command is in EXEC from a + L + 6.
+        let x = a + l + 6;
+        out.fetch += l + 6;
+        let (op, port, eb) = field(c);
+        // The cycle the command leaves EXEC or READ_WAIT (COMPLETE follows, then S_FETCH).
+        let done = match op {
+            OP_JOB => {
+                match port {
+                    UNIT_LN => ln_dim = u64::from(c[1]),
+                    UNIT_ATT_A => tokens = u64::from(c[6]),
+                    UNIT_SM => sm_row_len = u64::from(c[1]),
+                    _ => {}
+                }
+                out.issue += 1;
+                x
+            }
+            OP_WRITE => {
+                if port > SRC_LAST || (eb != 1 && eb != 4) {
+                    return Err(bad(i, "is a WRITE the engine refuses"));
+                }
+                let free = writer.as_mut().map_or(x, |w| w.idle_from().max(x));
+                out.write_wait += free - x;
+                out.issue += 1;
+                let words = u64::from(if eb == 4 { v.res_words } else { v.code_words });
+                let n = beats(c);
+                out.write_words += n * words;
+                writer = Some(Writer {
+                    src: port,
+                    words,
+                    beats: n,
+                    taken: 0,
+                    last_take: None,
+                    from: free + 1,
+                    takes: Vec::new(),
+                    offers: Default::default(),
+                });
+                if port == SRC_TOP {
+                    // repq_top's output rows of the N tile: a row of the last K tile is issued
+                    // the cycle it is taken (the array never makes the engine's reads wait, the
+                    // module doc says when) and leaves output_latency cycles later.
+                    if let Some(w) = writer.as_mut() {
+                        let o = u64::from(d.output_latency());
+                        w.offers.extend(act_pops.iter().map(|p| p + o));
+                    }
+                }
+                if port == SRC_GELU {
+                    // repq_gelu starts on repq_top's outputs once the channel is busy; its first
+                    // code leaves its pipeline gelu_latency cycles later.
+                    if let Some(w) = writer.as_mut() {
+                        w.offers
+                            .push_back(free + 1 + u64::from(gelu_latency(d.abits)));
+                    }
+                }
+                free
+            }
+            OP_SYNC => {
+                let free = writer.as_mut().map_or(x, |w| w.idle_from().max(x));
+                out.write_wait += free - x + 1;
+                free
+            }
+            OP_READ => {
+                if port > PORT_LAST {
+                    return Err(bad(i, "reads into a port the engine does not have"));
+                }
+                let n = beats(c);
+                let w = port_words(port);
+                out.read_words += n * w;
+                let coupled = writer.as_ref().map(|w| w.src);
+                let pace = match (port, coupled) {
+                    (PORT_COPY, Some(SRC_COPY)) => Pace::Copy,
+                    (PORT_RES, Some(SRC_RES)) => Pace::Residual,
+                    (PORT_LN_X, _) => {
+                        let b = ln_dim.div_ceil(cols);
+                        let g = cols / u64::from(LN_LANES);
+                        Pace::Rows {
+                            per_row: u64::from(c[2] & 0xffff),
+                            gap: 2 * b * g + u64::from(LN_ROW_OVERHEAD) + 1,
+                            // The next row is taken the cycle after the last codes left.
+                            out: 2 * b * g + u64::from(LN_ROW_OVERHEAD),
+                            g,
+                        }
+                    }
+                    (PORT_SMZ, _) => {
+                        let b = sm_row_len.div_ceil(cols);
+                        let g = cols / u64::from(SOFTMAX_LANES);
+                        Pace::Rows {
+                            per_row: u64::from(c[2] & 0xffff),
+                            gap: 2 * b * g + u64::from(SOFTMAX_ROW_OVERHEAD) + 1,
+                            // The next row is taken once DIV has read the buffer; the last
+                            // beat is then still in the divider and repq_logcode.
+                            out: 2 * b * g
+                                + u64::from(SOFTMAX_ROW_OVERHEAD)
+                                + u64::from(ROWDIV_LATENCY)
+                                + LOGCODE_STAGES,
+                            g,
+                        }
+                    }
+                    (PORT_CODE, _) => Pace::Keys {
+                        tokens,
+                        c: cols,
+                        out: u64::from(SHIFT_AV_LATENCY)
+                            + u64::from(av_requant_latency(d.cols / AV_REQUANT_LANES)),
+                    },
+                    _ => Pace::Free,
+                };
+                let (end, pops) = read(x, n, w, l, pace, writer.as_mut());
+                if port == PORT_ACT {
+                    act_pops = pops;
+                }
+                out.read += end - x + 1;
+                // busy falls the cycle after the last pop; READ_WAIT sees it then.
+                end + 1
+            }
+            OP_END => {
+                // EXEC in x, DONE in x + 1, IDLE from x + 2: CYCLES counts x + 3 cycles from
+                // the start write's cycle (cycle -2).
+                out.cycles = x + 3;
+                return Ok(out);
+            }
+            _ => return Err(bad(i, "has an op the engine refuses")),
+        };
+        // COMPLETE in done + 1, S_FETCH in done + 2, the next address in done + 3.
+        a = done + 3;
+    }
+    Err(Error::Invalid(
+        "engine cycle model: the command list has no END; finish it with the accel compiler".into(),
+    ))
+}
+
+/// How a read port takes beats (the module doc says which are exact).
+#[derive(Clone, Copy, Debug)]
+enum Pace {
+    /// Whenever the read FIFO offers one.
+    Free,
+    /// The copy FIFO in front of the write channel (`repq_vit_wsel`).
+    Copy,
+    /// `repq_residual`'s output register in front of the write channel.
+    Residual,
+    /// A row unit (`repq_layernorm`, `repq_softmax`): rows of `per_row` beats, one beat per
+    /// cycle within a row, a row's first beat `gap` cycles after the previous row's last;
+    /// its output beat `b` of a row offered to the write channel `out - (per_row - 1 - b) g`
+    /// cycles after the row's last beat.
+    Rows {
+        per_row: u64,
+        gap: u64,
+        out: u64,
+        g: u64,
+    },
+    /// The A x V feeder: rows of `tokens` keys in beats of `c` keys, one key per cycle into
+    /// `repq_shift_av`, a new beat taken once the previous one's keys are all out; each row's
+    /// output offered `out` cycles after its last key.
+    Keys { tokens: u64, c: u64, out: u64 },
+}
+
+/// One `READ` of `n` beats of `w` words started in EXEC cycle `x`, paced by `pace`; returns the
+/// cycle its last beat is taken by the port.
+fn read(
+    x: u64,
+    n: u64,
+    w: u64,
+    l: u64,
+    pace: Pace,
+    mut wr: Option<&mut Writer>,
+) -> (u64, Vec<u64>) {
+    let mut pops: Vec<u64> = Vec::with_capacity(n as usize);
+    let (mut last_ar, mut last_r_end, mut last_pop) = (x, 0u64, 0u64);
+    // Keys: the cycle the feeder can take its next beat.
+    let mut feeder_free = 0u64;
+    for i in 0..n as usize {
+        // An address is issued while fewer than RD_AHEAD beats are requested and not taken.
+        let mut ar = last_ar + 1;
+        if i >= RD_AHEAD {
+            ar = ar.max(pops[i - RD_AHEAD] + 1);
+        }
+        last_ar = ar;
+        let first = (ar + l).max(if i > 0 { last_r_end + 1 } else { 0 });
+        let r_end = first + w - 1;
+        last_r_end = r_end;
+        // Pushed into the FIFO in r_end, offered from r_end + 2 (the FIFO's output register is
+        // refilled in the cycle the previous beat is taken).
+        let mut offer = r_end + 2;
+        if i > 0 {
+            offer = offer.max(last_pop + 1);
+        }
+        let pop = match (pace, wr.as_deref_mut()) {
+            (Pace::Copy, Some(wr)) => {
+                // The copy FIFO accepts while fewer than COPY_DEPTH beats are in it.
+                let mut p = offer;
+                if i >= COPY_DEPTH {
+                    p = p.max(wr.takes[i - COPY_DEPTH] + 1);
+                }
+                // Offered to the writer two cycles after the push, once the previous left.
+                let prev = wr.last_take.map_or(0, |t| t + 1);
+                wr.take((p + 2).max(prev));
+                p
+            }
+            (Pace::Residual, Some(wr)) => {
+                // repq_residual's output register: a new sum enters when it is empty or being
+                // taken by the writer.
+                let p = offer.max(wr.last_take.unwrap_or(0));
+                wr.take(p + 1);
+                p
+            }
+            (
+                Pace::Rows {
+                    per_row,
+                    gap,
+                    out,
+                    g,
+                },
+                wr,
+            ) => {
+                let b = i as u64 % per_row;
+                let p = if b == 0 && i > 0 {
+                    offer.max(last_pop + gap)
+                } else {
+                    offer
+                };
+                if b == per_row - 1 {
+                    if let Some(wr) = wr {
+                        for k in 0..per_row {
+                            wr.offers.push_back(p + out - (per_row - 1 - k) * g);
+                        }
+                    }
+                }
+                p
+            }
+            (Pace::Keys { tokens, c, out }, wr) => {
+                let b = i as u64 % tokens.div_ceil(c);
+                let keys = c.min(tokens - b * c);
+                let p = offer.max(feeder_free);
+                // Loaded in p, keys leave in p + 1 ..= p + keys, taken again from p + keys + 1.
+                feeder_free = p + keys + 1;
+                if b == tokens.div_ceil(c) - 1 {
+                    if let Some(wr) = wr {
+                        wr.offers.push_back(p + keys + out);
+                    }
+                }
+                p
+            }
+            _ => offer,
+        };
+        last_pop = pop;
+        pops.push(pop);
+    }
+    (last_pop, pops)
+}
