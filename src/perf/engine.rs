@@ -278,6 +278,9 @@ pub fn engine_cycles(d: &Design, cmds: &[[u32; 8]], latency: u32) -> Result<Engi
                             g,
                         }
                     }
+                    (PORT_KSUM, _) => Pace::KeySum {
+                        per_key: u64::from(c[2] & 0xffff),
+                    },
                     (PORT_CODE, _) => Pace::Keys {
                         tokens,
                         c: cols,
@@ -333,6 +336,9 @@ enum Pace {
     /// `repq_shift_av`, a new beat taken once the previous one's keys are all out; each row's
     /// output offered `out` cycles after its last key.
     Keys { tokens: u64, c: u64, out: u64 },
+    /// The key sum: `per_key` beats per key; after a key's last beat its parameter beat is
+    /// handed to `repq_top` (taken at once) before the next beat is taken.
+    KeySum { per_key: u64 },
 }
 
 /// One `READ` of `n` beats of `w` words started in EXEC cycle `x`, paced by `pace`; returns the
@@ -407,6 +413,13 @@ fn read(
                     }
                 }
                 p
+            }
+            (Pace::KeySum { per_key }, _) => {
+                if i > 0 && i as u64 % per_key == 0 {
+                    offer.max(last_pop + 2)
+                } else {
+                    offer
+                }
             }
             (Pace::Keys { tokens, c, out }, wr) => {
                 let b = i as u64 % tokens.div_ceil(c);
