@@ -71,13 +71,16 @@ pub struct EngineCycles {
     pub cycles: u64,
     /// The cycle (counted as the module doc says) each command's fetch issues its address.
     pub fetch_at: Vec<u64>,
-    /// Cycles from a command's fetch to the next one, summed by kind: fetch and decode (the
-    /// fixed part of every command), `READ` transfers, waits for the write channel (`SYNC`,
-    /// and a `WRITE` that finds it busy), `JOB` and `WRITE` issue.
-    pub fetch: u64,
-    pub read: u64,
+    /// Where the cycles go; the four add up to `cycles`. `overhead`: the fixed `L + 9` cycles
+    /// of every command (fetch of the 32-byte command `L + 5`, decode, `EXEC`, `COMPLETE`,
+    /// `S_FETCH`). `read_memory`: `READ` transfers as long as the memory makes them (every port
+    /// taking each beat at once); `read_units`: what a port's unit adds to them by taking beats
+    /// more slowly. `write_wait`: `SYNC` (and a `WRITE` finding the channel busy) waiting for
+    /// the write channel to drain.
+    pub overhead: u64,
+    pub read_memory: u64,
+    pub read_units: u64,
     pub write_wait: u64,
-    pub issue: u64,
     /// 8-byte words read (commands included) and written.
     pub read_words: u64,
     pub write_words: u64,
@@ -183,7 +186,7 @@ pub fn engine_cycles(d: &Design, cmds: &[[u32; 8]], latency: u32) -> Result<Engi
         // S_FETCH is cycle a - 1; the 4 words arrive in a + L .. a + L + 3, the beat leaves the
         // read FIFO in a + L + 5 and the command is in EXEC from a + L + 6.
         let x = a + l + 6;
-        out.fetch += l + 6;
+        out.overhead += l + 9;
         let (op, port, eb) = field(c);
         // The cycle the command leaves EXEC or READ_WAIT (COMPLETE follows, then S_FETCH).
         let done = match op {
@@ -194,7 +197,6 @@ pub fn engine_cycles(d: &Design, cmds: &[[u32; 8]], latency: u32) -> Result<Engi
                     UNIT_SM => sm_row_len = u64::from(c[1]),
                     _ => {}
                 }
-                out.issue += 1;
                 x
             }
             OP_WRITE => {
@@ -203,7 +205,6 @@ pub fn engine_cycles(d: &Design, cmds: &[[u32; 8]], latency: u32) -> Result<Engi
                 }
                 let free = writer.as_mut().map_or(x, |w| w.idle_from().max(x));
                 out.write_wait += free - x;
-                out.issue += 1;
                 let words = u64::from(if eb == 4 { v.res_words } else { v.code_words });
                 let n = beats(c);
                 out.write_words += n * words;
@@ -238,7 +239,7 @@ pub fn engine_cycles(d: &Design, cmds: &[[u32; 8]], latency: u32) -> Result<Engi
             }
             OP_SYNC => {
                 let free = writer.as_mut().map_or(x, |w| w.idle_from().max(x));
-                out.write_wait += free - x + 1;
+                out.write_wait += free - x;
                 free
             }
             OP_READ => {
@@ -293,7 +294,12 @@ pub fn engine_cycles(d: &Design, cmds: &[[u32; 8]], latency: u32) -> Result<Engi
                 if port == PORT_ACT {
                     act_pops = pops;
                 }
-                out.read += end - x + 1;
+                let memory = match pace {
+                    Pace::Free => end,
+                    _ => read(x, n, w, l, Pace::Free, None).0,
+                };
+                out.read_memory += memory - x + 1;
+                out.read_units += end - memory;
                 // busy falls the cycle after the last pop; READ_WAIT sees it then.
                 end + 1
             }
