@@ -159,7 +159,8 @@ struct Bench {
         cycle++;
         if (cycle > max_cycles) fail(1, "timeout after " + std::to_string(max_cycles) + " cycles");
         if (ar) {
-            rq.push_back({araddr, arlen + 1, cycle + (latency ? latency - 1 : 1 + rng.next() % 16)});
+            const uint64_t lat = latency ? latency - 1 : 1 + rng.next() % 16;
+            rq.push_back({araddr, arlen + 1, cycle + lat});
             if (trace && arlen == 3 && araddr == prog) busy_from = cycle;
             if (trace && arlen == 3 && araddr >= prog && araddr < prog + 32 * ncmd)
                 std::fprintf(trace, "%u %llu\n", (araddr - prog) / 32,

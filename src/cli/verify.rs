@@ -63,12 +63,14 @@ pub struct VerifyArgs {
     #[arg(long, requires = "end_to_end")]
     pub irq: bool,
     /// With --end-to-end: deterministic memory instead of random stalls (AR, AW, W always
-    /// ready, first R word L cycles after its AR, B 1 cycle after the last W word), the mode
-    /// whose cycles `repq-hw perf --engine` counts; prints the model's count beside Verilator's
+    /// ready, first R word L cycles after its AR, B 1 cycle after the last W word), the memory
+    /// of `repq-hw perf --model M --mem-latency L`; prints the cycle model's count beside
+    /// Verilator's
     #[arg(long, value_name = "L", requires = "end_to_end",
           value_parser = clap::value_parser!(u32).range(1..=64))]
     pub stall_free: Option<u32>,
-    /// With --stall-free: write the cycle of every command fetch to FILE (number, cycle)
+    /// With --stall-free: write the cycle of every command fetch to FILE (number, cycle) and the
+    /// model's to FILE with the extension .model.txt
     #[arg(long, value_name = "FILE", requires = "stall_free")]
     pub trace: Option<PathBuf>,
 }

@@ -10,15 +10,16 @@
 //! word per cycle, bursts in order; write addresses and words are always accepted, and the write
 //! response comes the cycle after a burst's last word.
 //!
-//! What is replayed exactly (docs/performance.md, "The engine"): command fetch, `JOB` and `WRITE`
-//! issue, `SYNC` on the write channel, the read channel's bursts (one per beat, at most 4 beats
-//! requested and not taken), the write channel's bursts (a beat taken only after the previous
-//! burst's address and words were accepted), the copy FIFO and the residual unit between the two
-//! channels. What is not: a unit's own pace. Every other read port is taken to accept a beat as
-//! soon as the read FIFO offers it, every other write source to offer its next beat as soon as the
-//! write channel can take it, and a `JOB` to find its unit idle; where a unit is slower than
-//! the memory (LayerNorm, softmax, the attention feeders, a pass of the array waiting for its
-//! previous one) the model counts fewer cycles than the RTL.
+//! Replayed from the RTL: command fetch, `JOB` and `WRITE` issue, `SYNC` on the write channel,
+//! the read channel's bursts (one per beat, at most 4 beats requested and not taken), the write
+//! channel's bursts (a beat taken only after the previous burst's address and words were
+//! accepted), the copy FIFO and the residual unit between the two channels. The units are
+//! modelled by when they take read beats and offer write beats ([`Pace`], and the `WRITE`
+//! sources): the row units (LayerNorm, softmax) row by row, the key sum, the A x V feeder key by
+//! key, `repq_top`'s and `repq_gelu`'s output latencies; every other port takes a beat as soon as
+//! the read FIFO offers it, and a `JOB` finds its unit idle (the compiler's `SYNC`s see to
+//! that). docs/performance.md ("The engine") lists the rules and the runs they were checked on
+//! (`tests/vit_e2e.rs` requires equality with Verilator's count and every fetch cycle).
 
 use crate::error::{Error, Result};
 use crate::rtl::Design;
@@ -411,17 +412,15 @@ fn read(
                 } else {
                     offer
                 };
-                if b == per_row - 1 {
-                    if let Some(wr) = wr {
-                        for k in 0..per_row {
-                            wr.offers.push_back(p + out - (per_row - 1 - k) * g);
-                        }
+                if let (true, Some(wr)) = (b == per_row - 1, wr) {
+                    for k in 0..per_row {
+                        wr.offers.push_back(p + out - (per_row - 1 - k) * g);
                     }
                 }
                 p
             }
             (Pace::KeySum { per_key }, _) => {
-                if i > 0 && i as u64 % per_key == 0 {
+                if i > 0 && (i as u64).is_multiple_of(per_key) {
                     offer.max(last_pop + 2)
                 } else {
                     offer
@@ -433,10 +432,8 @@ fn read(
                 let p = offer.max(feeder_free);
                 // Loaded in p, keys leave in p + 1 ..= p + keys, taken again from p + keys + 1.
                 feeder_free = p + keys + 1;
-                if b == tokens.div_ceil(c) - 1 {
-                    if let Some(wr) = wr {
-                        wr.offers.push_back(p + keys + out);
-                    }
+                if let (true, Some(wr)) = (b == tokens.div_ceil(c) - 1, wr) {
+                    wr.offers.push_back(p + keys + out);
                 }
                 p
             }
@@ -446,4 +443,96 @@ fn read(
         pops.push(pop);
     }
     (last_pop, pops)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rtl::{GenConfig, PeShape};
+
+    fn design() -> Design {
+        GenConfig {
+            out_bits: Some(32),
+            ..GenConfig::new(PeShape { rows: 8, cols: 8 })
+        }
+        .validate()
+        .unwrap()
+    }
+
+    const END: [u32; 8] = [OP_END, 0, 0, 0, 0, 0, 0, 0];
+
+    fn read(port: u32, beats: u32, stride: u32) -> [u32; 8] {
+        [OP_READ | port << 8, 0, beats | 1 << 16, 1, stride, 0, 0, 0]
+    }
+
+    #[test]
+    fn a_job_costs_the_fixed_command_cycles() {
+        let d = design();
+        for l in [1, 8, 16] {
+            let e = engine_cycles(&d, &[[OP_JOB, 1, 8, 8, 0, 0, 0, 0], END], l).unwrap();
+            assert_eq!(e.cycles, 2 * (u64::from(l) + 9));
+            assert_eq!(e.fetch_at, vec![0, u64::from(l) + 9]);
+            assert_eq!(e.overhead, e.cycles);
+        }
+    }
+
+    #[test]
+    fn four_beats_in_flight_bound_a_long_read() {
+        // Activation beats of 1 word: at L = 1 the channel streams one per cycle; at L = 16
+        // four beats per L + 3 cycles (address, L, word, FIFO and its output register).
+        let d = design();
+        for (l, per4) in [(1u32, 4u64), (16, 19)] {
+            let e = engine_cycles(&d, &[read(PORT_ACT, 400, 8), END], l).unwrap();
+            let body = e.read_memory;
+            assert!(
+                (100 * per4..100 * per4 + 30).contains(&body),
+                "L = {l}: {body} cycles for 400 beats"
+            );
+            assert_eq!(e.read_units, 0);
+            assert_eq!(e.overhead + e.read_memory + e.write_wait, e.cycles);
+            assert_eq!(e.read_words, 400 + 2 * 4);
+        }
+    }
+
+    #[test]
+    fn a_copy_is_paced_by_the_write_channel() {
+        // s32 beats of 4 words: the write channel takes one per 5 cycles, the copy FIFO holds 4.
+        let d = design();
+        let n = 200u32;
+        let cmds = [
+            [
+                OP_WRITE | SRC_COPY << 8 | 4 << 16,
+                0,
+                n | 1 << 16,
+                1,
+                32,
+                0,
+                0,
+                0,
+            ],
+            read(PORT_COPY, n, 32),
+            [OP_SYNC, 0, 0, 0, 0, 0, 0, 0],
+            END,
+        ];
+        let e = engine_cycles(&d, &cmds, 1).unwrap();
+        let span = e.read_memory + e.read_units + e.write_wait;
+        assert!(
+            (5 * u64::from(n)..5 * u64::from(n) + 40).contains(&span),
+            "{e:?}"
+        );
+        assert!(e.read_units > 0);
+        assert_eq!(e.write_words, 4 * u64::from(n));
+    }
+
+    #[test]
+    fn lists_the_engine_refuses_are_errors() {
+        let d = design();
+        assert!(engine_cycles(&d, &[[OP_JOB, 1, 1, 1, 0, 0, 0, 0]], 8).is_err());
+        assert!(engine_cycles(&d, &[[9, 0, 0, 0, 0, 0, 0, 0], END], 8).is_err());
+        assert!(engine_cycles(&d, &[read(13, 1, 8), END], 8).is_err());
+        let narrow = GenConfig::new(PeShape { rows: 4, cols: 4 })
+            .validate()
+            .unwrap();
+        assert!(engine_cycles(&narrow, &[END], 8).is_err());
+    }
 }
