@@ -56,6 +56,7 @@ const SRC_COPY: u32 = 3;
 const UNIT_LN: u32 = 1;
 const UNIT_ATT_A: u32 = 2;
 const UNIT_SM: u32 = 4;
+const UNIT_AVR: u32 = 5;
 /// `repq_logcode`'s pipeline stages (behind `repq_softmax`).
 const LOGCODE_STAGES: u64 = 3;
 const SRC_LAST: u32 = 6;
@@ -150,7 +151,7 @@ fn bad(i: usize, what: &str) -> Error {
 
 /// The cycles `d`'s engine takes for the command list `cmds` (32-byte commands as `u32` words,
 /// ending with `END`) on the stall-free memory with read latency `latency` (>= 1) cycles.
-/// Errors: a design without the engine, a command the engine would refuse, no `END`.
+/// Errors: a design without the engine, latency 0, a command the engine would refuse, no `END`.
 pub fn engine_cycles(d: &Design, cmds: &[[u32; 8]], latency: u32) -> Result<EngineCycles> {
     let v = VitParams::new(d).ok_or_else(|| {
         Error::Invalid(format!(
@@ -159,7 +160,13 @@ pub fn engine_cycles(d: &Design, cmds: &[[u32; 8]], latency: u32) -> Result<Engi
             d.rows, d.cols, d.obits
         ))
     })?;
-    let l = u64::from(latency.max(1));
+    if latency == 0 {
+        return Err(Error::Invalid(
+            "engine cycle model: read latency 0; the memory answers an address at the earliest              in the next cycle, give 1 or more"
+                .into(),
+        ));
+    }
+    let l = u64::from(latency);
     let port_words = |p: u32| -> u64 {
         u64::from(match p {
             PORT_PRM => v.prm_words,
@@ -192,6 +199,9 @@ pub fn engine_cycles(d: &Design, cmds: &[[u32; 8]], latency: u32) -> Result<Engi
         // The cycle the command leaves EXEC or READ_WAIT (COMPLETE follows, then S_FETCH).
         let done = match op {
             OP_JOB => {
+                if port > UNIT_AVR {
+                    return Err(bad(i, "starts a unit the engine does not have"));
+                }
                 match port {
                     UNIT_LN => ln_dim = u64::from(c[1]),
                     UNIT_ATT_A => tokens = u64::from(c[6]),
@@ -530,6 +540,8 @@ mod tests {
         assert!(engine_cycles(&d, &[[OP_JOB, 1, 1, 1, 0, 0, 0, 0]], 8).is_err());
         assert!(engine_cycles(&d, &[[9, 0, 0, 0, 0, 0, 0, 0], END], 8).is_err());
         assert!(engine_cycles(&d, &[read(13, 1, 8), END], 8).is_err());
+        assert!(engine_cycles(&d, &[[OP_JOB | 6 << 8, 1, 1, 1, 0, 0, 0, 0], END], 8).is_err());
+        assert!(engine_cycles(&d, &[END], 0).is_err());
         let narrow = GenConfig::new(PeShape { rows: 4, cols: 4 })
             .validate()
             .unwrap();
