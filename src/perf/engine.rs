@@ -183,6 +183,8 @@ pub fn engine_cycles(d: &Design, cmds: &[[u32; 8]], latency: u32) -> Result<Engi
     let (mut ln_dim, mut tokens, mut sm_row_len) = (1u64, 1u64, 1u64);
     // The cycles the last `READ` into repq_top's s_act handed over its rows.
     let mut act_pops: Vec<u64> = Vec::new();
+    // The cycle from which repq_top's current weight bank is loaded (its first row can go in).
+    let mut wgt_loaded = 0u64;
     let mut out = EngineCycles::default();
     let mut writer: Option<Writer> = None;
     // The fetch of command `i` issues its address in cycle `a`.
@@ -290,6 +292,7 @@ pub fn engine_cycles(d: &Design, cmds: &[[u32; 8]], latency: u32) -> Result<Engi
                             g,
                         }
                     }
+                    (PORT_ACT, _) => Pace::Act { from: wgt_loaded },
                     (PORT_KSUM, _) => Pace::KeySum {
                         per_key: u64::from(c[2] & 0xffff),
                     },
@@ -302,8 +305,15 @@ pub fn engine_cycles(d: &Design, cmds: &[[u32; 8]], latency: u32) -> Result<Engi
                     _ => Pace::Free,
                 };
                 let (end, pops) = read(x, n, w, l, pace, writer.as_mut());
-                if port == PORT_ACT {
-                    act_pops = pops;
+                match port {
+                    PORT_ACT => act_pops = pops,
+                    // repq_top's weight walk: the beats as they come, then a zero row per cycle
+                    // up to R; the bank is ready the cycle after.
+                    PORT_WGT => wgt_loaded = end + u64::from(d.rows).saturating_sub(n) + 1,
+                    // the key transposer hands its R weight beats over one per cycle once it
+                    // holds its C keys.
+                    PORT_KT => wgt_loaded = end + u64::from(d.rows) + 1,
+                    _ => {}
                 }
                 let memory = match pace {
                     Pace::Free => end,
@@ -353,6 +363,8 @@ enum Pace {
     /// `repq_shift_av`, a new beat taken once the previous one's keys are all out; each row's
     /// output offered `out` cycles after its last key.
     Keys { tokens: u64, c: u64, out: u64 },
+    /// `repq_top.s_act`: the first row once the pass's weights are all in (cycle `from`).
+    Act { from: u64 },
     /// The key sum: `per_key` beats per key; after a key's last beat its parameter beat is
     /// handed to `repq_top` (taken at once) before the next beat is taken.
     KeySum { per_key: u64 },
@@ -429,6 +441,7 @@ fn read(
                 }
                 p
             }
+            (Pace::Act { from }, _) if i == 0 => offer.max(from),
             (Pace::KeySum { per_key }, _) => {
                 if i > 0 && (i as u64).is_multiple_of(per_key) {
                     offer.max(last_pop + 2)
