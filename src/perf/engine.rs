@@ -74,8 +74,8 @@ pub struct EngineCycles {
     /// The cycle (counted as the module doc says) each command's fetch issues its address.
     pub fetch_at: Vec<u64>,
     /// Where the cycles go; the four add up to `cycles`. `overhead`: the fixed `L + 9` cycles
-    /// of every command (fetch of the 32-byte command `L + 5`, decode, `EXEC`, `COMPLETE`,
-    /// `S_FETCH`). `read_memory`: `READ` transfers as long as the memory makes them (every port
+    /// of every command (`S_FETCH`; `L + 6` in `S_FETCH_WAIT`: the address, `L`, 4 words, 2
+    /// through the read FIFO; `EXEC`; `COMPLETE`). `read_memory`: `READ` transfers as long as the memory makes them (every port
     /// taking each beat at once); `read_units`: what a port's unit adds to them by taking beats
     /// more slowly. `write_wait`: `SYNC` (and a `WRITE` finding the channel busy) waiting for
     /// the write channel to drain.
