@@ -1,13 +1,19 @@
 // Verilator harness of repq_vit, the end-to-end engine (docs/accelerator.md). It runs the C
 // driver (templates/driver/repq_driver.c, compiled in below) against the design: register
 // accesses drive the AXI4-Lite port cycle by cycle, and a memory model answers the AXI4 read and
-// write masters with random latency and random back-pressure on every channel (seeded).
+// write masters with random latency and random back-pressure on every channel (seeded), or, with
+// +latency=L, deterministically (the stall-free mode the cycle model src/perf/engine.rs counts).
 //
 //   +image=FILE   the accel image (`repq-hw program --pe RxC`), loaded with repq_load
 //   +input=FILE   optional: C*H*W input codes, written with repq_set_input
 //   +stop=N       STOP_AFTER (default: run to the end)
 //   +irq=1        wait for the interrupt instead of polling STATUS
 //   +seed=S +stall=P   memory-model randomness: P percent stalls on each channel (default 30)
+//   +latency=L    deterministic memory (L in 1..64; +stall is ignored): AR, AW and W always
+//                 ready, the first R word of a burst L cycles after its AR (one word per cycle,
+//                 bursts in order, R never withheld), each B 1 cycle after its last W word
+//   +trace=FILE   one line per fetched command: its number and the cycle its fetch AR was
+//                 accepted, counted from the fetch of command 0
 //   +dump=FILE    the memory after the run
 //   +max_cycles=N abort (exit 1) after N cycles (default 400,000,000)
 // Prints `vit: status S commands N cycles C memory-stall-free C0 ...`. Exit status: 0 the run
@@ -15,6 +21,7 @@
 // arguments or files.
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <fstream>
 #include <iterator>
@@ -55,7 +62,11 @@ struct Bench {
     std::vector<uint8_t> mem;
     tb::Rng rng;
     unsigned stall;
+    unsigned latency = 0;           // 0: random read latency 1-16 and B 1-8; else fixed
     uint64_t cycle = 0;
+    uint64_t busy_from = 0;         // the cycle command 0 was fetched (traced fetches)
+    uint32_t prog = 0, ncmd = 0;    // the command list (traced fetches)
+    FILE* trace = nullptr;
     uint64_t max_cycles;
     std::deque<ReadBurst> rq;       // accepted read bursts, in order
     unsigned rword = 0;             // words of rq.front() already returned
@@ -91,8 +102,16 @@ struct Bench {
 
     // Drives the memory model's outputs for this cycle from its state.
     void drive() {
-        top.m_axi_arready = !rng.chance(stall);
-        bool have_r = !rq.empty() && rq.front().ready_at <= cycle && !rng.chance(stall);
+        if (latency) {
+            top.m_axi_arready = 1;
+            top.m_axi_awready = 1;
+            top.m_axi_wready = 1;
+        }
+        bool have_r = !rq.empty() && rq.front().ready_at <= cycle;
+        if (!latency) {
+            top.m_axi_arready = !rng.chance(stall);
+            have_r = have_r && !rng.chance(stall);
+        }
         top.m_axi_rvalid = have_r;
         if (have_r) {
             const ReadBurst& b = rq.front();
@@ -104,9 +123,11 @@ struct Bench {
             top.m_axi_rlast = 0;
             top.m_axi_rresp = 0;
         }
-        top.m_axi_awready = !rng.chance(stall);
-        top.m_axi_wready = !rng.chance(stall);
-        top.m_axi_bvalid = !bq.empty() && bq.front() <= cycle && !rng.chance(stall);
+        if (!latency) {
+            top.m_axi_awready = !rng.chance(stall);
+            top.m_axi_wready = !rng.chance(stall);
+        }
+        top.m_axi_bvalid = !bq.empty() && bq.front() <= cycle && (latency || !rng.chance(stall));
         top.m_axi_bresp = 0;
     }
 
@@ -137,7 +158,14 @@ struct Bench {
         top.eval();
         cycle++;
         if (cycle > max_cycles) fail(1, "timeout after " + std::to_string(max_cycles) + " cycles");
-        if (ar) rq.push_back({araddr, arlen + 1, cycle + 1 + rng.next() % 16});
+        if (ar) {
+            const uint64_t lat = latency ? latency - 1 : 1 + rng.next() % 16;
+            rq.push_back({araddr, arlen + 1, cycle + lat});
+            if (trace && arlen == 3 && araddr == prog) busy_from = cycle;
+            if (trace && arlen == 3 && araddr >= prog && araddr < prog + 32 * ncmd)
+                std::fprintf(trace, "%u %llu\n", (araddr - prog) / 32,
+                             (unsigned long long)(cycle - busy_from));
+        }
         if (r) {
             read_words++;
             if (++rword == rq.front().beats) {
@@ -165,7 +193,7 @@ struct Bench {
                 store64(wb.addr + 8 * i, wdata.front());
                 wdata.pop_front();
             }
-            bq.push_back(cycle + 1 + rng.next() % 8);
+            bq.push_back(cycle + (latency ? 0 : 1 + rng.next() % 8));
         }
         if (b) bq.pop_front();
     }
@@ -249,8 +277,20 @@ int main(int argc, char** argv) {
     const unsigned stall = tb::arg_uint(argc, argv, "stall", 30);
     const unsigned max = tb::arg_uint(argc, argv, "max_cycles", 400000000u);
     if (stall > 90) fail(2, "+stall must be at most 90 (percent)");
+    const unsigned latency = tb::arg_uint(argc, argv, "latency", 0);
+    if (latency > 64) fail(2, "+latency must be 0 (random) or 1 .. 64 cycles");
 
     Bench bench(uint32_t(image.size()), seed, stall, max);
+    bench.latency = latency;
+    const std::string trace_path = tb::arg_str(argc, argv, "trace", "");
+    if (!trace_path.empty()) {
+        bench.trace = std::fopen(trace_path.c_str(), "w");
+        if (!bench.trace) fail(2, "cannot write " + trace_path);
+        if (image.size() >= 24) {
+            std::memcpy(&bench.prog, image.data() + 16, 4);
+            std::memcpy(&bench.ncmd, image.data() + 20, 4);
+        }
+    }
     repq_dev dev = {&bench, dev_write, dev_read, dev_wait_irq, bench.mem.data(),
                     uint32_t(bench.mem.size())};
     if (repq_load(&dev, image.data(), uint32_t(image.size())) != REPQ_OK)
@@ -270,6 +310,7 @@ int main(int argc, char** argv) {
                 "read-words %llu write-words %llu\n",
                 version, config, status, cmds, cycles, (unsigned long long)bench.read_words,
                 (unsigned long long)bench.write_words);
+    if (bench.trace) std::fclose(bench.trace);
     const std::string dump = tb::arg_str(argc, argv, "dump", "");
     if (!dump.empty()) {
         std::ofstream f(dump, std::ios::binary);

@@ -79,6 +79,8 @@ fn one_job_reports_the_model_figures() {
 }
 
 fn check_model_report(out: &str, cfg: &VitConfig, heads: &[&str]) {
+    // The unit table; the engine's section after it has its own tests below.
+    let out = out.split("\nengine (").next().unwrap();
     let lines: Vec<&str> = out.lines().collect();
     let rows = |name: &str| lines.iter().filter(|l| l.starts_with(name)).count();
     assert_eq!(rows("patch_embed "), 1, "{out}");
@@ -275,4 +277,43 @@ fn bad_input_is_a_clear_error() {
         );
         assert!(o.stdout.is_empty(), "perf {args:?} printed to stdout");
     }
+}
+
+/// The engine section: the demo on 8x8 at read latency 8 is the count Verilator measures for
+/// image 1 on the stall-free memory (tests/vit_e2e.rs runs that comparison).
+#[test]
+fn engine_figures_of_the_demo_are_the_stall_free_count() {
+    let out = ok(&["--pe", "8x8", "--model", "demo", "--mem-latency", "8"]);
+    assert!(out.contains("engine total 3105011 cycles"), "{out}");
+    assert!(out.contains("25004 commands"), "{out}");
+    assert!(out.contains("1.60 GB/s each way"), "{out}");
+    for step in [
+        "embed.pos ",
+        "patch_embed ",
+        "blocks.0.attn ",
+        "blocks 1 .. 5 ",
+        "head ",
+    ] {
+        assert!(out.lines().any(|l| l.starts_with(step)), "{step}: {out}");
+    }
+    let shares = out
+        .lines()
+        .find(|l| l.starts_with("where the time goes (engine): "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let sum: f64 = shares
+        .split('%')
+        .filter_map(|p| p.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+        .sum();
+    assert!((sum - 100.0).abs() < 0.3, "{shares}");
+    assert!(out.contains("8.58 MB read"), "{out}");
+}
+
+#[test]
+fn engine_figures_of_deit_s_and_designs_without_the_engine() {
+    let out = ok(&["--pe", "16x16", "--model", "deit-s"]);
+    assert!(out.contains("model deit-s"), "{out}");
+    assert!(out.contains("blocks 1 .. 11 "), "{out}");
+    assert!(out.contains("engine total 131919705 cycles"), "{out}");
+    let out = ok(&["--pe", "4x4", "--model", "demo"]);
+    assert!(out.contains("not generated for this design"), "{out}");
 }

@@ -1,7 +1,8 @@
 //! The end-to-end engine `repq_vit` (docs/accelerator.md) on Verilator: `repq-hw verify
 //! --end-to-end` runs the whole forward pass from input codes to logits, on the embedded model
 //! at W8A8 and W4A4 (two images, one design generated for W8A8), a corrupted golden tensor reported as the first mismatch by layer, tensor and index,
-//! and the C driver compiled as C99.
+//! the cycle model of the engine equal to Verilator's count on the stall-free memory, and the C
+//! driver compiled as C99.
 
 mod rtl_common;
 
@@ -122,6 +123,8 @@ fn a_corrupted_golden_tensor_is_the_first_mismatch() {
             build: root.join("build"),
             seed: 5,
             stall: 50,
+            latency: None,
+            trace: None,
             irq: false,
             stop: None,
         },
@@ -248,6 +251,8 @@ fn stop_after_ends_the_run_at_a_step() {
             build: root.join("build"),
             seed: 2,
             stall: 30,
+            latency: None,
+            trace: None,
             irq: false,
             stop: Some(at),
         },
@@ -274,4 +279,72 @@ fn stop_after_ends_the_run_at_a_step() {
     assert_eq!(n, 50 * 96 + 50 * 96 + 50 * 288);
     let m = o.mismatch.expect("the run stopped before the attention");
     assert_eq!((m.layer.as_str(), m.actual), ("blocks.0.attn", 0));
+}
+
+/// The engine's cycle model (`perf::engine_cycles`) against Verilator on the stall-free memory:
+/// the whole image, and every command's fetch cycle, at two read latencies.
+#[test]
+fn the_cycle_model_counts_the_stall_free_run_exactly() {
+    if !have("verilator") {
+        return;
+    }
+    let root = scratch("vit-e2e-cycles");
+    let rtl = root.join("rtl-8x8");
+    let design = design_8x8(&rtl);
+    let g = root.join("golden");
+    golden(&g, &["--index", "1"]);
+    let cmds = repq_hw::accel::AccelImage::command_words(
+        &vit::plan(&repq_hw::golden::GoldenDir::open(&g).unwrap(), &design)
+            .unwrap()
+            .image
+            .bytes,
+    );
+    for latency in [8, 1] {
+        let trace = root.join(format!("trace-{latency}.txt"));
+        let o = vit::run(
+            &vit::EndToEnd {
+                rtl: rtl.clone(),
+                golden: g.clone(),
+                build: root.join("build"),
+                seed: 1,
+                stall: 0,
+                latency: Some(latency),
+                trace: Some(trace.clone()),
+                irq: false,
+                stop: None,
+            },
+            &design,
+        )
+        .unwrap();
+        assert!(o.mismatch.is_none(), "{:?}", o.mismatch);
+        let m = repq_hw::perf::engine_cycles(&design, &cmds, latency).unwrap();
+        assert_eq!(
+            m.cycles, o.cycles,
+            "read latency {latency}: model vs Verilator"
+        );
+        assert_eq!(
+            m.commands,
+            u64::from(o.commands) + 1,
+            "END is not counted by CMD_DONE"
+        );
+        let fetched: Vec<u64> = std::fs::read_to_string(&trace)
+            .unwrap()
+            .lines()
+            .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(fetched.len(), cmds.len());
+        if let Some(i) = (0..cmds.len()).find(|&i| fetched[i] != m.fetch_at[i]) {
+            panic!(
+                "read latency {latency}: command {i} ({:08x}) fetched in cycle {} by Verilator, \
+                 {} by the model",
+                cmds[i][0], fetched[i], m.fetch_at[i]
+            );
+        }
+        assert_eq!(m.read_words, o.read_words, "words read");
+        assert_eq!(m.write_words, o.write_words, "words written");
+        assert_eq!(
+            m.overhead + m.read_memory + m.read_units + m.write_wait,
+            m.cycles
+        );
+    }
 }

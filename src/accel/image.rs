@@ -84,6 +84,25 @@ pub struct AccelImage {
     pub steps: Vec<(String, u32)>,
 }
 
+impl AccelImage {
+    /// The command list of an image (or of the memory after a run: the engine never writes it),
+    /// as `u32` words; empty when the header is not one of this version.
+    pub fn command_words(bytes: &[u8]) -> Vec<[u32; 8]> {
+        let word = |at: usize| {
+            bytes
+                .get(at..at + 4)
+                .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        if bytes.len() < 64 || &bytes[..8] != MAGIC || word(8) != VERSION {
+            return Vec::new();
+        }
+        let (prog, n) = (word(16) as usize, word(20) as usize);
+        (0..n)
+            .map(|i| std::array::from_fn(|j| word(prog + i * CMD_BYTES as usize + j * 4)))
+            .collect()
+    }
+}
+
 /// Builds an image for one design.
 pub struct ImageBuilder {
     d: Design,

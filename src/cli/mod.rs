@@ -8,6 +8,7 @@ mod info;
 pub mod model_options;
 pub mod output;
 mod perf;
+mod perf_engine;
 mod predict;
 mod program;
 pub mod quantize;

@@ -39,10 +39,15 @@ pub struct PerfArgs {
     )]
     pub shape: Option<String>,
     /// Every matmul of one forward pass of this model: a float checkpoint (.safetensors), a
-    /// quantized artifact (`repq-hw quantize --out`), or `demo` (the embedded demo model, also the
-    /// default without --shape)
+    /// quantized artifact (`repq-hw quantize --out`), `demo` (the embedded demo model, also the
+    /// default without --shape) or `deit-s` (timm's deit_small_patch16_224 architecture)
     #[arg(long, value_name = "MODEL")]
     pub model: Option<String>,
+    /// Read latency in cycles of the memory the engine figures assume (AR to first R word; no
+    /// back-pressure, 64-bit AXI at the clock), 1 to 64
+    #[arg(long, value_name = "CYCLES", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub mem_latency: u32,
     /// Clock in MHz for times and images/s (default 200)
     #[arg(long, value_name = "F", allow_hyphen_values = true)]
     pub clock_mhz: Option<f64>,
@@ -101,6 +106,8 @@ impl PerfArgs {
             m_tile: self.m_tile,
             requant_lanes: self.requant_lanes,
             clock_mhz: self.clock_mhz,
+            // `repq-hw gen`'s default lanes; they set the engine's parameter beat size.
+            out_bits: Some(32),
             ..GenConfig::new(pe)
         };
         let d = cfg.validate().map_err(|e| Error::Config {
@@ -118,6 +125,14 @@ fn model_config(
     options: &super::model_options::ModelOptions,
 ) -> Result<(String, VitConfig)> {
     let m = match model {
+        Some("deit-s") => {
+            options.refuse_for("the DeiT-S architecture")?;
+            let cfg = crate::model::random::deit_small_config();
+            return Ok((
+                "deit-s (timm deit_small_patch16_224, shapes only)".into(),
+                cfg,
+            ));
+        }
         None | Some("demo") => {
             options.refuse_for("the embedded demo model")?;
             crate::demo::model()?
@@ -158,7 +173,13 @@ pub fn run(args: &PerfArgs) -> Result<()> {
         Some([m, k, n]) => job_report(&d, m, k, n),
         None => {
             let (name, cfg) = model_config(args.model.as_deref(), &args.options)?;
-            model_report(&d, &name, &cfg)
+            let mut t = model_report(&d, &name, &cfg);
+            t.push_str(&super::perf_engine::engine_report(
+                &d,
+                &cfg,
+                args.mem_latency,
+            )?);
+            t
         }
     };
     out!("{text}")?;

@@ -62,6 +62,17 @@ pub struct VerifyArgs {
     /// With --end-to-end: the driver waits for the interrupt instead of polling STATUS
     #[arg(long, requires = "end_to_end")]
     pub irq: bool,
+    /// With --end-to-end: deterministic memory instead of random stalls (AR, AW, W always
+    /// ready, first R word L cycles after its AR, B 1 cycle after the last W word), the memory
+    /// of `repq-hw perf --model M --mem-latency L`; prints the cycle model's count beside
+    /// Verilator's
+    #[arg(long, value_name = "L", requires = "end_to_end",
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub stall_free: Option<u32>,
+    /// With --stall-free: write the cycle of every command fetch to FILE (number, cycle) and the
+    /// model's to FILE with the extension .model.txt
+    #[arg(long, value_name = "FILE", requires = "stall_free")]
+    pub trace: Option<PathBuf>,
 }
 
 fn end_to_end(args: &VerifyArgs) -> Result<()> {
@@ -81,6 +92,8 @@ fn end_to_end(args: &VerifyArgs) -> Result<()> {
                 build: build.clone(),
                 seed,
                 stall: args.stall,
+                latency: args.stall_free,
+                trace: args.trace.clone(),
                 irq: args.irq,
                 stop: None,
             };
@@ -105,6 +118,31 @@ fn end_to_end(args: &VerifyArgs) -> Result<()> {
                 r.write_words as f64 * 8e-6,
                 t.elapsed().as_secs_f64()
             )?;
+            if let Some(l) = args.stall_free {
+                let cmds = crate::accel::AccelImage::command_words(&r.memory);
+                let m = crate::perf::engine_cycles(&design, &cmds, l)?;
+                let same = if m.cycles == r.cycles {
+                    "equal"
+                } else {
+                    "DIFFERENT"
+                };
+                outln!(
+                    "  stall-free memory, read latency {l}: Verilator {} cycles, cycle model {} \
+                     ({same})",
+                    r.cycles,
+                    m.cycles
+                )?;
+                if let Some(t) = &args.trace {
+                    let path = t.with_extension("model.txt");
+                    let text: String = m
+                        .fetch_at
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| format!("{i} {c}\n"))
+                        .collect();
+                    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+                }
+            }
             if let Some(c) = r.checks.iter().find(|c| c.tensor == "logits") {
                 let got: Vec<String> = (0..c.region.cols)
                     .map(|j| c.region.get(&r.memory, 0, j).to_string())

@@ -21,12 +21,14 @@
 //! nothing. docs/performance.md has the model, its exactness and figures.
 
 pub mod array;
+pub mod engine;
 pub mod report;
 pub mod shift_av;
 pub mod units;
 pub mod workload;
 
 pub use array::job_cycles;
+pub use engine::{EngineCycles, engine_cycles};
 pub use report::{Evaluated, OpCycles, evaluate};
 pub use shift_av::av_cycles;
 pub use units::{

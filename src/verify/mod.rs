@@ -15,6 +15,7 @@ pub mod cases;
 pub mod design;
 pub mod report;
 pub mod run;
+pub mod shapes;
 pub mod sources;
 pub mod swin_cases;
 pub mod vit;

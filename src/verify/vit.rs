@@ -416,6 +416,14 @@ pub struct EndToEnd {
     pub build: PathBuf,
     pub seed: u64,
     pub stall: u32,
+    /// The deterministic memory of the cycle model (`crate::perf::engine`): AR, AW and W always
+    /// ready, a burst's first R word `L` cycles after its AR, each B one cycle after its last W
+    /// word (`stall` and the seed's stall pattern are then unused); `None`: random latency and
+    /// `stall` percent back-pressure.
+    pub latency: Option<u32>,
+    /// Write the cycle of every command fetch (command number, cycles since command 0's fetch)
+    /// to this file, to localize a difference from the cycle model.
+    pub trace: Option<PathBuf>,
     /// Wait for the interrupt (else the driver polls STATUS).
     pub irq: bool,
     /// `STOP_AFTER`: end the run at the first `SYNC` at or after this command (a step's last
@@ -440,7 +448,14 @@ pub fn run(o: &EndToEnd, d: &Design) -> Result<Outcome> {
     );
     std::fs::write(&img, &p.image.bytes).map_err(|e| Error::io(&img, e))?;
     std::fs::write(&inp, &p.input).map_err(|e| Error::io(&inp, e))?;
-    let out = Command::new(&exe)
+    let mut cmd = Command::new(&exe);
+    if let Some(l) = o.latency {
+        cmd.arg(format!("+latency={l}"));
+    }
+    if let Some(t) = &o.trace {
+        cmd.arg(format!("+trace={}", t.display()));
+    }
+    let out = cmd
         .arg(format!("+image={}", img.display()))
         .arg(format!("+input={}", inp.display()))
         .arg(format!("+dump={}", dump.display()))
