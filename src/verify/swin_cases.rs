@@ -75,6 +75,52 @@ fn missing(g: &GoldenDir, name: &str) -> Error {
     }
 }
 
+/// The random U5r layers and pooling jobs of `golden --random` ([`crate::golden::random_pool`]),
+/// those the directory has.
+pub fn random_pool_cases(g: &GoldenDir) -> Result<Vec<Case>> {
+    use crate::golden::random_pool::POOLS;
+    let mut cases = Vec::new();
+    if g.manifest.entry("layernorm_r.x").is_some() {
+        let x = dims::<3>(g, "layernorm_r.x", "[layers, rows, channels]")?;
+        let mut args = vec![
+            ("x", "layernorm_r.x".to_string()),
+            ("out", "layernorm_r.out".into()),
+        ];
+        for f in ["g", "b", "eps_q", "lo", "hi"] {
+            args.push((f, format!("layernorm_r.{f}")));
+        }
+        cases.push(Case {
+            name: "layernorm_r (U5r: zero-variance, full-scale and outlier rows; signed clamps)"
+                .into(),
+            harness: Harness::LayerNormResid,
+            args,
+            shape: Some([x[1], 1, x[2]]),
+            golden: g.root.clone(),
+        });
+    }
+    for (dir, _, _) in POOLS {
+        if g.manifest.entry(&format!("{dir}.x")).is_none() {
+            continue;
+        }
+        let x = dims::<3>(g, &format!("{dir}.x"), "[jobs, tokens, channels]")?;
+        let mut args: Vec<(&'static str, String)> = Vec::new();
+        for f in ["x", "avg", "code", "m0", "shift", "zero_point", "lo", "hi"] {
+            args.push((f, format!("{dir}.{f}")));
+        }
+        cases.push(Case {
+            name: format!(
+                "{dir} (average pool of T = {}: full-scale sums, ties; U2 to codes)",
+                x[1]
+            ),
+            harness: Harness::AvgPool,
+            args,
+            shape: Some([x[1], 1, x[2]]),
+            golden: g.root.clone(),
+        });
+    }
+    Ok(cases)
+}
+
 /// The cases of a `swin` directory for the blocks `blocks` (global indices).
 pub fn swin_cases(
     g: &GoldenDir,
