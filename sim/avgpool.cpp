@@ -23,7 +23,11 @@ namespace {
 const char* const UNIT = "repq_avgpool";
 const unsigned LANES = REPQ_PE_COLS;
 const unsigned ABITS = REPQ_ABITS;
+#ifdef REPQ_G_MAXD
+const size_t MAXD = REPQ_G_MAXD;
+#else
 const size_t MAXD = REPQ_LN_MAX_DIM;
+#endif
 }  // namespace
 
 int main(int argc, char** argv) {
