@@ -26,3 +26,4 @@ repq_rowdiv.v
 repq_layernorm.v
 repq_exp2_rom.v
 repq_softmax.v
+repq_avgpool.v

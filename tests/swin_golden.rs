@@ -262,4 +262,35 @@ fn swin_digits_w4a4_shifted_block_is_bit_exact_on_the_rtl() {
     }
     let summary = line("cases bit-exact");
     assert!(summary.contains(" 0 failed, 1 not runnable"), "{summary}");
+    // `repq-hw perf` counts the same stall-free cycles for the U5r norms and the pooling as the
+    // RTL took (verify prints them).
+    let perf = repq_ok(
+        &[
+            "perf", "--pe", "4x4", "--wbits", "4", "--abits", "4", "--model", &q,
+        ],
+        &cache,
+    );
+    for (case, op) in [
+        ("embed (patch_embed.norm", "patch_embed.norm "),
+        ("norm.output (norm,", "norm "),
+        ("pool, head.input", "pool "),
+    ] {
+        let rtl_cycles = line(case)
+            .split(" cycles without stalls")
+            .next()
+            .and_then(|p| p.rsplit(' ').next())
+            .unwrap_or_else(|| panic!("no stall-free count for {case}"))
+            .to_string();
+        let row = perf
+            .lines()
+            .find(|l| l.starts_with(op))
+            .unwrap_or_else(|| panic!("perf has no row {op:?}:\n{perf}"));
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(
+            cols[4],
+            rtl_cycles,
+            "{op}: perf {row}, verify {}",
+            line(case)
+        );
+    }
 }
