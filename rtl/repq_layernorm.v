@@ -14,12 +14,13 @@
 //   n[c] = 0 if r = 0, else floor((t 2^17 + r) / 2r)     (repq_rowdiv, one reciprocal per row)
 //   y[c] = clamp((n G[c] + B[c] + 2^23) >> 24, lo, hi)
 // CONTROL. Pulse start (while busy = 0) with dim = D (1 .. MAXD; otherwise done pulses at once and
-// nothing is taken), eps = E (u64), lo <= hi (u{OBITS}; s32 when RESID = 1). Then D parameter beats on s_prm, one per
-// channel in channel order, {B (s48), G (s32)}: the layer's constants, written into the unit's
-// memories (reloaded per layer). Then the rows on s_x: ceil(D / LANES) beats each, lane l of beat
-// b is channel b*LANES + l (lanes past D are ignored), s_x_last on the last beat of the job's last
-// row (read only on a row's last beat). Each row's outputs leave on m_y in the same beats (lanes past
-// D are 0), m_y_last on the job's last beat; busy stays high until it is taken, done pulses then.
+// nothing is taken), eps = E (u64), lo <= hi (u{OBITS}; s32 when RESID = 1). Then D parameter
+// beats on s_prm, one per channel in channel order, {B (s48), G (s32)}: the layer's constants,
+// written into the unit's memories (reloaded per layer). Then the rows on s_x: ceil(D / LANES)
+// beats each, lane l of beat b is channel b*LANES + l (lanes past D are ignored), s_x_last on the
+// last beat of the job's last row (read only on a row's last beat). Each row's outputs leave on
+// m_y in the same beats (lanes past D are 0), m_y_last on the job's last beat; busy stays high
+// until it is taken, done pulses then.
 // PASSES, one row at a time (a row is taken only when the previous one has left):
 //   in:        one beat per cycle into the row buffer; S, xmin, xmax on the way (LANES lanes)
 //   row shift: D xmax, D xmin, M, k (4 cycles)

@@ -65,3 +65,44 @@ pub fn swin_workload(cfg: &SwinConfig) -> Vec<Op> {
     ops.push(Op::new("head", Unit::Array, 1, f, cfg.num_classes, 1));
     ops
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::Embedded;
+    use crate::perf::Unit;
+
+    /// On the embedded Swin: every token is a query of every head once per block (the windows
+    /// tile the grid), the pooling and the final norm see the last stage's grid, and the
+    /// PatchMerging norm sees four times the previous width.
+    #[test]
+    fn swin_digits_windows_cover_every_token_once_per_head() {
+        let m = Embedded::SwinDigits.loaded().unwrap().model;
+        let cfg = &m.swin().unwrap().config;
+        let ops = swin_workload(cfg);
+        let mut b = 0;
+        for st in &cfg.stages {
+            let t = (st.resolution[0] * st.resolution[1]) as u64;
+            for _ in 0..st.depth {
+                for op in ["attn.q@k^T", "attn.softmax", "attn.a@v"] {
+                    let o = ops
+                        .iter()
+                        .find(|o| o.name == format!("blocks.{b}.{op}"))
+                        .unwrap();
+                    assert_eq!(o.m * o.count, t * st.num_heads as u64, "{}", o.name);
+                }
+                b += 1;
+            }
+        }
+        assert_eq!(b, cfg.depth());
+        let last = cfg.stages.last().unwrap();
+        let t = (last.resolution[0] * last.resolution[1]) as u64;
+        let pool = ops.iter().find(|o| o.unit == Unit::AvgPool).unwrap();
+        assert_eq!((pool.m, pool.n), (t, last.dim as u64));
+        let merge = ops
+            .iter()
+            .find(|o| o.name == "layers.1.downsample.norm")
+            .unwrap();
+        assert_eq!(merge.n, 4 * cfg.stages[0].dim as u64);
+    }
+}

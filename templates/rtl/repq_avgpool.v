@@ -61,7 +61,7 @@ module repq_avgpool #(
     localparam integer SW = 32 + TW;                       // S
     localparam integer AW = SW + 2;                        // a = 2 S + T
     localparam integer QW = 32;                            // quotient bits (|avg| <= 2^31)
-    localparam integer DVW = QW - 1;                       // divisor 2T (the lane needs QW <= DVW + 1)
+    localparam integer DVW = QW - 1;                       // divisor 2T (QW <= DVW + 1 for the lane)
     localparam integer NW = QW + DVW;                      // numerator port
     localparam integer NB = TW + 33;                       // N < 2T 2^32 <= 2^NB
     localparam integer KW = $clog2(QW + DVW + 2);
