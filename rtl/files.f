@@ -26,6 +26,7 @@ repq_rowdiv.v
 repq_layernorm.v
 repq_exp2_rom.v
 repq_softmax.v
+repq_avgpool.v
 repq_vit_agen.v
 repq_vit_rd.v
 repq_vit_wr.v

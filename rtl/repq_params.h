@@ -68,6 +68,7 @@
 #define REPQ_LN_ROW_OVERHEAD 72u
 #define REPQ_SOFTMAX_LANES 1u     /* repq_softmax EX_LANES (exponent and divide lanes) */
 #define REPQ_SOFTMAX_ROWMAX 1024u   /* repq_softmax row buffer: rows of at most ROWMAX keys */
+#define REPQ_POOL_TOKEN_BITS 16u   /* repq_avgpool TW: pools of fewer than 2^TW tokens */
 
 /* Beat widths in bits and in 32-bit words */
 #define REPQ_ACT_BEAT_BITS 128u

@@ -1,6 +1,7 @@
 // Harness of repq_layernorm (U5, docs/arithmetic.md): per layer a start pulse (D, E, lo, hi), the
 // D constants {B, G} on s_prm, then the rows of the residual stream on s_x; the codes from m_y are
-// compared element by element with the golden outputs.
+// compared element by element with the golden outputs. Built with -GRESID=1 (-DREPQ_G_RESID=1) it
+// runs U5r: lo, hi and the outputs are s32 residual-stream values instead of u{ABITS} codes.
 //
 // Plusargs (operands as in golden.h):
 //   +golden=DIR
@@ -24,7 +25,12 @@
 namespace {
 const char* const UNIT = "repq_layernorm";
 const unsigned LANES = REPQ_PE_COLS;
-const unsigned ABITS = REPQ_ABITS;
+#ifdef REPQ_G_RESID
+const bool RESID = REPQ_G_RESID != 0;
+#else
+const bool RESID = false;
+#endif
+const unsigned OBITS = RESID ? 32 : REPQ_ABITS;
 #ifdef REPQ_G_MAXD
 const size_t MAXD = REPQ_G_MAXD;
 #else
@@ -54,9 +60,9 @@ int main(int argc, char** argv) {
     harness::require_fits(x, 32, true, "the residual lanes (s32)");
     harness::require_fits(gg, 32, true, "G (s32)");
     harness::require_fits(bb, 48, true, "B (s48)");
-    harness::require_fits(lo, ABITS, false, "lo");
-    harness::require_fits(hi, ABITS, false, "hi");
-    harness::require_fits(out, ABITS, false, "the code lanes");
+    harness::require_fits(lo, OBITS, RESID, "lo");
+    harness::require_fits(hi, OBITS, RESID, "hi");
+    harness::require_fits(out, OBITS, RESID, RESID ? "the s32 output lanes (U5r)" : "the code lanes");
     for (size_t s = 0; s < S; s++)
         if (lo.at(s) > hi.at(s)) golden::die("layer " + std::to_string(s) + ": lo > hi");
     const size_t R = x.v.size() / (S * D), B = (D + LANES - 1) / LANES, beats = R * B;
@@ -114,7 +120,8 @@ int main(int argc, char** argv) {
                 const tb::Words o = tb::get(t.m_y_data);
                 const size_t r = b / B, c0 = (b % B) * LANES;
                 for (size_t l = 0; l < LANES; l++) {
-                    const int64_t got = int64_t(repq_get_bits(o.data(), unsigned(l * ABITS), ABITS));
+                    const uint64_t raw = repq_get_bits(o.data(), unsigned(l * OBITS), OBITS);
+                    const int64_t got = RESID ? int64_t(int32_t(uint32_t(raw))) : int64_t(raw);
                     if (c0 + l >= D) {
                         if (got != 0)
                             harness::protocol(UNIT, w + ": lane " + std::to_string(l) + " past D is " +
@@ -195,8 +202,8 @@ int main(int argc, char** argv) {
     reset();
     what = "run after a reset in mid-run";
     run(rng, stall, 0);
-    std::printf("layernorm %s: %s [%zu layers] R=%zu D=%zu: %zu elements compared in each of 2 runs, all equal (seed "
+    std::printf("layernorm%s %s: %s [%zu layers] R=%zu D=%zu: %zu elements compared in each of 2 runs, all equal (seed "
                 "%u, stall %u%%); %llu cycles without stalls\n",
-                harness::config(), out.name.c_str(), S, R, D, S * R * D, seed, stall, (unsigned long long)ideal);
+                RESID ? " (U5r)" : "", harness::config(), out.name.c_str(), S, R, D, S * R * D, seed, stall, (unsigned long long)ideal);
     return 0;
 }

@@ -33,13 +33,18 @@ fn verilator_lint_wall_is_clean_on_every_configuration() {
     }
     let wrap = format!("{}.v", rtl::SYNTH_WRAP);
     for (tag, dir) in generated_dirs("lint") {
-        // The units, and repq_top inside the place-and-route wrapper of the FPGA synth targets.
-        for top in tops().into_iter().chain([rtl::SYNTH_WRAP]) {
+        // The units, repq_layernorm as U5r (RESID = 1, a separate elaboration), and repq_top
+        // inside the place-and-route wrapper of the FPGA synth targets.
+        let resid = "repq_layernorm -GRESID=1";
+        for top in tops().into_iter().chain([resid, rtl::SYNTH_WRAP]) {
             let extra: &[&str] = if top == rtl::SYNTH_WRAP {
                 &[&wrap]
+            } else if top == resid {
+                &["-GRESID=1"]
             } else {
                 &[]
             };
+            let top = top.split(' ').next().unwrap_or(top);
             let out = Command::new("verilator")
                 .current_dir(&dir)
                 .args(["--lint-only", "-Wall", "repq_lint.vlt", "-f", "files.f"])

@@ -162,8 +162,8 @@ fn repq_ok(args: &[&str], cache: &Path) -> String {
 
 /// The check on the command line: `quantize --model swin-digits --wbits 4 --abits 4`,
 /// `eval --integer`, `golden` (its manifest names the relative position bias), and `verify` of
-/// the shifted block 1 (and block 0) on a generated 4x4 W4A4 design with s32 output lanes, every
-/// case bit-exact under two seeds (the patch embedding's 8-bit image codes do not fit u4 lanes:
+/// the shifted block 1 (and block 0), the patch and final norms (U5r) and the pooling on a
+/// generated 4x4 W4A4 design with s32 output lanes, every case bit-exact under two seeds (the patch embedding's 8-bit image codes do not fit u4 lanes:
 /// the one case `--allow-unsupported` accepts).
 #[test]
 fn swin_digits_w4a4_shifted_block_is_bit_exact_on_the_rtl() {
@@ -238,6 +238,59 @@ fn swin_digits_w4a4_shifted_block_is_bit_exact_on_the_rtl() {
     let sm =
         line("blocks.1.attn.probs (softmax with the relative position bias and the shift mask)");
     assert!(sm.contains("bit-exact"), "{sm}");
+    // U5r (the patch norm on 196 tokens, the final norm on 49, 32 and 64 channels) and the
+    // pooling with the head input's U2 (64 averages and 64 codes).
+    for (case, elements) in [
+        (
+            "embed (patch_embed.norm, LayerNorm into the residual stream, U5r)",
+            6272,
+        ),
+        (
+            "norm.output (norm, LayerNorm into the residual stream, U5r)",
+            3136,
+        ),
+        (
+            "pool, head.input (average pool, U2 to the head's input codes)",
+            128,
+        ),
+    ] {
+        let l = line(case);
+        assert!(
+            l.contains("bit-exact") && l.contains(&format!(" {elements} elements")),
+            "{l}"
+        );
+    }
     let summary = line("cases bit-exact");
     assert!(summary.contains(" 0 failed, 1 not runnable"), "{summary}");
+    // `repq-hw perf` counts the same stall-free cycles for the U5r norms and the pooling as the
+    // RTL took (verify prints them).
+    let perf = repq_ok(
+        &[
+            "perf", "--pe", "4x4", "--wbits", "4", "--abits", "4", "--model", &q,
+        ],
+        &cache,
+    );
+    for (case, op) in [
+        ("embed (patch_embed.norm", "patch_embed.norm "),
+        ("norm.output (norm,", "norm "),
+        ("pool, head.input", "pool "),
+    ] {
+        let rtl_cycles = line(case)
+            .split(" cycles without stalls")
+            .next()
+            .and_then(|p| p.rsplit(' ').next())
+            .unwrap_or_else(|| panic!("no stall-free count for {case}"))
+            .to_string();
+        let row = perf
+            .lines()
+            .find(|l| l.starts_with(op))
+            .unwrap_or_else(|| panic!("perf has no row {op:?}:\n{perf}"));
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(
+            cols[4],
+            rtl_cycles,
+            "{op}: perf {row}, verify {}",
+            line(case)
+        );
+    }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::output::out;
 use crate::error::{Error, Result};
-use crate::model::VitConfig;
+use crate::model::{SwinConfig, VitConfig};
 use crate::perf::{self, Unit, report};
 use crate::rtl::{Design, GenConfig, PeShape, config::DEFAULT_M_TILE};
 
@@ -119,18 +119,24 @@ impl PerfArgs {
     }
 }
 
+/// The architecture `perf` counts: a ViT/DeiT or a Swin.
+enum Arch {
+    Vit(VitConfig),
+    Swin(SwinConfig),
+}
+
 /// The architecture of `--model`: `demo` or nothing is the embedded model.
 fn model_config(
     model: Option<&str>,
     options: &super::model_options::ModelOptions,
-) -> Result<(String, VitConfig)> {
+) -> Result<(String, Arch)> {
     let m = match model {
         Some("deit-s") => {
             options.refuse_for("the DeiT-S architecture")?;
             let cfg = crate::model::random::deit_small_config();
             return Ok((
                 "deit-s (timm deit_small_patch16_224, shapes only)".into(),
-                cfg,
+                Arch::Vit(cfg),
             ));
         }
         None | Some("demo") => {
@@ -139,7 +145,7 @@ fn model_config(
         }
         Some(p) => {
             let path = Path::new(p);
-            if !path.is_file() {
+            if !path.is_file() && crate::demo::Embedded::named(path).is_none() {
                 return Err(config_error(
                     "--model",
                     format!(
@@ -154,16 +160,18 @@ fn model_config(
             }
         }
     };
-    Ok((
-        format!("{} ({})", m.name, m.source.display()),
-        m.config()
-            .cloned()
-            .ok_or_else(|| crate::error::Error::Unsupported {
+    let arch = match (m.config(), m.swin()) {
+        (Some(c), _) => Arch::Vit(c.clone()),
+        (None, Some(s)) => Arch::Swin(s.config.clone()),
+        (None, None) => {
+            return Err(crate::error::Error::Unsupported {
                 source_name: m.source.display().to_string(),
                 what: format!("the accelerator model of a {} network", m.net.family()),
-                hint: Some("perf models the ViT/DeiT datapath only".into()),
-            })?,
-    ))
+                hint: Some("perf models the ViT/DeiT and Swin datapaths only".into()),
+            });
+        }
+    };
+    Ok((format!("{} ({})", m.name, m.source.display()), arch))
 }
 
 pub fn run(args: &PerfArgs) -> Result<()> {
@@ -172,14 +180,19 @@ pub fn run(args: &PerfArgs) -> Result<()> {
     let text = match shape {
         Some([m, k, n]) => job_report(&d, m, k, n),
         None => {
-            let (name, cfg) = model_config(args.model.as_deref(), &args.options)?;
-            let mut t = model_report(&d, &name, &cfg);
-            t.push_str(&super::perf_engine::engine_report(
-                &d,
-                &cfg,
-                args.mem_latency,
-            )?);
-            t
+            let (name, arch) = model_config(args.model.as_deref(), &args.options)?;
+            match arch {
+                Arch::Vit(cfg) => {
+                    let mut t = model_report(&d, &name, &cfg);
+                    t.push_str(&super::perf_engine::engine_report(
+                        &d,
+                        &cfg,
+                        args.mem_latency,
+                    )?);
+                    t
+                }
+                Arch::Swin(cfg) => swin_report(&d, &name, &cfg),
+            }
         }
     };
     out!("{text}")?;
@@ -248,13 +261,9 @@ pub fn job_report(d: &Design, m: u64, k: u64, n: u64) -> String {
     s
 }
 
-/// The report for one forward pass of a model.
+/// The report for one forward pass of a ViT/DeiT.
 pub fn model_report(d: &Design, name: &str, cfg: &VitConfig) -> String {
-    let ops = perf::vit_workload(cfg);
-    let e = perf::evaluate(d, &ops);
-    let mut s = header(d);
-    let _ = writeln!(
-        s,
+    let about = format!(
         "model {name}: {} tokens, width {}, {} heads of {}, MLP {}, {} blocks",
         cfg.seq_len(),
         cfg.embed_dim,
@@ -263,6 +272,36 @@ pub fn model_report(d: &Design, name: &str, cfg: &VitConfig) -> String {
         cfg.mlp_hidden,
         cfg.depth
     );
+    ops_report(d, &about, &perf::vit_workload(cfg))
+}
+
+/// The report for one forward pass of a Swin.
+pub fn swin_report(d: &Design, name: &str, cfg: &SwinConfig) -> String {
+    let stages: Vec<String> = cfg
+        .stages
+        .iter()
+        .map(|st| {
+            format!(
+                "{}x{} tokens of {} in windows of {}x{}, {} heads, {} blocks",
+                st.resolution[0],
+                st.resolution[1],
+                st.dim,
+                st.window[0],
+                st.window[1],
+                st.num_heads,
+                st.depth
+            )
+        })
+        .collect();
+    let about = format!("model {name} (Swin): {}", stages.join("; "));
+    ops_report(d, &about, &perf::swin_workload(cfg))
+}
+
+/// The table and totals of `ops` run back to back on `d`, under the line `about`.
+fn ops_report(d: &Design, about: &str, ops: &[perf::Op]) -> String {
+    let e = perf::evaluate(d, ops);
+    let mut s = header(d);
+    let _ = writeln!(s, "{about}");
     let w = ops.iter().map(|o| o.name.len()).max().unwrap_or(0).max(6);
     let _ = writeln!(
         s,
@@ -302,7 +341,7 @@ pub fn model_report(d: &Design, name: &str, cfg: &VitConfig) -> String {
     );
     let _ = writeln!(
         s,
-        "row units    {} cycles, {} elements (LayerNorm, softmax, A x V requantization, GELU, residual additions)",
+        "row units    {} cycles, {} elements (LayerNorm, softmax, A x V requantization, GELU, residual additions, average pool)",
         e.units_cycles, e.units_elements
     );
     let _ = writeln!(
@@ -318,9 +357,10 @@ pub fn model_report(d: &Design, name: &str, cfg: &VitConfig) -> String {
         s,
         "note: cycles count every unit of the forward: the array (repq_top), the shift unit \
          (repq_shift_av) and the row units (repq_layernorm, repq_softmax with repq_logcode \
-         streaming behind it, repq_av_requant, repq_gelu with its table load, repq_residual), \
-         each job run back to back from start to done, no overlap; the position-embedding load \
-         and memory or host transfers are not counted"
+         streaming behind it, repq_av_requant, repq_gelu with its table load, repq_residual, \
+         repq_avgpool), each job run back to back from start to done, no overlap; data movement \
+         (the position-embedding load, Swin's window partition, shift and 2x2 gather) and \
+         memory or host transfers are not counted"
     );
     s
 }
@@ -353,5 +393,6 @@ fn unit_name(u: Unit) -> &'static str {
         Unit::Residual => "add",
         Unit::LayerNorm => "norm",
         Unit::Softmax => "smax",
+        Unit::AvgPool => "pool",
     }
 }

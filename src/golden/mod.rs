@@ -15,6 +15,7 @@ pub mod export;
 pub mod hex;
 pub mod manifest;
 pub mod random;
+pub mod random_pool;
 pub mod random_units;
 pub mod swin;
 mod writer;

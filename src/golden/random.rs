@@ -175,6 +175,7 @@ pub fn generate(spec: &RandomSpec) -> Result<(Vec<GoldenFile>, RandomInfo)> {
     let scales = logcode(spec, &mut rng, &mut files);
     let f = shift_av(spec, &mut rng, &mut files)?;
     super::random_units::generate(spec, &mut rng, &mut files)?;
+    super::random_pool::generate(spec, &mut rng, &mut files);
     let info = RandomInfo {
         seed: spec.seed,
         shape: spec.shape,

@@ -10,7 +10,8 @@
 //! * [`av_cycles`]: attention x V of one head on `repq_shift_av` (U4), one beat per key and
 //!   `C` value lanes ([`shift_av`]).
 //! * [`vit_workload`]: the matmuls of one ViT/DeiT forward pass ([`workload`]), and
-//!   [`evaluate`]: their cycles and utilization on a design, run back to back ([`report`]).
+//!   [`evaluate`]: their cycles and utilization on a design, run back to back ([`report`]);
+//!   [`swin_workload`]: the same for a Swin ([`swin`]).
 //!
 //! * [`layernorm_cycles`], [`softmax_cycles`], [`av_requant_cycles`], [`gelu_cycles`],
 //!   [`residual_cycles`]: the row and element units ([`units`]): LayerNorm, softmax (the log2
@@ -24,6 +25,7 @@ pub mod array;
 pub mod engine;
 pub mod report;
 pub mod shift_av;
+pub mod swin;
 pub mod units;
 pub mod workload;
 
@@ -31,6 +33,7 @@ pub use array::job_cycles;
 pub use engine::{EngineCycles, engine_cycles};
 pub use report::{Evaluated, OpCycles, evaluate};
 pub use shift_av::av_cycles;
+pub use swin::swin_workload;
 pub use units::{
     av_requant_cycles, gelu_cycles, layernorm_cycles, residual_cycles, softmax_cycles,
 };

@@ -96,6 +96,10 @@ pub fn evaluate(d: &Design, ops: &[Op]) -> Evaluated {
             Unit::Residual => (residual_cycles(d, op.m, op.n), d.cols.into()),
             Unit::LayerNorm => (layernorm_cycles(d, op.m, op.n), d.cols.into()),
             Unit::Softmax => (softmax_cycles(d, op.m, op.n), d.cols.into()),
+            Unit::AvgPool => (
+                crate::rtl::units::avgpool_cycles(d.cols, op.m, op.n),
+                d.cols.into(),
+            ),
         };
         let cycles = each * op.count;
         match op.unit {
@@ -107,7 +111,12 @@ pub fn evaluate(d: &Design, ops: &[Op]) -> Evaluated {
                 e.shift_av_cycles += cycles;
                 e.shift_av_macs += op.macs();
             }
-            Unit::AvRequant | Unit::Gelu | Unit::Residual | Unit::LayerNorm | Unit::Softmax => {
+            Unit::AvRequant
+            | Unit::Gelu
+            | Unit::Residual
+            | Unit::LayerNorm
+            | Unit::Softmax
+            | Unit::AvgPool => {
                 e.units_cycles += cycles;
                 e.units_elements += op.macs();
             }

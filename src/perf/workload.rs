@@ -22,6 +22,9 @@ pub enum Unit {
     /// `repq_softmax` (U6) of one head, its probabilities streaming on through `repq_logcode`
     /// (U3, one beat per cycle, so it never slows the softmax). `m x k x n` is queries x 1 x keys.
     Softmax,
+    /// `repq_avgpool`: the average pooling with the U2 to the head's input codes. `m x k x n` is
+    /// tokens x 1 x channels.
+    AvgPool,
 }
 
 /// One matmul, repeated `count` times with the same shape (the heads of an attention layer).
@@ -40,7 +43,7 @@ pub struct Op {
 }
 
 impl Op {
-    fn new(
+    pub(super) fn new(
         name: impl Into<String>,
         unit: Unit,
         m: usize,

@@ -421,6 +421,7 @@ pub fn unit_name(u: Unit) -> (&'static str, RGBColor) {
         Unit::Residual => ("residual (repq_residual)", BARS),
         Unit::LayerNorm => ("LayerNorm (repq_layernorm)", LAYERNORM),
         Unit::Softmax => ("softmax (repq_softmax)", SOFTMAX),
+        Unit::AvgPool => ("average pool (repq_avgpool)", AFTER),
     }
 }
 

@@ -15,7 +15,7 @@ pub struct GeneratedFile {
 }
 
 /// The Verilog sources, leaves first (the order of `files.f` and the `.core` file).
-pub const SOURCES: [&str; 21] = [
+pub const SOURCES: [&str; 22] = [
     "repq_delay.v",
     "repq_vdelay.v",
     "repq_sdpram.v",
@@ -37,6 +37,7 @@ pub const SOURCES: [&str; 21] = [
     "repq_layernorm.v",
     "repq_exp2_rom.v",
     "repq_softmax.v",
+    "repq_avgpool.v",
 ];
 
 /// The sources of the end-to-end engine `repq_vit` (docs/accelerator.md), after [`SOURCES`];
@@ -75,7 +76,7 @@ pub const TESTBENCH: &str = "repq_top_tb.cpp";
 /// The Xilinx part of the UltraScale+ `synth` target.
 pub const XILINX_PART: &str = "xczu9eg-ffvb1156-2-e";
 /// The standalone units (not instantiated by `repq_top`), each its own lint/simulation top.
-pub const UNIT_TOPS: [&str; 9] = [
+pub const UNIT_TOPS: [&str; 10] = [
     "repq_requant",
     "repq_logcode",
     "repq_shift_av",
@@ -85,6 +86,7 @@ pub const UNIT_TOPS: [&str; 9] = [
     "repq_rowdiv",
     "repq_layernorm",
     "repq_softmax",
+    "repq_avgpool",
 ];
 
 /// The provenance header every generated file starts with, each line behind `comment`.
@@ -204,6 +206,7 @@ verilog_template!(RowdivLaneV, "rtl/repq_rowdiv_lane.v");
 verilog_template!(RowdivV, "rtl/repq_rowdiv.v");
 unit_template!(LayerNormV, "rtl/repq_layernorm.v");
 unit_template!(SoftmaxV, "rtl/repq_softmax.v");
+unit_template!(AvgPoolV, "rtl/repq_avgpool.v");
 
 #[derive(Template)]
 #[template(path = "rtl/repq_exp2_rom.v", escape = "none")]
@@ -379,6 +382,7 @@ pub fn render_all(d: &Design) -> Vec<GeneratedFile> {
             SOURCES[19],
         ),
         render(&SoftmaxV { header: h, d, u }, SOURCES[20]),
+        render(&AvgPoolV { header: h, d, u }, SOURCES[21]),
     ];
     // The engine's sources follow the units' in files.f; the .core file keeps them in a fileset
     // of their own (its targets build repq_top).

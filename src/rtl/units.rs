@@ -45,6 +45,25 @@ pub const SOFTMAX_ROW_OVERHEAD: u32 = 26;
 /// The same for a row whose every key is masked (no reciprocal).
 pub const SOFTMAX_ZERO_ROW_OVERHEAD: u32 = 5;
 
+/// Bits of `repq_avgpool`'s `tokens` port (`TW`): pools of up to `2^16 - 1` tokens (Swin-B's
+/// last stage has 49 at 224 x 224, 144 at 384 x 384); the sums are `s{32 + TW}`.
+pub const POOL_TOKEN_BITS: u32 = 16;
+/// The cycle (counted from the one after the start pulse) from which `repq_avgpool`'s divide
+/// pass may start: its reciprocal of `2T` (`QW + 3 = 35` steps) runs from the start pulse.
+pub const POOL_RECIP_CYCLES: u64 = 36;
+/// Cycles of each `repq_avgpool` output beat besides its `C` issue cycles: the read of its sums,
+/// [`ROWDIV_LATENCY`], `REQUANT_LATENCY` and the output register.
+pub const POOL_BEAT_OVERHEAD: u64 = 17;
+
+/// Stall-free cycles of one `repq_avgpool` job of `tokens` rows of `dim` channels on `cols`
+/// lanes, from the cycle after its start pulse to the cycle after its last beat was taken:
+/// `max(2 T B + 1, 36) + B (C + 17)`, `B = ceil(D / C)`: two cycles per input beat, the cycle of
+/// the last write, then the divide pass.
+pub fn avgpool_cycles(cols: u32, tokens: u64, dim: u64) -> u64 {
+    let beats = dim.div_ceil(u64::from(cols));
+    (2 * tokens * beats + 1).max(POOL_RECIP_CYCLES) + beats * (u64::from(cols) + POOL_BEAT_OVERHEAD)
+}
+
 /// What the unit templates render besides the [`Design`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnitParams {
@@ -72,6 +91,8 @@ pub struct UnitParams {
     /// `repq_softmax`'s exponent/divide lanes and row buffer length.
     pub softmax_lanes: u32,
     pub softmax_rowmax: u32,
+    /// `repq_avgpool`'s token counter bits `TW` ([`POOL_TOKEN_BITS`]).
+    pub pool_token_bits: u32,
 }
 
 impl UnitParams {
@@ -92,6 +113,7 @@ impl UnitParams {
             ln_row_overhead: LN_ROW_OVERHEAD,
             softmax_lanes: SOFTMAX_LANES,
             softmax_rowmax: SOFTMAX_ROWMAX,
+            pool_token_bits: POOL_TOKEN_BITS,
         }
     }
 }

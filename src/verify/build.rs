@@ -35,6 +35,11 @@ pub enum Harness {
     LayerNorm,
     /// `repq_softmax`: U6 with bias and mask, `sim/softmax.cpp`.
     Softmax,
+    /// `repq_layernorm` built with `RESID = 1`: U5r, a LayerNorm into the `s32` residual stream
+    /// (Swin's patch and final norms), `sim/layernorm.cpp` ([`Harness::params`]).
+    LayerNormResid,
+    /// `repq_avgpool`: average pooling and the U2 to the head's input codes, `sim/avgpool.cpp`.
+    AvgPool,
     /// `repq_vit`: the end-to-end engine with the C driver and an AXI memory model,
     /// `sim/vit.cpp` (not in [`Harness::ALL`]: only `verify --end-to-end` builds it).
     Vit,
@@ -42,7 +47,7 @@ pub enum Harness {
 
 impl Harness {
     /// Every harness, in build order.
-    pub const ALL: [Harness; 10] = [
+    pub const ALL: [Harness; 12] = [
         Harness::Top,
         Harness::LogCode,
         Harness::ShiftAv,
@@ -53,7 +58,18 @@ impl Harness {
         Harness::RowDiv,
         Harness::LayerNorm,
         Harness::Softmax,
+        Harness::LayerNormResid,
+        Harness::AvgPool,
     ];
+
+    /// The parameter overrides every build of this harness has ([`build_harness_checked`] adds
+    /// them before the caller's).
+    pub fn params(self) -> &'static [(&'static str, i64)] {
+        match self {
+            Harness::LayerNormResid => &[("RESID", 1)],
+            _ => &[],
+        }
+    }
 
     /// The Verilog module under test.
     pub fn module(self) -> &'static str {
@@ -68,6 +84,8 @@ impl Harness {
             Harness::RowDiv => "repq_rowdiv",
             Harness::LayerNorm => "repq_layernorm",
             Harness::Softmax => "repq_softmax",
+            Harness::LayerNormResid => "repq_layernorm",
+            Harness::AvgPool => "repq_avgpool",
             Harness::Vit => "repq_vit",
         }
     }
@@ -85,6 +103,8 @@ impl Harness {
             Harness::RowDiv => "rowdiv.cpp",
             Harness::LayerNorm => "layernorm.cpp",
             Harness::Softmax => "softmax.cpp",
+            Harness::LayerNormResid => "layernorm.cpp",
+            Harness::AvgPool => "avgpool.cpp",
             Harness::Vit => "vit.cpp",
         }
     }
@@ -102,6 +122,8 @@ impl Harness {
             Harness::RowDiv => "rowdiv",
             Harness::LayerNorm => "layernorm",
             Harness::Softmax => "softmax",
+            Harness::LayerNormResid => "layernorm_resid",
+            Harness::AvgPool => "avgpool",
             Harness::Vit => "vit",
         }
     }
@@ -171,6 +193,15 @@ pub fn build_harness_checked(
     trace: bool,
     params: &[(&str, i64)],
 ) -> Result<HarnessBuild> {
+    // The harness's own overrides first, unless the caller names the same parameter.
+    let params: Vec<(&str, i64)> = harness
+        .params()
+        .iter()
+        .copied()
+        .filter(|(k, _)| !params.iter().any(|(p, _)| p == k))
+        .chain(params.iter().copied())
+        .collect();
+    let params = params.as_slice();
     for (name, _) in params {
         if name.is_empty()
             || name.starts_with(|c: char| c.is_ascii_digit())

@@ -268,6 +268,7 @@ pub fn random_unit_cases(g: &GoldenDir) -> Result<Vec<Case>> {
         },
     ];
     cases.extend(layernorm);
+    cases.extend(super::swin_cases::random_pool_cases(g)?);
     Ok(cases)
 }
 

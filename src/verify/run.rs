@@ -172,7 +172,13 @@ pub fn verify(
                         }
                         Harness::Gelu => (gelu_cycles(&design, m, n), "gelu_cycles"),
                         Harness::Residual => (residual_cycles(&design, m, n), "residual_cycles"),
-                        Harness::LayerNorm => (layernorm_cycles(&design, m, n), "layernorm_cycles"),
+                        Harness::LayerNorm | Harness::LayerNormResid => {
+                            (layernorm_cycles(&design, m, n), "layernorm_cycles")
+                        }
+                        Harness::AvgPool => (
+                            crate::rtl::units::avgpool_cycles(design.cols, m, n),
+                            "avgpool_cycles",
+                        ),
                         Harness::Softmax => (
                             crate::perf::units::softmax_cycles_with(
                                 &design,

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 /// (file name, contents) of every harness source.
-pub const SOURCES: [(&str, &str); 17] = [
+pub const SOURCES: [(&str, &str); 18] = [
     ("tb.h", include_str!("../../sim/tb.h")),
     ("golden.h", include_str!("../../sim/golden.h")),
     ("harness.h", include_str!("../../sim/harness.h")),
@@ -22,6 +22,7 @@ pub const SOURCES: [(&str, &str); 17] = [
     ("rowdiv.cpp", include_str!("../../sim/rowdiv.cpp")),
     ("layernorm.cpp", include_str!("../../sim/layernorm.cpp")),
     ("softmax.cpp", include_str!("../../sim/softmax.cpp")),
+    ("avgpool.cpp", include_str!("../../sim/avgpool.cpp")),
     ("vit.cpp", include_str!("../../sim/vit.cpp")),
     (
         "repq_driver.h",

@@ -4,10 +4,9 @@
 //! relative position bias and (shifted blocks) the mask, the log2 codes, attention x V per window
 //! and head, its requantization per window, proj, the residual add of the proj output moved back
 //! to token order, norm2, fc1, the GELU table, fc2, the second residual add. Always: the patch
-//! embedding, every PatchMerging (its norm and reduction) and the head. Not covered because the
-//! RTL has no unit for them: the patch norm and the final norm (U5r: `repq_layernorm`'s output
-//! lanes are `u{abits}` codes, U5r writes `s32` residual values) and the average pooling (one
-//! exact division per channel per image, the host's); the simulator's unit tests check those.
+//! embedding, the patch norm (U5r on `repq_layernorm` built with `RESID = 1`), every
+//! PatchMerging (its norm and reduction), the final norm (U5r), the average pooling with the U2
+//! to the head's input codes (`repq_avgpool`) and the head.
 
 use super::build::Harness;
 use super::cases::{
@@ -20,7 +19,11 @@ use crate::golden::GoldenDir;
 /// The residual stream a block reads: the last of `embed`, a PatchMerging's output or a block's
 /// `residual2` written before the block's `norm1.output` (files are in forward order).
 fn block_input(g: &GoldenDir, b: usize) -> Result<String> {
-    let stop = format!("blocks.{b}.norm1.output");
+    residual_before(g, &format!("blocks.{b}.norm1.output"))
+}
+
+/// The residual stream written last before tensor `stop`.
+fn residual_before(g: &GoldenDir, stop: &str) -> Result<String> {
     let mut last = None;
     for f in &g.manifest.files {
         if f.name == stop {
@@ -33,7 +36,36 @@ fn block_input(g: &GoldenDir, b: usize) -> Result<String> {
             last = Some(f.name.clone());
         }
     }
-    Err(missing(g, &stop))
+    Err(missing(g, stop))
+}
+
+/// U5r: LayerNorm `norm` of the residual rows `x` into the residual-stream values `out`.
+fn residual_norm_case(g: &GoldenDir, norm: &str, x: &str, out: &str) -> Result<Case> {
+    let mut c = layernorm_case(g, norm, x, out)?;
+    c.name = format!("{out} ({norm}, LayerNorm into the residual stream, U5r)");
+    c.harness = Harness::LayerNormResid;
+    Ok(c)
+}
+
+/// The final norm's rows `norm.output` `[T, D]` pooled to `pool` and requantized (`head.pool.*`)
+/// to the head's input codes `head.input`.
+fn pool_case(g: &GoldenDir) -> Result<Case> {
+    let x = dims::<2>(g, "norm.output", "[tokens, channels]")?;
+    let mut args = vec![
+        ("x", "norm.output".to_string()),
+        ("avg", "pool".into()),
+        ("code", "head.input".into()),
+    ];
+    for f in ["m0", "shift", "zero_point", "lo", "hi"] {
+        args.push((f, format!("head.pool.{f}")));
+    }
+    Ok(Case {
+        name: "pool, head.input (average pool, U2 to the head's input codes)".into(),
+        harness: Harness::AvgPool,
+        args,
+        shape: Some([x[0], 1, x[1]]),
+        golden: g.root.clone(),
+    })
 }
 
 fn missing(g: &GoldenDir, name: &str) -> Error {
@@ -41,6 +73,52 @@ fn missing(g: &GoldenDir, name: &str) -> Error {
         path: g.root.clone(),
         reason: format!("golden manifest has no tensor `{name}`"),
     }
+}
+
+/// The random U5r layers and pooling jobs of `golden --random` ([`crate::golden::random_pool`]),
+/// those the directory has.
+pub fn random_pool_cases(g: &GoldenDir) -> Result<Vec<Case>> {
+    use crate::golden::random_pool::POOLS;
+    let mut cases = Vec::new();
+    if g.manifest.entry("layernorm_r.x").is_some() {
+        let x = dims::<3>(g, "layernorm_r.x", "[layers, rows, channels]")?;
+        let mut args = vec![
+            ("x", "layernorm_r.x".to_string()),
+            ("out", "layernorm_r.out".into()),
+        ];
+        for f in ["g", "b", "eps_q", "lo", "hi"] {
+            args.push((f, format!("layernorm_r.{f}")));
+        }
+        cases.push(Case {
+            name: "layernorm_r (U5r: zero-variance, full-scale and outlier rows; signed clamps)"
+                .into(),
+            harness: Harness::LayerNormResid,
+            args,
+            shape: Some([x[1], 1, x[2]]),
+            golden: g.root.clone(),
+        });
+    }
+    for (dir, _, _) in POOLS {
+        if g.manifest.entry(&format!("{dir}.x")).is_none() {
+            continue;
+        }
+        let x = dims::<3>(g, &format!("{dir}.x"), "[jobs, tokens, channels]")?;
+        let mut args: Vec<(&'static str, String)> = Vec::new();
+        for f in ["x", "avg", "code", "m0", "shift", "zero_point", "lo", "hi"] {
+            args.push((f, format!("{dir}.{f}")));
+        }
+        cases.push(Case {
+            name: format!(
+                "{dir} (average pool of T = {}: full-scale sums, ties; U2 to codes)",
+                x[1]
+            ),
+            harness: Harness::AvgPool,
+            args,
+            shape: Some([x[1], 1, x[2]]),
+            golden: g.root.clone(),
+        });
+    }
+    Ok(cases)
 }
 
 /// The cases of a `swin` directory for the blocks `blocks` (global indices).
@@ -62,7 +140,10 @@ pub fn swin_cases(
             });
         }
     }
-    let mut cases = vec![linear(g, "patch_embed.proj", "patch_embed")?];
+    let mut cases = vec![
+        linear(g, "patch_embed.proj", "patch_embed")?,
+        residual_norm_case(g, "patch_embed.norm", "patch_embed.output", "embed")?,
+    ];
     let mut skipped: Vec<Skipped> = Vec::new();
     for f in &g.manifest.files {
         if let Some(s) = f
@@ -230,6 +311,9 @@ pub fn swin_cases(
             &format!("{blk}.residual2"),
         )?);
     }
+    let last = residual_before(g, "norm.output")?;
+    cases.push(residual_norm_case(g, "norm", &last, "norm.output")?);
+    cases.push(pool_case(g)?);
     cases.push(linear(g, "head", "head")?);
     Ok((cases, skipped))
 }

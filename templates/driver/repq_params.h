@@ -66,6 +66,7 @@
 #define REPQ_LN_ROW_OVERHEAD {{ u.ln_row_overhead }}u
 #define REPQ_SOFTMAX_LANES {{ u.softmax_lanes }}u     /* repq_softmax EX_LANES (exponent and divide lanes) */
 #define REPQ_SOFTMAX_ROWMAX {{ u.softmax_rowmax }}u   /* repq_softmax row buffer: rows of at most ROWMAX keys */
+#define REPQ_POOL_TOKEN_BITS {{ u.pool_token_bits }}u   /* repq_avgpool TW: pools of fewer than 2^TW tokens */
 
 /* Beat widths in bits and in 32-bit words */
 #define REPQ_ACT_BEAT_BITS {{ d.act_bits() }}u

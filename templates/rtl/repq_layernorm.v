@@ -1,18 +1,22 @@
 {{ header }}
 // Integer LayerNorm to codes (U5, docs/arithmetic.md), LANES lanes in and out, bit-exact with
-// arith::layernorm::LayerNormParams::apply. Per token (row) x[0 .. D-1] of the s32 residual stream:
+// arith::layernorm::LayerNormParams::apply; with RESID = 1, U5r (docs/arithmetic.md, "Swin
+// Transformer in integers"): the same equations into s32 lanes of the residual stream
+// (LayerNormParams::apply_residual: lo, hi and y are s32, OBITS = 32). Per token (row)
+// x[0 .. D-1] of the s32 residual stream:
 //   S = sum x,  M = max(D xmax - S, S - D xmin),  k = max(0, bitlen(M) - 17)
 //   t[c] = (D x[c] - S) >> k                    s18, flooring
 //   Q = sum t^2,  E_k = E (k = 0) or (E + 2^(2k-1)) >> 2k,  r = isqrt(Q + E_k)       u33
 //   n[c] = 0 if r = 0, else floor((t 2^17 + r) / 2r)     (repq_rowdiv, one reciprocal per row)
 //   y[c] = clamp((n G[c] + B[c] + 2^23) >> 24, lo, hi)
 // CONTROL. Pulse start (while busy = 0) with dim = D (1 .. MAXD; otherwise done pulses at once and
-// nothing is taken), eps = E (u64), lo <= hi (u{ABITS}). Then D parameter beats on s_prm, one per
-// channel in channel order, {B (s48), G (s32)}: the layer's constants, written into the unit's
-// memories (reloaded per layer). Then the rows on s_x: ceil(D / LANES) beats each, lane l of beat
-// b is channel b*LANES + l (lanes past D are ignored), s_x_last on the last beat of the job's last
-// row (read only on a row's last beat). Each row's codes leave on m_y in the same beats (lanes past
-// D are 0), m_y_last on the job's last beat; busy stays high until it is taken, done pulses then.
+// nothing is taken), eps = E (u64), lo <= hi (u{OBITS}; s32 when RESID = 1). Then D parameter
+// beats on s_prm, one per channel in channel order, {B (s48), G (s32)}: the layer's constants,
+// written into the unit's memories (reloaded per layer). Then the rows on s_x: ceil(D / LANES)
+// beats each, lane l of beat b is channel b*LANES + l (lanes past D are ignored), s_x_last on the
+// last beat of the job's last row (read only on a row's last beat). Each row's outputs leave on
+// m_y in the same beats (lanes past D are 0), m_y_last on the job's last beat; busy stays high
+// until it is taken, done pulses then.
 // PASSES, one row at a time (a row is taken only when the previous one has left):
 //   in:        one beat per cycle into the row buffer; S, xmin, xmax on the way (LANES lanes)
 //   row shift: D xmax, D xmin, M, k (4 cycles)
@@ -32,7 +36,9 @@ module repq_layernorm #(
     parameter integer ABITS = {{ d.abits }},
     parameter integer LN_LANES = {{ u.ln_lanes }},       // U, divides LANES
     parameter integer MAXD = {{ u.ln_max_dim }},       // row buffer capacity, channels (>= 2)
-    parameter integer DW = {{ u.ln_dim_bits }}           // bits of dim: MAXD < 2^DW
+    parameter integer DW = {{ u.ln_dim_bits }},          // bits of dim: MAXD < 2^DW
+    parameter integer RESID = 0,        // 1: U5r, s32 outputs into the residual stream
+    parameter integer OBITS = (RESID != 0) ? 32 : ABITS  // output lane width
 ) (
     input  wire                   clk,
     input  wire                   rst,
@@ -40,8 +46,8 @@ module repq_layernorm #(
     input  wire                   start,
     input  wire [DW-1:0]          dim,
     input  wire [63:0]            eps,
-    input  wire [ABITS-1:0]       lo,
-    input  wire [ABITS-1:0]       hi,
+    input  wire [OBITS-1:0]       lo,
+    input  wire [OBITS-1:0]       hi,
     output reg                    busy,
     output reg                    done,
     // per-channel constants {B s48, G s32}, D beats
@@ -53,10 +59,10 @@ module repq_layernorm #(
     output wire                   s_x_ready,
     input  wire [LANES*32-1:0]    s_x_data,
     input  wire                   s_x_last,
-    // codes
+    // codes (U5) or residual-stream values (U5r)
     output wire                   m_y_valid,
     input  wire                   m_y_ready,
-    output wire [LANES*ABITS-1:0] m_y_data,
+    output wire [LANES*OBITS-1:0] m_y_data,
     output wire                   m_y_last
 );
     localparam integer U = LN_LANES;
@@ -92,12 +98,15 @@ module repq_layernorm #(
     localparam [5:0] ROOT_STEPS = 6'd33;
     localparam [6:0] DB = 7'd17;
     localparam signed [49:0] HALF = 50'sd8388608;          // 2^(GF-1)
+    localparam [0:0] LO_HI_SIGNED = (RESID != 0);          // lo, hi: s32, else u{ABITS}
 
 `ifndef SYNTHESIS
     initial begin
         if (U < 1 || LANES % U != 0) $error("repq_layernorm: LN_LANES must divide LANES");
         if (MAXD < 2 || MAXD >= (1 << DW)) $error("repq_layernorm: need 2 <= MAXD < 2^DW");
         if (DW > 30 || L > 30) $error("repq_layernorm: MAXD too large");
+        if (OBITS != ((RESID != 0) ? 32 : ABITS))
+            $error("repq_layernorm: OBITS must be 32 with RESID = 1, ABITS otherwise");
     end
 `endif
 
@@ -105,8 +114,8 @@ module repq_layernorm #(
     reg [2:0]       ph_q;       // phase of the row (PH_LOAD: the constants)
     reg [DW-1:0]    d_q;        // D
     reg [63:0]      eps_q;
-    reg [ABITS-1:0] lo_q;
-    reg [ABITS-1:0] hi_q;
+    reg [OBITS-1:0] lo_q;
+    reg [OBITS-1:0] hi_q;
     reg             job_last_q; // the row in flight is the job's last
     reg [DW-1:0]    ch_q;       // load: the channel
     reg [BW-1:0]    ib_q;       // in: the beat
@@ -510,8 +519,11 @@ module repq_layernorm #(
     reg [GW-1:0]           yg_q;
     reg [DW-1:0]           ye_q;
     reg                    yl_q;
-    wire [U*ABITS-1:0]     nm_code;
-    wire [LANES*ABITS-1:0] y_data;
+    wire [U*OBITS-1:0]     nm_code;
+    wire [LANES*OBITS-1:0] y_data;
+    // lo and hi extended to the 50 bits of n G + B: by sign (U5r) or by zeros (codes)
+    wire signed [49:0] lo_x = $signed({ {(50-OBITS){LO_HI_SIGNED & lo_q[OBITS-1]}}, lo_q});
+    wire signed [49:0] hi_x = $signed({ {(50-OBITS){LO_HI_SIGNED & hi_q[OBITS-1]}}, hi_q});
     generate
         for (j = 0; j < U; j = j + 1) begin : g_div
             localparam [DW-1:0] J_D = j;
@@ -545,20 +557,20 @@ module repq_layernorm #(
                 if (ce) p_q <= n * gg + bb + HALF;            // all signed: s18 x s32 + s48
             end
             wire signed [49:0] sh = p_q >>> 24;
-            wire [ABITS-1:0] code = (ye_q + J_D >= d_q) ? {ABITS{1'b0}}
-                : (sh < $signed({ {(50-ABITS){1'b0}}, lo_q})) ? lo_q
-                : (sh > $signed({ {(50-ABITS){1'b0}}, hi_q})) ? hi_q
-                : sh[ABITS-1:0];
-            assign nm_code[j*ABITS +: ABITS] = code;
+            wire [OBITS-1:0] code = (ye_q + J_D >= d_q) ? {OBITS{1'b0}}
+                : (sh < lo_x) ? lo_q
+                : (sh > hi_x) ? hi_q
+                : sh[OBITS-1:0];
+            assign nm_code[j*OBITS +: OBITS] = code;
         end
         for (j = 0; j < LANES; j = j + 1) begin : g_y
             localparam integer GRP_I = j / U;
             localparam [GW-1:0] GRP = GRP_I[GW-1:0];
-            reg [ABITS-1:0] y_q;
+            reg [OBITS-1:0] y_q;
             always @(posedge clk) begin
-                if (ce & yv_q & (yg_q == GRP)) y_q <= nm_code[(j % U)*ABITS +: ABITS];
+                if (ce & yv_q & (yg_q == GRP)) y_q <= nm_code[(j % U)*OBITS +: OBITS];
             end
-            assign y_data[j*ABITS +: ABITS] = y_q;
+            assign y_data[j*OBITS +: OBITS] = y_q;
         end
     endgenerate
     always @(posedge clk) begin

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod mutate;
+pub mod units;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
