@@ -399,19 +399,7 @@ fn cli_artifact_and_image_inputs() {
     // Without --acc-bits, the accumulator width (and so attention x V's F) of the design
     // `gen --model` makes for the same artifact, which then runs the vectors.
     let rtl = tmp.path().join("rtl");
-    ok(&[
-        "gen",
-        "--pe",
-        "2x2",
-        "--wbits",
-        "4",
-        "--abits",
-        "4",
-        "--model",
-        p(&art),
-        "--out",
-        p(&rtl),
-    ]);
+    ok(&["gen", "--pe", "2x2", "--model", p(&art), "--out", p(&rtl)]);
     let params: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(rtl.join("repq_params.json")).unwrap()).unwrap();
     assert_eq!(params["acc_bits"], u64::from(m.acc_bits), "{params}");

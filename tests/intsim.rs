@@ -135,9 +135,9 @@ fn gen_sizes_the_accumulator_from_a_quantized_artifact() {
     assert!(!dir.path().join("narrow").exists());
 }
 
-/// `gen --model` takes the artifact's widths when none are given (what `quantize --wbits 4
-/// --abits 4` writes, `gen --model` accepts with its defaults); widths that contradict the
-/// artifact are refused, naming both.
+/// `gen --model` takes the artifact's weight bits and 8-bit activation lanes when none are given
+/// (what `quantize --wbits 4 --abits 4` writes, `gen --model` accepts with its defaults); lanes
+/// narrower than the artifact's codes are refused, naming the field.
 #[test]
 fn gen_takes_the_widths_of_a_quantized_artifact() {
     let dir = tempfile::tempdir().unwrap();
@@ -160,12 +160,14 @@ fn gen_takes_the_widths_of_a_quantized_artifact() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    assert!(stdout.contains("array, w4a4,"), "{stdout}");
-    let bad = run(&["--wbits", "8"], "bad");
+    // 8-bit activation lanes: the patch embedding's image codes are 8-bit.
+    assert!(stdout.contains("array, w4a8,"), "{stdout}");
+    // Lanes narrower than the artifact's codes are refused, naming the field.
+    let bad = run(&["--wbits", "2"], "bad");
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success());
     assert!(
-        stderr.contains("quantized at W4A4, but the array is w8a4"),
+        stderr.contains("--wbits") && stderr.contains("cannot hold the W4 weights"),
         "{stderr}"
     );
     assert!(!dir.path().join("bad").exists());

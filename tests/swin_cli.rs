@@ -126,10 +126,25 @@ fn swin_float_fake_quant_integer_and_golden_through_the_binary() {
         rtl.to_str().unwrap(),
     ]);
     assert!(rtl.join("repq_top.v").exists());
-    // The layer program and the accelerator's performance model are ViT/DeiT only: an error
-    // naming Swin, not a panic.
-    let e = fails(&["perf", "--pe", "4x4", "--model", art]);
-    assert!(e.contains("Swin") && e.contains("ViT/DeiT"), "{e}");
+    // perf counts a Swin's forward; the layer program, the engine image and the report are
+    // ViT/DeiT only: an error naming Swin and what does run it, not a panic.
+    let perf = ok(&["perf", "--pe", "4x4", "--model", art]);
+    assert!(perf.contains("images/s") && perf.contains("pool"), "{perf}");
+    for args in [
+        vec!["program", "--model", art, "--out"],
+        vec!["program", "--pe", "8x8", "--model", art, "--out"],
+        vec!["report", "--model", art, "--out"],
+    ] {
+        let out = dir.path().join("refused");
+        let mut a = args.clone();
+        a.push(out.to_str().unwrap());
+        let e = fails(&a);
+        assert!(
+            e.contains("Swin") && e.contains("ViT/DeiT") && e.contains("perf and verify"),
+            "{args:?}: {e}"
+        );
+        assert!(!out.exists(), "{args:?} wrote {}", out.display());
+    }
 
     let ab = ok(&[
         "ablate",

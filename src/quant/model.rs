@@ -241,8 +241,8 @@ impl QuantizedModel {
         Error::Unsupported {
             source_name: self.model.source.display().to_string(),
             what: format!(
-                "a {} network on this command's ViT/DeiT integer path (program --pe's engine \
-                 image, report's integer sections)",
+                "a {} network on this command's ViT/DeiT integer path (program's layer program \
+                 and engine image, report's integer sections)",
                 self.model.net.family()
             ),
             hint: Some(
