@@ -261,6 +261,18 @@ fn swin_digits_w4a4_shifted_block_is_bit_exact_on_the_rtl() {
             "{l}"
         );
     }
+    // The end-to-end engine runs ViT/DeiT images: a Swin directory is refused in one line
+    // naming its mode (it failed on a missing `embed.pos` tensor before).
+    let o = Command::new(BIN)
+        .args(["verify", "--rtl", &rtl, "--golden", &g, "--end-to-end"])
+        .env("XDG_CACHE_HOME", &cache)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("mode \"swin\"") && !err.contains("embed.pos"),
+        "{err}"
+    );
     let summary = line("cases bit-exact");
     assert!(summary.contains(" 0 failed, 0 not runnable"), "{summary}");
     let patch = line("patch_embed");

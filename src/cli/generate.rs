@@ -232,15 +232,23 @@ pub fn run(args: &GenArgs) -> Result<()> {
         report.files.len(),
         report.dir.display()
     )?;
+    let model_bits = d.requirement.bits();
+    let why = if d.acc_bits_required > model_bits {
+        format!(
+            "the array's u{} x s{} products need {}; {} needs {model_bits}",
+            d.abits, d.wob, d.acc_bits_required, d.requirement.source
+        )
+    } else {
+        d.requirement.source.clone()
+    };
     outln!(
-        "  {}x{} weight-stationary array, w{}a{}, s{} accumulators ({} required: {})",
+        "  {}x{} weight-stationary array, w{}a{}, s{} accumulators ({} required: {why})",
         d.rows,
         d.cols,
         d.wbits,
         d.abits,
         d.acc_bits,
         d.acc_bits_required,
-        d.requirement.source
     )?;
     outln!(
         "  M tile {} rows, {} requantization lanes, output FIFO {} rows, target {} at {} MHz, top {}",
@@ -258,11 +266,17 @@ pub fn run(args: &GenArgs) -> Result<()> {
             d.out_lane_bits()
         )?;
     }
+    if rtl::vit::VitParams::new(d).is_none() {
+        outln!(
+            "  {VIT} (the end-to-end engine) not generated: it needs rows and columns that are \
+             powers of two of at least 8, 32-bit output lanes and 8-bit activation lanes \
+             (e.g. gen --pe 8x8); per-unit verification is unaffected"
+        )?;
+    } else if let Some(m) = &args.model {
+        engine_budget(d, m)?;
+    }
     for f in &report.files {
         outln!("  {}", f)?;
-    }
-    if let Some(m) = &args.model {
-        engine_budget(d, m)?;
     }
     Ok(())
 }

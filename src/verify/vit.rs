@@ -434,6 +434,15 @@ pub struct EndToEnd {
 /// Builds the engine's harness, runs the plan of `o.golden` on it and compares.
 pub fn run(o: &EndToEnd, d: &Design) -> Result<Outcome> {
     let g = GoldenDir::open(&o.golden)?;
+    if g.manifest.mode != "model" {
+        return Err(Error::Invalid(format!(
+            "{}: golden vectors of mode {:?}; the end-to-end engine runs an image through a \
+             ViT/DeiT (`repq-hw golden [--model Q]`; Swin is not lowered to the engine yet, \
+             `repq-hw verify` without --end-to-end runs its layers)",
+            o.golden.display(),
+            g.manifest.mode
+        )));
+    }
     let p = plan(&g, d)?;
     let exe = build_harness_checked(&o.rtl, Harness::Vit, &o.build, false, &[])?.exe;
     let work = exe
