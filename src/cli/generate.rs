@@ -59,20 +59,21 @@ pub struct GenArgs {
 
 impl GenArgs {
     /// The generator configuration these options describe (every value checked by
-    /// [`GenConfig::validate`] before anything is written).
-    pub fn config(&self) -> Result<GenConfig> {
+    /// [`GenConfig::validate`] before anything is written), and the `--model` artifact, loaded
+    /// once.
+    pub fn config(&self) -> Result<(GenConfig, Option<crate::quant::QuantizedModel>)> {
         let pe: PeShape = self.pe.parse().map_err(Error::from)?;
         let target: Target = self.target.parse().map_err(Error::from)?;
         // With --model: the exact worst case of the quantized model's own integer weights and
         // code ranges (every linear layer and Q K^T; A x V is sized by its fraction bits F).
-        let (wbits, abits, requirement) = match &self.model {
-            None => (self.wbits.unwrap_or(8), self.abits.unwrap_or(8), None),
+        let (wbits, abits, requirement, q) = match &self.model {
+            None => (self.wbits.unwrap_or(8), self.abits.unwrap_or(8), None, None),
             Some(m) => {
-                let (w, a, r) = model_requirement(m, self.wbits, self.abits)?;
-                (w, a, Some(r))
+                let (w, a, r, q) = model_requirement(m, self.wbits, self.abits)?;
+                (w, a, Some(r), Some(q))
             }
         };
-        Ok(GenConfig {
+        let c = GenConfig {
             wbits,
             abits,
             acc_bits: self.acc_bits,
@@ -84,18 +85,19 @@ impl GenArgs {
             requirement,
             model: self.model.as_ref().map(|m| m.display().to_string()),
             ..GenConfig::new(pe)
-        })
+        };
+        Ok((c, q))
     }
 }
 
 /// The widths and accumulator requirement of a quantized artifact (`repq-hw quantize --out`):
-/// `(wbits, abits, requirement)`. The lanes default to [`model_lane_bits`]; given (`--wbits` /
+/// `(wbits, abits, requirement, the artifact)`. The lanes default to [`model_lane_bits`]; given (`--wbits` /
 /// `--abits`), they must hold the model's codes (at least its own widths).
 fn model_requirement(
     path: &std::path::Path,
     wbits: Option<u32>,
     abits: Option<u32>,
-) -> Result<(u32, u32, rtl::AccRequirement)> {
+) -> Result<(u32, u32, rtl::AccRequirement, crate::quant::QuantizedModel)> {
     let bad = |field: &str, reason: String| Error::Config {
         source_name: path.display().to_string(),
         field: field.into(),
@@ -136,7 +138,7 @@ fn model_requirement(
         ));
     }
     let r = quantized_requirement(&q, &source)?;
-    Ok((wbits, abits, r))
+    Ok((wbits, abits, r, *q))
 }
 
 /// The lane widths `(wbits, abits)` `gen --model` gives a quantized model by default: its weight
@@ -224,7 +226,7 @@ pub fn quantized_acc_bits(q: &crate::quant::QuantizedModel, source: &str) -> Res
 }
 
 pub fn run(args: &GenArgs) -> Result<()> {
-    let cfg = args.config()?;
+    let (cfg, q) = args.config()?;
     let report = rtl::generate(&cfg, &args.out)?;
     let d = &report.design;
     outln!(
@@ -272,8 +274,8 @@ pub fn run(args: &GenArgs) -> Result<()> {
              powers of two of at least 8, 32-bit output lanes and 8-bit activation lanes \
              (e.g. gen --pe 8x8); per-unit verification is unaffected"
         )?;
-    } else if let Some(m) = &args.model {
-        engine_budget(d, m)?;
+    } else if let Some(q) = &q {
+        engine_budget(d, q)?;
     }
     for f in &report.files {
         outln!("  {}", f)?;
@@ -284,15 +286,8 @@ pub fn run(args: &GenArgs) -> Result<()> {
 /// With `--model`: whether the design's `repq_vit` runs the model end to end (the engine's
 /// limits, with their numbers) and the model's activation buffers against the target's block
 /// RAM (docs/accelerator.md, "Memory budget").
-fn engine_budget(d: &rtl::Design, model: &std::path::Path) -> Result<()> {
+fn engine_budget(d: &rtl::Design, q: &crate::quant::QuantizedModel) -> Result<()> {
     use crate::rtl::budget;
-    if rtl::vit::VitParams::new(d).is_none() {
-        return Ok(());
-    }
-    let q = match super::quantize::LoadedModel::load(Some(model))? {
-        super::quantize::LoadedModel::Quantized(q) => q,
-        super::quantize::LoadedModel::Float(_) => return Ok(()),
-    };
     let Some(cfg) = q.model.config() else {
         outln!(
             "  {VIT}: does not run {} end to end (Swin is not lowered to the engine yet); \

@@ -176,7 +176,29 @@ fn random_layernorm_case(g: &GoldenDir, dir: &str, what: &str) -> Result<Case> {
 }
 
 /// fc1's indices through block `blk`'s GELU table.
-pub(super) fn gelu_case(g: &GoldenDir, blk: &str) -> Result<Case> {
+/// The second half of a transformer block, the same for ViT/DeiT and Swin: norm2 (U5) into the
+/// fc1 input codes, fc1, GELU, fc2 and the residual addition into `{blk}.residual2`.
+pub(super) fn mlp_half_cases(g: &GoldenDir, blk: &str) -> Result<Vec<Case>> {
+    Ok(vec![
+        layernorm_case(
+            g,
+            &format!("{blk}.norm2"),
+            &format!("{blk}.residual1"),
+            &format!("{blk}.mlp.fc1.input"),
+        )?,
+        linear(g, &format!("{blk}.mlp.fc1"), &format!("{blk}.mlp.fc1"))?,
+        gelu_case(g, blk)?,
+        linear(g, &format!("{blk}.mlp.fc2"), &format!("{blk}.mlp.fc2"))?,
+        residual_case(
+            g,
+            &format!("{blk}.residual1"),
+            &format!("{blk}.mlp.fc2.output"),
+            &format!("{blk}.residual2"),
+        )?,
+    ])
+}
+
+fn gelu_case(g: &GoldenDir, blk: &str) -> Result<Case> {
     let o = dims::<2>(g, &format!("{blk}.mlp.fc2.input"), "[tokens, hidden]")?;
     Ok(Case {
         name: format!("{blk}.mlp.fc2.input (GELU table)"),
@@ -510,29 +532,7 @@ pub fn cases_for(
                     &format!("{attn}.proj.output"),
                     &format!("{blk}.residual1"),
                 )?);
-                cases.push(layernorm_case(
-                    g,
-                    &format!("{blk}.norm2"),
-                    &format!("{blk}.residual1"),
-                    &format!("{blk}.mlp.fc1.input"),
-                )?);
-                cases.push(linear(
-                    g,
-                    &format!("{blk}.mlp.fc1"),
-                    &format!("{blk}.mlp.fc1"),
-                )?);
-                cases.push(gelu_case(g, &blk)?);
-                cases.push(linear(
-                    g,
-                    &format!("{blk}.mlp.fc2"),
-                    &format!("{blk}.mlp.fc2"),
-                )?);
-                cases.push(residual_case(
-                    g,
-                    &format!("{blk}.residual1"),
-                    &format!("{blk}.mlp.fc2.output"),
-                    &format!("{blk}.residual2"),
-                )?);
+                cases.extend(mlp_half_cases(g, &blk)?);
             }
             // The final norm(s) on the prefix rows (cls, dist) of the last block's output.
             let last = format!("blocks.{}.residual2", model.depth.saturating_sub(1));

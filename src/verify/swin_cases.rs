@@ -10,7 +10,7 @@
 
 use super::build::Harness;
 use super::cases::{
-    Case, Skipped, dims, gelu_case, identity_requant, layernorm_case, linear, residual_case,
+    Case, Skipped, dims, identity_requant, layernorm_case, linear, mlp_half_cases, residual_case,
 };
 use super::design::RtlInfo;
 use crate::error::{Error, Result};
@@ -287,29 +287,7 @@ pub fn swin_cases(
             &format!("{attn}.proj.output_tokens"),
             &format!("{blk}.residual1"),
         )?);
-        cases.push(layernorm_case(
-            g,
-            &format!("{blk}.norm2"),
-            &format!("{blk}.residual1"),
-            &format!("{blk}.mlp.fc1.input"),
-        )?);
-        cases.push(linear(
-            g,
-            &format!("{blk}.mlp.fc1"),
-            &format!("{blk}.mlp.fc1"),
-        )?);
-        cases.push(gelu_case(g, &blk)?);
-        cases.push(linear(
-            g,
-            &format!("{blk}.mlp.fc2"),
-            &format!("{blk}.mlp.fc2"),
-        )?);
-        cases.push(residual_case(
-            g,
-            &format!("{blk}.residual1"),
-            &format!("{blk}.mlp.fc2.output"),
-            &format!("{blk}.residual2"),
-        )?);
+        cases.extend(mlp_half_cases(g, &blk)?);
     }
     let last = residual_before(g, "norm.output")?;
     cases.push(residual_norm_case(g, "norm", &last, "norm.output")?);
